@@ -1,0 +1,121 @@
+// log, branch, tag, ls, cat, export, import
+import type { Command } from 'commander';
+import { pipeline } from 'node:stream/promises';
+import { createBranch, createTag, deleteBranch, deleteTag, listBranches, listTags, log } from '../../repo/history.js';
+import { cat, ls } from '../../repo/read.js';
+import { exportTar, importTar } from '../../repo/archive.js';
+import { projectPath } from '../../repo/workspace.js';
+import { withRepo, type GlobalOptions } from '../context.js';
+import { humanBytes, printJson, println, shortId } from '../output.js';
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got '${v}'`);
+  return n;
+}
+
+export function register(program: Command, g: () => GlobalOptions): void {
+  program.command('log')
+    .description('commits, newest first')
+    .argument('[ref]', 'start from this ref instead of HEAD')
+    .option('-n, --max-count <n>', 'show at most N commits', positiveInt)
+    .option('--oneline', 'one line per commit')
+    .option('--json', 'print JSON')
+    .action((ref: string | undefined, o) => withRepo(g(), async (repo) => {
+      const entries = await log(repo, { ref, limit: o.maxCount });
+      if (o.json) { printJson(entries); return; }
+      for (const e of entries) {
+        const counts = `+${e.counts.added} ~${e.counts.modified} -${e.counts.deleted}`;
+        if (o.oneline) { println(`${shortId(e.id)} ${e.message} (${counts})`); continue; }
+        println(`commit ${e.id}`);
+        println(`Author: ${e.author}`);
+        println(`Date:   ${e.time}`);
+        if (e.git) println(`Code:   git ${e.git.commit.slice(0, 12)}${e.git.dirty ? ' (dirty)' : ''}`);
+        if (e.run) println(`Run:    ${e.run}`);
+        println(`Files:  ${counts}`);
+        println('');
+        println(`    ${e.message}`);
+        println('');
+      }
+    }));
+
+  program.command('branch')
+    .description('list branches, create NAME at START (default HEAD), or delete with -d')
+    .argument('[name]').argument('[start]')
+    .option('-d, --delete', 'delete the branch')
+    .option('--json', 'print JSON')
+    .action((name: string | undefined, start: string | undefined, o) => withRepo(g(), async (repo) => {
+      if (name && o.delete) { await deleteBranch(repo, name); return; }
+      if (name) {
+        const b = await createBranch(repo, name, start);
+        if (o.json) printJson(b); else if (!g().quiet) println(`branch ${b.name} at ${shortId(b.commit)}`);
+        return;
+      }
+      const list = listBranches(repo);
+      if (o.json) printJson(list);
+      else list.forEach((b) => println(`${b.current ? '*' : ' '} ${b.name} ${shortId(b.commit)}`));
+    }));
+
+  program.command('tag')
+    .description('list tags, create NAME at REF (default HEAD), or delete with -d')
+    .argument('[name]').argument('[ref]')
+    .option('-d, --delete', 'delete the tag')
+    .option('-f, --force', 'move an existing tag')
+    .option('--json', 'print JSON')
+    .action((name: string | undefined, ref: string | undefined, o) => withRepo(g(), async (repo) => {
+      if (name && o.delete) { await deleteTag(repo, name); return; }
+      if (name) {
+        const t = await createTag(repo, name, ref, o.force);
+        if (o.json) printJson(t); else if (!g().quiet) println(`tag ${t.name} at ${shortId(t.commit)}`);
+        return;
+      }
+      const list = listTags(repo);
+      if (o.json) printJson(list);
+      else list.forEach((t) => println(`${t.name} ${shortId(t.commit)}`));
+    }));
+
+  program.command('ls')
+    .description('list a version: REF[:PATH]')
+    .argument('[spec]', 'REF[:PATH]', 'HEAD')
+    .option('-r, --recursive', 'list every file below PATH')
+    .option('--json', 'print JSON')
+    .action((spec: string, o) => withRepo(g(), async (repo) => {
+      const items = await ls(repo, spec, { recursive: o.recursive });
+      if (o.json) { printJson(items); return; }
+      for (const it of items) {
+        if (it.type === 'dir') println(`${'dir'.padEnd(10)} ${''.padEnd(12)} ${it.path}/`);
+        else println(`${humanBytes(it.size!).padEnd(10)} ${it.hash!.slice(0, 12)} ${it.path}`);
+      }
+    }));
+
+  program.command('cat')
+    .description('write a file of a version to stdout: REF:PATH')
+    .argument('<spec>')
+    .action((spec: string) => withRepo(g(), async (repo) => {
+      await pipeline(await cat(repo, spec), process.stdout, { end: false });
+    }));
+
+  program.command('export')
+    .description('write a version (REF[:PATH]) as a plain tar file')
+    .argument('<spec>')
+    .requiredOption('-o, --output <file>', 'tar file to write')
+    .option('--json', 'print JSON')
+    .action((spec: string, o) => withRepo(g(), async (repo) => {
+      const r = await exportTar(repo, spec, o.output);
+      if (o.json) printJson({ ...r, output: o.output });
+      else if (!g().quiet) println(`${r.files} files, ${humanBytes(r.bytes)} from ${shortId(r.commit)} -> ${o.output}`);
+    }));
+
+  program.command('import')
+    .description('extract a tar file into DEST and track DEST')
+    .argument('<file>').argument('<dest>')
+    .option('-f, --force', 'overwrite existing files in DEST')
+    .option('-m, --message <msg>', 'commit message')
+    .option('--json', 'print JSON')
+    .action((file: string, dest: string, o) => withRepo(g(), async (repo) => {
+      const r = await importTar(repo, file, projectPath(repo.root, process.cwd(), dest), { force: o.force, message: o.message });
+      const id = r.commit ?? repo.headCommit();
+      if (o.json) printJson({ commit: id, files: r.files, bytes: r.bytes });
+      else println(id ?? '');
+    }));
+}

@@ -1,0 +1,116 @@
+// init, add, commit, status, diff, checkout
+import path from 'node:path';
+import type { Command } from 'commander';
+import { Repo } from '../../repo/repo.js';
+import { add, commit } from '../../repo/snapshot.js';
+import { diff, status } from '../../repo/status.js';
+import { checkout } from '../../repo/checkout.js';
+import { projectPath } from '../../repo/workspace.js';
+import { DEFAULT_CHUNKER } from '../../store/chunker.js';
+import type { Change } from '../../repo/trees.js';
+import { withRepo, type GlobalOptions } from '../context.js';
+import { humanBytes, printJson, println, shortId } from '../output.js';
+
+function sizeArg(v: string): number {
+  const m = /^(\d+)([KMG]i?B?)?$/i.exec(v.trim());
+  if (!m) throw new Error(`not a size: ${v}`);
+  const unit = (m[2] ?? '').toUpperCase()[0];
+  return Number(m[1]) * (unit === 'K' ? 1024 : unit === 'M' ? 1 << 20 : unit === 'G' ? 1 << 30 : 1);
+}
+
+function changeLines(changes: Change[]): string[] {
+  const mark = { added: 'A', modified: 'M', deleted: 'D' } as const;
+  return changes.map((c) => `${mark[c.status]}  ${c.path}`);
+}
+
+export function changeJson(c: Change) {
+  return { path: c.path, status: c.status, old: c.old ? { size: c.old.size, hash: c.old.hash, mode: c.old.mode } : null,
+    new: c.new ? { size: c.new.size, hash: c.new.hash, mode: c.new.mode } : null };
+}
+
+export function register(program: Command, g: () => GlobalOptions): void {
+  program.command('init')
+    .description('create a dv repository (.dv/) in the current directory')
+    .option('--chunk-min <size>', 'FastCDC minimum chunk size', sizeArg)
+    .option('--chunk-avg <size>', 'FastCDC average chunk size', sizeArg)
+    .option('--chunk-max <size>', 'FastCDC maximum chunk size', sizeArg)
+    .option('--json', 'print JSON')
+    .action((o) => {
+      const chunker = { min: o.chunkMin ?? DEFAULT_CHUNKER.min, avg: o.chunkAvg ?? DEFAULT_CHUNKER.avg, max: o.chunkMax ?? DEFAULT_CHUNKER.max };
+      const repo = Repo.init(g().cwd ?? process.cwd(), { chunker });
+      const out = { root: repo.root, chunker: repo.config.chunker };
+      repo.close();
+      if (o.json) printJson(out);
+      else println(`Initialized empty dv repository in ${path.join(out.root, '.dv')}`);
+    });
+
+  program.command('add')
+    .description('start tracking PATHs and record a commit of them')
+    .argument('<paths...>')
+    .option('-m, --message <msg>', 'commit message')
+    .option('--json', 'print JSON')
+    .action((paths: string[], o) => withRepo(g(), async (repo, progress) => {
+      const rel = paths.map((p) => projectPath(repo.root, process.cwd(), p));
+      const r = await add(repo, rel, { message: o.message, onProgress: progress.update });
+      progress.done();
+      const id = r.commit ?? repo.headCommit();
+      if (o.json) printJson({ commit: id, created: r.commit !== null, files: r.files, bytes: r.bytes, changes: r.changes.map(changeJson) });
+      else if (r.commit) println(r.commit);
+      else if (!g().quiet) println(`nothing changed; HEAD is ${id}`);
+    }));
+
+  program.command('commit')
+    .description('record every tracked path again (no-op when nothing changed)')
+    .option('-m, --message <msg>', 'commit message')
+    .option('--json', 'print JSON')
+    .action((o) => withRepo(g(), async (repo, progress) => {
+      const r = await commit(repo, { message: o.message, onProgress: progress.update });
+      progress.done();
+      if (o.json) printJson({ commit: r.commit ?? repo.headCommit(), created: r.commit !== null, files: r.files, bytes: r.bytes, changes: r.changes.map(changeJson) });
+      else if (r.commit) println(r.commit);
+      else if (!g().quiet) println('nothing to commit, workspace matches HEAD');
+    }));
+
+  program.command('status')
+    .description('added, modified and deleted files under tracked paths vs HEAD')
+    .argument('[paths...]')
+    .option('--json', 'print JSON')
+    .action((paths: string[], o) => withRepo(g(), async (repo) => {
+      const rel = paths.map((p) => projectPath(repo.root, process.cwd(), p));
+      const s = await status(repo, rel);
+      if (o.json) { printJson(s); return; }
+      println(s.branch ? `On branch ${s.branch}` : `HEAD detached at ${s.commit ? shortId(s.commit) : '(none)'}`);
+      const lines = [...s.added.map((p) => `  added:    ${p}`), ...s.modified.map((p) => `  modified: ${p}`), ...s.deleted.map((p) => `  deleted:  ${p}`)];
+      lines.sort((a, b) => a.slice(12).localeCompare(b.slice(12)));
+      if (lines.length === 0) println(s.tracked.length ? 'nothing to commit, workspace matches HEAD' : "nothing tracked yet (use 'dv add PATH')");
+      else { println('Changes not committed:'); lines.forEach((l) => println(l)); }
+    }));
+
+  program.command('diff')
+    .description('per-file changes between two refs, or a ref (default HEAD) and the workspace')
+    .argument('[a]').argument('[b]')
+    .option('--json', 'print JSON')
+    .option('--stat', 'show sizes')
+    .action((a: string | undefined, b: string | undefined, o) => withRepo(g(), async (repo) => {
+      const changes = await diff(repo, a, b);
+      if (o.json) { printJson(changes.map(changeJson)); return; }
+      if (o.stat) changes.forEach((c) => println(`${changeLines([c])[0]}  ${c.old ? humanBytes(c.old.size) : '-'} -> ${c.new ? humanBytes(c.new.size) : '-'}`));
+      else changeLines(changes).forEach((l) => println(l));
+    }));
+
+  program.command('checkout')
+    .description('make tracked paths match REF (dv ref, or a git revision via dv.lock)')
+    .argument('<ref>').argument('[paths...]')
+    .option('-f, --force', 'overwrite uncommitted changes')
+    .option('--json', 'print JSON')
+    .action((ref: string, paths: string[], o) => withRepo(g(), async (repo, progress) => {
+      const rel = paths.map((p) => projectPath(repo.root, process.cwd(), p));
+      const r = await checkout(repo, ref, { paths: rel, force: o.force, onProgress: progress.update });
+      progress.done();
+      if (o.json) { printJson(r); return; }
+      if (!g().quiet) {
+        const where = r.branch ? `branch '${r.branch}'` : `detached HEAD at ${shortId(r.commit)}`;
+        println(`${r.written.length} written, ${r.removed.length} removed; ${rel.length ? `restored ${rel.join(', ')} from ${shortId(r.commit)}` : where}`);
+      }
+    }));
+}

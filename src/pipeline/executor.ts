@@ -1,0 +1,231 @@
+// Executors run one datum's command. The planner never sees them: a job names the
+// stage, the datum and the params, and each executor lays out paths its own way
+// (LocalExecutor: a scratch directory under .dv/tmp; a container executor would
+// mount volumes) and hands back the output files for the caller to store.
+import { spawn } from 'node:child_process';
+import { lstat, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { interpolate } from './interpolate.js';
+import { workspaceBindings } from './plan.js';
+import type { Datum, Params, StageConfig } from './types.js';
+
+export interface Job {
+  runId: string;
+  stage: StageConfig;
+  datum: Datum;
+  /** Effective params (the stage reads the ones in stage.params). */
+  params: Params;
+  /** 1 for the first attempt. */
+  attempt: number;
+}
+
+export interface JobOutput {
+  /** Project-relative path the file belongs at. */
+  path: string;
+  /** Where the executor left the bytes (a local file the caller may rename). */
+  file: string;
+  size: number;
+  mode: number;
+}
+
+export interface JobResult {
+  status: 'succeeded' | 'failed' | 'cancelled';
+  exitCode: number | null;
+  signal: string | null;
+  /** Why the job failed, in words; null on success. */
+  error: string | null;
+  stdout: Buffer;
+  stderr: Buffer;
+  truncated: boolean;
+  startedAt: string;
+  durationMs: number;
+  outputs: JobOutput[];
+  /** Frees the executor's space for this job; call once the outputs were moved or stored. */
+  dispose(): Promise<void>;
+}
+
+export interface Executor {
+  readonly name: string;
+  run(job: Job, signal?: AbortSignal): Promise<JobResult>;
+}
+
+export interface LocalExecutorOptions {
+  /** Project root: the command's cwd, so relative dep paths work. */
+  root: string;
+  /** Where scratch directories go; default `<root>/.dv/tmp` (same filesystem, so renames work). */
+  tmpDir?: string;
+  shell?: string;
+  /** Bytes kept from the end of stdout and of stderr. */
+  maxLogBytes?: number;
+  /** Base environment; default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Time between SIGTERM and SIGKILL on cancel or timeout. */
+  killGraceMs?: number;
+}
+
+/** Keeps the last `max` bytes of a stream. */
+class Tail {
+  private chunks: Buffer[] = [];
+  private total = 0;
+  truncated = false;
+  constructor(private readonly max: number) {}
+  push(b: Buffer): void {
+    this.chunks.push(b);
+    this.total += b.length;
+    while (this.chunks.length > 1 && this.total - this.chunks[0]!.length >= this.max) {
+      this.total -= this.chunks.shift()!.length;
+      this.truncated = true;
+    }
+  }
+  value(): Buffer {
+    const all = Buffer.concat(this.chunks);
+    if (all.length <= this.max) return all;
+    this.truncated = true;
+    return all.subarray(all.length - this.max);
+  }
+}
+
+async function walkFiles(dir: string, rel: string, out: { rel: string; abs: string }[]): Promise<string | null> {
+  for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const abs = join(dir, e.name);
+    const r = `${rel}/${e.name}`;
+    if (e.isDirectory()) {
+      const err = await walkFiles(abs, r, out);
+      if (err) return err;
+    } else if (e.isFile()) out.push({ rel: r, abs });
+    else if (e.isSymbolicLink()) return `output ${r} is a symbolic link (dv stores regular files only)`;
+  }
+  return null;
+}
+
+export class LocalExecutor implements Executor {
+  readonly name = 'local';
+  private readonly tmpDir: string;
+
+  constructor(private readonly opts: LocalExecutorOptions) {
+    this.tmpDir = opts.tmpDir ?? join(opts.root, '.dv', 'tmp');
+  }
+
+  /** Environment of a job: the base, the stage's env, then DV_* (which win). */
+  environment(job: Job, scratch: string, out: string | null, outs: string[]): NodeJS.ProcessEnv {
+    const { stage, datum, params } = job;
+    const ws = workspaceBindings(stage, datum, params);
+    const stageEnv = Object.fromEntries(Object.entries(stage.env).map(([k, v]) => [k, interpolate(v, { ...ws, out, outs }, 'raw')]));
+    const used: Params = {};
+    for (const p of stage.params) used[p] = params[p] ?? null;
+    return {
+      ...(this.opts.env ?? process.env),
+      ...stageEnv,
+      DV_STAGE: stage.name,
+      DV_DATUM: datum.id,
+      DV_INPUT: datum.input === null ? '' : join(this.opts.root, datum.input),
+      DV_OUTPUT: out ?? '',
+      DV_OUTPUT_DIR: stage.foreach !== null ? outs[0]! : '',
+      DV_OUTS_JSON: JSON.stringify(outs),
+      DV_DEPS_JSON: JSON.stringify(stage.deps),
+      DV_PARTITION_KEY: datum.key ?? '',
+      DV_PARAMS_JSON: JSON.stringify(used),
+      DV_RUN_ID: job.runId,
+      DV_ATTEMPT: String(job.attempt),
+      DV_WORKSPACE: this.opts.root,
+      DV_SCRATCH: scratch,
+    };
+  }
+
+  async run(job: Job, signal?: AbortSignal): Promise<JobResult> {
+    const { stage, datum } = job;
+    const startedAt = new Date();
+    const t0 = performance.now();
+    await mkdir(this.tmpDir, { recursive: true });
+    const scratch = await mkdtemp(join(this.tmpDir, `job-${stage.name}-`));
+    const dispose = (): Promise<void> => rm(scratch, { recursive: true, force: true });
+    const sp = (p: string): string => join(scratch, p);
+    const outs = stage.outs.map(sp);
+    const out = datum.out === null ? null : sp(datum.out);
+    for (const o of stage.outs) await mkdir(stage.outDirs.includes(o) ? sp(o) : dirname(sp(o)), { recursive: true });
+    if (out) await mkdir(dirname(out), { recursive: true });
+
+    const base = { startedAt: startedAt.toISOString(), dispose };
+    const stdout = new Tail(this.opts.maxLogBytes ?? 1 << 20);
+    const stderr = new Tail(this.opts.maxLogBytes ?? 1 << 20);
+    const finish = async (r: Omit<JobResult, 'startedAt' | 'dispose' | 'stdout' | 'stderr' | 'truncated' | 'durationMs'>): Promise<JobResult> => {
+      if (r.status !== 'succeeded') await dispose();
+      return {
+        ...base, ...r, stdout: stdout.value(), stderr: stderr.value(),
+        truncated: stdout.truncated || stderr.truncated, durationMs: Math.round(performance.now() - t0),
+      };
+    };
+    if (signal?.aborted) return finish({ status: 'cancelled', exitCode: null, signal: null, error: 'cancelled', outputs: [] });
+
+    const cmd = interpolate(stage.cmd, {
+      ...workspaceBindings(stage, datum, job.params), out, outs,
+      outdir: stage.foreach !== null ? outs[0]! : null,
+    }, 'shell');
+    const child = spawn(this.opts.shell ?? '/bin/sh', ['-c', cmd], {
+      cwd: this.opts.root,
+      env: this.environment(job, scratch, out, outs),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // own process group, so cancelling kills the command's children too
+    });
+    child.stdout.on('data', (b: Buffer) => stdout.push(b));
+    child.stderr.on('data', (b: Buffer) => stderr.push(b));
+
+    let stopped: 'cancelled' | 'timeout' | null = null;
+    const stop = (why: 'cancelled' | 'timeout'): void => {
+      if (stopped || child.pid === undefined) return;
+      stopped = why;
+      const kill = (sig: NodeJS.Signals): void => {
+        try { process.kill(-child.pid!, sig); } catch { /* already gone */ }
+      };
+      kill('SIGTERM');
+      setTimeout(() => kill('SIGKILL'), this.opts.killGraceMs ?? 5000).unref();
+    };
+    const onAbort = (): void => stop('cancelled');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = stage.timeoutSec === null ? null : setTimeout(() => stop('timeout'), stage.timeoutSec * 1000);
+
+    const exit = await new Promise<{ code: number | null; sig: string | null; err?: Error }>((resolve) => {
+      child.once('error', (err) => resolve({ code: null, sig: null, err }));
+      child.once('close', (code, sig) => resolve({ code, sig }));
+    });
+    signal?.removeEventListener('abort', onAbort);
+    if (timer) clearTimeout(timer);
+
+    const fields = { exitCode: exit.code, signal: exit.sig, outputs: [] as JobOutput[] };
+    if (stopped === 'cancelled') return finish({ ...fields, status: 'cancelled', error: 'cancelled' });
+    if (stopped === 'timeout') return finish({ ...fields, status: 'failed', error: `timed out after ${stage.timeoutSec}s` });
+    if (exit.err) return finish({ ...fields, status: 'failed', error: `could not start: ${exit.err.message}` });
+    if (exit.code !== 0) {
+      const error = exit.sig ? `killed by ${exit.sig}` : `exited with status ${exit.code}`;
+      return finish({ ...fields, status: 'failed', error });
+    }
+    const collected = await this.collect(job, scratch, startedAt.getTime());
+    if (typeof collected === 'string') return finish({ ...fields, status: 'failed', error: collected });
+    return finish({ ...fields, status: 'succeeded', error: null, outputs: collected });
+  }
+
+  /** The files under the declared outs in scratch, or why they are not acceptable. */
+  private async collect(job: Job, scratch: string, started: number): Promise<JobOutput[] | string> {
+    const found: { rel: string; abs: string }[] = [];
+    for (const o of job.stage.outs) {
+      const abs = join(scratch, o);
+      const st = await lstat(abs).catch(() => null);
+      if (st?.isFile()) found.push({ rel: o, abs });
+      else if (st?.isDirectory()) {
+        const err = await walkFiles(abs, o, found);
+        if (err) return err;
+      } else if (st?.isSymbolicLink()) return `output ${o} is a symbolic link (dv stores regular files only)`;
+      else if (!job.stage.outDirs.includes(o)) {
+        const inPlace = await stat(join(this.opts.root, o)).then((s) => s.mtimeMs >= started - 1000, () => false);
+        const hint = inPlace ? `; it was written in the workspace instead, write it to \${out} or $DV_OUTPUT` : '';
+        return `did not write output ${o}${hint}`;
+      }
+    }
+    const outputs: JobOutput[] = [];
+    for (const f of found) {
+      const st = await stat(f.abs);
+      outputs.push({ path: f.rel, file: f.abs, size: st.size, mode: st.mode & 0o111 ? 0o755 : 0o644 });
+    }
+    return outputs;
+  }
+}

@@ -1,0 +1,318 @@
+// Decides, per datum, whether to run, reuse or remove outputs. Pure: the caller
+// supplies the content hashes (from the stat cache) and the previous state. Stages
+// are planned one at a time, after their upstream stages ran, from the hashes those
+// actually produced: identical outputs upstream plan nothing downstream.
+import { DvError } from '../store/errors.js';
+import { blake3Hex } from '../store/hash.js';
+import { interpolate, type Bindings } from './interpolate.js';
+import { isUnder, matcher } from './paths.js';
+import type {
+  Backfill, Datum, DatumPlan, DatumState, Params, Reason, StageConfig, StagePlan, StageState,
+} from './types.js';
+
+/** Path -> file checksum for every file the stage may read or own. */
+export type FileHashes = ReadonlyMap<string, string>;
+
+/** Paths (files or directories) an upstream stage is about to rewrite -> that stage. */
+export type Pending = ReadonlyMap<string, string>;
+
+export interface PlanStageInput {
+  stage: StageConfig;
+  /** Effective params (file values with -p overrides applied). */
+  params: Params;
+  files: FileHashes;
+  previous?: StageState;
+  force?: boolean;
+  backfill?: Backfill | null;
+  /** Dry runs only: outputs that upstream stages would rewrite. */
+  pending?: Pending;
+  /** Whether the run-cache holds an entry for a key. */
+  hasCache?: (key: string) => boolean;
+}
+
+/** Sorted file paths, computed once per map (planning 10k datums stays linear). */
+const sortedKeys = new WeakMap<FileHashes, string[]>();
+function sortedPaths(files: FileHashes): string[] {
+  let s = sortedKeys.get(files);
+  if (!s) {
+    s = [...files.keys()].sort();
+    sortedKeys.set(files, s);
+  }
+  return s;
+}
+
+function lowerBound(a: string[], x: string): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Files at or under `path`, in sorted order. */
+export function filesUnder(files: FileHashes, path: string): string[] {
+  if (files.has(path)) return [path];
+  const keys = sortedPaths(files);
+  const out: string[] = [];
+  for (let i = lowerBound(keys, path + '/'); i < keys.length && keys[i]!.startsWith(path + '/'); i++) out.push(keys[i]!);
+  return out;
+}
+
+/** A file's checksum, or for a directory the hash of its sorted (path, checksum) list; '' if absent. */
+export function pathHash(files: FileHashes, path: string): string {
+  const direct = files.get(path);
+  if (direct !== undefined) return direct;
+  const under = filesUnder(files, path);
+  if (under.length === 0) return '';
+  return blake3Hex(JSON.stringify(under.map((p) => [p.slice(path.length + 1), files.get(p)!])));
+}
+
+function sortedEntries<T>(r: Record<string, T>): [string, T][] {
+  return Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+export interface CacheKeyParts {
+  cmd: string;
+  env: Record<string, string>;
+  input: string | null;
+  inputHash: string | null;
+  deps: Record<string, string>;
+  params: Params;
+  outs: string[];
+}
+
+/** Run-cache key: BLAKE3 over a canonical JSON array; field order is part of the format. */
+export function runCacheKey(p: CacheKeyParts): string {
+  return blake3Hex(JSON.stringify([
+    'dv-run-cache/1', p.cmd, sortedEntries(p.env), p.input, p.inputHash,
+    sortedEntries(p.deps), sortedEntries(p.params), [...p.outs].sort(),
+  ]));
+}
+
+/** The partition key of a path, or null when the pattern does not match. */
+export function partitionKey(stage: StageConfig, path: string): string | null {
+  if (!stage.partition) return null;
+  const m = stage.partition.regex.exec(path);
+  if (!m) return null;
+  return m.groups?.key ?? m[1] ?? m[0];
+}
+
+/** The datums of a stage over the current files, sorted by id. */
+export function datumsOf(stage: StageConfig, files: FileHashes): Datum[] {
+  if (stage.foreach === null) {
+    return [{ id: '', input: null, inputHash: null, rel: null, key: null, out: stage.outs.length === 1 ? stage.outs[0]! : null }];
+  }
+  const match = matcher(stage.foreach);
+  const base = stage.foreachBase ?? '';
+  const candidates = base === '' ? sortedPaths(files) : filesUnder(files, base);
+  const out: Datum[] = [];
+  for (const p of candidates) {
+    if (!match(p)) continue;
+    const rel = base === '' ? p : p.slice(base.length + 1);
+    out.push({ id: p, input: p, inputHash: files.get(p)!, rel, key: partitionKey(stage, p), out: `${stage.outs[0]}/${rel}` });
+  }
+  return out;
+}
+
+/** Builtin bindings for a datum with workspace paths (what keys and states record). */
+export function workspaceBindings(stage: StageConfig, datum: Datum, params: Params): Bindings {
+  const name = datum.input === null ? null : datum.input.slice(datum.input.lastIndexOf('/') + 1);
+  const dot = name === null ? -1 : name.lastIndexOf('.');
+  return {
+    stage: stage.name,
+    in: datum.input,
+    out: datum.out,
+    outdir: stage.foreach !== null ? stage.outs[0]! : null,
+    datum: datum.rel,
+    name,
+    stem: name === null ? null : dot > 0 ? name.slice(0, dot) : name,
+    key: datum.key,
+    outs: stage.outs,
+    deps: stage.deps,
+    params,
+  };
+}
+
+function stageParams(stage: StageConfig, params: Params): Params {
+  const out: Params = {};
+  for (const p of stage.params) out[p] = params[p] ?? null;
+  return out;
+}
+
+/** The upstream stage rewriting `path` (or a directory holding it, or, for a directory, something under it). */
+function pendingFor(path: string, pending: Pending | undefined, mayBeDir: boolean): string | null {
+  if (!pending || pending.size === 0) return null;
+  const exact = pending.get(path);
+  if (exact !== undefined) return exact;
+  for (let i = path.lastIndexOf('/'); i > 0; i = path.lastIndexOf('/', i - 1)) {
+    const s = pending.get(path.slice(0, i));
+    if (s !== undefined) return s;
+  }
+  if (mayBeDir) for (const [p, s] of pending) if (isUnder(p, path)) return s;
+  return null;
+}
+
+function compare(prev: DatumState, datum: Datum, deps: Record<string, string>, params: Params, cmd: string,
+  key: string, files: FileHashes): Reason[] {
+  const reasons: Reason[] = [];
+  if (prev.inputHash !== datum.inputHash) reasons.push({ code: 'input-changed', detail: datum.input ?? undefined });
+  for (const d of new Set([...Object.keys(deps), ...Object.keys(prev.deps)])) {
+    if (deps[d] !== prev.deps[d]) reasons.push({ code: 'dep-changed', detail: d });
+  }
+  for (const p of new Set([...Object.keys(params), ...Object.keys(prev.params)])) {
+    if (params[p] !== prev.params[p]) reasons.push({ code: 'param-changed', detail: p });
+  }
+  if (prev.cmd !== cmd) reasons.push({ code: 'cmd-changed' });
+  for (const [o, h] of Object.entries(prev.outputs)) {
+    const now = files.get(o);
+    if (now === undefined) reasons.push({ code: 'output-missing', detail: o });
+    else if (now !== h) reasons.push({ code: 'output-changed', detail: o });
+  }
+  if (reasons.length === 0 && prev.cacheKey !== key) reasons.push({ code: 'config-changed' });
+  return reasons;
+}
+
+function inRange(key: string | null, b: Backfill): boolean {
+  return key !== null && (b.from === '' || key >= b.from) && (b.to === '' || key <= b.to);
+}
+
+export function planStage(input: PlanStageInput): StagePlan {
+  const { stage, files, previous, force = false, backfill = null, pending, hasCache } = input;
+  if (backfill && !stage.partition) throw new DvError(`stage ${stage.name}: --backfill needs a partition pattern in dv.yaml`);
+  const params = stageParams(stage, input.params);
+  const prevDatums = previous?.datums ?? {};
+  const deps: Record<string, string> = {};
+  const depReasons: Reason[] = [];
+  for (const d of stage.deps) {
+    deps[d] = pathHash(files, d);
+    const by = pendingFor(d, pending, true);
+    if (by !== null) depReasons.push({ code: 'dep-pending', detail: `${d} (stage ${by})` });
+  }
+  const env = (b: Bindings): Record<string, string> =>
+    Object.fromEntries(Object.entries(stage.env).map(([k, v]) => [k, interpolate(v, b, 'raw')]));
+
+  const runs: DatumPlan[] = [];
+  const reuses: DatumPlan[] = [];
+  const current = datumsOf(stage, files);
+  for (const datum of current) {
+    const prev = prevDatums[datum.id];
+    if (backfill && !inRange(datum.key, backfill)) {
+      if (prev) reuses.push({ action: 'reuse', datum, state: prev });
+      continue;
+    }
+    const b = workspaceBindings(stage, datum, input.params);
+    const cmd = interpolate(stage.cmd, b, 'shell');
+    const outs = datum.out !== null && stage.foreach !== null ? [stage.outs[0]!, datum.out] : stage.outs;
+    const cacheKey = runCacheKey({ cmd, env: env(b), input: datum.input, inputHash: datum.inputHash, deps, params, outs });
+    let reasons: Reason[];
+    if (backfill) reasons = [{ code: 'backfill', detail: datum.key ?? undefined }];
+    else if (!prev) reasons = [{ code: datum.input === null ? 'first-run' : 'new-input', detail: datum.input ?? undefined }];
+    else reasons = compare(prev, datum, deps, params, cmd, cacheKey, files);
+    if (!backfill) {
+      const by = datum.input === null ? null : pendingFor(datum.input, pending, false);
+      if (by !== null) reasons.push({ code: 'dep-pending', detail: `${datum.input} (stage ${by})` });
+      reasons.push(...depReasons);
+    }
+    if (force) reasons.unshift({ code: 'forced' });
+    if (reasons.length === 0) {
+      reuses.push({ action: 'reuse', datum, state: prev! });
+      continue;
+    }
+    // A cache claim is only sound when every input is known now, not rewritten upstream.
+    const cached = !force && !backfill && !reasons.some((r) => r.code === 'dep-pending') && (hasCache?.(cacheKey) ?? false);
+    runs.push({ action: 'run', datum, reasons, cmd, cacheKey, deps, params, cached });
+  }
+
+  const removes: DatumPlan[] = [];
+  if (!backfill) {
+    const ids = new Set(current.map((d) => d.id));
+    for (const [id, st] of Object.entries(prevDatums).sort(([a], [b]) => (a < b ? -1 : 1))) {
+      if (!ids.has(id)) removes.push({ action: 'remove', datumId: id, outputs: Object.keys(st.outputs).sort() });
+    }
+  }
+  if (backfill) {
+    const dir = backfill.order === 'newest' ? -1 : 1;
+    runs.sort((a, b) => {
+      const ka = (a as { datum: Datum }).datum.key!;
+      const kb = (b as { datum: Datum }).datum.key!;
+      if (ka !== kb) return ka < kb ? -dir : dir;
+      return (a as { datum: Datum }).datum.id < (b as { datum: Datum }).datum.id ? -1 : 1;
+    });
+  }
+  const cached = runs.filter((r) => r.action === 'run' && r.cached).length;
+  return {
+    stage: stage.name,
+    datums: [...runs, ...reuses, ...removes],
+    counts: { run: runs.length - cached, cached, reuse: reuses.length, remove: removes.length },
+  };
+}
+
+/** Parses `A..B` (either side may be empty) or a single key `A`. */
+export function parseBackfill(range: string, order: string = 'oldest'): Backfill {
+  if (order !== 'newest' && order !== 'oldest') throw new DvError(`--order ${order}: expected newest or oldest`, 2);
+  const i = range.indexOf('..');
+  const [from, to] = i < 0 ? [range, range] : [range.slice(0, i), range.slice(i + 2)];
+  if (from === '' && to === '') throw new DvError(`--backfill ${range}: expected FROM..TO`, 2);
+  if (from !== '' && to !== '' && from > to) throw new DvError(`--backfill ${range}: ${from} sorts after ${to}`, 2);
+  return { from, to, order };
+}
+
+/** Paths a stage plan will rewrite or delete, for planning downstream stages in a dry run. */
+export function pendingOutputs(stage: StageConfig, plan: StagePlan, into: Map<string, string>): void {
+  for (const d of plan.datums) {
+    if (d.action === 'remove') d.outputs.forEach((o) => into.set(o, stage.name));
+    if (d.action !== 'run') continue;
+    if (d.datum.out !== null && stage.foreach !== null) into.set(d.datum.out, stage.name);
+    else stage.outs.forEach((o) => into.set(o, stage.name));
+  }
+}
+
+export function describeReason(r: Reason): string {
+  switch (r.code) {
+    case 'new-input': return 'new input';
+    case 'first-run': return 'never run';
+    case 'input-changed': return 'input changed';
+    case 'dep-changed': return `dep ${r.detail} changed`;
+    case 'dep-pending': return `dep ${r.detail} runs first`;
+    case 'param-changed': return `param ${r.detail} changed`;
+    case 'cmd-changed': return 'command changed';
+    case 'config-changed': return 'stage env or outs changed';
+    case 'output-missing': return `output ${r.detail} missing`;
+    case 'output-changed': return `output ${r.detail} modified`;
+    case 'forced': return 'forced';
+    case 'backfill': return `backfill (key ${r.detail})`;
+  }
+}
+
+export interface PlanPipelineInput {
+  /** Stages in topological order. */
+  stages: StageConfig[];
+  params: Params;
+  files: FileHashes;
+  state: Record<string, StageState | undefined>;
+  force?: boolean;
+  backfill?: Backfill | null;
+  /** Stages the backfill applies to (the others are planned normally). */
+  backfillStages?: ReadonlySet<string>;
+  hasCache?: (key: string) => boolean;
+}
+
+/**
+ * Plans every stage against today's files, for `--dry-run`: what a stage's upstream
+ * would rewrite is marked pending, since the bytes it will produce are not known yet.
+ */
+export function planPipeline(input: PlanPipelineInput): StagePlan[] {
+  const pending = new Map<string, string>();
+  return input.stages.map((stage) => {
+    const plan = planStage({
+      stage, params: input.params, files: input.files, previous: input.state[stage.name],
+      force: input.force, hasCache: input.hasCache, pending,
+      backfill: input.backfill && input.backfillStages?.has(stage.name) ? input.backfill : null,
+    });
+    pendingOutputs(stage, plan, pending);
+    return plan;
+  });
+}

@@ -1,0 +1,189 @@
+// Types of the pipeline layer: the dv.yaml document once validated, datums, plans,
+// the per-datum state a run leaves behind, run records and run-cache entries.
+//
+// dv.yaml (see README "Pipelines"):
+//
+//   params:                      # name -> scalar, or nested maps (addressed as a.b)
+//     threshold: 0.5
+//   stages:
+//     clean:                     # [A-Za-z0-9_-]+
+//       foreach: data/raw/*.csv  # optional: one datum per matching file
+//       cmd: python3 clean.py ${in} ${out}
+//       deps: [clean.py]         # files or directories the command reads
+//       outs: data/clean/        # foreach: exactly one directory
+//       params: [threshold]      # params whose values the command depends on
+//       retries: 2               # extra attempts after a failure (backoff 2^n)
+//       env: { LC_ALL: C }       # extra environment (placeholders allowed)
+//       partition: 'data/raw/(?<key>\d{4}-\d{2}-\d{2})'   # or { pattern: ... }
+//       after: [other]           # ordering edges not expressed by files
+//       timeout: 600             # seconds per attempt
+//       desc: free text
+//
+// Placeholders in cmd/env: ${in} ${out} ${outdir} ${datum} ${name} ${stem} ${key}
+// ${outs} ${deps} ${stage} ${params.x} ${x}; $${...} is a literal ${...}.
+
+/** A param value after flattening nested maps into dotted names. */
+export type ParamValue = string | number | boolean | null;
+export type Params = Record<string, ParamValue>;
+
+export interface PartitionConfig {
+  /** Source text of the regex, matched against the datum's input path. */
+  pattern: string;
+  /** Compiled once; the key is the named group `key`, else the first group, else the match. */
+  regex: RegExp;
+}
+
+export interface StageConfig {
+  name: string;
+  cmd: string;
+  /** Glob over project-relative paths; null for a stage that runs once. */
+  foreach: string | null;
+  /** Static directory part of `foreach` ('' when the glob starts with a wildcard). */
+  foreachBase: string | null;
+  /** Project-relative, normalised, no trailing '/'. */
+  deps: string[];
+  outs: string[];
+  /** The outs that are directories (declared with a trailing '/', or the foreach out). */
+  outDirs: string[];
+  /** Params the command depends on: the listed ones plus every ${params.x} used. */
+  params: string[];
+  retries: number;
+  env: Record<string, string>;
+  partition: PartitionConfig | null;
+  after: string[];
+  timeoutSec: number | null;
+  desc: string | null;
+}
+
+export interface PipelineConfig {
+  /** File name used in error messages, normally 'dv.yaml'. */
+  file: string;
+  params: Params;
+  /** Stages in the order they appear in the file. */
+  stages: Map<string, StageConfig>;
+}
+
+/** One unit of work of a stage: one matching file of `foreach`, or the whole stage. */
+export interface Datum {
+  /** The input path for foreach stages, '' for a stage that runs once. */
+  id: string;
+  input: string | null;
+  inputHash: string | null;
+  /** Input path relative to the glob's static base. */
+  rel: string | null;
+  /** Partition key extracted by `partition`, if any. */
+  key: string | null;
+  /** Default output path (project-relative) that ${out} names. */
+  out: string | null;
+}
+
+export type ReasonCode =
+  | 'new-input' | 'first-run' | 'input-changed' | 'dep-changed' | 'dep-pending' | 'param-changed'
+  | 'cmd-changed' | 'config-changed' | 'output-missing' | 'output-changed' | 'forced' | 'backfill';
+
+export interface Reason {
+  code: ReasonCode;
+  /** The dep, param or output concerned. */
+  detail?: string;
+}
+
+/** What the last successful run of a datum saw and produced. */
+export interface DatumState {
+  inputHash: string | null;
+  deps: Record<string, string>;
+  params: Params;
+  /** Command interpolated with workspace paths (never scratch paths). */
+  cmd: string;
+  /** Project-relative output path -> file checksum. */
+  outputs: Record<string, string>;
+  cacheKey: string;
+  /** Run that produced the outputs. */
+  run: string;
+}
+
+export interface StageState {
+  datums: Record<string, DatumState>;
+}
+
+/** Stage name -> state; what the planner compares against. */
+export type PipelineState = Record<string, StageState>;
+
+export type DatumPlan =
+  | { action: 'run'; datum: Datum; reasons: Reason[]; cmd: string; cacheKey: string;
+      deps: Record<string, string>; params: Params; cached: boolean }
+  | { action: 'reuse'; datum: Datum; state: DatumState }
+  | { action: 'remove'; datumId: string; outputs: string[] };
+
+export interface StagePlan {
+  stage: string;
+  /** Runs in execution order (backfill order when given), then reuses, then removals. */
+  datums: DatumPlan[];
+  counts: { run: number; cached: number; reuse: number; remove: number };
+}
+
+export type BackfillOrder = 'newest' | 'oldest';
+
+export interface Backfill {
+  from: string;
+  to: string;
+  order: BackfillOrder;
+}
+
+/** A run-cache entry (blob type 5): a key and the outputs it produced. */
+export interface RunCacheEntry {
+  format: 1;
+  key: string;
+  stage: string;
+  run: string;
+  /** Project-relative path -> {hash,size,mode,chunks}, enough to restore without running. */
+  outputs: Record<string, { hash: string; size: number; mode: number; chunks: [string, number][] }>;
+}
+
+export type DatumStatus = 'succeeded' | 'cached' | 'failed' | 'removed' | 'cancelled';
+
+export interface DatumRunRecord {
+  id: string;
+  status: DatumStatus;
+  reasons: Reason[];
+  cmd: string;
+  cacheKey: string;
+  inputHash: string | null;
+  deps: Record<string, string>;
+  outputs: Record<string, string>;
+  exitCode: number | null;
+  attempts: number;
+  durationMs: number;
+  /** Log blob (type 6) with the captured stdout/stderr, if the command ran. */
+  log: string | null;
+  error: string | null;
+}
+
+export interface StageRunRecord {
+  name: string;
+  cmd: string;
+  params: Params;
+  status: 'succeeded' | 'failed' | 'skipped';
+  counts: { run: number; cached: number; reused: number; removed: number; failed: number };
+  /** Only datums that did something; reused ones are counted, not listed. */
+  datums: DatumRunRecord[];
+}
+
+/** A run record (blob type 4). */
+export interface RunRecord {
+  format: 1;
+  id: string;
+  branch: string | null;
+  /** Commit the run started from, and the one it made (null on failure / no change). */
+  base: string | null;
+  status: 'succeeded' | 'failed' | 'cancelled';
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  git: { commit: string; dirty: boolean } | null;
+  params: Params;
+  options: { stages: string[]; force: boolean; backfill: Backfill | null; jobs: number };
+  stages: StageRunRecord[];
+  /** Full state after the run (carried forward for stages that did not change). */
+  state: PipelineState;
+  error: string | null;
+}

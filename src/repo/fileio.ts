@@ -1,0 +1,72 @@
+// Reading stored files: ranged streams (for cat, export, the S3 proxy) and durable
+// restores into the workspace (temp file, fsync, rename).
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import type { BlobStore } from '../store/blobstore.js';
+import { CorruptionError, DvError } from '../store/errors.js';
+import { fsyncDir, tempName } from '../store/fsutil.js';
+import type { ChunkRef, StoredFile } from './types.js';
+
+/** Index of the chunk containing byte `pos`, by binary search over chunk offsets. */
+export function chunkAt(offsets: number[], pos: number): number {
+  let lo = 0;
+  let hi = offsets.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (offsets[mid] <= pos) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+export function chunkOffsets(chunks: ChunkRef[]): number[] {
+  const out = new Array<number>(chunks.length);
+  let off = 0;
+  for (let i = 0; i < chunks.length; i++) { out[i] = off; off += chunks[i][1]; }
+  return out;
+}
+
+/** Yields the bytes [start, end) of a stored file, fetching only the chunks that overlap. */
+export async function* readRange(store: BlobStore, file: StoredFile, start = 0, end = file.size): AsyncGenerator<Buffer> {
+  if (start >= end) return;
+  const offsets = chunkOffsets(file.chunks);
+  for (let i = chunkAt(offsets, start); i < file.chunks.length && offsets[i] < end; i++) {
+    const [id, len] = file.chunks[i];
+    const data = await store.get(id);
+    if (data.length !== len) throw new CorruptionError(`chunk ${id} has length ${data.length}, expected ${len}`);
+    const from = Math.max(0, start - offsets[i]);
+    const to = Math.min(len, end - offsets[i]);
+    yield from === 0 && to === len ? data : data.subarray(from, to);
+  }
+}
+
+export function openFile(store: BlobStore, file: StoredFile, start?: number, end?: number): Readable {
+  return Readable.from(readRange(store, file, start, end), { objectMode: false });
+}
+
+/** Writes a stored file to `dest` atomically; corrupt data never reaches the workspace. */
+export async function restoreFile(store: BlobStore, file: StoredFile, dest: string, mode: number, label = dest): Promise<void> {
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  const tmp = tempName(dest);
+  const fd = fs.openSync(tmp, 'w', mode);
+  try {
+    let pos = 0;
+    for await (const part of readRange(store, file)) {
+      let off = 0;
+      while (off < part.length) off += fs.writeSync(fd, part, off, part.length - off, pos + off);
+      pos += part.length;
+    }
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    if (e instanceof DvError) throw new DvError(`cannot restore ${label}: ${e.message}`, e.exitCode, e.code);
+    throw e;
+  }
+  fs.chmodSync(tmp, mode);
+  fs.renameSync(tmp, dest);
+}
+
+export { fsyncDir };

@@ -1,0 +1,44 @@
+// dv gc: drop what no ref, HEAD, pipeline record or the workspace needs.
+import type { Repo } from './repo.js';
+import { markReachable, rootIds, statCacheChunks } from './reachable.js';
+import { blobsOfPack, clearTmp, deletePack, indexedPacks, packFilesOnDisk, repack } from '../store/maintenance.js';
+import { packPath } from '../store/packwriter.js';
+import fs from 'node:fs';
+
+export interface GcResult {
+  dryRun: boolean;
+  packsDeleted: number;
+  packsRewritten: number;
+  objectsDeleted: number;
+  bytesFreed: number;
+  orphanPacks: number;
+}
+
+export async function gc(repo: Repo, opts: { dryRun?: boolean } = {}): Promise<GcResult> {
+  return repo.withLock('gc', async () => {
+    const { live } = await markReachable(repo, rootIds(repo));
+    for (const c of statCacheChunks(repo)) live.add(c);
+    const result: GcResult = { dryRun: !!opts.dryRun, packsDeleted: 0, packsRewritten: 0, objectsDeleted: 0, bytesFreed: 0, orphanPacks: 0 };
+    for (const pack of indexedPacks(repo.blobs)) {
+      const blobs = blobsOfPack(repo.blobs, pack.id);
+      const dead = blobs.filter((b) => !live.has(b.id.toString('hex')));
+      if (dead.length === 0) continue;
+      result.objectsDeleted += dead.length;
+      result.bytesFreed += dead.reduce((s, b) => s + b.length, 0);
+      if (dead.length === blobs.length) result.packsDeleted++;
+      else result.packsRewritten++;
+      if (!opts.dryRun) await repack(repo.blobs, pack.id, live);
+    }
+    // Packs written by an interrupted process but never indexed.
+    const indexed = new Set(indexedPacks(repo.blobs).map((p) => p.id));
+    for (const id of packFilesOnDisk(repo.blobs)) {
+      if (indexed.has(id)) continue;
+      result.orphanPacks++;
+      const file = packPath(repo.blobs.packsDir, id);
+      result.bytesFreed += fs.statSync(file).size;
+      if (!opts.dryRun) deletePack(repo.blobs, id);
+    }
+    if (!opts.dryRun) clearTmp(repo.blobs);
+    return result;
+  });
+}

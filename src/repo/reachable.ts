@@ -1,0 +1,66 @@
+// Marks every object reachable from a set of roots: commits -> parents and trees,
+// trees -> subtrees and chunks, run records -> every object id they mention.
+import { BlobType } from '../store/packfile.js';
+import type { Repo } from './repo.js';
+import { decodeChunks } from './workspace.js';
+
+const ID_RE = /\b[0-9a-f]{64}\b/g;
+
+/** Roots: refs, HEAD, pipeline records (types 4 and 5) and the stat cache (the workspace's content). */
+export function rootIds(repo: Repo): string[] {
+  const roots = new Set<string>(repo.refs.list().map((r) => r.target));
+  const head = repo.headCommit();
+  if (head) roots.add(head);
+  const runs = repo.db.prepare('SELECT id FROM blobs WHERE type IN (?, ?)').pluck().all(BlobType.RunRecord, BlobType.RunCache) as Buffer[];
+  for (const id of runs) roots.add(id.toString('hex'));
+  return [...roots];
+}
+
+/** Chunk ids the stat cache vouches for: the workspace may rely on them. */
+export function statCacheChunks(repo: Repo): string[] {
+  const out: string[] = [];
+  for (const b of repo.db.prepare('SELECT chunks FROM stat').pluck().iterate() as Iterable<Buffer>) {
+    for (const [id] of decodeChunks(b)) out.push(id);
+  }
+  return out;
+}
+
+export interface MarkResult {
+  live: Set<string>;
+  /** Objects referenced but missing or unreadable, with who referenced them. */
+  broken: Map<string, string>;
+}
+
+export async function markReachable(repo: Repo, roots: string[]): Promise<MarkResult> {
+  const live = new Set<string>();
+  const broken = new Map<string, string>();
+  const stack: [string, string][] = roots.map((r) => [r, 'root']);
+  while (stack.length) {
+    const [id, from] = stack.pop()!;
+    if (live.has(id)) continue;
+    live.add(id);
+    const loc = repo.blobs.locate(Buffer.from(id, 'hex'));
+    if (!loc) { broken.set(id, from); continue; }
+    if (loc.type === BlobType.Chunk || loc.type === BlobType.Log) continue;
+    try {
+      if (loc.type === BlobType.Commit) {
+        const c = await repo.readCommit(id);
+        stack.push([c.tree, `commit ${id}`]);
+        for (const p of c.parents) stack.push([p, `commit ${id}`]);
+      } else if (loc.type === BlobType.Tree) {
+        for (const e of (await repo.readTree(id)).entries) {
+          if (e.type === 'dir') stack.push([e.tree, `tree ${id}`]);
+          else for (const [chunk] of e.chunks) if (!live.has(chunk)) stack.push([chunk, `tree ${id}`]);
+        }
+      } else {
+        const text = (await repo.blobs.get(id)).toString('utf8');
+        for (const ref of text.match(ID_RE) ?? []) {
+          if (ref !== id && repo.blobs.locate(Buffer.from(ref, 'hex'))) stack.push([ref, `record ${id}`]);
+        }
+      }
+    } catch {
+      broken.set(id, from);
+    }
+  }
+  return { live, broken };
+}

@@ -1,0 +1,221 @@
+// The repository object every command goes through (as DVC's Repo): owns the SQLite
+// index, the blob store, refs and config. Commands live in their own modules.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { BlobStore, type PackReader } from '../store/blobstore.js';
+import { migrate, openDb, STORE_MIGRATIONS, type DB } from '../store/db.js';
+import { DvError } from '../store/errors.js';
+import { RepoLock } from '../store/lock.js';
+import { defaultConfig, readConfig, writeConfig, type RepoConfig } from './config.js';
+import { Ingestor } from './ingest.js';
+import { ObjectStore } from './objects.js';
+import { openFile } from './fileio.js';
+import { Refs, checkRefName, type Head } from './refs.js';
+import { REPO_MIGRATIONS } from './schema.js';
+import { buildTree, flatten, lookup, walk, type FlatTree } from './trees.js';
+import type { ChunkerParams } from '../store/chunker.js';
+import type { Commit, FileEntry, StoredFile, Tree, TreeEntry, WalkItem } from './types.js';
+
+export const DV_DIR = '.dv';
+
+export interface OpenOptions {
+  /** Read packs from somewhere other than .dv/packs (dv serve --remote). */
+  packReader?: PackReader;
+}
+
+export class Repo {
+  readonly dvDir: string;
+  readonly db: DB;
+  readonly blobs: BlobStore;
+  readonly objects: ObjectStore;
+  readonly refs: Refs;
+  config: RepoConfig;
+  private lock: RepoLock;
+  private lockDepth = 0;
+
+  private constructor(readonly root: string, opts: OpenOptions = {}) {
+    this.dvDir = path.join(root, DV_DIR);
+    this.config = readConfig(path.join(this.dvDir, 'config.json'));
+    this.db = openDb(path.join(this.dvDir, 'dv.db'));
+    migrate(this.db, 'store', STORE_MIGRATIONS);
+    migrate(this.db, 'repo', REPO_MIGRATIONS);
+    this.blobs = new BlobStore(this.db, this.dvDir, opts.packReader);
+    this.objects = new ObjectStore(this.blobs);
+    this.refs = new Refs(this.db);
+    this.lock = new RepoLock(path.join(this.dvDir, 'lock'));
+  }
+
+  static init(dir: string, opts: { chunker?: ChunkerParams } = {}): Repo {
+    const root = path.resolve(dir);
+    const dvDir = path.join(root, DV_DIR);
+    if (fs.existsSync(dvDir)) throw new DvError(`${dvDir} already exists: this is already a dv repository`);
+    const config = defaultConfig(opts.chunker);
+    fs.mkdirSync(path.join(dvDir, 'packs'), { recursive: true });
+    fs.mkdirSync(path.join(dvDir, 'tmp'), { recursive: true });
+    writeConfig(path.join(dvDir, 'config.json'), config);
+    const repo = new Repo(root);
+    repo.refs.setHeadBranch('main');
+    return repo;
+  }
+
+  /** Finds the repository containing `startDir` (searching upward, like git). */
+  static open(startDir = process.cwd(), opts: OpenOptions = {}): Repo {
+    let dir = path.resolve(startDir);
+    for (;;) {
+      if (fs.existsSync(path.join(dir, DV_DIR, 'config.json'))) return new Repo(dir, opts);
+      const parent = path.dirname(dir);
+      if (parent === dir) throw new DvError(`not a dv repository (or any parent up to /): ${path.resolve(startDir)}; run 'dv init'`);
+      dir = parent;
+    }
+  }
+
+  close(): void {
+    this.blobs.close();
+    this.db.close();
+  }
+
+  saveConfig(): void {
+    writeConfig(path.join(this.dvDir, 'config.json'), this.config);
+  }
+
+  /** Runs `fn` holding the writer lock; a failure discards any unsealed pack. */
+  async withLock<T>(command: string, fn: () => Promise<T> | T): Promise<T> {
+    if (this.lockDepth === 0) this.lock.acquire(command);
+    this.lockDepth++;
+    try {
+      return await fn();
+    } catch (e) {
+      this.blobs.abort();
+      throw e;
+    } finally {
+      if (--this.lockDepth === 0) this.lock.release();
+    }
+  }
+
+  head(): Head {
+    return this.refs.head();
+  }
+
+  headCommit(): string | null {
+    return this.refs.head().commit;
+  }
+
+  /** Commit id for: HEAD, branch, tag, full id, unique id prefix (>= 4), with ~N / ^ suffixes. */
+  async resolve(ref: string): Promise<string> {
+    const m = /^(.*?)((?:~\d*|\^)*)$/.exec(ref.trim())!;
+    const base = m[1];
+    let id = this.resolveBase(base, ref);
+    for (const step of m[2].match(/~\d*|\^/g) ?? []) {
+      const n = step === '^' || step === '~' ? 1 : Number(step.slice(1));
+      for (let i = 0; i < n; i++) {
+        const parent = (await this.readCommit(id)).parents[0];
+        if (!parent) throw new DvError(`ref '${ref}' goes past the first commit`);
+        id = parent;
+      }
+    }
+    return id;
+  }
+
+  private resolveBase(base: string, ref: string): string {
+    if (base === '' ) throw new DvError(`invalid ref '${ref}'`, 2);
+    if (base === 'HEAD' || base === '@') {
+      const c = this.headCommit();
+      if (!c) throw new DvError('HEAD has no commits yet; run dv add first');
+      return c;
+    }
+    for (const name of [base, `heads/${base}`, `tags/${base}`, `remotes/${base}`]) {
+      if (!/^(heads|tags|remotes)\//.test(name)) continue;
+      const target = this.refs.get(name);
+      if (target) return target;
+    }
+    if (/^[0-9a-f]{4,64}$/.test(base)) {
+      const matches = this.commitsWithPrefix(base);
+      if (matches.length === 1) return matches[0];
+      if (matches.length > 1) throw new DvError(`ref '${base}' is ambiguous (${matches.length} commits start with it)`);
+    }
+    throw new DvError(`unknown ref '${ref}'`);
+  }
+
+  private commitsWithPrefix(prefix: string): string[] {
+    const lo = Buffer.from(prefix.padEnd(64, '0'), 'hex');
+    const hi = Buffer.from(prefix.padEnd(64, 'f'), 'hex');
+    return (this.db.prepare('SELECT id FROM blobs WHERE id >= ? AND id <= ? AND type = 3').pluck().all(lo, hi) as Buffer[])
+      .map((b) => b.toString('hex'));
+  }
+
+  readCommit(id: string): Promise<Commit> {
+    return this.objects.readCommit(id);
+  }
+
+  readTree(id: string): Promise<Tree> {
+    return this.objects.readTree(id);
+  }
+
+  async lookup(commitId: string, p: string): Promise<TreeEntry | null> {
+    return lookup(this.objects, (await this.readCommit(commitId)).tree, p);
+  }
+
+  async flatten(commitId: string | null): Promise<FlatTree> {
+    if (!commitId) return new Map();
+    return flatten(this.objects, (await this.readCommit(commitId)).tree);
+  }
+
+  async *walk(commitId: string, prefix = '', opts: { startAfter?: string } = {}): AsyncGenerator<WalkItem> {
+    yield* walk(this.objects, (await this.readCommit(commitId)).tree, prefix, opts.startAfter ?? '');
+  }
+
+  openFile(file: StoredFile, start?: number, end?: number): Readable {
+    return openFile(this.blobs, file, start, end);
+  }
+
+  ingestor(onBytes?: (n: number) => void): Ingestor {
+    return new Ingestor(this.blobs, this.config.chunker, onBytes);
+  }
+
+  /** Chunks and stores a stream (S3 uploads, imports); durable once this returns. */
+  async storeStream(source: Readable | AsyncIterable<Uint8Array>): Promise<StoredFile> {
+    const stored = await this.ingestor().storeStream(source);
+    this.blobs.flush();
+    return stored;
+  }
+
+  author(): string {
+    if (process.env.DV_AUTHOR) return process.env.DV_AUTHOR;
+    const u = os.userInfo().username;
+    return `${u} <${u}@${os.hostname()}>`;
+  }
+
+  /**
+   * Applies file changes to a branch as one commit, without touching the workspace.
+   * Runs under the writer lock and reads the branch head inside it, so concurrent
+   * writers serialise instead of losing updates.
+   */
+  async commitChanges(branch: string, changes: Map<string, StoredFile & { mode?: number } | null>, message: string,
+    opts: { run?: string | null } = {}): Promise<string> {
+    checkRefName(branch, 'branch');
+    return this.withLock('commit', async () => {
+      const parent = this.refs.get(`heads/${branch}`) ?? null;
+      const base = parent ? await this.readCommit(parent) : null;
+      const files = await this.flatten(parent);
+      for (const [p, c] of changes) {
+        if (c === null) files.delete(p);
+        else files.set(p, { name: p.split('/').pop()!, type: 'file', mode: c.mode ?? 0o644, size: c.size, hash: c.hash, chunks: c.chunks });
+      }
+      const paths = new Set(base?.paths ?? []);
+      for (const p of changes.keys()) if (![...paths].some((t) => p === t || p.startsWith(t + '/'))) paths.add(p.split('/')[0]);
+      const tree = await buildTree(this.objects, files);
+      const commit: Commit = {
+        tree, parents: parent ? [parent] : [], paths: [...paths].sort(), message, author: this.author(),
+        time: new Date().toISOString(), git: null, run: opts.run ?? null,
+      };
+      const id = await this.objects.writeCommit(commit);
+      this.blobs.flush();
+      this.refs.set(`heads/${branch}`, id);
+      return id;
+    });
+  }
+}
+
+export type { FileEntry };

@@ -1,0 +1,139 @@
+// dv add / dv commit: record the tracked paths of the workspace as a new commit.
+// Unchanged files come from the stat cache, so only new or edited files are read.
+import fs from 'node:fs';
+import path from 'node:path';
+import { DvError } from '../store/errors.js';
+import { gitInfo, afterDvCommit } from './git.js';
+import type { Repo } from './repo.js';
+import { buildTree, diffFlat, type Change, type FlatTree } from './trees.js';
+import type { Commit, FileEntry, StoredFile } from './types.js';
+import { scanWorkspace, StatCache, toEntry, type WsFile } from './workspace.js';
+
+export interface Progress {
+  phase: string;
+  files: number;
+  totalFiles: number;
+  bytes: number;
+  totalBytes: number;
+}
+
+export interface SnapshotOptions {
+  message?: string;
+  onProgress?: (p: Progress) => void;
+}
+
+export interface SnapshotResult {
+  /** The new commit, or null when nothing changed. */
+  commit: string | null;
+  changes: Change[];
+  files: number;
+  bytes: number;
+}
+
+export function isUnder(p: string, root: string): boolean {
+  return root === '' || p === root || p.startsWith(root + '/');
+}
+
+/** Drops paths already covered by another one (`data` covers `data/a.csv`). */
+export function normalizeTracked(paths: string[]): string[] {
+  const sorted = [...new Set(paths)].sort();
+  return sorted.filter((p) => !sorted.some((q) => q !== p && isUnder(p, q)));
+}
+
+/** Reads the workspace files under `scope` into a flat tree, storing new content. */
+export async function readWorkspace(repo: Repo, scope: string[], head: FlatTree, onProgress?: (p: Progress) => void):
+  Promise<{ files: FlatTree; fresh: { file: WsFile; content: StoredFile }[] }> {
+  const cache = new StatCache(repo.db);
+  const ws = scanWorkspace(repo.root, scope);
+  const files: FlatTree = new Map();
+  const fresh: { file: WsFile; content: StoredFile }[] = [];
+  const todo: WsFile[] = [];
+  for (const f of ws) {
+    const known = head.get(f.path);
+    const h = cache.hashOf(f);
+    if (h && known && known.hash === h) files.set(f.path, known.mode === f.mode ? known : { ...known, mode: f.mode });
+    else {
+      const c = h ? cache.lookup(f) : null;
+      if (c) files.set(f.path, toEntry(path.posix.basename(f.path), f.mode, c));
+      else todo.push(f);
+    }
+  }
+  const progress: Progress = { phase: 'add', files: 0, totalFiles: todo.length, bytes: 0, totalBytes: todo.reduce((s, f) => s + f.size, 0) };
+  const ingest = repo.ingestor((n) => { progress.bytes += n; });
+  for (const f of todo) {
+    const content = await ingest.storeFile(path.join(repo.root, f.path));
+    files.set(f.path, toEntry(path.posix.basename(f.path), f.mode, content));
+    fresh.push({ file: f, content });
+    progress.files++;
+    onProgress?.(progress);
+  }
+  return { files, fresh };
+}
+
+async function snapshot(repo: Repo, tracked: string[], scope: string[], opts: SnapshotOptions): Promise<SnapshotResult> {
+  const parent = repo.headCommit();
+  const parentCommit = parent ? await repo.readCommit(parent) : null;
+  const head = await repo.flatten(parent);
+  const { files: scanned, fresh } = await readWorkspace(repo, scope, head, opts.onProgress);
+  // Files outside the scope keep their committed version.
+  const files: FlatTree = new Map([...head].filter(([p]) => !scope.some((s) => isUnder(p, s))));
+  for (const [p, e] of scanned) files.set(p, e);
+  const changes = diffFlat(head, files);
+  const samePaths = parentCommit && parentCommit.paths.join('\0') === tracked.join('\0');
+  const bytes = [...files.values()].reduce((s, e) => s + e.size, 0);
+  if (changes.length === 0 && samePaths) {
+    repo.blobs.flush();
+    new StatCache(repo.db).record(fresh);
+    return { commit: null, changes, files: files.size, bytes };
+  }
+  const sorted = [...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const commit: Commit = {
+    tree: await buildTree(repo.objects, sorted),
+    parents: parent ? [parent] : [],
+    paths: tracked,
+    message: opts.message ?? defaultMessage(changes),
+    author: repo.author(),
+    time: new Date().toISOString(),
+    git: await gitInfo(repo.root),
+    run: null,
+  };
+  const id = await repo.objects.writeCommit(commit);
+  repo.blobs.flush();
+  repo.db.transaction(() => {
+    new StatCache(repo.db).record(fresh);
+    repo.refs.advanceHead(id);
+  })();
+  await afterDvCommit(repo, id, tracked);
+  return { commit: id, changes, files: files.size, bytes };
+}
+
+function defaultMessage(changes: Change[]): string {
+  const count = (s: Change['status']) => changes.filter((c) => c.status === s).length;
+  return `${count('added')} added, ${count('modified')} modified, ${count('deleted')} deleted`;
+}
+
+/** dv add PATH...: start tracking PATHs and snapshot them. */
+export async function add(repo: Repo, paths: string[], opts: SnapshotOptions = {}): Promise<SnapshotResult> {
+  if (paths.length === 0) throw new DvError('nothing to add: give one or more paths', 2);
+  for (const p of paths) {
+    if (p === '') throw new DvError('cannot track the project root itself; add its data directories', 2);
+    if (!fs.existsSync(path.join(repo.root, p))) throw new DvError(`path '${p}' does not exist`);
+  }
+  return repo.withLock('add', async () => {
+    const parent = repo.headCommit();
+    const current = parent ? (await repo.readCommit(parent)).paths : [];
+    return snapshot(repo, normalizeTracked([...current, ...paths]), normalizeTracked(paths), opts);
+  });
+}
+
+/** dv commit: snapshot every tracked path again. */
+export async function commit(repo: Repo, opts: SnapshotOptions = {}): Promise<SnapshotResult> {
+  return repo.withLock('commit', async () => {
+    const parent = repo.headCommit();
+    if (!parent) throw new DvError("nothing is tracked yet; use 'dv add PATH' first");
+    const tracked = (await repo.readCommit(parent)).paths;
+    return snapshot(repo, tracked, tracked, opts);
+  });
+}
+
+export type { FileEntry };

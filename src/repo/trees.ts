@@ -1,0 +1,134 @@
+// Walking, building and comparing trees. Paths are project-relative with '/'.
+import type { ObjectStore } from './objects.js';
+import type { DirEntry, FileEntry, Tree, TreeEntry, WalkItem } from './types.js';
+
+export type FlatTree = Map<string, FileEntry>;
+
+function join(dir: string, name: string): string {
+  return dir ? `${dir}/${name}` : name;
+}
+
+/** Every file of a tree, keyed by path. */
+export async function flatten(objects: ObjectStore, treeId: string, base = ''): Promise<FlatTree> {
+  const out: FlatTree = new Map();
+  const visit = async (id: string, dir: string): Promise<void> => {
+    for (const e of (await objects.readTree(id)).entries) {
+      const p = join(dir, e.name);
+      if (e.type === 'dir') await visit(e.tree, p);
+      else out.set(p, e);
+    }
+  };
+  await visit(treeId, base);
+  return out;
+}
+
+/** The entry at `path` ('' is the root, returned as a dir entry). */
+export async function lookup(objects: ObjectStore, rootTree: string, path: string): Promise<TreeEntry | null> {
+  const parts = path.split('/').filter(Boolean);
+  let entry: TreeEntry = { name: '', type: 'dir', tree: rootTree };
+  for (const part of parts) {
+    if (entry.type !== 'dir') return null;
+    const next: TreeEntry | undefined = (await objects.readTree(entry.tree)).entries.find((e) => e.name === part);
+    if (!next) return null;
+    entry = next;
+  }
+  return entry;
+}
+
+/**
+ * Files whose path starts with `prefix` (a plain string prefix, as in S3) and sorts
+ * after `startAfter`, in key order. Subtrees that cannot match are never read, so
+ * paging through a large listing with startAfter costs O(n) overall.
+ */
+export async function* walk(objects: ObjectStore, rootTree: string, prefix = '', startAfter = ''): AsyncGenerator<WalkItem> {
+  async function* visit(id: string, dir: string): AsyncGenerator<WalkItem> {
+    for (const e of (await objects.readTree(id)).entries) {
+      const p = join(dir, e.name);
+      if (e.type === 'dir') {
+        const d = p + '/';
+        // Skip subtrees entirely before startAfter or outside the prefix.
+        if (!(d.startsWith(prefix) || prefix.startsWith(d))) continue;
+        if (startAfter && d < startAfter && !startAfter.startsWith(d)) continue;
+        yield* visit(e.tree, p);
+      } else {
+        if (!p.startsWith(prefix) || (startAfter && p <= startAfter)) continue;
+        yield { path: p, entry: e };
+      }
+    }
+  }
+  yield* visit(rootTree, '');
+}
+
+interface DirNode {
+  files: FileEntry[];
+  dirs: Map<string, DirNode>;
+}
+
+/** Builds (and stores) the tree objects for a set of files; returns the root tree id. */
+export async function buildTree(objects: ObjectStore, files: Iterable<[string, FileEntry]>): Promise<string> {
+  const root: DirNode = { files: [], dirs: new Map() };
+  for (const [p, entry] of files) {
+    const parts = p.split('/');
+    let node = root;
+    for (let i = 0; i < parts.length - 1; i++) {
+      let child = node.dirs.get(parts[i]);
+      if (!child) { child = { files: [], dirs: new Map() }; node.dirs.set(parts[i], child); }
+      node = child;
+    }
+    node.files.push({ ...entry, name: parts[parts.length - 1] });
+  }
+  const write = async (node: DirNode): Promise<string> => {
+    const entries: TreeEntry[] = [...node.files];
+    for (const [name, child] of node.dirs) entries.push({ name, type: 'dir', tree: await write(child) } as DirEntry);
+    return objects.writeTree({ entries } as Tree);
+  };
+  return write(root);
+}
+
+export interface Change {
+  path: string;
+  status: 'added' | 'modified' | 'deleted';
+  old?: FileEntry;
+  new?: FileEntry;
+}
+
+export function sameContent(a: FileEntry, b: FileEntry): boolean {
+  return a.hash === b.hash && a.mode === b.mode;
+}
+
+/** Per-file changes from `a` to `b`, skipping subtrees whose ids are equal. */
+export async function diffTrees(objects: ObjectStore, a: string | null, b: string | null, dir = ''): Promise<Change[]> {
+  if (a === b) return [];
+  const ea = a ? (await objects.readTree(a)).entries : [];
+  const eb = b ? (await objects.readTree(b)).entries : [];
+  const mb = new Map(eb.map((e) => [e.name, e]));
+  const ma = new Map(ea.map((e) => [e.name, e]));
+  const out: Change[] = [];
+  const names = [...new Set([...ma.keys(), ...mb.keys()])].sort();
+  for (const name of names) {
+    const x = ma.get(name);
+    const y = mb.get(name);
+    const p = join(dir, name);
+    const xd = x?.type === 'dir' ? x.tree : null;
+    const yd = y?.type === 'dir' ? y.tree : null;
+    if (xd || yd) out.push(...(await diffTrees(objects, xd, yd, p)));
+    const xf = x?.type === 'file' ? x : undefined;
+    const yf = y?.type === 'file' ? y : undefined;
+    if (xf && yf) { if (!sameContent(xf, yf)) out.push({ path: p, status: 'modified', old: xf, new: yf }); }
+    else if (xf) out.push({ path: p, status: 'deleted', old: xf });
+    else if (yf) out.push({ path: p, status: 'added', new: yf });
+  }
+  return out.sort((l, r) => (l.path < r.path ? -1 : l.path > r.path ? 1 : 0));
+}
+
+/** Per-file changes between two flat file maps. */
+export function diffFlat(a: FlatTree, b: FlatTree): Change[] {
+  const out: Change[] = [];
+  for (const [p, x] of a) {
+    const y = b.get(p);
+    if (!y) out.push({ path: p, status: 'deleted', old: x });
+    else if (!sameContent(x, y)) out.push({ path: p, status: 'modified', old: x, new: y });
+  }
+  for (const [p, y] of b) if (!a.has(p)) out.push({ path: p, status: 'added', new: y });
+  return out.sort((l, r) => (l.path < r.path ? -1 : l.path > r.path ? 1 : 0));
+}

@@ -1,0 +1,57 @@
+// On-disk object models of the repo layer (see docs/ARCHITECTURE.md, "Objects").
+
+/** One chunk of a file: [chunk id, length in bytes]. */
+export type ChunkRef = [id: string, length: number];
+
+export const MODE_FILE = 0o644;
+export const MODE_EXEC = 0o755;
+
+export interface FileEntry {
+  name: string;
+  type: 'file';
+  mode: number;
+  size: number;
+  /** BLAKE3 of the whole content: the per-file checksum users see. */
+  hash: string;
+  chunks: ChunkRef[];
+}
+
+export interface DirEntry {
+  name: string;
+  type: 'dir';
+  tree: string;
+}
+
+export type TreeEntry = FileEntry | DirEntry;
+
+export interface Tree {
+  entries: TreeEntry[];
+}
+
+/** Content stored but not yet placed in a tree. */
+export type StoredFile = Omit<FileEntry, 'name' | 'type' | 'mode'>;
+
+export interface GitInfo {
+  commit: string;
+  dirty: boolean;
+}
+
+export interface Commit {
+  tree: string;
+  parents: string[];
+  /** Tracked project-relative paths (files or directories) this commit covers. */
+  paths: string[];
+  message: string;
+  author: string;
+  /** ISO 8601, UTC. */
+  time: string;
+  git: GitInfo | null;
+  /** Id of the pipeline run that produced this commit, if any. */
+  run: string | null;
+}
+
+/** A file found while walking a version, with its project-relative path. */
+export interface WalkItem {
+  path: string;
+  entry: FileEntry;
+}

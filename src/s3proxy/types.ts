@@ -1,0 +1,91 @@
+// The seam between the S3 protocol (this directory) and the repository (src/repo).
+// The server only ever talks to a ProxyBackend, so the protocol can be tested
+// against an in-memory double and the real Repo plugs in with a thin adapter.
+import type { Readable } from 'node:stream';
+import type { FileEntry, StoredFile, WalkItem } from '../repo/types.js';
+
+/** A repository served as a bucket. */
+export interface RepoInfo {
+  /** Bucket name: lowercase letters, digits, dots and hyphens, 3-63 chars. */
+  name: string;
+  /** Shown as the bucket's CreationDate (e.g. time of the first commit). */
+  created: Date;
+}
+
+export interface RefInfo {
+  /** Short name without the `heads/` or `tags/` namespace, e.g. `main`, `v1`. */
+  name: string;
+  kind: 'branch' | 'tag';
+  commit: string;
+  /** Commit time of `commit`. */
+  time: Date;
+}
+
+export interface ResolvedRef {
+  commit: string;
+  /** `commit` for anything that is not a branch or tag name (ids, prefixes, HEAD~N). */
+  kind: 'branch' | 'tag' | 'commit';
+  /** Commit time; served as Last-Modified of every object in that version. */
+  time: Date;
+}
+
+/** A file to place at a path on commit; `mode` defaults to 0644 when absent. */
+export type FileChange = StoredFile & { mode?: number };
+
+export interface CommitResult {
+  commit: string;
+  time: Date;
+}
+
+/**
+ * Everything `dv serve` needs from a repository. Errors a user can cause are
+ * thrown as DvError (mapped to 400); CorruptionError and anything else map to 500.
+ */
+export interface ProxyBackend {
+  /** Buckets on offer; one repository per server today. */
+  listRepos(): RepoInfo[];
+
+  /** All branches and tags. Called once per request that addresses a key, so keep it cheap. */
+  listRefs(repo: string): Promise<RefInfo[]>;
+
+  /**
+   * A ref as written in a key: branch, tag, full commit id, unique id prefix, HEAD, HEAD~N.
+   * Returns null when nothing matches; throws DvError when it is ambiguous.
+   */
+  resolve(repo: string, ref: string): Promise<ResolvedRef | null>;
+
+  /**
+   * Files of a version whose path starts with `prefix` (plain string prefix, not a
+   * directory) and sorts strictly after `startAfter`, lazily, in S3 key order (by
+   * code point, which for keys equals UTF-8 byte order). Seeking with `startAfter`
+   * must cost O(depth), not O(position): listings page through it.
+   */
+  walk(repo: string, commit: string, prefix: string, startAfter?: string): AsyncIterable<WalkItem>;
+
+  /** The file at `path` in a version, or null (also for directories). */
+  stat(repo: string, commit: string, path: string): Promise<FileEntry | null>;
+
+  /**
+   * Bytes [start, endExclusive) of a file, reading only the chunks that overlap the
+   * range (binary search over chunk offsets) and verifying them as they are read.
+   * The server destroys the stream when the client goes away.
+   */
+  open(repo: string, entry: StoredFile, start: number, endExclusive: number): Readable;
+
+  /**
+   * Chunk and store a stream. Must reject (and keep nothing referenced) when the
+   * stream errors: the server errors the stream on bad signatures, checksums, or a
+   * client that disconnects. Stored-but-uncommitted chunks are garbage for `dv gc`.
+   */
+  storeStream(repo: string, body: Readable): Promise<StoredFile>;
+
+  /** One file made of `parts` in order (multipart complete); may re-read them to hash. */
+  concat(repo: string, parts: StoredFile[]): Promise<StoredFile>;
+
+  /**
+   * Apply `changes` (null = delete) on top of the branch's *current* head and move the
+   * branch, atomically: two concurrent calls must both land (no lost update).
+   * Throws DvError when the branch does not exist.
+   */
+  commit(repo: string, branch: string, changes: Map<string, FileChange | null>, message: string): Promise<CommitResult>;
+}

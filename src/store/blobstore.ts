@@ -1,0 +1,165 @@
+// Content-addressed blobs in packs, indexed in SQLite. Every read is verified against
+// its id, so corruption surfaces as a CorruptionError instead of wrong bytes.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { DB } from './db.js';
+import { blake3 } from './hash.js';
+import { CorruptionError, DvError } from './errors.js';
+import { BlobType, type PackEntry } from './packfile.js';
+import { PackWriter, packPath, type SealedPack } from './packwriter.js';
+
+export const PACK_TARGET = 32 << 20;
+const MAX_OPEN_PACKS = 64;
+
+export interface BlobLocation {
+  type: BlobType;
+  pack: string;
+  offset: number;
+  length: number;
+}
+
+/** Where pack bytes come from: local files, or (for `dv serve --remote`) ranged GETs. */
+export interface PackReader {
+  read(pack: string, offset: number, length: number): Promise<Buffer>;
+  close(): void;
+}
+
+export class LocalPackReader implements PackReader {
+  private fds = new Map<string, number>();
+  constructor(private packsDir: string) {}
+
+  async read(pack: string, offset: number, length: number): Promise<Buffer> {
+    return this.readSync(pack, offset, length);
+  }
+
+  readSync(pack: string, offset: number, length: number): Buffer {
+    const fd = this.fd(pack);
+    const buf = Buffer.allocUnsafe(length);
+    let got = 0;
+    while (got < length) {
+      const n = fs.readSync(fd, buf, got, length - got, offset + got);
+      if (n === 0) throw new CorruptionError(`pack ${pack} is truncated`);
+      got += n;
+    }
+    return buf;
+  }
+
+  private fd(pack: string): number {
+    let fd = this.fds.get(pack);
+    if (fd !== undefined) return fd;
+    if (this.fds.size >= MAX_OPEN_PACKS) this.closeOne();
+    try {
+      fd = fs.openSync(packPath(this.packsDir, pack), 'r');
+    } catch {
+      throw new CorruptionError(`pack ${pack} is missing`);
+    }
+    this.fds.set(pack, fd);
+    return fd;
+  }
+
+  private closeOne(): void {
+    const [first, fd] = this.fds.entries().next().value as [string, number];
+    fs.closeSync(fd);
+    this.fds.delete(first);
+  }
+
+  forget(pack: string): void {
+    const fd = this.fds.get(pack);
+    if (fd !== undefined) { fs.closeSync(fd); this.fds.delete(pack); }
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) fs.closeSync(fd);
+    this.fds.clear();
+  }
+}
+
+export class BlobStore {
+  readonly packsDir: string;
+  readonly tmpDir: string;
+  readonly local: LocalPackReader;
+  private writer: PackWriter | null = null;
+  private pending = new Map<string, PackEntry>();
+  private stmtHas;
+  private stmtGet;
+  private stmtInsertBlob;
+  private stmtInsertPack;
+
+  constructor(readonly db: DB, dvDir: string, private reader?: PackReader, private packTarget = PACK_TARGET) {
+    this.packsDir = path.join(dvDir, 'packs');
+    this.tmpDir = path.join(dvDir, 'tmp');
+    this.local = new LocalPackReader(this.packsDir);
+    this.stmtHas = db.prepare('SELECT 1 FROM blobs WHERE id = ?').pluck();
+    this.stmtGet = db.prepare('SELECT type, pack, offset, length FROM blobs WHERE id = ?');
+    this.stmtInsertBlob = db.prepare('INSERT OR IGNORE INTO blobs (id, type, pack, offset, length) VALUES (?, ?, ?, ?, ?)');
+    this.stmtInsertPack = db.prepare('INSERT OR IGNORE INTO packs (id, size, blobs) VALUES (?, ?, ?)');
+  }
+
+  has(id: Buffer): boolean {
+    return this.pending.has(id.toString('hex')) || this.stmtHas.get(id) !== undefined;
+  }
+
+  locate(id: Buffer): BlobLocation | undefined {
+    return this.stmtGet.get(id) as BlobLocation | undefined;
+  }
+
+  /** Stores `data` unless a blob with the same id exists; returns the id. */
+  async put(type: BlobType, data: Uint8Array, knownId?: Buffer): Promise<Buffer> {
+    const id = knownId ?? blake3(data);
+    if (this.has(id)) return id;
+    if (!this.writer) this.writer = await PackWriter.create(this.tmpDir);
+    this.pending.set(id.toString('hex'), this.writer.add(type, id, data));
+    if (this.writer.size >= this.packTarget) this.sealCurrent();
+    return id;
+  }
+
+  /** Seals and indexes the open pack, so everything put so far is durable and visible. */
+  flush(): void {
+    if (this.writer) this.sealCurrent();
+  }
+
+  /** Drops the open pack (used when an operation fails half-way). */
+  abort(): void {
+    this.writer?.abort();
+    this.writer = null;
+    this.pending.clear();
+  }
+
+  private sealCurrent(): void {
+    const w = this.writer!;
+    this.writer = null;
+    const sealed = w.entries.length ? w.seal(this.packsDir) : (w.abort(), null);
+    this.pending.clear();
+    if (sealed) this.indexPack(sealed);
+  }
+
+  indexPack(pack: SealedPack): void {
+    this.db.transaction(() => {
+      this.stmtInsertPack.run(pack.id, pack.size, pack.entries.length);
+      for (const e of pack.entries) this.stmtInsertBlob.run(e.id, e.type, pack.id, e.offset, e.length);
+    })();
+  }
+
+  async get(id: Buffer | string): Promise<Buffer> {
+    const key = typeof id === 'string' ? Buffer.from(id, 'hex') : id;
+    const hex = key.toString('hex');
+    const pend = this.pending.get(hex);
+    let data: Buffer;
+    if (pend) {
+      data = this.writer!.read(pend);
+    } else {
+      const loc = this.locate(key);
+      if (!loc) throw new DvError(`object ${hex} is not in the store`, 1, 'MISSING');
+      data = await (this.reader ?? this.local).read(loc.pack, loc.offset, loc.length);
+      if (data.length !== loc.length) throw new CorruptionError(`object ${hex} in pack ${loc.pack} is truncated`);
+    }
+    if (!blake3(data).equals(key)) throw new CorruptionError(`object ${hex} is corrupt (hash mismatch)`);
+    return data;
+  }
+
+  close(): void {
+    this.abort();
+    this.local.close();
+    this.reader?.close();
+  }
+}

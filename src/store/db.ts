@@ -1,0 +1,64 @@
+// The local SQLite index (WAL). Each area (store, repo, pipeline, s3proxy) owns its
+// tables and migrates them under its own version key, so areas stay independent.
+import Database from 'better-sqlite3';
+import { DvError } from './errors.js';
+
+export type DB = Database.Database;
+
+export interface Migration {
+  version: number;
+  up: string;
+}
+
+export function openDb(path: string): DB {
+  let db: DB;
+  try {
+    db = new Database(path);
+  } catch (e) {
+    throw new DvError(`cannot open ${path}: ${(e as Error).message}`);
+  }
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 10000');
+  db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
+  return db;
+}
+
+export function getMeta(db: DB, key: string): string | undefined {
+  const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+  return row?.value;
+}
+
+export function setMeta(db: DB, key: string, value: string): void {
+  db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+}
+
+/** Applies the area's pending migrations in one transaction. A database written by a
+ * newer dv is refused rather than silently misread. */
+export function migrate(db: DB, area: string, migrations: Migration[]): void {
+  const key = `schema_version:${area}`;
+  const current = Number(getMeta(db, key) ?? 0);
+  const latest = migrations.length ? migrations[migrations.length - 1].version : 0;
+  if (current > latest) {
+    throw new DvError(`repository ${area} schema version ${current} is newer than this dv supports (${latest}); upgrade dv`);
+  }
+  if (current === latest) return;
+  db.transaction(() => {
+    for (const m of migrations) {
+      if (m.version > current) db.exec(m.up);
+    }
+    setMeta(db, key, String(latest));
+  })();
+}
+
+export const STORE_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    up: `
+      CREATE TABLE packs (id TEXT PRIMARY KEY, size INTEGER NOT NULL, blobs INTEGER NOT NULL);
+      CREATE TABLE blobs (id BLOB PRIMARY KEY, type INTEGER NOT NULL, pack TEXT NOT NULL,
+                          offset INTEGER NOT NULL, length INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE INDEX blobs_pack ON blobs (pack);
+    `,
+  },
+];

@@ -1,0 +1,82 @@
+// BLAKE3-256 ids. The native binding is ~5x faster than WebAssembly; hash-wasm is the
+// fallback where no prebuilt binary exists. tests/store/hash.test.ts checks both agree.
+import { createRequire } from 'node:module';
+import { createBLAKE3 } from 'hash-wasm';
+
+export const ID_BYTES = 32;
+export const ID_HEX = 64;
+
+export interface Hasher {
+  update(data: Uint8Array): Hasher;
+  digest(): Buffer;
+  digestHex(): string;
+}
+
+interface NativeBlake {
+  blake3(input: Buffer): Buffer;
+  Blake3Hasher: new () => { update(input: Buffer): unknown; digestBuffer(): Buffer };
+}
+
+function loadNative(): NativeBlake | null {
+  if (process.env.DV_BLAKE3 === 'wasm') return null;
+  try {
+    return createRequire(import.meta.url)('@napi-rs/blake-hash') as NativeBlake;
+  } catch {
+    return null;
+  }
+}
+
+const native = loadNative();
+// hash-wasm needs one async initialisation; top-level await keeps every caller synchronous.
+const wasm = native ? null : await createBLAKE3();
+
+export const blake3Implementation: 'native' | 'wasm' = native ? 'native' : 'wasm';
+
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+export function blake3(data: Uint8Array): Buffer {
+  if (native) return native.blake3(asBuffer(data));
+  wasm!.init();
+  wasm!.update(data);
+  return Buffer.from(wasm!.digest('binary'));
+}
+
+export function blake3Hex(data: Uint8Array | string): string {
+  return blake3(typeof data === 'string' ? Buffer.from(data, 'utf8') : data).toString('hex');
+}
+
+export async function createHasher(): Promise<Hasher> {
+  return makeHasher(native ? 'native' : 'wasm');
+}
+
+/** A streaming hasher; `impl` lets tests force one implementation. */
+export async function makeHasher(impl: 'native' | 'wasm'): Promise<Hasher> {
+  if (impl === 'native') {
+    const n = native ?? loadNativeForced();
+    const h = new n.Blake3Hasher();
+    const self: Hasher = {
+      update(d) { h.update(asBuffer(d)); return self; },
+      digest() { return h.digestBuffer(); },
+      digestHex() { return h.digestBuffer().toString('hex'); },
+    };
+    return self;
+  }
+  const w = await createBLAKE3();
+  w.init();
+  const self: Hasher = {
+    update(d) { w.update(d); return self; },
+    digest() { return Buffer.from(w.digest('binary')); },
+    digestHex() { return w.digest('hex'); },
+  };
+  return self;
+}
+
+function loadNativeForced(): NativeBlake {
+  return createRequire(import.meta.url)('@napi-rs/blake-hash') as NativeBlake;
+}
+
+export function isId(s: string): boolean {
+  return /^[0-9a-f]{64}$/.test(s);
+}

@@ -1,0 +1,2 @@
+// vitest globalSetup: nothing to prepare yet; suites start their own servers.
+export default async function () {}
