@@ -5,6 +5,7 @@ import type { GlobalOptions } from './context.js';
 import { register as registerWorkspace } from './commands/workspace.js';
 import { register as registerHistory } from './commands/history.js';
 import { register as registerMaintenance } from './commands/maintenance.js';
+import { register as registerRemote } from './commands/remote.js';
 
 const program = new Command('dv')
   .description('data version control: chunked, deduplicated, versioned datasets')
@@ -24,6 +25,7 @@ const globals = (): GlobalOptions => {
 registerWorkspace(program, globals);
 registerHistory(program, globals);
 registerMaintenance(program, globals);
+registerRemote(program, globals);
 
 function fail(message: string, code: number): never {
   process.stderr.write(`dv: error: ${message.replace(/\s*\n\s*/g, ' ').trim()}\n`);

@@ -26,6 +26,8 @@ export interface ProgressEvent {
   totalFiles?: number;
   bytes?: number;
   totalBytes?: number;
+  /** What files/totalFiles count (default 'files'; transfers count 'packs'). */
+  unit?: string;
 }
 
 /** A single self-overwriting stderr line, at most 10 updates a second; silent unless
@@ -47,7 +49,7 @@ export class ProgressLine {
     this.last = now;
     const secs = Math.max((now - this.start) / 1000, 0.001);
     const parts = [e.phase];
-    if (e.totalFiles !== undefined) parts.push(`${e.files ?? 0}/${e.totalFiles} files`);
+    if (e.totalFiles !== undefined) parts.push(`${e.files ?? 0}/${e.totalFiles} ${e.unit ?? 'files'}`);
     if (e.bytes !== undefined) {
       parts.push(e.totalBytes ? `${humanBytes(e.bytes)} / ${humanBytes(e.totalBytes)}` : humanBytes(e.bytes));
       parts.push(`${humanBytes(e.bytes / secs)}/s`);

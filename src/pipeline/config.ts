@@ -224,10 +224,11 @@ function checkPipeline(c: Checker, stages: Map<string, StageConfig>, exists?: (p
 /** Parses and validates the text of a dv.yaml. */
 export function parseConfig(text: string, opts: ParseOptions = {}): PipelineConfig {
   const c: Checker = new Checker(opts.file ?? CONFIG_FILE);
-  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const lines = new YAML.LineCounter();
+  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter: lines });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const pos = e.linePos?.[0];
+    const pos = lines.linePos(e.pos[0]);
     const first = e.message.split('\n')[0];
     throw new DvError(`${c.file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${first}`);
   }

@@ -30,17 +30,6 @@ export interface PlanStageInput {
   hasCache?: (key: string) => boolean;
 }
 
-/** Sorted file paths, computed once per map (planning 10k datums stays linear). */
-const sortedKeys = new WeakMap<FileHashes, string[]>();
-function sortedPaths(files: FileHashes): string[] {
-  let s = sortedKeys.get(files);
-  if (!s) {
-    s = [...files.keys()].sort();
-    sortedKeys.set(files, s);
-  }
-  return s;
-}
-
 function lowerBound(a: string[], x: string): number {
   let lo = 0;
   let hi = a.length;
@@ -52,22 +41,34 @@ function lowerBound(a: string[], x: string): number {
   return lo;
 }
 
-/** Files at or under `path`, in sorted order. */
-export function filesUnder(files: FileHashes, path: string): string[] {
-  if (files.has(path)) return [path];
-  const keys = sortedPaths(files);
-  const out: string[] = [];
-  for (let i = lowerBound(keys, path + '/'); i < keys.length && keys[i]!.startsWith(path + '/'); i++) out.push(keys[i]!);
-  return out;
+/** Sorted view of a FileHashes snapshot, built once per stage plan (the map changes between stages). */
+export class FileIndex {
+  readonly sorted: string[];
+  constructor(readonly files: FileHashes) {
+    this.sorted = [...files.keys()].sort();
+  }
+
+  /** Files at or under `path`, in sorted order. */
+  under(path: string): string[] {
+    if (this.files.has(path)) return [path];
+    const out: string[] = [];
+    const keys = this.sorted;
+    for (let i = lowerBound(keys, path + '/'); i < keys.length && keys[i]!.startsWith(path + '/'); i++) out.push(keys[i]!);
+    return out;
+  }
+
+  /** A file's checksum, or for a directory the hash of its sorted (path, checksum) list; '' if absent. */
+  hash(path: string): string {
+    const direct = this.files.get(path);
+    if (direct !== undefined) return direct;
+    const under = this.under(path);
+    if (under.length === 0) return '';
+    return blake3Hex(JSON.stringify(under.map((p) => [p.slice(path.length + 1), this.files.get(p)!])));
+  }
 }
 
-/** A file's checksum, or for a directory the hash of its sorted (path, checksum) list; '' if absent. */
 export function pathHash(files: FileHashes, path: string): string {
-  const direct = files.get(path);
-  if (direct !== undefined) return direct;
-  const under = filesUnder(files, path);
-  if (under.length === 0) return '';
-  return blake3Hex(JSON.stringify(under.map((p) => [p.slice(path.length + 1), files.get(p)!])));
+  return new FileIndex(files).hash(path);
 }
 
 function sortedEntries<T>(r: Record<string, T>): [string, T][] {
@@ -101,18 +102,19 @@ export function partitionKey(stage: StageConfig, path: string): string | null {
 }
 
 /** The datums of a stage over the current files, sorted by id. */
-export function datumsOf(stage: StageConfig, files: FileHashes): Datum[] {
+export function datumsOf(stage: StageConfig, files: FileHashes | FileIndex): Datum[] {
+  const index = files instanceof FileIndex ? files : new FileIndex(files);
   if (stage.foreach === null) {
     return [{ id: '', input: null, inputHash: null, rel: null, key: null, out: stage.outs.length === 1 ? stage.outs[0]! : null }];
   }
   const match = matcher(stage.foreach);
   const base = stage.foreachBase ?? '';
-  const candidates = base === '' ? sortedPaths(files) : filesUnder(files, base);
+  const candidates = base === '' ? index.sorted : index.under(base);
   const out: Datum[] = [];
   for (const p of candidates) {
     if (!match(p)) continue;
     const rel = base === '' ? p : p.slice(base.length + 1);
-    out.push({ id: p, input: p, inputHash: files.get(p)!, rel, key: partitionKey(stage, p), out: `${stage.outs[0]}/${rel}` });
+    out.push({ id: p, input: p, inputHash: index.files.get(p)!, rel, key: partitionKey(stage, p), out: `${stage.outs[0]}/${rel}` });
   }
   return out;
 }
@@ -184,10 +186,11 @@ export function planStage(input: PlanStageInput): StagePlan {
   if (backfill && !stage.partition) throw new DvError(`stage ${stage.name}: --backfill needs a partition pattern in dv.yaml`);
   const params = stageParams(stage, input.params);
   const prevDatums = previous?.datums ?? {};
+  const index = new FileIndex(files);
   const deps: Record<string, string> = {};
   const depReasons: Reason[] = [];
   for (const d of stage.deps) {
-    deps[d] = pathHash(files, d);
+    deps[d] = index.hash(d);
     const by = pendingFor(d, pending, true);
     if (by !== null) depReasons.push({ code: 'dep-pending', detail: `${d} (stage ${by})` });
   }
@@ -196,7 +199,7 @@ export function planStage(input: PlanStageInput): StagePlan {
 
   const runs: DatumPlan[] = [];
   const reuses: DatumPlan[] = [];
-  const current = datumsOf(stage, files);
+  const current = datumsOf(stage, index);
   for (const datum of current) {
     const prev = prevDatums[datum.id];
     if (backfill && !inRange(datum.key, backfill)) {
@@ -275,6 +278,7 @@ export function describeReason(r: Reason): string {
     case 'new-input': return 'new input';
     case 'first-run': return 'never run';
     case 'input-changed': return 'input changed';
+    case 'input-deleted': return 'input deleted';
     case 'dep-changed': return `dep ${r.detail} changed`;
     case 'dep-pending': return `dep ${r.detail} runs first`;
     case 'param-changed': return `param ${r.detail} changed`;

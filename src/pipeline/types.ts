@@ -78,7 +78,7 @@ export interface Datum {
 }
 
 export type ReasonCode =
-  | 'new-input' | 'first-run' | 'input-changed' | 'dep-changed' | 'dep-pending' | 'param-changed'
+  | 'new-input' | 'first-run' | 'input-changed' | 'input-deleted' | 'dep-changed' | 'dep-pending' | 'param-changed'
   | 'cmd-changed' | 'config-changed' | 'output-missing' | 'output-changed' | 'forced' | 'backfill';
 
 export interface Reason {
@@ -168,22 +168,32 @@ export interface StageRunRecord {
   datums: DatumRunRecord[];
 }
 
+export interface GitInfoLike {
+  commit: string;
+  dirty: boolean;
+}
+
 /** A run record (blob type 4). */
 export interface RunRecord {
   format: 1;
   id: string;
   branch: string | null;
-  /** Commit the run started from, and the one it made (null on failure / no change). */
+  /** Commit the run started from. */
   base: string | null;
+  /** Commit the run made (null when it failed or changed nothing); it names this run. */
+  commit: string | null;
   status: 'succeeded' | 'failed' | 'cancelled';
   startedAt: string;
   finishedAt: string;
   durationMs: number;
-  git: { commit: string; dirty: boolean } | null;
+  git: GitInfoLike | null;
   params: Params;
   options: { stages: string[]; force: boolean; backfill: Backfill | null; jobs: number };
   stages: StageRunRecord[];
-  /** Full state after the run (carried forward for stages that did not change). */
-  state: PipelineState;
+  /**
+   * Full state after the run, stages that did not run carried forward. Only in runs
+   * that made a commit: the next run finds it through that commit.
+   */
+  state: PipelineState | null;
   error: string | null;
 }

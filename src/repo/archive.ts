@@ -72,6 +72,9 @@ export async function importTar(repo: Repo, file: string, dest: string, opts: { 
   try {
     const extract = tar.extract();
     extract.on('entry', (header, stream, next) => {
+      // Rejecting an entry destroys the extractor, which destroys this entry stream with the
+      // same error; the pipeline below reports it, so an unheard 'error' must not crash.
+      stream.on('error', () => {});
       if (header.type === 'directory') { stream.resume(); next(); return; }
       if (header.type !== 'file') { stream.resume(); next(new DvError(`tar entry '${header.name}' is a ${header.type}; only files and directories can be imported`)); return; }
       let name: string;

@@ -8,7 +8,6 @@ import { restoreFile } from './fileio.js';
 import type { Repo } from './repo.js';
 import { isUnder, normalizeTracked, type Progress } from './snapshot.js';
 import { sameContent, type FlatTree } from './trees.js';
-import type { FileEntry } from './types.js';
 import { hashFile, scanWorkspace, StatCache, type WsFile } from './workspace.js';
 
 export interface CheckoutOptions {
@@ -84,7 +83,7 @@ export async function checkout(repo: Repo, ref: string, opts: CheckoutOptions = 
 
     const progress: Progress = { phase: 'checkout', files: 0, totalFiles: toWrite.length, bytes: 0,
       totalBytes: toWrite.reduce((s, p) => s + want.get(p)!.size, 0) };
-    const recorded: { file: WsFile; content: FileEntry }[] = [];
+    const recorded: { file: WsFile; hash: string }[] = [];
     for (const p of toRemove) fs.rmSync(path.join(repo.root, p), { force: true });
     removeEmptyDirs(repo.root, toRemove, want);
     for (const p of toWrite.sort()) {
@@ -94,7 +93,7 @@ export async function checkout(repo: Repo, ref: string, opts: CheckoutOptions = 
       if (existing?.isDirectory()) fs.rmSync(abs, { recursive: true });
       await restoreFile(repo.blobs, e, abs, e.mode, p);
       const st = fs.statSync(abs);
-      recorded.push({ file: { path: p, size: st.size, mtime: st.mtimeMs, ino: st.ino, mode: e.mode }, content: e });
+      recorded.push({ file: { path: p, size: st.size, mtime: st.mtimeMs, ino: st.ino, mode: e.mode }, hash: e.hash });
       progress.files++;
       progress.bytes += e.size;
       opts.onProgress?.(progress);
@@ -106,11 +105,14 @@ export async function checkout(repo: Repo, ref: string, opts: CheckoutOptions = 
       if (f && !written.has(p) && f.mode !== w.mode) fs.chmodSync(path.join(repo.root, p), w.mode);
     }
     repo.db.transaction(() => {
+      cache.forget(toRemove);
       cache.record(recorded);
       if (!opts.paths?.length) {
+        cache.mirrorIfComplete(targetCommit.tree, want);
         if (target.branch) repo.refs.setHeadBranch(target.branch);
         else repo.refs.setHeadDetached(target.commit);
       }
+      cache.save();
     })();
     return { commit: target.commit, branch: opts.paths?.length ? repo.head().branch : target.branch, written: toWrite, removed: toRemove };
   });

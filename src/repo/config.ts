@@ -16,6 +16,8 @@ export interface RepoConfig {
   format: number;
   chunker: ChunkerParams & { algorithm: 'fastcdc-2020' };
   remotes: Record<string, RemoteConfig>;
+  /** The remote push/pull/fetch use when none is named (the first one added). */
+  defaultRemote?: string;
 }
 
 export function defaultConfig(chunker: ChunkerParams = DEFAULT_CHUNKER): RepoConfig {

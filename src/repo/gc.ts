@@ -1,6 +1,7 @@
 // dv gc: drop what no ref, HEAD, pipeline record or the workspace needs.
 import type { Repo } from './repo.js';
-import { markReachable, rootIds, statCacheChunks } from './reachable.js';
+import { markReachable, rootIds } from './reachable.js';
+import { StatCache } from './workspace.js';
 import { blobsOfPack, clearTmp, deletePack, indexedPacks, packFilesOnDisk, repack } from '../store/maintenance.js';
 import { packPath } from '../store/packwriter.js';
 import fs from 'node:fs';
@@ -16,8 +17,7 @@ export interface GcResult {
 
 export async function gc(repo: Repo, opts: { dryRun?: boolean } = {}): Promise<GcResult> {
   return repo.withLock('gc', async () => {
-    const { live } = await markReachable(repo, rootIds(repo));
-    for (const c of statCacheChunks(repo)) live.add(c);
+    const { live, fileHashes } = await markReachable(repo, rootIds(repo));
     const result: GcResult = { dryRun: !!opts.dryRun, packsDeleted: 0, packsRewritten: 0, objectsDeleted: 0, bytesFreed: 0, orphanPacks: 0 };
     for (const pack of indexedPacks(repo.blobs)) {
       const blobs = blobsOfPack(repo.blobs, pack.id);
@@ -38,7 +38,13 @@ export async function gc(repo: Repo, opts: { dryRun?: boolean } = {}): Promise<G
       result.bytesFreed += fs.statSync(file).size;
       if (!opts.dryRun) deletePack(repo.blobs, id);
     }
-    if (!opts.dryRun) clearTmp(repo.blobs);
+    if (!opts.dryRun) {
+      clearTmp(repo.blobs);
+      // A stat cache row vouches that its content is stored; after gc that holds only for reachable files.
+      const cache = new StatCache(repo.db);
+      cache.retainOnly((_p, hash) => fileHashes.has(hash));
+      cache.save();
+    }
     return result;
   });
 }

@@ -3,7 +3,6 @@
 // to the data version committed with them.
 import fs from 'node:fs';
 import path from 'node:path';
-import git from 'isomorphic-git';
 import { DvError } from '../store/errors.js';
 import { writeFileAtomic } from '../store/fsutil.js';
 import type { Repo } from './repo.js';
@@ -16,11 +15,15 @@ export interface DvLock {
   paths: string[];
 }
 
+// isomorphic-git takes ~100 ms to load; only commands inside a git repository pay for it.
+async function loadGit() {
+  return (await import('isomorphic-git')).default;
+}
+
 export async function findGitRoot(dir: string): Promise<string | null> {
-  try {
-    return await git.findRoot({ fs, filepath: dir });
-  } catch {
-    return null;
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    if (fs.existsSync(path.join(d, '.git'))) return d;
+    if (path.dirname(d) === d) return null;
   }
 }
 
@@ -28,6 +31,7 @@ export async function findGitRoot(dir: string): Promise<string | null> {
 export async function gitInfo(root: string): Promise<GitInfo | null> {
   const dir = await findGitRoot(root);
   if (!dir) return null;
+  const git = await loadGit();
   let commit: string;
   try {
     commit = await git.resolveRef({ fs, dir, ref: 'HEAD' });
@@ -60,6 +64,7 @@ export async function afterDvCommit(repo: Repo, commit: string, tracked: string[
 export async function resolveGitRevision(repo: Repo, rev: string): Promise<string | null> {
   const dir = await findGitRoot(repo.root);
   if (!dir) return null;
+  const git = await loadGit();
   let oid: string;
   try {
     oid = await git.resolveRef({ fs, dir, ref: rev });

@@ -3,7 +3,7 @@
 import { BlobType } from '../store/packfile.js';
 import type { BlobStore } from '../store/blobstore.js';
 import { CorruptionError } from '../store/errors.js';
-import type { Commit, Tree, TreeEntry } from './types.js';
+import type { ChunkRef, Commit, Tree, TreeEntry } from './types.js';
 
 /** Directories sort as `name/` so that a depth-first walk yields S3 key order. */
 export function entrySortKey(e: TreeEntry): string {
@@ -16,12 +16,38 @@ export function compareEntries(a: TreeEntry, b: TreeEntry): number {
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
-export function encodeTree(tree: Tree): Buffer {
-  const entries = [...tree.entries].sort(compareEntries).map((e) =>
-    e.type === 'dir'
-      ? { name: e.name, type: 'dir', tree: e.tree }
-      : { name: e.name, type: 'file', mode: e.mode, size: e.size, hash: e.hash, chunks: e.chunks },
-  );
+/**
+ * Chunk lists longer than this are stored as their own blob (36 bytes a chunk) and the
+ * tree holds its id: a commit that touches one file in a directory of large files then
+ * rewrites a small tree, not every neighbour's list.
+ */
+export const INLINE_CHUNKS = 16;
+
+export function encodeChunkList(chunks: ChunkRef[]): Buffer {
+  const buf = Buffer.allocUnsafe(chunks.length * 36);
+  chunks.forEach(([id, len], i) => {
+    buf.write(id, i * 36, 32, 'hex');
+    buf.writeUInt32LE(len, i * 36 + 32);
+  });
+  return buf;
+}
+
+export function decodeChunkList(buf: Buffer, id: string): ChunkRef[] {
+  if (buf.length % 36 !== 0) throw new CorruptionError(`chunk list ${id} is malformed`);
+  const out: ChunkRef[] = [];
+  for (let p = 0; p < buf.length; p += 36) out.push([buf.toString('hex', p, p + 32), buf.readUInt32LE(p + 32)]);
+  return out;
+}
+
+/** The canonical bytes of a tree; `listIds` gives the stored list id of long chunk lists. */
+export function encodeTree(tree: Tree, listIds: Map<TreeEntry, string> = new Map()): Buffer {
+  const entries = [...tree.entries].sort(compareEntries).map((e) => {
+    if (e.type === 'dir') return { name: e.name, type: 'dir', tree: e.tree };
+    const list = listIds.get(e);
+    return list
+      ? { name: e.name, type: 'file', mode: e.mode, size: e.size, hash: e.hash, list }
+      : { name: e.name, type: 'file', mode: e.mode, size: e.size, hash: e.hash, chunks: e.chunks };
+  });
   return Buffer.from(JSON.stringify({ entries }), 'utf8');
 }
 
@@ -59,6 +85,9 @@ export class ObjectStore {
     if (!t) {
       t = parse<Tree>(await this.blobs.get(id), 'tree', id);
       if (!Array.isArray(t.entries)) throw new CorruptionError(`tree ${id} is malformed`);
+      for (const e of t.entries) {
+        if (e.type === 'file' && e.list) e.chunks = decodeChunkList(await this.blobs.get(e.list), e.list);
+      }
       this.trees.set(id, t);
     }
     return t;
@@ -75,7 +104,13 @@ export class ObjectStore {
   }
 
   async writeTree(tree: Tree): Promise<string> {
-    const id = (await this.blobs.put(BlobType.Tree, encodeTree(tree))).toString('hex');
+    const lists = new Map<TreeEntry, string>();
+    for (const e of tree.entries) {
+      if (e.type === 'file' && e.chunks.length > INLINE_CHUNKS) {
+        lists.set(e, (await this.blobs.put(BlobType.ChunkList, encodeChunkList(e.chunks))).toString('hex'));
+      }
+    }
+    const id = (await this.blobs.put(BlobType.Tree, encodeTree(tree, lists))).toString('hex');
     this.trees.set(id, tree);
     return id;
   }

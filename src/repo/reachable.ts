@@ -2,11 +2,10 @@
 // trees -> subtrees and chunks, run records -> every object id they mention.
 import { BlobType } from '../store/packfile.js';
 import type { Repo } from './repo.js';
-import { decodeChunks } from './workspace.js';
 
 const ID_RE = /\b[0-9a-f]{64}\b/g;
 
-/** Roots: refs, HEAD, pipeline records (types 4 and 5) and the stat cache (the workspace's content). */
+/** Roots: refs, HEAD and pipeline records (types 4 and 5). */
 export function rootIds(repo: Repo): string[] {
   const roots = new Set<string>(repo.refs.list().map((r) => r.target));
   const head = repo.headCommit();
@@ -16,24 +15,18 @@ export function rootIds(repo: Repo): string[] {
   return [...roots];
 }
 
-/** Chunk ids the stat cache vouches for: the workspace may rely on them. */
-export function statCacheChunks(repo: Repo): string[] {
-  const out: string[] = [];
-  for (const b of repo.db.prepare('SELECT chunks FROM stat').pluck().iterate() as Iterable<Buffer>) {
-    for (const [id] of decodeChunks(b)) out.push(id);
-  }
-  return out;
-}
-
 export interface MarkResult {
   live: Set<string>;
   /** Objects referenced but missing or unreadable, with who referenced them. */
   broken: Map<string, string>;
+  /** Checksums of every reachable file. */
+  fileHashes: Set<string>;
 }
 
 export async function markReachable(repo: Repo, roots: string[]): Promise<MarkResult> {
   const live = new Set<string>();
   const broken = new Map<string, string>();
+  const fileHashes = new Set<string>();
   const stack: [string, string][] = roots.map((r) => [r, 'root']);
   while (stack.length) {
     const [id, from] = stack.pop()!;
@@ -41,7 +34,7 @@ export async function markReachable(repo: Repo, roots: string[]): Promise<MarkRe
     live.add(id);
     const loc = repo.blobs.locate(Buffer.from(id, 'hex'));
     if (!loc) { broken.set(id, from); continue; }
-    if (loc.type === BlobType.Chunk || loc.type === BlobType.Log) continue;
+    if (loc.type === BlobType.Chunk || loc.type === BlobType.Log || loc.type === BlobType.ChunkList) continue;
     try {
       if (loc.type === BlobType.Commit) {
         const c = await repo.readCommit(id);
@@ -50,7 +43,11 @@ export async function markReachable(repo: Repo, roots: string[]): Promise<MarkRe
       } else if (loc.type === BlobType.Tree) {
         for (const e of (await repo.readTree(id)).entries) {
           if (e.type === 'dir') stack.push([e.tree, `tree ${id}`]);
-          else for (const [chunk] of e.chunks) if (!live.has(chunk)) stack.push([chunk, `tree ${id}`]);
+          else {
+            fileHashes.add(e.hash);
+            if (e.list) stack.push([e.list, `tree ${id}`]);
+            for (const [chunk] of e.chunks) if (!live.has(chunk)) stack.push([chunk, `tree ${id}`]);
+          }
         }
       } else {
         const text = (await repo.blobs.get(id)).toString('utf8');
@@ -62,5 +59,5 @@ export async function markReachable(repo: Repo, roots: string[]): Promise<MarkRe
       broken.set(id, from);
     }
   }
-  return { live, broken };
+  return { live, broken, fileHashes };
 }

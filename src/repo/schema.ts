@@ -5,9 +5,7 @@ export const REPO_MIGRATIONS: Migration[] = [
     version: 1,
     up: `
       CREATE TABLE refs (name TEXT PRIMARY KEY, target TEXT NOT NULL);
-      CREATE TABLE stat (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime REAL NOT NULL,
-                         ino INTEGER NOT NULL, mode INTEGER NOT NULL, hash TEXT NOT NULL,
-                         chunks BLOB NOT NULL) WITHOUT ROWID;
+      CREATE TABLE workspace_index (id INTEGER PRIMARY KEY CHECK (id = 1), mirror TEXT NOT NULL, data BLOB NOT NULL);
     `,
   },
 ];

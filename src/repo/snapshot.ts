@@ -6,7 +6,7 @@ import { DvError } from '../store/errors.js';
 import { gitInfo, afterDvCommit } from './git.js';
 import type { Repo } from './repo.js';
 import { buildTree, diffFlat, type Change, type FlatTree } from './trees.js';
-import type { Commit, FileEntry, StoredFile } from './types.js';
+import type { Commit, FileEntry } from './types.js';
 import { scanWorkspace, StatCache, toEntry, type WsFile } from './workspace.js';
 
 export interface Progress {
@@ -40,30 +40,24 @@ export function normalizeTracked(paths: string[]): string[] {
   return sorted.filter((p) => !sorted.some((q) => q !== p && isUnder(p, q)));
 }
 
-/** Reads the workspace files under `scope` into a flat tree, storing new content. */
-export async function readWorkspace(repo: Repo, scope: string[], head: FlatTree, onProgress?: (p: Progress) => void):
-  Promise<{ files: FlatTree; fresh: { file: WsFile; content: StoredFile }[] }> {
-  const cache = new StatCache(repo.db);
-  const ws = scanWorkspace(repo.root, scope);
+/** Reads the workspace files under `scope` into a flat tree, storing new content.
+ * A file whose cached hash equals HEAD's is taken from HEAD without being read. */
+export async function readWorkspace(repo: Repo, cache: StatCache, ws: WsFile[], head: FlatTree, onProgress?: (p: Progress) => void):
+  Promise<{ files: FlatTree; fresh: { file: WsFile; hash: string }[] }> {
   const files: FlatTree = new Map();
-  const fresh: { file: WsFile; content: StoredFile }[] = [];
+  const fresh: { file: WsFile; hash: string }[] = [];
   const todo: WsFile[] = [];
   for (const f of ws) {
     const known = head.get(f.path);
-    const h = cache.hashOf(f);
-    if (h && known && known.hash === h) files.set(f.path, known.mode === f.mode ? known : { ...known, mode: f.mode });
-    else {
-      const c = h ? cache.lookup(f) : null;
-      if (c) files.set(f.path, toEntry(path.posix.basename(f.path), f.mode, c));
-      else todo.push(f);
-    }
+    if (known && cache.hashOf(f) === known.hash) files.set(f.path, known.mode === f.mode ? known : { ...known, mode: f.mode });
+    else todo.push(f);
   }
   const progress: Progress = { phase: 'add', files: 0, totalFiles: todo.length, bytes: 0, totalBytes: todo.reduce((s, f) => s + f.size, 0) };
   const ingest = repo.ingestor((n) => { progress.bytes += n; });
   for (const f of todo) {
     const content = await ingest.storeFile(path.join(repo.root, f.path));
     files.set(f.path, toEntry(path.posix.basename(f.path), f.mode, content));
-    fresh.push({ file: f, content });
+    fresh.push({ file: f, hash: content.hash });
     progress.files++;
     onProgress?.(progress);
   }
@@ -73,21 +67,23 @@ export async function readWorkspace(repo: Repo, scope: string[], head: FlatTree,
 async function snapshot(repo: Repo, tracked: string[], scope: string[], opts: SnapshotOptions): Promise<SnapshotResult> {
   const parent = repo.headCommit();
   const parentCommit = parent ? await repo.readCommit(parent) : null;
+  const samePaths = parentCommit !== null && parentCommit.paths.join('\0') === tracked.join('\0');
+  const cache = new StatCache(repo.db);
+  const ws = scanWorkspace(repo.root, scope);
+  // Fast path: nothing changed since the last snapshot, known from one stat per file.
+  if (samePaths && scope.join('\0') === tracked.join('\0') && cache.matchesTree(parentCommit.tree, ws)) {
+    return { commit: null, changes: [], files: ws.length, bytes: ws.reduce((s, f) => s + f.size, 0) };
+  }
   const head = await repo.flatten(parent);
-  const { files: scanned, fresh } = await readWorkspace(repo, scope, head, opts.onProgress);
+  const { files: scanned, fresh } = await readWorkspace(repo, cache, ws, head, opts.onProgress);
   // Files outside the scope keep their committed version.
   const files: FlatTree = new Map([...head].filter(([p]) => !scope.some((s) => isUnder(p, s))));
   for (const [p, e] of scanned) files.set(p, e);
   const changes = diffFlat(head, files);
-  const samePaths = parentCommit && parentCommit.paths.join('\0') === tracked.join('\0');
   const bytes = [...files.values()].reduce((s, e) => s + e.size, 0);
-  if (changes.length === 0 && samePaths) {
-    repo.blobs.flush();
-    new StatCache(repo.db).record(fresh);
-    return { commit: null, changes, files: files.size, bytes };
-  }
+  const unchanged = changes.length === 0 && samePaths;
   const sorted = [...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const commit: Commit = {
+  const commit: Commit | null = unchanged ? null : {
     tree: await buildTree(repo.objects, sorted),
     parents: parent ? [parent] : [],
     paths: tracked,
@@ -97,13 +93,16 @@ async function snapshot(repo: Repo, tracked: string[], scope: string[], opts: Sn
     git: await gitInfo(repo.root),
     run: null,
   };
-  const id = await repo.objects.writeCommit(commit);
+  const id = commit ? await repo.objects.writeCommit(commit) : null;
   repo.blobs.flush();
   repo.db.transaction(() => {
-    new StatCache(repo.db).record(fresh);
-    repo.refs.advanceHead(id);
+    cache.record(fresh);
+    cache.retainOnly((p, hash) => files.get(p)?.hash === hash);
+    cache.mirrorIfComplete(commit?.tree ?? parentCommit!.tree, files);
+    cache.save();
+    if (id) repo.refs.advanceHead(id);
   })();
-  await afterDvCommit(repo, id, tracked);
+  if (id) await afterDvCommit(repo, id, tracked);
   return { commit: id, changes, files: files.size, bytes };
 }
 

@@ -2,7 +2,9 @@
 import type { Repo } from './repo.js';
 import { isUnder } from './snapshot.js';
 import { diffFlat, diffTrees, type Change, type FlatTree } from './trees.js';
-import { scanWorkspace, StatCache, workspaceHashes } from './workspace.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { scanWorkspace, StatCache, workspaceHashes, type WsFile } from './workspace.js';
 
 export interface StatusResult {
   branch: string | null;
@@ -14,11 +16,10 @@ export interface StatusResult {
 }
 
 /** The workspace as a flat tree of (hash, mode); chunk lists are left empty. */
-export async function workspaceTree(repo: Repo, tracked: string[]): Promise<FlatTree> {
-  const files = scanWorkspace(repo.root, tracked);
-  const hashes = await workspaceHashes(repo.root, files, new StatCache(repo.db));
+export async function workspaceTree(repo: Repo, tracked: string[], scanned = scanWorkspace(repo.root, tracked), cache = new StatCache(repo.db)): Promise<FlatTree> {
+  const hashes = await workspaceHashes(repo.root, scanned, cache);
   const out: FlatTree = new Map();
-  for (const f of files) {
+  for (const f of scanned) {
     out.set(f.path, { name: f.path, type: 'file', mode: f.mode, size: f.size, hash: hashes.get(f.path)!, chunks: [] });
   }
   return out;
@@ -31,13 +32,48 @@ export async function trackedPaths(repo: Repo): Promise<string[]> {
 
 export async function status(repo: Repo, paths?: string[]): Promise<StatusResult> {
   const { branch, commit } = repo.head();
-  let tracked = await trackedPaths(repo);
-  if (paths?.length) tracked = tracked.filter((t) => paths.some((p) => isUnder(t, p) || isUnder(p, t)))
-    .map((t) => paths.find((p) => isUnder(p, t) && p !== t) ?? t);
+  const all = await trackedPaths(repo);
+  const tracked = paths?.length ? narrow(all, paths) : all;
+  const cache = new StatCache(repo.db);
+  const scanned = scanWorkspace(repo.root, tracked);
+  const result = { branch, commit, tracked, added: [] as string[], modified: [] as string[], deleted: [] as string[] };
+  // Fast path: the cache mirrors HEAD and every file is unchanged since it was recorded.
+  if (commit && !paths?.length && cache.matchesTree((await repo.readCommit(commit)).tree, scanned)) return result;
   const head = new Map([...(await repo.flatten(commit))].filter(([p]) => tracked.some((t) => isUnder(p, t))));
-  const changes = diffFlat(head, await workspaceTree(repo, tracked));
-  const pick = (s: Change['status']) => changes.filter((c) => c.status === s).map((c) => c.path);
-  return { branch, commit, tracked, added: pick('added'), modified: pick('modified'), deleted: pick('deleted') };
+  const ws = await workspaceTree(repo, tracked, scanned, cache);
+  const changes = diffFlat(head, ws);
+  for (const c of changes) result[c.status].push(c.path);
+  if (!paths?.length && commit) refreshCache(repo, cache, scanned, ws, head, changes.length ? null : (await repo.readCommit(commit)).tree);
+  return result;
+}
+
+/** Tracked paths narrowed to the given ones (a path inside a tracked dir, or a tracked path inside a given dir). */
+function narrow(tracked: string[], paths: string[]): string[] {
+  const out = new Set<string>();
+  for (const t of tracked) for (const p of paths) {
+    if (isUnder(t, p)) out.add(t);
+    else if (isUnder(p, t)) out.add(p);
+  }
+  return [...out].sort();
+}
+
+/**
+ * Files just hashed that match HEAD hold stored content: record them (as git's status
+ * refreshes its index) so the next status need not read them. Skipped while another
+ * dv process holds the lock; the cache is only an optimisation.
+ */
+function refreshCache(repo: Repo, cache: StatCache, scanned: WsFile[], ws: FlatTree, head: FlatTree, cleanTree: string | null): void {
+  const fresh = scanned.filter((f) => cache.hashOf(f) === null && head.get(f.path)?.hash === ws.get(f.path)!.hash);
+  if (fresh.length === 0 || fs.existsSync(path.join(repo.dvDir, 'lock'))) return;
+  try {
+    repo.db.transaction(() => {
+      cache.record(fresh.map((f) => ({ file: f, hash: ws.get(f.path)!.hash })));
+      if (cleanTree) cache.mirrorIfComplete(cleanTree, head);
+      cache.save();
+    })();
+  } catch {
+    // SQLITE_BUSY under a concurrent writer: leave the cache as it was.
+  }
 }
 
 /** dv diff: A..B between commits, or A against the workspace when B is omitted. */

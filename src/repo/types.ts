@@ -14,6 +14,8 @@ export interface FileEntry {
   /** BLAKE3 of the whole content: the per-file checksum users see. */
   hash: string;
   chunks: ChunkRef[];
+  /** Id of the separately stored chunk list of a large file (set when read from a tree). */
+  list?: string;
 }
 
 export interface DirEntry {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { DB } from '../store/db.js';
 import { DvError } from '../store/errors.js';
 import { createHasher } from '../store/hash.js';
-import { MODE_EXEC, MODE_FILE, type ChunkRef, type FileEntry, type StoredFile } from './types.js';
+import { MODE_EXEC, MODE_FILE, type FileEntry, type StoredFile } from './types.js';
 
 export interface WsFile {
   path: string;
@@ -15,15 +15,9 @@ export interface WsFile {
   mode: number;
 }
 
-interface StatRow {
-  path: string;
-  size: number;
-  mtime: number;
-  ino: number;
-  mode: number;
-  hash: string;
-  chunks: Buffer;
-}
+/** A stat cache row: [size, mtime, ino, mode, hash]; a hash still in the loaded
+ * record is its byte offset there, decoded only when asked for. */
+type StatRow = [number, number, number, number, string | number];
 
 /** Coarser than any common filesystem's timestamp granularity except FAT's. */
 const RACY_MS = 1000;
@@ -42,7 +36,7 @@ export function scanWorkspace(root: string, tracked: string[]): WsFile[] {
   const visitDir = (rel: string): void => {
     let dirents: fs.Dirent[];
     try {
-      dirents = fs.readdirSync(path.join(root, rel), { withFileTypes: true });
+      dirents = fs.readdirSync(`${root}/${rel}`, { withFileTypes: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return;
       throw e;
@@ -54,7 +48,7 @@ export function scanWorkspace(root: string, tracked: string[]): WsFile[] {
     }
   };
   const visitFile = (rel: string): void => {
-    const st = fs.statSync(path.join(root, rel), { throwIfNoEntry: false });
+    const st = fs.statSync(`${root}/${rel}`, { throwIfNoEntry: false });
     if (st?.isFile()) out.push({ path: rel, size: st.size, mtime: st.mtimeMs, ino: st.ino, mode: fileMode(st.mode) });
   };
   for (const t of tracked) {
@@ -63,21 +57,6 @@ export function scanWorkspace(root: string, tracked: string[]): WsFile[] {
     else if (st?.isFile()) visitFile(t);
   }
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}
-
-export function encodeChunks(chunks: ChunkRef[]): Buffer {
-  const buf = Buffer.allocUnsafe(chunks.length * 36);
-  chunks.forEach(([id, len], i) => {
-    buf.write(id, i * 36, 32, 'hex');
-    buf.writeUInt32LE(len, i * 36 + 32);
-  });
-  return buf;
-}
-
-export function decodeChunks(buf: Buffer): ChunkRef[] {
-  const out: ChunkRef[] = [];
-  for (let p = 0; p + 36 <= buf.length; p += 36) out.push([buf.toString('hex', p, p + 32), buf.readUInt32LE(p + 32)]);
-  return out;
 }
 
 /** Normalises a user-given path to a project-relative one; refuses paths outside. */
@@ -91,57 +70,144 @@ export function projectPath(root: string, cwd: string, p: string): string {
   return norm;
 }
 
+/**
+ * path -> (size, mtime, inode, mode) -> content hash, for workspace files whose content
+ * is in the store (so a row also vouches that overwriting the file loses nothing).
+ * `mirror` records that the rows are exactly the files of one tree, which lets a no-op
+ * status or commit finish after one stat per file, without reading any tree.
+ *
+ * Like git's index it is one binary record, read in one go: for 100,000 files that is
+ * ~20 ms, against ~170 ms for as many SQLite rows. It lives in SQLite so it changes in
+ * the same transaction as HEAD. Changes are kept in memory until save().
+ */
 export class StatCache {
   private rows: Map<string, StatRow> | null = null;
+  private raw: Buffer = Buffer.alloc(0);
+  private mirror = '';
+  private dirty = false;
 
   constructor(private db: DB) {}
 
   private load(): Map<string, StatRow> {
     if (!this.rows) {
-      this.rows = new Map();
-      for (const r of this.db.prepare('SELECT path, size, mtime, ino, mode, hash, chunks FROM stat').iterate() as Iterable<StatRow>) {
-        this.rows.set(r.path, r);
-      }
+      const row = this.db.prepare('SELECT mirror, data FROM workspace_index WHERE id = 1').get() as { mirror: string; data: Buffer } | undefined;
+      this.raw = row?.data ?? Buffer.alloc(0);
+      this.rows = decodeIndex(this.raw);
+      this.mirror = row?.mirror ?? '';
     }
     return this.rows;
   }
 
-  /** The stored content of `f` if the file is unchanged since it was recorded. */
-  lookup(f: WsFile): StoredFile | null {
-    const r = this.load().get(f.path);
-    if (!r || r.size !== f.size || r.mtime !== f.mtime || r.ino !== f.ino) return null;
-    return { size: r.size, hash: r.hash, chunks: decodeChunks(r.chunks) };
+  get size(): number {
+    return this.load().size;
   }
 
-  /** Only hash lookups: cheaper than lookup() when chunks are not needed. */
+  /** The content hash of `f` if the file is unchanged since it was recorded. */
   hashOf(f: WsFile): string | null {
     const r = this.load().get(f.path);
-    return r && r.size === f.size && r.mtime === f.mtime && r.ino === f.ino ? r.hash : null;
+    return r && r[0] === f.size && r[1] === f.mtime && r[2] === f.ino && r[3] === f.mode ? this.hash(r) : null;
+  }
+
+  private hash(r: StatRow): string {
+    if (typeof r[4] === 'number') r[4] = this.raw.toString('hex', r[4], r[4] + 32);
+    return r[4];
   }
 
   /**
-   * Records that `f` holds stored content. A file modified within the same mtime tick
-   * as it was read would look unchanged later ("racy" entries, as in git), so files
-   * modified less than RACY_MS before now are not recorded and get re-read next time.
+   * Records that each file holds stored content with `hash`. A file modified within the
+   * same mtime tick as it was read would look unchanged later ("racy" entries, as in
+   * git), so files modified less than RACY_MS before now are not recorded.
    */
-  record(rows: { file: WsFile; content: StoredFile }[], now = Date.now()): void {
-    const put = this.db.prepare(
-      'INSERT INTO stat (path, size, mtime, ino, mode, hash, chunks) VALUES (?, ?, ?, ?, ?, ?, ?) ' +
-        'ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime=excluded.mtime, ino=excluded.ino, mode=excluded.mode, hash=excluded.hash, chunks=excluded.chunks',
-    );
+  record(rows: { file: WsFile; hash: string }[], now = Date.now()): void {
     const cache = this.load();
-    for (const { file, content } of rows) {
-      if (now - file.mtime < RACY_MS) continue;
-      const row = { ...file, hash: content.hash, chunks: encodeChunks(content.chunks) };
-      put.run(row.path, row.size, row.mtime, row.ino, row.mode, row.hash, row.chunks);
-      cache.set(row.path, row);
+    for (const { file: f, hash } of rows) {
+      if (now - f.mtime < RACY_MS) continue;
+      cache.set(f.path, [f.size, f.mtime, f.ino, f.mode, hash]);
+      this.changed();
     }
   }
 
-  forget(paths: string[]): void {
-    const del = this.db.prepare('DELETE FROM stat WHERE path = ?');
-    for (const p of paths) { del.run(p); this.rows?.delete(p); }
+  forget(paths: Iterable<string>): void {
+    const cache = this.load();
+    for (const p of paths) if (cache.delete(p)) this.changed();
   }
+
+  /** Drops every row not in `keep` (files no longer in the workspace or no longer stored). */
+  retainOnly(keep: (path: string, hash: string) => boolean): void {
+    this.forget([...this.load()].filter(([p, r]) => !keep(p, this.hash(r))).map(([p]) => p));
+  }
+
+  /** Marks the rows as exactly the files of `tree` if they are; clears the mark otherwise. */
+  mirrorIfComplete(tree: string, files: Map<string, { hash: string; mode: number }>): void {
+    const rows = this.load();
+    const complete = rows.size === files.size && [...files].every(([p, e]) => {
+      const r = rows.get(p);
+      return r !== undefined && r[3] === e.mode && this.hash(r) === e.hash;
+    });
+    const mirror = complete ? tree : '';
+    if (mirror !== this.mirror) { this.mirror = mirror; this.dirty = true; }
+  }
+
+  /** True when every scanned file hits the cache and the cache mirrors `tree`. */
+  matchesTree(tree: string, scanned: WsFile[]): boolean {
+    const rows = this.load();
+    if (this.mirror !== tree || scanned.length !== rows.size) return false;
+    return scanned.every((f) => this.hashOf(f) !== null);
+  }
+
+  private changed(): void {
+    this.dirty = true;
+    this.mirror = '';
+  }
+
+  /** Writes pending changes; call inside the transaction that moves HEAD. */
+  save(): void {
+    if (!this.dirty) return;
+    this.db.prepare('INSERT INTO workspace_index (id, mirror, data) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET mirror = excluded.mirror, data = excluded.data')
+      .run(this.mirror, encodeIndex(this.load(), (r) => this.hash(r)));
+    this.dirty = false;
+  }
+}
+
+const INDEX_MAGIC = 0x44565349; // "DVSI"
+
+function encodeIndex(rows: Map<string, StatRow>, hashOf: (r: StatRow) => string): Buffer {
+  const paths = [...rows.keys()].sort();
+  const names = paths.map((p) => Buffer.from(p, 'utf8'));
+  const buf = Buffer.allocUnsafe(8 + names.reduce((s, n) => s + 2 + n.length + 60, 0));
+  buf.writeUInt32LE(INDEX_MAGIC, 0);
+  buf.writeUInt32LE(paths.length, 4);
+  let o = 8;
+  paths.forEach((p, i) => {
+    const r = rows.get(p)!;
+    const [size, mtime, ino, mode] = r;
+    const hash = hashOf(r);
+    buf.writeUInt16LE(names[i].length, o);
+    names[i].copy(buf, o + 2);
+    o += 2 + names[i].length;
+    buf.writeDoubleLE(size, o);
+    buf.writeDoubleLE(mtime, o + 8);
+    buf.writeDoubleLE(ino, o + 16);
+    buf.writeUInt32LE(mode, o + 24);
+    buf.write(hash, o + 28, 32, 'hex');
+    o += 60;
+  });
+  return buf;
+}
+
+function decodeIndex(buf: Buffer): Map<string, StatRow> {
+  const rows = new Map<string, StatRow>();
+  if (buf.length < 8 || buf.readUInt32LE(0) !== INDEX_MAGIC) return rows; // unreadable: start empty, files get re-read
+  const n = buf.readUInt32LE(4);
+  let o = 8;
+  for (let i = 0; i < n && o + 2 <= buf.length; i++) {
+    const len = buf.readUInt16LE(o);
+    const p = buf.toString('utf8', o + 2, o + 2 + len);
+    o += 2 + len;
+    rows.set(p, [buf.readDoubleLE(o), buf.readDoubleLE(o + 8), buf.readDoubleLE(o + 16), buf.readUInt32LE(o + 24), o + 28]);
+    o += 60;
+  }
+  return rows;
 }
 
 export function toEntry(name: string, mode: number, c: StoredFile): FileEntry {

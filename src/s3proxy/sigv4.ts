@@ -232,7 +232,8 @@ function parsePresigned(query: [string, string][], now: number): Parsed & { expi
     signature: need('X-Amz-Signature'),
     amzDate,
     time,
-    payloadHash: q.get('X-Amz-Content-Sha256') ?? UNSIGNED_PAYLOAD,
+    // Presigned URLs sign UNSIGNED-PAYLOAD unless a hash was hoisted into the query.
+    payloadHash: query.find(([k]) => k.toLowerCase() === 'x-amz-content-sha256')?.[1] ?? UNSIGNED_PAYLOAD,
     expires,
   };
 }

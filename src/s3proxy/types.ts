@@ -37,6 +37,24 @@ export interface CommitResult {
   time: Date;
 }
 
+export interface CommitOptions {
+  /**
+   * Conditional writes (If-Match / If-None-Match on PUT): each predicate gets the file
+   * currently at that path on the branch head the commit is built on (null if none),
+   * inside the same atomic section as the commit. If any returns false, throw
+   * CommitConflict and leave the branch alone.
+   */
+  expect?: Map<string, (current: FileEntry | null) => boolean>;
+}
+
+/** Thrown by ProxyBackend.commit when an `expect` predicate does not hold. */
+export class CommitConflict extends Error {
+  constructor(readonly path: string) {
+    super(`precondition failed for ${path}`);
+    this.name = 'CommitConflict';
+  }
+}
+
 /**
  * Everything `dv serve` needs from a repository. Errors a user can cause are
  * thrown as DvError (mapped to 400); CorruptionError and anything else map to 500.
@@ -87,5 +105,11 @@ export interface ProxyBackend {
    * branch, atomically: two concurrent calls must both land (no lost update).
    * Throws DvError when the branch does not exist.
    */
-  commit(repo: string, branch: string, changes: Map<string, FileChange | null>, message: string): Promise<CommitResult>;
+  commit(
+    repo: string,
+    branch: string,
+    changes: Map<string, FileChange | null>,
+    message: string,
+    opts?: CommitOptions,
+  ): Promise<CommitResult>;
 }

@@ -16,6 +16,7 @@ export enum BlobType {
   RunRecord = 4,
   RunCache = 5,
   Log = 6,
+  ChunkList = 7,
 }
 
 export interface PackEntry {

@@ -2,15 +2,8 @@
 import { open } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand,
+  S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import type { Backend, ObjectInfo, PutOptions } from './backend.js';
 import { DvError } from './errors.js';
 

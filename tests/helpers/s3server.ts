@@ -4,6 +4,9 @@
 // - SigV4: only the access key id is looked up (unknown id -> InvalidAccessKeyId);
 //   the signature itself is never verified, so a wrong secret is accepted.
 // - PutObject ignores If-Match / If-None-Match.
+// - It does not decode aws-chunked bodies: an SDK client left at the default
+//   requestChecksumCalculation ('WHEN_SUPPORTED') gets the chunk framing and
+//   CRC32 trailer stored as object bytes. Use 'WHEN_REQUIRED' (S3Backend does).
 import { createRequire } from 'node:module';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { IncomingMessage, Server } from 'node:http';

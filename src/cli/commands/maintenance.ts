@@ -5,13 +5,27 @@ import { fsck } from '../../repo/fsck.js';
 import { DvError } from '../../store/errors.js';
 import { withRepo, type GlobalOptions } from '../context.js';
 import { humanBytes, printJson, println } from '../output.js';
+import { durationArg, jobsArg } from './remote.js';
 
 export function register(program: Command, g: () => GlobalOptions): void {
   program.command('gc')
     .description('delete data that no ref, HEAD, run record or the workspace needs')
     .option('-n, --dry-run', 'only report what would be deleted')
     .option('--json', 'print JSON')
-    .action((o) => withRepo(g(), async (repo) => {
+    .option('--remote [name]', 'collect garbage on a remote instead (the default remote if NAME is omitted)')
+    .option('--grace <duration>', 'with --remote: keep unreferenced packs younger than this (default 1h)', durationArg)
+    .option('-j, --jobs <n>', 'with --remote: parallel requests (default 8)', jobsArg)
+    .action((o) => withRepo(g(), async (repo, progress) => {
+      if (o.remote) {
+        const { remoteGc } = await import('../../repo/remote/gc.js');
+        const r = await remoteGc(repo, { remote: o.remote === true ? undefined : o.remote, graceMs: o.grace, dryRun: o.dryRun, jobs: o.jobs, onProgress: progress.update });
+        progress.done();
+        if (o.json) { printJson(r); return; }
+        println(`${r.dryRun ? 'would free' : 'freed'} ${humanBytes(r.bytesFreed)} on ${r.url}: ${r.deleted.length} of ${r.packs} packs deleted; `
+          + `${r.young.length} unreferenced packs kept (younger than the grace period); ${r.partlyDead.length} packs partly dead, kept `
+          + `(${humanBytes(r.partlyDead.reduce((s, p) => s + p.deadBytes, 0))} dead)`);
+        return;
+      }
       const r = await gc(repo, { dryRun: o.dryRun });
       if (o.json) { printJson(r); return; }
       const verb = r.dryRun ? 'would free' : 'freed';

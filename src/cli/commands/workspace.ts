@@ -5,6 +5,7 @@ import { Repo } from '../../repo/repo.js';
 import { add, commit } from '../../repo/snapshot.js';
 import { diff, status } from '../../repo/status.js';
 import { checkout } from '../../repo/checkout.js';
+import { remoteStatus, type RemoteStatus } from '../../repo/remote/status.js';
 import { projectPath } from '../../repo/workspace.js';
 import { DEFAULT_CHUNKER } from '../../store/chunker.js';
 import type { Change } from '../../repo/trees.js';
@@ -26,6 +27,15 @@ function changeLines(changes: Change[]): string[] {
 export function changeJson(c: Change) {
   return { path: c.path, status: c.status, old: c.old ? { size: c.old.size, hash: c.old.hash, mode: c.old.mode } : null,
     new: c.new ? { size: c.new.size, hash: c.new.hash, mode: c.new.mode } : null };
+}
+
+function remoteStatusLine(r: RemoteStatus): string {
+  if (!r.tracking) return `${r.remote} has no branch '${r.branch ?? 'HEAD'}' (as of the last fetch); ${r.ahead} local commit(s) not pushed`;
+  const n = (k: number) => `${k} commit${k === 1 ? '' : 's'}`;
+  if (r.ahead && r.behind) return `Your branch and '${r.tracking}' have diverged: ${n(r.ahead)} ahead, ${n(r.behind)} behind`;
+  if (r.ahead) return `Your branch is ahead of '${r.tracking}' by ${n(r.ahead)}`;
+  if (r.behind) return `Your branch is behind '${r.tracking}' by ${n(r.behind)}`;
+  return `Your branch is up to date with '${r.tracking}'`;
 }
 
 export function register(program: Command, g: () => GlobalOptions): void {
@@ -75,11 +85,14 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .description('added, modified and deleted files under tracked paths vs HEAD')
     .argument('[paths...]')
     .option('--json', 'print JSON')
+    .option('--remote', 'also compare with the default remote\'s branch (as of the last fetch or push)')
     .action((paths: string[], o) => withRepo(g(), async (repo) => {
       const rel = paths.map((p) => projectPath(repo.root, process.cwd(), p));
       const s = await status(repo, rel);
-      if (o.json) { printJson(s); return; }
+      const r = o.remote ? await remoteStatus(repo) : undefined;
+      if (o.json) { printJson(r ? { ...s, remote: r } : s); return; }
       println(s.branch ? `On branch ${s.branch}` : `HEAD detached at ${s.commit ? shortId(s.commit) : '(none)'}`);
+      if (r) println(remoteStatusLine(r));
       const lines = [...s.added.map((p) => `  added:    ${p}`), ...s.modified.map((p) => `  modified: ${p}`), ...s.deleted.map((p) => `  deleted:  ${p}`)];
       lines.sort((a, b) => a.slice(12).localeCompare(b.slice(12)));
       if (lines.length === 0) println(s.tracked.length ? 'nothing to commit, workspace matches HEAD' : "nothing tracked yet (use 'dv add PATH')");

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Figures of the foundation issue: add vs restic and cp -r, no-op status vs git status,
+# one inserted byte, checkout of 1% of files vs cp -r, peak memory of add.
+source "$(dirname "$0")/lib.sh"
+need restic restic
+need /usr/bin/time time
+rm -rf "$WORK" && mkdir -p "$WORK"
+cd "$WORK"
+
+# 1 GiB: 2,000 x 256 KiB + 2 x 256 MiB
+node "$BENCH_DIR/gen-tree.mjs" src/data --files 2000 --size 262144 --big 2 --big-size 268435456
+sleep 1.1  # let mtimes age past dv's racy-entry window, as on any real tree
+
+t_cp=$(secs cp -r src/data cp-copy); rm -rf cp-copy
+export RESTIC_PASSWORD=bench
+restic init -q -r restic-repo >/dev/null
+t_restic=$(secs restic -q -r restic-repo backup --compression off src/data 2>/dev/null || secs restic -q -r restic-repo backup src/data)
+(cd src && $DV init -q >/dev/null)
+rss_kb=$( { cd src && /usr/bin/time -f '%M' $DV add data -q >/dev/null; } 2>&1 | tail -1)
+rm -rf src/.dv; (cd src && $DV init -q >/dev/null)
+t_add=$(secs sh -c "cd src && $DV add data -q")
+echo "add 1 GiB: dv ${t_add}s vs restic backup ${t_restic}s (ratio $(ratio $t_add $t_restic); target < 1)"
+echo "add 1 GiB: dv ${t_add}s vs cp -r ${t_cp}s (ratio $(ratio $t_add $t_cp); target <= 1.5)"
+echo "add 1 GiB peak RSS: $((rss_kb / 1024)) MiB (target < 300 MiB)"
+
+# One byte inserted at the start of a 256 MiB file.
+before=$(cd src && $DV fsck --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).objects))')
+bytes_before=$(du -sb src/.dv/packs | cut -f1)
+{ printf 'X'; cat src/data/big0.bin; } > big0.new && mv big0.new src/data/big0.bin
+(cd src && $DV commit -q -m "insert one byte" >/dev/null)
+after=$(cd src && $DV fsck --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).objects))')
+bytes_after=$(du -sb src/.dv/packs | cut -f1)
+# New objects = new chunks + 2 trees + 1 commit.
+echo "insert 1 byte into 256 MiB: $((after - before - 3)) new chunks, $((bytes_after - bytes_before)) new stored bytes (target <= 2 chunks)"
+
+# Checkout between versions differing in 1% (20 of 2,000) of the small files.
+for i in $(seq 0 19); do f=$(printf 'src/data/d%03d/f%06d.bin' $((i * 100 / 1000)) $((i * 100))); head -c 262144 /dev/urandom > "$f"; done
+(cd src && $DV commit -q -m "1% changed" >/dev/null)
+sleep 1.1
+t_co=$(secs sh -c "cd src && $DV checkout HEAD~1 -q")
+t_cp2=$(secs cp -r src/data cp-copy2); rm -rf cp-copy2
+echo "checkout 1% changed: dv ${t_co}s vs cp -r ${t_cp2}s (ratio $(ratio $t_co $t_cp2); target < 0.10)"
+rm -rf "$WORK"
+
+# No-op status on 100,000 small files vs git status.
+mkdir -p "$WORK/many" && cd "$WORK/many"
+node "$BENCH_DIR/gen-tree.mjs" data --files 100000 --size 64 --fanout 1000
+sleep 1.1
+git init -q . && git add data && git -c user.email=b@b -c user.name=b commit -qm data
+git status >/dev/null
+t_git=$(secs git status)
+mv .git .git-bench
+$DV init -q >/dev/null && $DV add data -q >/dev/null
+$DV status >/dev/null
+t_st=$(secs $DV status)
+t_add0=$(secs $DV add data -q)
+echo "no-op status, 100k files: dv ${t_st}s vs git status ${t_git}s (ratio $(ratio $t_st $t_git); target <= 2)"
+echo "no-op add, 100k files: dv ${t_add0}s vs git status ${t_git}s (ratio $(ratio $t_add0 $t_git); target <= 2)"
+cd / && rm -rf "$WORK"

@@ -1,0 +1,162 @@
+// Run records (blob type 4), run-cache entries (5) and logs (6) live in packs, so
+// push/pull carry them. The SQLite tables here are only an index over those blobs,
+// rebuilt lazily: any type 4/5 blob not seen yet (a pulled pack) is indexed on the
+// next lookup, which is how a colleague's run-cache reaches this clone.
+import type { Repo } from '../repo/repo.js';
+import { migrate, type Migration } from '../store/db.js';
+import { DvError } from '../store/errors.js';
+import { BlobType } from '../store/packfile.js';
+import type { PipelineState, RunCacheEntry, RunRecord } from './types.js';
+
+export const PIPELINE_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    up: `
+      CREATE TABLE pipeline_cache (key TEXT PRIMARY KEY, blob TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE pipeline_runs (id TEXT PRIMARY KEY, blob TEXT NOT NULL, started_at TEXT NOT NULL,
+                                  summary TEXT NOT NULL) WITHOUT ROWID;
+      CREATE INDEX pipeline_runs_started ON pipeline_runs (started_at);
+      CREATE TABLE pipeline_seen (blob BLOB PRIMARY KEY) WITHOUT ROWID;
+    `,
+  },
+];
+
+/** What `dv runs` lists, computed once when a record is indexed. */
+export interface RunSummary {
+  id: string;
+  status: RunRecord['status'];
+  branch: string | null;
+  commit: string | null;
+  stages: string[];
+  startedAt: string;
+  durationMs: number;
+  counts: { run: number; cached: number; reused: number; removed: number; failed: number };
+}
+
+export function summarize(r: RunRecord): RunSummary {
+  const counts = { run: 0, cached: 0, reused: 0, removed: 0, failed: 0 };
+  for (const s of r.stages) for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] += s.counts[k];
+  return {
+    id: r.id, status: r.status, branch: r.branch, commit: r.commit, stages: r.stages.map((s) => s.name),
+    startedAt: r.startedAt, durationMs: r.durationMs, counts,
+  };
+}
+
+function canonical(v: unknown): Buffer {
+  return Buffer.from(JSON.stringify(v), 'utf8');
+}
+
+export class PipelineStore {
+  constructor(readonly repo: Repo) {
+    migrate(repo.db, 'pipeline', PIPELINE_MIGRATIONS);
+  }
+
+  /** Indexes type 4/5 blobs that arrived without going through this class (pulls). */
+  async sync(): Promise<void> {
+    const db = this.repo.db;
+    const unseen = db.prepare(
+      'SELECT id, type FROM blobs WHERE type IN (?, ?) AND id NOT IN (SELECT blob FROM pipeline_seen)',
+    ).all(BlobType.RunRecord, BlobType.RunCache) as { id: Buffer; type: number }[];
+    if (unseen.length === 0) return;
+    const docs: { id: Buffer; type: number; doc: unknown }[] = [];
+    for (const u of unseen) {
+      try {
+        docs.push({ ...u, doc: JSON.parse((await this.repo.blobs.get(u.id)).toString('utf8')) });
+      } catch {
+        docs.push({ ...u, doc: null }); // unreadable: fsck reports it; do not retry on every lookup
+      }
+    }
+    const seen = db.prepare('INSERT OR IGNORE INTO pipeline_seen (blob) VALUES (?)');
+    const cache = db.prepare('INSERT OR IGNORE INTO pipeline_cache (key, blob) VALUES (?, ?)');
+    const runs = db.prepare('INSERT OR REPLACE INTO pipeline_runs (id, blob, started_at, summary) VALUES (?, ?, ?, ?)');
+    db.transaction(() => {
+      for (const { id, type, doc } of docs) {
+        const hex = id.toString('hex');
+        if (doc && type === BlobType.RunCache && typeof (doc as RunCacheEntry).key === 'string') {
+          cache.run((doc as RunCacheEntry).key, hex);
+        } else if (doc && type === BlobType.RunRecord && typeof (doc as RunRecord).id === 'string') {
+          const r = doc as RunRecord;
+          runs.run(r.id, hex, r.startedAt, JSON.stringify(summarize(r)));
+        }
+        seen.run(id);
+      }
+    })();
+  }
+
+  /** Seals the open pack and indexes what it held. */
+  async flush(): Promise<void> {
+    this.repo.blobs.flush();
+    await this.sync();
+  }
+
+  async writeLog(text: string): Promise<string> {
+    return (await this.repo.blobs.put(BlobType.Log, Buffer.from(text, 'utf8'))).toString('hex');
+  }
+
+  async readLog(id: string): Promise<string> {
+    return (await this.repo.blobs.get(id)).toString('utf8');
+  }
+
+  async writeCacheEntry(e: RunCacheEntry): Promise<string> {
+    return (await this.repo.blobs.put(BlobType.RunCache, canonical(e))).toString('hex');
+  }
+
+  /** The entry for a key, or null on a miss (also when its blob is gone). */
+  async readCacheEntry(key: string): Promise<RunCacheEntry | null> {
+    const blob = this.cacheBlob(key);
+    if (!blob) return null;
+    return JSON.parse((await this.repo.blobs.get(blob)).toString('utf8')) as RunCacheEntry;
+  }
+
+  private cacheBlob(key: string): string | null {
+    const blob = this.repo.db.prepare('SELECT blob FROM pipeline_cache WHERE key = ?').pluck().get(key) as string | undefined;
+    return blob && this.repo.blobs.has(Buffer.from(blob, 'hex')) ? blob : null;
+  }
+
+  hasCache(key: string): boolean {
+    return this.cacheBlob(key) !== null;
+  }
+
+  async writeRecord(r: RunRecord): Promise<string> {
+    return (await this.repo.blobs.put(BlobType.RunRecord, canonical(r))).toString('hex');
+  }
+
+  /** Full run id or a unique prefix of at least 4 characters. */
+  resolveRun(idOrPrefix: string): string {
+    if (!/^[0-9a-f]{4,64}$/.test(idOrPrefix)) throw new DvError(`invalid run id '${idOrPrefix}'`, 2);
+    const ids = this.repo.db.prepare('SELECT id FROM pipeline_runs WHERE id >= ? AND id <= ? LIMIT 2').pluck()
+      .all(idOrPrefix, idOrPrefix.padEnd(64, 'f')) as string[];
+    if (ids.length === 0) throw new DvError(`unknown run '${idOrPrefix}'`);
+    if (ids.length > 1) throw new DvError(`run id '${idOrPrefix}' is ambiguous`);
+    return ids[0]!;
+  }
+
+  async readRecord(runId: string): Promise<RunRecord> {
+    const blob = this.repo.db.prepare('SELECT blob FROM pipeline_runs WHERE id = ?').pluck().get(runId) as string | undefined;
+    if (!blob) throw new DvError(`unknown run '${runId}'`);
+    return JSON.parse((await this.repo.blobs.get(blob)).toString('utf8')) as RunRecord;
+  }
+
+  listRuns(limit?: number): RunSummary[] {
+    const sql = 'SELECT summary FROM pipeline_runs ORDER BY started_at DESC, id' + (limit ? ' LIMIT ?' : '');
+    const stmt = this.repo.db.prepare(sql).pluck();
+    const rows = (limit ? stmt.all(limit) : stmt.all()) as string[];
+    return rows.map((s) => JSON.parse(s) as RunSummary);
+  }
+
+  /**
+   * The pipeline state as of a commit: from the nearest commit at or before it
+   * (first parents) that a run made. Null when no run made any of them.
+   */
+  async stateAt(commit: string | null): Promise<{ state: PipelineState; run: string | null }> {
+    for (let id = commit; id; ) {
+      const c = await this.repo.readCommit(id);
+      if (c.run) {
+        const r = await this.readRecord(c.run).catch(() => null);
+        if (r?.state) return { state: r.state, run: r.id };
+      }
+      id = c.parents[0] ?? null;
+    }
+    return { state: {}, run: null };
+  }
+}

@@ -1,0 +1,268 @@
+// dv run: load dv.yaml, hash the inputs through the stat cache, then plan and run
+// one stage at a time in topological order, so each stage is planned from what its
+// upstream actually produced (early cut-off). A successful run commits its outputs
+// (and the inputs it consumed) to the branch as one commit naming the run.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterDvCommit, gitInfo } from '../repo/git.js';
+import { checkRefName } from '../repo/refs.js';
+import type { Repo } from '../repo/repo.js';
+import type { FlatTree } from '../repo/trees.js';
+import { hashFile, scanWorkspace, StatCache, type WsFile } from '../repo/workspace.js';
+import { DvError } from '../store/errors.js';
+import { applyParamOverrides, loadConfig } from './config.js';
+import { LocalExecutor, type Executor } from './executor.js';
+import { buildGraph, selectStages } from './graph.js';
+import { isUnder } from './paths.js';
+import { parseBackfill, planPipeline, planStage } from './plan.js';
+import { PipelineStore } from './records.js';
+import { runStage, type RunEvent, type StageContext, type StoredOutput } from './stage-run.js';
+import type {
+  Backfill, BackfillOrder, ParamValue, PipelineState, RunRecord, StageConfig, StagePlan, StageRunRecord,
+} from './types.js';
+
+export type { RunEvent } from './stage-run.js';
+
+export interface RunOptions {
+  /** Target stages; they and everything upstream run. Default: all. */
+  stages?: string[];
+  force?: boolean;
+  dryRun?: boolean;
+  jobs?: number;
+  /** `-p KEY=VALUE` overrides. */
+  params?: string[] | Record<string, ParamValue>;
+  /** Branch the outputs are committed to; default the checked-out one. */
+  branch?: string;
+  backfill?: string | Backfill;
+  order?: BackfillOrder;
+  /** Keep starting datums of a stage after one failed. */
+  keepGoing?: boolean;
+  executor?: Executor;
+  /** First retry delay (doubles per retry); default 1 s. */
+  retryBaseDelayMs?: number;
+  message?: string;
+  signal?: AbortSignal;
+  onProgress?: (e: RunEvent) => void;
+}
+
+export interface RunResult {
+  /** Null for a dry run. */
+  runId: string | null;
+  status: RunRecord['status'];
+  dryRun: boolean;
+  branch: string;
+  plans: StagePlan[];
+  commit: string | null;
+  record: RunRecord | null;
+  error: string | null;
+}
+
+/** Paths whose files the selected stages read or own. */
+export function scanRoots(root: string, stages: StageConfig[]): string[] {
+  const roots = new Set<string>();
+  for (const s of stages) {
+    s.deps.forEach((d) => roots.add(d));
+    s.outs.forEach((o) => roots.add(o));
+    if (s.foreachBase !== null) roots.add(s.foreachBase);
+  }
+  if (roots.has('')) {
+    roots.delete('');
+    for (const e of fs.readdirSync(root)) if (e !== '.dv' && e !== '.git') roots.add(e);
+  }
+  const sorted = [...roots].sort();
+  return sorted.filter((p) => !sorted.some((q) => q !== p && isUnder(p, q)));
+}
+
+interface Hashed {
+  files: Map<string, string>;
+  ws: Map<string, WsFile>;
+  /** Content stored while hashing (files the stat cache did not know). */
+  stored: Map<string, StoredOutput>;
+}
+
+/** Hashes from the stat cache; unknown files are read, and stored too when `store`. */
+async function hashWorkspace(repo: Repo, roots: string[], store: boolean): Promise<Hashed> {
+  const cache = new StatCache(repo.db);
+  const out: Hashed = { files: new Map(), ws: new Map(), stored: new Map() };
+  const fresh: { file: WsFile; hash: string }[] = [];
+  const ingest = store ? repo.ingestor() : null;
+  for (const f of scanWorkspace(repo.root, roots)) {
+    out.ws.set(f.path, f);
+    let h = cache.hashOf(f);
+    if (h === null && ingest) {
+      const c = await ingest.storeFile(path.join(repo.root, f.path));
+      out.stored.set(f.path, { ...c, mode: f.mode });
+      fresh.push({ file: f, hash: c.hash });
+      h = c.hash;
+    } else if (h === null) h = await hashFile(path.join(repo.root, f.path));
+    out.files.set(f.path, h);
+  }
+  if (store) {
+    repo.blobs.flush(); // stat rows vouch that the content is in a pack
+    cache.record(fresh);
+    cache.save();
+  }
+  return out;
+}
+
+interface Prepared {
+  stages: StageConfig[];
+  params: Record<string, ParamValue>;
+  backfill: Backfill | null;
+  backfillStages: Set<string>;
+  branch: string;
+  base: string | null;
+  state: PipelineState;
+  roots: string[];
+  store: PipelineStore;
+}
+
+async function prepare(repo: Repo, opts: RunOptions): Promise<Prepared> {
+  const config = loadConfig(repo.root);
+  const stages = selectStages(buildGraph(config.stages), opts.stages ?? []).map((n) => config.stages.get(n)!);
+  const params = applyParamOverrides(config.params, opts.params ?? []);
+  const backfill = !opts.backfill ? null
+    : typeof opts.backfill === 'string' ? parseBackfill(opts.backfill, opts.order ?? 'oldest') : opts.backfill;
+  const named = opts.stages?.length ? opts.stages : stages.filter((s) => s.partition).map((s) => s.name);
+  const backfillStages = new Set(backfill ? named : []);
+  if (backfill && backfillStages.size === 0) throw new DvError('--backfill: no stage in dv.yaml has a partition pattern');
+  for (const n of backfillStages) {
+    if (!config.stages.get(n)!.partition) throw new DvError(`--backfill: stage ${n} has no partition pattern in dv.yaml`);
+  }
+  const head = repo.head();
+  const branch = opts.branch ?? head.branch;
+  if (!branch) throw new DvError('HEAD is detached: pass --branch NAME to say where the outputs are committed', 2);
+  checkRefName(branch, 'branch');
+  const base = repo.refs.get(`heads/${branch}`) ?? head.commit ?? null;
+  const store = new PipelineStore(repo);
+  await store.sync();
+  const { state } = await store.stateAt(base);
+  return { stages, params, backfill, backfillStages, branch, base, state, roots: scanRoots(repo.root, stages), store };
+}
+
+export async function runPipeline(repo: Repo, opts: RunOptions = {}): Promise<RunResult> {
+  const p = await prepare(repo, opts);
+  if (opts.dryRun) {
+    const { files } = await hashWorkspace(repo, p.roots, false);
+    const plans = planPipeline({
+      stages: p.stages, params: p.params, files, state: p.state, force: opts.force,
+      backfill: p.backfill, backfillStages: p.backfillStages, hasCache: (k) => p.store.hasCache(k),
+    });
+    return { runId: null, status: 'succeeded', dryRun: true, branch: p.branch, plans, commit: null, record: null, error: null };
+  }
+  return repo.withLock('run', () => execute(repo, p, opts));
+}
+
+async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunResult> {
+  const runId = crypto.randomBytes(32).toString('hex');
+  const startedAt = new Date();
+  const emit = opts.onProgress ?? (() => undefined);
+  const git = await gitInfo(repo.root);
+  const baseFlat = await repo.flatten(p.base);
+  const hashed = await hashWorkspace(repo, p.roots, true);
+  const ctx: StageContext = {
+    repo, store: p.store, runId, params: p.params, jobs: opts.jobs ?? 1, keepGoing: opts.keepGoing ?? false,
+    executor: opts.executor ?? new LocalExecutor({ root: repo.root, tmpDir: path.join(repo.dvDir, 'tmp') }),
+    retryBaseDelayMs: opts.retryBaseDelayMs, signal: opts.signal, emit, files: hashed.files, contents: new Map(),
+  };
+  const state: PipelineState = { ...p.state };
+  const plans: StagePlan[] = [];
+  const stageRecords: StageRunRecord[] = [];
+  let status: RunRecord['status'] = 'succeeded';
+  let error: string | null = null;
+  let commit: string | null = null;
+  let thrown: unknown = null;
+  try {
+    for (const stage of p.stages) {
+      if (opts.signal?.aborted) {
+        status = 'cancelled';
+        error = 'cancelled';
+        break;
+      }
+      const plan = planStage({
+        stage, params: p.params, files: ctx.files, previous: state[stage.name], force: opts.force,
+        backfill: p.backfillStages.has(stage.name) ? p.backfill : null, hasCache: (k) => p.store.hasCache(k),
+      });
+      plans.push(plan);
+      emit({ type: 'plan', stage: stage.name, plan });
+      const outcome = await runStage(ctx, stage, plan, state[stage.name]);
+      stageRecords.push(outcome.record);
+      if (!outcome.ok) {
+        status = outcome.cancelled ? 'cancelled' : 'failed';
+        error = outcome.error;
+        break;
+      }
+      state[stage.name] = outcome.state;
+    }
+    const did = stageRecords.some((s) => s.counts.run + s.counts.cached + s.counts.removed > 0);
+    if (status === 'succeeded' && did) {
+      commit = await commitRun(repo, p, ctx, hashed, baseFlat, runId, opts.message ?? defaultMessage(stageRecords));
+      emit({ type: 'commit', commit });
+    }
+  } catch (e) {
+    thrown = e;
+    status = 'failed';
+    error = (e as Error).message;
+  }
+  const finishedAt = new Date();
+  const record: RunRecord = {
+    format: 1, id: runId, branch: p.branch, base: p.base, commit, status,
+    startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(),
+    durationMs: finishedAt.getTime() - startedAt.getTime(), git, params: p.params,
+    options: { stages: p.stages.map((s) => s.name), force: opts.force ?? false, backfill: p.backfill, jobs: ctx.jobs },
+    stages: stageRecords,
+    state: commit ? keepConfigured(state, p) : null,
+    error,
+  };
+  await p.store.writeRecord(record);
+  // Sealing here, even on failure, keeps the run-cache entries of finished datums: the next run resumes from them.
+  await p.store.flush();
+  if (thrown) throw thrown;
+  return { runId, status, dryRun: false, branch: p.branch, plans, commit, record, error };
+}
+
+/** Drops state of stages that no longer exist in dv.yaml. */
+function keepConfigured(state: PipelineState, p: Prepared): PipelineState {
+  const names = new Set(loadConfig(p.store.repo.root).stages.keys());
+  for (const s of p.stages) names.add(s.name);
+  return Object.fromEntries(Object.entries(state).filter(([n]) => names.has(n)));
+}
+
+function defaultMessage(stages: StageRunRecord[]): string {
+  const parts = stages.filter((s) => s.counts.run + s.counts.cached + s.counts.removed > 0).map((s) => {
+    const c = s.counts;
+    const bits = [c.run && `${c.run} run`, c.cached && `${c.cached} cached`, c.removed && `${c.removed} removed`].filter(Boolean);
+    return `${s.name} (${bits.join(', ')})`;
+  });
+  return `dv run: ${parts.join(', ')}`;
+}
+
+/** Commits what changed against the branch: the outputs, and the tracked inputs the run read. */
+async function commitRun(repo: Repo, p: Prepared, ctx: StageContext, hashed: Hashed, baseFlat: FlatTree,
+  runId: string, message: string): Promise<string> {
+  const tracked = p.base ? (await repo.readCommit(p.base)).paths : [];
+  const changes = new Map<string, StoredOutput | null>();
+  const differs = (rel: string, c: StoredOutput | null): boolean => {
+    const b = baseFlat.get(rel);
+    return c === null ? b !== undefined : !b || b.hash !== c.hash || b.mode !== c.mode;
+  };
+  for (const [rel, c] of ctx.contents) if (differs(rel, c)) changes.set(rel, c);
+  const ingest = repo.ingestor();
+  for (const [rel, hash] of hashed.files) {
+    if (ctx.contents.has(rel) || !tracked.some((t) => isUnder(rel, t))) continue;
+    const b = baseFlat.get(rel);
+    const mode = hashed.ws.get(rel)!.mode;
+    if (b && b.hash === hash && b.mode === mode) continue;
+    const c = hashed.stored.get(rel) ?? { ...(await ingest.storeFile(path.join(repo.root, rel))), mode };
+    changes.set(rel, c);
+  }
+  for (const rel of baseFlat.keys()) {
+    if (ctx.contents.has(rel) || hashed.files.has(rel)) continue;
+    if (p.roots.some((r) => isUnder(rel, r))) changes.set(rel, null);
+  }
+  if (!repo.refs.get(`heads/${p.branch}`) && p.base) repo.refs.set(`heads/${p.branch}`, p.base);
+  const id = await repo.commitChanges(p.branch, changes, message, { run: runId });
+  if (repo.head().branch === p.branch) await afterDvCommit(repo, id, (await repo.readCommit(id)).paths);
+  return id;
+}

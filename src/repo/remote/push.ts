@@ -1,0 +1,127 @@
+// dv push: packs the remote lacks first, then refs, so another clone never sees a
+// ref whose objects have not arrived. It sends every local pack the remote lacks
+// (including any unreachable garbage not yet collected locally): the question "what
+// does the remote lack" is then one LIST, and a re-run after an interruption skips
+// whatever already arrived.
+import { DvError } from '../../store/errors.js';
+import { indexedPacks } from '../../store/maintenance.js';
+import { pool } from '../../store/pool.js';
+import type { Repo } from '../repo.js';
+import { isAncestor } from './ancestry.js';
+import { resolveRemote } from './config.js';
+import type { OnProgress } from './progress.js';
+import { Remote, type RemoteRef } from './remote.js';
+import { checkNoGc, describeRef, rejectedNonFastForward, writeRemoteRef } from './refupdate.js';
+import { uploadPacks } from './transfer.js';
+
+export interface PushOptions {
+  remote?: string;
+  /** Branch or tag names; default: the current branch. */
+  refs?: string[];
+  /** Every local branch. */
+  all?: boolean;
+  /** Every local tag, in addition to the branches. */
+  tags?: boolean;
+  force?: boolean;
+  jobs?: number;
+  onProgress?: OnProgress;
+}
+
+export type PushStatus = 'created' | 'updated' | 'forced' | 'up-to-date';
+
+export interface PushedRef {
+  ref: string;
+  old: string | null;
+  new: string;
+  status: PushStatus;
+}
+
+export interface PushResult {
+  remote: string;
+  url: string;
+  refs: PushedRef[];
+  packsUploaded: number;
+  bytesUploaded: number;
+  /** Local packs the remote already had. */
+  packsSkipped: number;
+  /** How refs were protected: compare-and-swap, or the best-effort lease. */
+  refUpdates: 'conditional-write' | 'lease' | 'none';
+}
+
+function selectRefs(repo: Repo, opts: PushOptions): { ref: string; commit: string }[] {
+  const out = new Map<string, string>();
+  for (const n of opts.refs ?? []) {
+    const ref = repo.refs.get(`heads/${n}`) ? `heads/${n}` : repo.refs.get(`tags/${n}`) ? `tags/${n}` : null;
+    if (!ref) throw new DvError(`no local branch or tag named '${n}'`);
+    out.set(ref, repo.refs.get(ref)!);
+  }
+  if (opts.all) for (const r of repo.refs.list('heads/')) out.set(r.name, r.target);
+  if (opts.tags) for (const r of repo.refs.list('tags/')) out.set(r.name, r.target);
+  if (!opts.refs?.length && !opts.all) {
+    const head = repo.head();
+    if (head.branch === null) throw new DvError('HEAD is detached: name the branch to push');
+    if (!head.commit) throw new DvError(`branch '${head.branch}' has no commits yet: nothing to push`);
+    out.set(`heads/${head.branch}`, head.commit);
+  }
+  if (out.size === 0) throw new DvError('nothing to push: no matching branches or tags');
+  return [...out].map(([ref, commit]) => ({ ref, commit }));
+}
+
+export async function push(repo: Repo, opts: PushOptions = {}): Promise<PushResult> {
+  const { name, config } = resolveRemote(repo, opts.remote);
+  return repo.withLock('push', async () => {
+    const wanted = selectRefs(repo, opts);
+    const remote = Remote.connect(name, config, { jobs: opts.jobs });
+    try {
+      return await pushWith(repo, remote, wanted, opts);
+    } finally {
+      remote.close();
+    }
+  });
+}
+
+async function classify(repo: Repo, remote: Remote, ref: string, local: string, theirs: RemoteRef | null,
+  force: boolean): Promise<PushStatus> {
+  if (!theirs) return 'created';
+  if (theirs.commit === local) return 'up-to-date';
+  if (ref.startsWith('heads/') && await isAncestor(repo, theirs.commit, local)) return 'updated';
+  if (force) return 'forced';
+  if (ref.startsWith('tags/')) {
+    throw new DvError(`push to '${remote.name}' rejected: ${describeRef(ref)} already exists on the remote at another commit; use --force to move it`, 1, 'REJECTED');
+  }
+  const why = repo.objects.isCommit(theirs.commit)
+    ? `(${theirs.commit.slice(0, 12)}) is not an ancestor of yours (${local.slice(0, 12)})`
+    : 'has commits this repository does not have';
+  throw rejectedNonFastForward(remote, ref, why);
+}
+
+async function pushWith(repo: Repo, remote: Remote, wanted: { ref: string; commit: string }[], opts: PushOptions): Promise<PushResult> {
+  await remote.ensureMeta(repo.config.chunker);
+  // Checked before sending anything, as git does; writeRemoteRef checks again at the end.
+  const theirs = await pool(wanted, remote.jobs, (w) => remote.readRef(w.ref));
+  const plans: (PushedRef & { theirs: RemoteRef | null })[] = [];
+  for (const [i, w] of wanted.entries()) {
+    const status = await classify(repo, remote, w.ref, w.commit, theirs[i], !!opts.force);
+    plans.push({ ref: w.ref, old: theirs[i]?.commit ?? null, new: w.commit, status, theirs: theirs[i] });
+  }
+  const result: PushResult = { remote: remote.name, url: remote.url, refs: plans.map(({ theirs: _, ...p }) => p),
+    packsUploaded: 0, bytesUploaded: 0, packsSkipped: 0, refUpdates: 'none' };
+  const moving = plans.filter((p) => p.status !== 'up-to-date');
+  if (moving.length) {
+    await checkNoGc(remote); // fail before uploading, not after
+    const remotePacks = await remote.listPacks();
+    // A size mismatch is an upload cut short on a server that stores partial bodies.
+    const local = indexedPacks(repo.blobs);
+    const missing = local.filter((p) => remotePacks.get(p.id)?.size !== p.size);
+    await uploadPacks(remote, repo.blobs, missing, opts.onProgress);
+    result.packsUploaded = missing.length;
+    result.bytesUploaded = missing.reduce((s, p) => s + p.size, 0);
+    result.packsSkipped = local.length - missing.length;
+    result.refUpdates = (await remote.conditionalWrites()) ? 'conditional-write' : 'lease';
+    for (const p of moving) await writeRemoteRef(remote, p.ref, p.theirs, p.new, { force: p.status === 'forced' });
+  }
+  repo.db.transaction(() => {
+    for (const p of plans) if (p.ref.startsWith('heads/')) repo.refs.set(`remotes/${remote.name}/${p.ref.slice(6)}`, p.new);
+  })();
+  return result;
+}

@@ -1,0 +1,215 @@
+// Access keys for `dv serve`, kept in `.dv/keys.json` (mode 0600).
+//
+// SigV4 is an HMAC keyed by the secret, so the server needs the plain secret: it
+// cannot be stored as a one-way hash. What we can do is keep it in a file only the
+// owner can read, write that file atomically, and never print a secret again after
+// `create` returned it.
+//
+// Patterns are globs over ref names as written in keys: `*` matches any run of
+// characters (slashes included, so `*` really means every ref), `?` one character,
+// anything else itself. `feature/*` matches `feature/a` and `feature/a/b`. A commit
+// id addressed directly is matched as its own name, so only `*` (or a pattern that
+// happens to match the id) grants it.
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, chmodSync, type Stats } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+import { DvError } from '../store/errors.js';
+
+export interface KeyInfo {
+  id: string;
+  read: string[];
+  write: string[];
+  created: string;
+  description?: string;
+}
+
+export interface KeyRecord extends KeyInfo {
+  secret: string;
+}
+
+interface KeysFile {
+  format: 1;
+  keys: KeyRecord[];
+}
+
+/** What the server needs from a key store; tests can pass a plain object. */
+export interface KeyLookup {
+  lookup(id: string): KeyRecord | null;
+}
+
+const PATTERN_RE = /^[A-Za-z0-9._\-/*?@{}^~+]+$/;
+const LOCK_STALE_MS = 30_000;
+
+export function validatePattern(p: string): string {
+  if (!PATTERN_RE.test(p) || p.length > 256) throw new DvError(`invalid ref pattern '${p}': use ref names with * and ? wildcards`);
+  return p;
+}
+
+const compiled = new Map<string, RegExp>();
+
+export function globToRegExp(pattern: string): RegExp {
+  const hit = compiled.get(pattern);
+  if (hit) return hit;
+  let re = '^';
+  for (const c of pattern) {
+    if (c === '*') re += '.*';
+    else if (c === '?') re += '.';
+    else re += c.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
+  }
+  const rx = new RegExp(`${re}$`, 's');
+  if (compiled.size < 1024) compiled.set(pattern, rx);
+  return rx;
+}
+
+export function matchesAny(patterns: readonly string[], ref: string): boolean {
+  return patterns.some((p) => globToRegExp(p).test(ref));
+}
+
+export function canRead(key: KeyInfo, ref: string): boolean {
+  return matchesAny(key.read, ref);
+}
+
+/** Writes only ever go to branches; the caller checks the ref kind, this checks the name. */
+export function canWrite(key: KeyInfo, branch: string): boolean {
+  return matchesAny(key.write, branch);
+}
+
+function newId(): string {
+  // AWS-shaped (20 uppercase alphanumerics) so tools that validate key ids accept it.
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let s = 'DV';
+  for (const b of randomBytes(18)) s += alphabet[b & 31];
+  return s;
+}
+
+const newSecret = (): string => randomBytes(30).toString('base64url'); // 40 chars, 240 bits
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+export class KeyStore implements KeyLookup {
+  private cache: KeysFile | null = null;
+  private cacheStamp = '';
+
+  constructor(readonly path: string) {}
+
+  /** Create a key. The secret is returned here and never again. */
+  create(opts: { read?: string[]; write?: string[]; description?: string }): KeyRecord {
+    const read = (opts.read ?? []).map(validatePattern);
+    const write = (opts.write ?? []).map(validatePattern);
+    if (read.length === 0 && write.length === 0) throw new DvError('a key needs at least one --read or --write pattern');
+    const rec: KeyRecord = { id: newId(), secret: newSecret(), read, write, created: new Date().toISOString() };
+    if (opts.description) rec.description = opts.description;
+    this.update((f) => { f.keys.push(rec); });
+    return { ...rec };
+  }
+
+  list(): KeyInfo[] {
+    return this.load().keys.map(({ secret: _secret, ...info }) => info);
+  }
+
+  /** Revoke a key; takes effect on the next request of a running server. */
+  revoke(id: string): void {
+    let found = false;
+    this.update((f) => {
+      const n = f.keys.length;
+      f.keys = f.keys.filter((k) => k.id !== id);
+      found = f.keys.length !== n;
+    });
+    if (!found) throw new DvError(`no access key '${id}'`);
+  }
+
+  /** For the verifier: re-reads the file when it changed, so revocations apply at once. */
+  lookup(id: string): KeyRecord | null {
+    return this.load().keys.find((k) => k.id === id) ?? null;
+  }
+
+  private stamp(st: Stats | null): string {
+    return st ? `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : 'none';
+  }
+
+  private load(): KeysFile {
+    let st: Stats | null = null;
+    try {
+      st = statSync(this.path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    const stamp = this.stamp(st);
+    if (this.cache && stamp === this.cacheStamp) return this.cache;
+    const file = st ? this.parse(readFileSync(this.path, 'utf8')) : { format: 1 as const, keys: [] };
+    this.cache = file;
+    this.cacheStamp = stamp;
+    return file;
+  }
+
+  private parse(text: string): KeysFile {
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch {
+      throw new DvError(`${this.path} is not valid JSON`);
+    }
+    const f = data as Partial<KeysFile>;
+    if (!f || f.format !== 1 || !Array.isArray(f.keys)) throw new DvError(`${this.path}: unsupported keys file format`);
+    return { format: 1, keys: f.keys };
+  }
+
+  /** Read-modify-write under a lock file, so two `dv keys` processes never lose a key. */
+  private update(fn: (f: KeysFile) => void): void {
+    const lock = `${this.path}.lock`;
+    this.acquire(lock);
+    try {
+      this.cache = null;
+      const f = this.load();
+      const copy: KeysFile = { format: 1, keys: f.keys.map((k) => ({ ...k })) };
+      fn(copy);
+      this.writeAtomic(`${JSON.stringify(copy, null, 2)}\n`);
+      this.cache = null;
+    } finally {
+      try { unlinkSync(lock); } catch { /* already gone */ }
+    }
+  }
+
+  private acquire(lock: string): void {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        closeSync(openSync(lock, 'wx', 0o600));
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        try {
+          if (Date.now() - statSync(lock).mtimeMs > LOCK_STALE_MS) unlinkSync(lock);
+        } catch { /* raced with its owner */ }
+        if (Date.now() > deadline) throw new DvError(`${lock} is held by another process`);
+        sleepSync(20);
+      }
+    }
+  }
+
+  private writeAtomic(text: string): void {
+    const dir = dirname(this.path);
+    const tmp = join(dir, `.${basename(this.path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    // Created 0600 from the start: a chmod after writing would leave a window.
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      chmodSync(tmp, 0o600); // the umask cannot widen 0600, but be explicit
+      renameSync(tmp, this.path);
+    } catch (e) {
+      try { unlinkSync(tmp); } catch { /* ignore */ }
+      throw e;
+    }
+    try {
+      const dfd = openSync(dir, 'r');
+      try { fsyncSync(dfd); } finally { closeSync(dfd); }
+    } catch { /* directory fsync is best effort (not supported everywhere) */ }
+  }
+}

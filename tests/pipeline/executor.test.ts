@@ -1,0 +1,172 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/pipeline/config.js';
+import { LocalExecutor, type Job } from '../../src/pipeline/executor.js';
+import { datumsOf } from '../../src/pipeline/plan.js';
+import { backoffMs, runPool, runWithRetries } from '../../src/pipeline/scheduler.js';
+import type { PipelineConfig } from '../../src/pipeline/types.js';
+
+let root: string;
+let log: string;
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'dv-exec-'));
+  log = join(root, 'ran.log');
+  mkdirSync(join(root, 'data/raw'), { recursive: true });
+  for (const n of ['a', 'b', 'c', 'd']) writeFileSync(join(root, `data/raw/${n}.txt`), `${n}\n`);
+});
+
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+function config(stageYaml: string, params = '{ n: 2 }'): PipelineConfig {
+  return parseConfig(`params: ${params}\nstages:\n  s:\n${stageYaml.replace(/^/gm, '    ')}\n`);
+}
+
+function jobs(cfg: PipelineConfig): Job[] {
+  const stage = cfg.stages.get('s')!;
+  const files = new Map(readdirSync(join(root, 'data/raw')).map((f) => [`data/raw/${f}`, 'h']));
+  return datumsOf(stage, files).map((datum) => ({ runId: 'run1', stage, datum, params: cfg.params, attempt: 1 }));
+}
+
+function ranLines(): string[] {
+  return existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [];
+}
+
+const FOREACH = (cmd: string, extra = ''): string =>
+  `foreach: data/raw/*.txt\nouts: data/out/\ncmd: ${JSON.stringify(cmd)}\n${extra}`;
+
+describe('LocalExecutor', () => {
+  it('runs the command in the project root, writes outputs to scratch only, sets DV_* vars', async () => {
+    const cfg = config(FOREACH('echo "$DV_DATUM" >> ran.log; tr a-z A-Z < ${in} > ${out}; ' +
+      'echo "$DV_STAGE|$DV_RUN_ID|$DV_PARAMS_JSON|$DV_WORKSPACE|$DV_INPUT|$DV_ATTEMPT|$PWD|${n}"', 'params: [n]'));
+    const ex = new LocalExecutor({ root });
+    const [job] = jobs(cfg);
+    const r = await ex.run(job!);
+    expect(r.error).toBeNull();
+    expect(r.status).toBe('succeeded');
+    expect(r.exitCode).toBe(0);
+    expect(ranLines()).toEqual(['data/raw/a.txt']);
+    expect(r.stdout.toString().trim()).toBe(`s|run1|{"n":2}|${root}|${join(root, 'data/raw/a.txt')}|1|${root}|2`);
+    expect(r.outputs).toHaveLength(1);
+    expect(r.outputs[0]!.path).toBe('data/out/a.txt');
+    expect(r.outputs[0]!.file.startsWith(join(root, '.dv/tmp/'))).toBe(true);
+    expect(readFileSync(r.outputs[0]!.file, 'utf8')).toBe('A\n');
+    expect(existsSync(join(root, 'data/out'))).toBe(false);
+    await r.dispose();
+    expect(readdirSync(join(root, '.dv/tmp'))).toEqual([]);
+  });
+
+  it('a failing command leaves nothing behind and reports why', async () => {
+    writeFileSync(join(root, 'data/out.keep'), 'x');
+    const cfg = config(FOREACH('echo partial > ${out}; echo boom >&2; exit 3'));
+    const r = await new LocalExecutor({ root }).run(jobs(cfg)[0]!);
+    expect(r.status).toBe('failed');
+    expect(r.exitCode).toBe(3);
+    expect(r.error).toBe('exited with status 3');
+    expect(r.stderr.toString()).toBe('boom\n');
+    expect(r.outputs).toEqual([]);
+    expect(existsSync(join(root, 'data/out'))).toBe(false);
+    expect(readdirSync(join(root, '.dv/tmp'))).toEqual([]);
+  });
+
+  it('fails when a declared output is missing, hinting at in-place writes', async () => {
+    writeFileSync(join(root, 'gen.sh'), 'echo x > result.txt\n');
+    const cfg = config('cmd: sh gen.sh\nouts: [result.txt]');
+    const r = await new LocalExecutor({ root }).run(jobs(cfg)[0]!);
+    expect(r.status).toBe('failed');
+    expect(r.error).toBe('did not write output result.txt; it was written in the workspace instead, write it to ${out} or $DV_OUTPUT');
+  });
+
+  it('collects directory outs recursively and keeps modes', async () => {
+    const cfg = config('cmd: "mkdir -p ${out}/sub && echo 1 > ${out}/x && echo 2 > ${out}/sub/y && chmod +x ${out}/x"\nouts: [gen/]');
+    const r = await new LocalExecutor({ root }).run(jobs(cfg)[0]!);
+    expect(r.outputs.map((o) => [o.path, o.mode, o.size])).toEqual([['gen/sub/y', 0o644, 2], ['gen/x', 0o755, 2]]);
+    await r.dispose();
+  });
+
+  it('keeps only the tail of long logs', async () => {
+    const cfg = config('cmd: "i=0; while [ $i -lt 2000 ]; do echo line$i; i=$((i+1)); done"');
+    const r = await new LocalExecutor({ root, maxLogBytes: 100 }).run(jobs(cfg)[0]!);
+    expect(r.stdout.length).toBe(100);
+    expect(r.truncated).toBe(true);
+    expect(r.stdout.toString().endsWith('line1999\n')).toBe(true);
+  });
+
+  it('cancels and times out whole process groups', async () => {
+    const ctl = new AbortController();
+    const cfg = config('cmd: "sleep 30 & wait"');
+    const p = new LocalExecutor({ root, killGraceMs: 200 }).run(jobs(cfg)[0]!, ctl.signal);
+    setTimeout(() => ctl.abort(), 100);
+    const t0 = Date.now();
+    const r = await p;
+    expect(r.status).toBe('cancelled');
+    expect(Date.now() - t0).toBeLessThan(5000);
+    const timed = config('cmd: sleep 30\ntimeout: 0.2');
+    const r2 = await new LocalExecutor({ root, killGraceMs: 200 }).run(jobs(timed)[0]!);
+    expect(r2.status).toBe('failed');
+    expect(r2.error).toBe('timed out after 0.2s');
+  });
+});
+
+describe('retries and the pool', () => {
+  it('retries with backoff until success', async () => {
+    // Fails on the first two attempts, counted in a file the command keeps.
+    writeFileSync(join(root, 'flaky.sh'), 'echo "$DV_ATTEMPT" >> ran.log\nn=$(wc -l < ran.log)\n[ "$n" -ge 3 ] || exit 1\necho ok > "$DV_OUTPUT"\n');
+    const cfg = config('cmd: sh flaky.sh\nouts: [ok.txt]\nretries: 2');
+    const delays: number[] = [];
+    const r = await runWithRetries(new LocalExecutor({ root }), jobs(cfg)[0]!, { retries: 2, baseDelayMs: 5 }, undefined,
+      (_f, d) => delays.push(d));
+    expect(r.status).toBe('succeeded');
+    expect(r.attempts.map((a) => a.exitCode)).toEqual([1, 1, 0]);
+    expect(ranLines()).toEqual(['1', '2', '3']);
+    expect(delays).toEqual([5, 10]);
+    expect(readFileSync(r.outputs[0]!.file, 'utf8')).toBe('ok\n');
+    await r.dispose();
+    expect(backoffMs(1)).toBe(1000);
+    expect(backoffMs(10)).toBe(30_000);
+  });
+
+  it('gives up after the last retry', async () => {
+    const cfg = config('cmd: "echo x >> ran.log; exit 7"');
+    const r = await runWithRetries(new LocalExecutor({ root }), jobs(cfg)[0]!, { retries: 1, baseDelayMs: 1 });
+    expect(r.status).toBe('failed');
+    expect(r.attempts).toHaveLength(2);
+    expect(ranLines()).toHaveLength(2);
+  });
+
+  it('-j 2 runs two datums at a time', async () => {
+    const cfg = config(FOREACH('echo "start $DV_DATUM" >> ran.log; sleep 0.3; echo "end $DV_DATUM" >> ran.log; cp ${in} ${out}'));
+    const ex = new LocalExecutor({ root });
+    const t0 = Date.now();
+    const { results, failed } = await runPool(jobs(cfg), (j) => ex.run(j), { concurrency: 2, isFailure: (r) => r.status !== 'succeeded' });
+    const elapsed = Date.now() - t0;
+    expect(failed).toBe(false);
+    expect(results.map((r) => r!.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+    let live = 0;
+    let peak = 0;
+    for (const l of ranLines()) {
+      live += l.startsWith('start') ? 1 : -1;
+      peak = Math.max(peak, live);
+    }
+    expect(peak).toBe(2);
+    expect(ranLines()).toHaveLength(8);
+    expect(elapsed).toBeLessThan(4 * 300);
+    await Promise.all(results.map((r) => r!.dispose()));
+  });
+
+  it('stops starting datums after a failure unless told to keep going', async () => {
+    const cfg = config(FOREACH('echo "$DV_DATUM" >> ran.log; [ "$DV_DATUM" != data/raw/b.txt ]'));
+    const ex = new LocalExecutor({ root });
+    const isFailure = (r: { status: string }): boolean => r.status !== 'succeeded';
+    const stop = await runPool(jobs(cfg), (j) => ex.run(j), { concurrency: 1, isFailure });
+    expect(stop.failed).toBe(true);
+    expect(ranLines()).toEqual(['data/raw/a.txt', 'data/raw/b.txt']);
+    expect(stop.results[2]).toBeUndefined();
+    rmSync(log);
+    const go = await runPool(jobs(cfg), (j) => ex.run(j), { concurrency: 1, isFailure, keepGoing: true });
+    expect(go.failed).toBe(true);
+    expect(ranLines()).toHaveLength(4);
+  });
+});

@@ -1,0 +1,35 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { it } from 'vitest';
+import { Repo } from '../../src/repo/repo.js';
+import { add } from '../../src/repo/snapshot.js';
+import { runPipeline } from '../../src/pipeline/run.js';
+
+it('bench', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'dv-bench-'));
+  const repo = Repo.init(root);
+  mkdirSync(join(root, 'data/raw'), { recursive: true });
+  const N = Number(process.env.N ?? 10000);
+  for (let i = 0; i < N; i++) writeFileSync(join(root, `data/raw/f${String(i).padStart(5, '0')}.txt`), `file ${i}\n`);
+  writeFileSync(join(root, 'dv.yaml'), 'stages:\n  s:\n    foreach: data/raw/*.txt\n    cmd: cp ${in} ${out}\n    outs: data/out/\n');
+  await add(repo, ['data']);
+  let t = Date.now();
+  const r1 = await runPipeline(repo, { jobs: Number(process.env.J ?? 1) });
+  const cmdMs = r1.record!.stages[0]!.datums.reduce((s, d) => s + d.durationMs, 0);
+  console.log('sum of command ms', cmdMs);
+  console.log('first run', N, Date.now() - t, 'ms', r1.status, r1.error);
+  await new Promise((r) => setTimeout(r, 1100));
+  t = Date.now();
+  const r2 = await runPipeline(repo, {});
+  console.log('no-op run 1', Date.now() - t, 'ms', r2.plans[0]!.counts);
+  t = Date.now();
+  const r3 = await runPipeline(repo, {});
+  console.log('no-op run 2', Date.now() - t, 'ms', r3.plans[0]!.counts);
+  for (let i = 0; i < 10; i++) writeFileSync(join(root, `data/raw/f${String(i * 7).padStart(5, '0')}.txt`), `changed ${i}\n`);
+  t = Date.now();
+  const r4 = await runPipeline(repo, {});
+  console.log('10 changed', Date.now() - t, 'ms', r4.plans[0]!.counts);
+  repo.close();
+  rmSync(root, { recursive: true, force: true });
+}, 600_000);
