@@ -5,6 +5,7 @@ import type { GlobalOptions } from './context.js';
 import { register as registerWorkspace } from './commands/workspace.js';
 import { register as registerHistory } from './commands/history.js';
 import { register as registerMaintenance } from './commands/maintenance.js';
+import { register as registerPipeline } from './commands/pipeline.js';
 import { register as registerRemote } from './commands/remote.js';
 
 const program = new Command('dv')
@@ -25,6 +26,7 @@ const globals = (): GlobalOptions => {
 registerWorkspace(program, globals);
 registerHistory(program, globals);
 registerMaintenance(program, globals);
+registerPipeline(program, globals);
 registerRemote(program, globals);
 
 function fail(message: string, code: number): never {

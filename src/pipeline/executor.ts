@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { lstat, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { interpolate } from './interpolate.js';
+import { interpolate, type Bindings } from './interpolate.js';
 import { workspaceBindings } from './plan.js';
 import type { Datum, Params, StageConfig } from './types.js';
 
@@ -107,10 +107,9 @@ export class LocalExecutor implements Executor {
   }
 
   /** Environment of a job: the base, the stage's env, then DV_* (which win). */
-  environment(job: Job, scratch: string, out: string | null, outs: string[]): NodeJS.ProcessEnv {
+  environment(job: Job, scratch: string, b: Bindings): NodeJS.ProcessEnv {
     const { stage, datum, params } = job;
-    const ws = workspaceBindings(stage, datum, params);
-    const stageEnv = Object.fromEntries(Object.entries(stage.env).map(([k, v]) => [k, interpolate(v, { ...ws, out, outs }, 'raw')]));
+    const stageEnv = Object.fromEntries(Object.entries(stage.env).map(([k, v]) => [k, interpolate(v, b, 'raw')]));
     const used: Params = {};
     for (const p of stage.params) used[p] = params[p] ?? null;
     return {
@@ -119,9 +118,9 @@ export class LocalExecutor implements Executor {
       DV_STAGE: stage.name,
       DV_DATUM: datum.id,
       DV_INPUT: datum.input === null ? '' : join(this.opts.root, datum.input),
-      DV_OUTPUT: out ?? '',
-      DV_OUTPUT_DIR: stage.foreach !== null ? outs[0]! : '',
-      DV_OUTS_JSON: JSON.stringify(outs),
+      DV_OUTPUT: b.out ?? '',
+      DV_OUTPUT_DIR: b.outdir ?? '',
+      DV_OUTS_JSON: JSON.stringify(b.outs),
       DV_DEPS_JSON: JSON.stringify(stage.deps),
       DV_PARTITION_KEY: datum.key ?? '',
       DV_PARAMS_JSON: JSON.stringify(used),
@@ -157,13 +156,14 @@ export class LocalExecutor implements Executor {
     };
     if (signal?.aborted) return finish({ status: 'cancelled', exitCode: null, signal: null, error: 'cancelled', outputs: [] });
 
-    const cmd = interpolate(stage.cmd, {
+    // Same template as the planner's, but ${out}/${outdir}/${outs} name the scratch copies.
+    const bindings: Bindings = {
       ...workspaceBindings(stage, datum, job.params), out, outs,
       outdir: stage.foreach !== null ? outs[0]! : null,
-    }, 'shell');
-    const child = spawn(this.opts.shell ?? '/bin/sh', ['-c', cmd], {
+    };
+    const child = spawn(this.opts.shell ?? '/bin/sh', ['-c', interpolate(stage.cmd, bindings, 'shell')], {
       cwd: this.opts.root,
-      env: this.environment(job, scratch, out, outs),
+      env: this.environment(job, scratch, bindings),
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true, // own process group, so cancelling kills the command's children too
     });

@@ -1,6 +1,8 @@
-// dv runs, dv runs show, dv lineage: read-only views over run records.
+// dv dag, dv runs, dv runs show, dv lineage: read-only views over dv.yaml and run records.
 import type { Repo } from '../repo/repo.js';
 import { DvError } from '../store/errors.js';
+import { loadConfig } from './config.js';
+import { buildGraph, renderDag, topoOrder, type RenderOptions } from './graph.js';
 import { isUnder } from './paths.js';
 import { PipelineStore, type RunSummary } from './records.js';
 import type { DatumState, GitInfoLike, Params, PipelineState, RunRecord } from './types.js';
@@ -110,4 +112,21 @@ function indexProducers(state: PipelineState): Map<string, Producer> {
     }
   }
   return out;
+}
+
+export interface DagInfo {
+  stages: { name: string; foreach: string | null; deps: string[]; outs: string[]; upstream: string[] }[];
+  /** In topological order. */
+  order: string[];
+  text: string;
+}
+
+/** dv dag: the stage graph of `<root>/dv.yaml`, as text and as data (for --json). */
+export function dag(root: string, opts: RenderOptions = {}): DagInfo {
+  const config = loadConfig(root);
+  const g = buildGraph(config.stages);
+  const stages = [...config.stages.values()].map((s) => ({
+    name: s.name, foreach: s.foreach, deps: s.deps, outs: s.outs, upstream: g.upstream.get(s.name)!,
+  }));
+  return { stages, order: topoOrder(g), text: renderDag(config.stages, g, opts) };
 }

@@ -108,8 +108,11 @@ export class PipelineStore {
     return JSON.parse((await this.repo.blobs.get(blob)).toString('utf8')) as RunCacheEntry;
   }
 
+  private cacheLookup: ReturnType<Repo['db']['prepare']> | null = null;
+
   private cacheBlob(key: string): string | null {
-    const blob = this.repo.db.prepare('SELECT blob FROM pipeline_cache WHERE key = ?').pluck().get(key) as string | undefined;
+    this.cacheLookup ??= this.repo.db.prepare('SELECT blob FROM pipeline_cache WHERE key = ?').pluck();
+    const blob = this.cacheLookup.get(key) as string | undefined;
     return blob && this.repo.blobs.has(Buffer.from(blob, 'hex')) ? blob : null;
   }
 

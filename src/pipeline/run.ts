@@ -107,6 +107,8 @@ async function hashWorkspace(repo: Repo, roots: string[], store: boolean): Promi
 }
 
 interface Prepared {
+  /** Every stage name in dv.yaml (state of removed stages is dropped). */
+  configured: Set<string>;
   stages: StageConfig[];
   params: Record<string, ParamValue>;
   backfill: Backfill | null;
@@ -138,7 +140,7 @@ async function prepare(repo: Repo, opts: RunOptions): Promise<Prepared> {
   const store = new PipelineStore(repo);
   await store.sync();
   const { state } = await store.stateAt(base);
-  return { stages, params, backfill, backfillStages, branch, base, state, roots: scanRoots(repo.root, stages), store };
+  return { configured: new Set(config.stages.keys()), stages, params, backfill, backfillStages, branch, base, state, roots: scanRoots(repo.root, stages), store };
 }
 
 export async function runPipeline(repo: Repo, opts: RunOptions = {}): Promise<RunResult> {
@@ -212,7 +214,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
     durationMs: finishedAt.getTime() - startedAt.getTime(), git, params: p.params,
     options: { stages: p.stages.map((s) => s.name), force: opts.force ?? false, backfill: p.backfill, jobs: ctx.jobs },
     stages: stageRecords,
-    state: commit ? keepConfigured(state, p) : null,
+    state: commit ? Object.fromEntries(Object.entries(state).filter(([n]) => p.configured.has(n))) : null,
     error,
   };
   await p.store.writeRecord(record);
@@ -220,13 +222,6 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   await p.store.flush();
   if (thrown) throw thrown;
   return { runId, status, dryRun: false, branch: p.branch, plans, commit, record, error };
-}
-
-/** Drops state of stages that no longer exist in dv.yaml. */
-function keepConfigured(state: PipelineState, p: Prepared): PipelineState {
-  const names = new Set(loadConfig(p.store.repo.root).stages.keys());
-  for (const s of p.stages) names.add(s.name);
-  return Object.fromEntries(Object.entries(state).filter(([n]) => names.has(n)));
 }
 
 function defaultMessage(stages: StageRunRecord[]): string {

@@ -1,6 +1,6 @@
 // dv ls and dv cat: read a version without checking it out.
-import type { Readable } from 'node:stream';
-import { DvError } from '../store/errors.js';
+import { Readable } from 'node:stream';
+import { CorruptionError, DvError } from '../store/errors.js';
 import type { Repo } from './repo.js';
 import type { FileEntry } from './types.js';
 
@@ -50,5 +50,16 @@ export async function cat(repo: Repo, spec: string): Promise<Readable> {
   const entry = await repo.lookup(await repo.resolve(ref), path);
   if (!entry) throw new DvError(`'${path}' does not exist in ${ref}`);
   if (entry.type !== 'file') throw new DvError(`'${path}' is a directory in ${ref}; use dv ls`);
-  return repo.openFile(entry);
+  return Readable.from(naming(repo.openFile(entry), `${path} in ${ref}`));
+}
+
+/** Read errors (a corrupt or missing chunk) name the file, not only the chunk. */
+async function* naming(source: AsyncIterable<Buffer>, label: string): AsyncGenerator<Buffer> {
+  try {
+    yield* source;
+  } catch (e) {
+    if (e instanceof CorruptionError) throw new CorruptionError(`cannot read ${label}: ${e.message}`);
+    if (e instanceof DvError) throw new DvError(`cannot read ${label}: ${e.message}`, e.exitCode, e.code);
+    throw e;
+  }
 }

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { createChecksum, isChecksumAlgorithm, type Checksum, type ChecksumAlgorithm } from './checksums.js';
 import { AwsChunkedDecoder, type ChunkedMode } from './chunked.js';
-import { S3Error, s3err } from './errors.js';
+import { s3err } from './errors.js';
 import type { StoredFile } from '../repo/types.js';
 import type { Ctx } from './request.js';
 import { STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER, type VerifiedRequest } from './sigv4.js';
@@ -79,14 +79,14 @@ function chunkedMode(payloadHash: string): ChunkedMode | undefined {
   return undefined;
 }
 
-function expectedSums(req: IncomingMessage, chunked: boolean): Expected[] {
+function expectedSums(req: IncomingMessage, chunked: boolean, headerChecksums: boolean): Expected[] {
   const sums: Expected[] = [];
   const md5 = one(req, 'content-md5');
   if (md5 !== undefined) {
     if (!/^[A-Za-z0-9+/]{22}==$/.test(md5)) throw s3err('InvalidDigest', 'The Content-MD5 you specified was invalid.');
     sums.push({ alg: 'md5', value: md5, header: 'content-md5', sum: createChecksum('md5') });
   }
-  for (const [name, raw] of Object.entries(req.headers)) {
+  for (const [name, raw] of headerChecksums ? Object.entries(req.headers) : []) {
     const alg = name.startsWith('x-amz-checksum-') ? name.slice('x-amz-checksum-'.length) : '';
     if (!isChecksumAlgorithm(alg) || typeof raw !== 'string') continue; // unknown algorithms are advisory
     sums.push({ alg, value: raw, header: name, sum: createChecksum(alg) });
@@ -108,13 +108,23 @@ function parseLength(v: string | undefined, what: string): number | undefined {
   return Number(v);
 }
 
+export interface BodyOptions {
+  maxSize?: number;
+  /**
+   * Whether x-amz-checksum-* request headers describe this body. They do for PutObject,
+   * UploadPart and DeleteObjects; on CompleteMultipartUpload they describe the object.
+   */
+  headerChecksums?: boolean;
+}
+
 /**
  * The decoded, verified body of `req`. The returned stream errors with an S3Error on
  * any failed check and with a plain Error when the client disconnects. The request is
  * never destroyed here, so the server can still answer with an S3 error; it answers
  * with `Connection: close` when the body was not read to its end.
  */
-export function requestBody(req: IncomingMessage, auth: VerifiedRequest, maxSize = MAX_OBJECT_SIZE): Readable {
+export function requestBody(req: IncomingMessage, auth: VerifiedRequest, opts: BodyOptions = {}): Readable {
+  const maxSize = opts.maxSize ?? MAX_OBJECT_SIZE;
   const mode = chunkedMode(auth.payloadHash);
   const declared = parseLength(one(req, 'content-length'), 'Content-Length');
   const decodedLen = parseLength(one(req, 'x-amz-decoded-content-length'), 'x-amz-decoded-content-length');
@@ -122,7 +132,7 @@ export function requestBody(req: IncomingMessage, auth: VerifiedRequest, maxSize
   if (expectedLength !== undefined && expectedLength > maxSize) {
     throw s3err('EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size.', { MaxSizeAllowed: String(maxSize) });
   }
-  const sums = expectedSums(req, mode !== undefined);
+  const sums = expectedSums(req, mode !== undefined, opts.headerChecksums ?? true);
   const decoder = mode
     ? new AwsChunkedDecoder(mode, mode === 'unsigned-trailer' ? undefined : auth)
     : undefined;
@@ -151,18 +161,9 @@ export function requestBody(req: IncomingMessage, auth: VerifiedRequest, maxSize
 }
 
 /** A small body (XML) read fully, with the same verification and a size cap. */
-export async function readSmallBody(req: IncomingMessage, auth: VerifiedRequest, limit = 2 * 1024 * 1024): Promise<Buffer> {
-  const body = requestBody(req, auth, Number.MAX_SAFE_INTEGER);
+export async function readSmallBody(req: IncomingMessage, auth: VerifiedRequest, limit = 2 * 1024 * 1024, headerChecksums = true): Promise<Buffer> {
   const parts: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of body) {
-    n += (chunk as Buffer).length;
-    if (n > limit) {
-      body.destroy();
-      throw s3err('MaxMessageLengthExceeded', 'Your request was too big.');
-    }
-    parts.push(chunk as Buffer);
-  }
+  for await (const chunk of requestBody(req, auth, { maxSize: limit, headerChecksums })) parts.push(chunk as Buffer);
   return Buffer.concat(parts);
 }
 
@@ -174,11 +175,11 @@ function begin(ctx: Ctx): VerifiedRequest {
 }
 
 export function bodyOf(ctx: Ctx, maxSize = MAX_OBJECT_SIZE): Readable {
-  return requestBody(ctx.req, begin(ctx), maxSize);
+  return requestBody(ctx.req, begin(ctx), { maxSize });
 }
 
-export function smallBodyOf(ctx: Ctx, limit?: number): Promise<Buffer> {
-  return readSmallBody(ctx.req, begin(ctx), limit);
+export function smallBodyOf(ctx: Ctx, opts: { limit?: number; headerChecksums?: boolean } = {}): Promise<Buffer> {
+  return readSmallBody(ctx.req, begin(ctx), opts.limit, opts.headerChecksums);
 }
 
 /**
@@ -198,8 +199,4 @@ export async function storeBody(ctx: Ctx, bucket: string, maxSize?: number): Pro
   if (bodyErr) throw bodyErr;
   if (!body.readableEnded) throw new Error('storeStream returned before the body ended');
   return stored;
-}
-
-export function isS3Error(e: unknown): e is S3Error {
-  return e instanceof S3Error;
 }

@@ -39,7 +39,7 @@ export class AwsChunkedDecoder extends Transform {
   private prevSig: string;
   private hash: Hash | null = null;
   private trailerText = '';
-  private sawFinal = false;
+  private trailerVerified = false;
 
   constructor(private readonly mode: ChunkedMode, private readonly signing?: ChunkSigning) {
     super();
@@ -127,7 +127,6 @@ export class AwsChunkedDecoder extends Transform {
       this.state = 'data';
       return;
     }
-    this.sawFinal = true;
     if (this.mode !== 'unsigned-trailer') this.verifyChunk(EMPTY_SHA256);
     this.state = 'trailer';
   }
@@ -173,13 +172,6 @@ export class AwsChunkedDecoder extends Transform {
     if (this.trailers.size >= MAX_TRAILERS) throw malformed('too many trailing headers');
     this.trailers.set(name, value);
     this.trailerText += `${name}:${value}\n`;
-  }
-
-  private trailerVerified = false;
-
-  /** True once the zero-length final chunk was seen. */
-  get complete(): boolean {
-    return this.sawFinal;
   }
 }
 

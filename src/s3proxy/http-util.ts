@@ -69,7 +69,8 @@ export interface Conditions {
 /**
  * S3's precedence: If-Match decides alone when present (If-Unmodified-Since is then
  * ignored); If-None-Match decides alone when present (If-Modified-Since is then
- * ignored). A failing If-None-Match is 304 for GET/HEAD and 412 otherwise.
+ * ignored). A failing If-None-Match or If-Modified-Since is 304 for GET/HEAD and 412
+ * for a copy source (method 'COPY').
  */
 export function evaluateConditions(c: Conditions, etag: string, lastModified: Date, method: string, now = Date.now()): ConditionResult {
   const lm = Math.floor(lastModified.getTime() / 1000);
@@ -79,13 +80,15 @@ export function evaluateConditions(c: Conditions, etag: string, lastModified: Da
     const since = httpDate(c.ifUnmodifiedSince);
     if (since !== null && lm > since) return 'precondition-failed';
   }
+  // Reads answer "not modified" with 304; copies (x-amz-copy-source-if-*) and writes fail with 412.
   const readish = method === 'GET' || method === 'HEAD';
+  const unchanged: ConditionResult = readish ? 'not-modified' : 'precondition-failed';
   if (c.ifNoneMatch !== undefined) {
-    if (etagList(c.ifNoneMatch).some((t) => sameTag(t, etag))) return readish ? 'not-modified' : 'precondition-failed';
-  } else if (readish) {
+    if (etagList(c.ifNoneMatch).some((t) => sameTag(t, etag))) return unchanged;
+  } else if (readish || method === 'COPY') {
     const since = httpDate(c.ifModifiedSince);
     // A date in the future is invalid per RFC 9110 and ignored.
-    if (since !== null && since <= Math.floor(now / 1000) && lm <= since) return 'not-modified';
+    if (since !== null && since <= Math.floor(now / 1000) && lm <= since) return unchanged;
   }
   return 'ok';
 }

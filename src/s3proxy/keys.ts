@@ -7,9 +7,10 @@
 //
 // Patterns are globs over ref names as written in keys: `*` matches any run of
 // characters (slashes included, so `*` really means every ref), `?` one character,
-// anything else itself. `feature/*` matches `feature/a` and `feature/a/b`. A commit
-// id addressed directly is matched as its own name, so only `*` (or a pattern that
-// happens to match the id) grants it.
+// anything else itself. `feature/*` matches `feature/a` and `feature/a/b`. Versions
+// addressed by commit id, id prefix or HEAD~N can hold anything ever committed, so
+// only a key with the read pattern `*` may read them (otherwise `abc*` would grant
+// every commit whose id starts with abc).
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, chmodSync, type Stats } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
@@ -65,7 +66,8 @@ export function matchesAny(patterns: readonly string[], ref: string): boolean {
   return patterns.some((p) => globToRegExp(p).test(ref));
 }
 
-export function canRead(key: KeyInfo, ref: string): boolean {
+export function canRead(key: KeyInfo, ref: string, kind: 'branch' | 'tag' | 'commit' = 'branch'): boolean {
+  if (kind === 'commit') return key.read.includes('*');
   return matchesAny(key.read, ref);
 }
 

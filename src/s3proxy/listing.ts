@@ -82,14 +82,14 @@ async function sourcesFor(ctx: Ctx, bucket: string, prefix: string): Promise<Sou
     if (prefix.startsWith(`${r.name}/`) && (!single || r.name.length > single.name.length)) single = r;
   }
   if (single) {
-    requireRead(ctx, single.name);
+    requireRead(ctx, single.name, single.kind);
     return [{ name: single.name, commit: single.commit, time: single.time, subPrefix: prefix.slice(single.name.length + 1) }];
   }
   const matching = refs
     .filter((r) => `${r.name}/`.startsWith(prefix))
     .filter((r) => {
       try {
-        requireRead(ctx, r.name);
+        requireRead(ctx, r.name, r.kind);
         return true;
       } catch {
         return false; // unreadable refs are left out of bucket-wide listings
@@ -104,7 +104,7 @@ async function sourcesFor(ctx: Ctx, bucket: string, prefix: string): Promise<Sou
   const name = prefix.slice(0, slash);
   const r = await ctx.backend.resolve(bucket, name);
   if (!r) return [];
-  requireRead(ctx, name);
+  requireRead(ctx, name, r.kind);
   return [{ name, commit: r.commit, time: r.time, subPrefix: prefix.slice(slash + 1) }];
 }
 

@@ -99,14 +99,17 @@ export function parseTarget(url: string, host: string | undefined, buckets: stri
   }
   if (decoded.includes('\0')) throw s3err('InvalidArgument', 'Keys must not contain NUL characters.');
 
+  let t: Target;
   const vhost = virtualHostBucket(host, buckets, vhostDomain);
-  if (vhost !== undefined) return { rawPath, rawQuery, bucket: vhost, key: decoded.slice(1) };
   const rest = decoded.slice(1);
-  if (rest === '') return { rawPath, rawQuery, bucket: undefined, key: '' };
   const slash = rest.indexOf('/');
-  return slash < 0
-    ? { rawPath, rawQuery, bucket: rest, key: '' }
-    : { rawPath, rawQuery, bucket: rest.slice(0, slash), key: rest.slice(slash + 1) };
+  if (vhost !== undefined) t = { rawPath, rawQuery, bucket: vhost, key: rest };
+  else if (rest === '') t = { rawPath, rawQuery, bucket: undefined, key: '' };
+  else if (slash < 0) t = { rawPath, rawQuery, bucket: rest, key: '' };
+  else t = { rawPath, rawQuery, bucket: rest.slice(0, slash), key: rest.slice(slash + 1) };
+  // Refused before authentication: a traversal attempt learns nothing about keys.
+  if (t.key !== '') validateKey(t.key, false);
+  return t;
 }
 
 function virtualHostBucket(host: string | undefined, buckets: string[], domain?: string): string | undefined {
@@ -139,12 +142,15 @@ export function validateKey(key: string, forWrite: boolean): void {
   });
 }
 
-export function requireRead(ctx: Ctx, ref: string): void {
+export function requireRead(ctx: Ctx, ref: string, kind: 'branch' | 'tag' | 'commit'): void {
   if (ctx.principal === null) {
     if (ctx.opts.anonymousRead) return;
     throw s3err('AccessDenied', 'Access Denied');
   }
-  if (!canRead(ctx.principal, ref)) throw s3err('AccessDenied', `Access Denied: this key may not read '${ref}'.`);
+  if (!canRead(ctx.principal, ref, kind)) {
+    const what = kind === 'commit' ? `'${ref}' (versions by commit need a key with --read '*')` : `'${ref}'`;
+    throw s3err('AccessDenied', `Access Denied: this key may not read ${what}.`);
+  }
 }
 
 export function requireWrite(ctx: Ctx, ref: string, kind: 'branch' | 'tag' | 'commit'): void {

@@ -269,9 +269,6 @@ export function verifySigV4(req: SigV4Request, query: [string, string][], kind: 
       throw s3err('AccessDenied', `There were headers present in the request which were not signed: ${name}.`);
     }
   }
-  if (kind === 'header' && req.headers.has('x-amz-date') && !signed.includes('x-amz-date')) {
-    throw s3err('AccessDenied', 'x-amz-date must be signed.');
-  }
 
   const secret = opts.lookupSecret(p.accessKeyId);
   if (secret === null) throw s3err('InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.', { AWSAccessKeyId: p.accessKeyId });

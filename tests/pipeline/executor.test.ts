@@ -40,7 +40,8 @@ const FOREACH = (cmd: string, extra = ''): string =>
 describe('LocalExecutor', () => {
   it('runs the command in the project root, writes outputs to scratch only, sets DV_* vars', async () => {
     const cfg = config(FOREACH('echo "$DV_DATUM" >> ran.log; tr a-z A-Z < ${in} > ${out}; ' +
-      'echo "$DV_STAGE|$DV_RUN_ID|$DV_PARAMS_JSON|$DV_WORKSPACE|$DV_INPUT|$DV_ATTEMPT|$PWD|${n}"', 'params: [n]'));
+      'echo "$DV_STAGE|$DV_RUN_ID|$DV_PARAMS_JSON|$DV_WORKSPACE|$DV_INPUT|$DV_ATTEMPT|$PWD|${n}"; [ "$OUT" = "$DV_OUTPUT" ]',
+      'params: [n]\nenv: { OUT: "${out}" }'));
     const ex = new LocalExecutor({ root });
     const [job] = jobs(cfg);
     const r = await ex.run(job!);
@@ -139,9 +140,7 @@ describe('retries and the pool', () => {
   it('-j 2 runs two datums at a time', async () => {
     const cfg = config(FOREACH('echo "start $DV_DATUM" >> ran.log; sleep 0.3; echo "end $DV_DATUM" >> ran.log; cp ${in} ${out}'));
     const ex = new LocalExecutor({ root });
-    const t0 = Date.now();
     const { results, failed } = await runPool(jobs(cfg), (j) => ex.run(j), { concurrency: 2, isFailure: (r) => r.status !== 'succeeded' });
-    const elapsed = Date.now() - t0;
     expect(failed).toBe(false);
     expect(results.map((r) => r!.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
     let live = 0;
@@ -152,7 +151,6 @@ describe('retries and the pool', () => {
     }
     expect(peak).toBe(2);
     expect(ranLines()).toHaveLength(8);
-    expect(elapsed).toBeLessThan(4 * 300);
     await Promise.all(results.map((r) => r!.dispose()));
   });
 

@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { dag } from '../../src/pipeline/history.js';
 import { parseConfig } from '../../src/pipeline/config.js';
 import { buildGraph, downstreamOf, findCycle, renderDag, selectStages, topoOrder } from '../../src/pipeline/graph.js';
 import type { StageConfig } from '../../src/pipeline/types.js';
@@ -83,5 +87,20 @@ describe('stage graph', () => {
     ].join('\n'));
     expect(renderDag(stages, g, { ascii: true })).toContain('`--> lint  (via after)');
     expect(renderDag(new Map(), buildGraph(new Map()))).toBe('(no stages)\n');
+  });
+
+  it('dag() reads dv.yaml and returns text and data', () => {
+    const root = mkdtempSync(join(tmpdir(), 'dv-dag-'));
+    try {
+      writeFileSync(join(root, 'dv.yaml'), 'stages:\n  a: { cmd: x, outs: [a.out] }\n  b: { cmd: y, deps: [a.out], outs: [b.out] }\n');
+      const d = dag(root, { ascii: true });
+      expect(d.order).toEqual(['a', 'b']);
+      expect(d.stages[1]).toEqual({ name: 'b', foreach: null, deps: ['a.out'], outs: ['b.out'], upstream: ['a'] });
+      expect(d.text).toBe('a  -> a.out\n`--> b  -> b.out  (via a.out)\n');
+      writeFileSync(join(root, 'dv.yaml'), 'stages:\n  a: { cmd: x, deps: [nope] }\n');
+      expect(() => dag(root)).toThrow('dv.yaml: stages.a.deps: nope does not exist and no stage outputs it');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

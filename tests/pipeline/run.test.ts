@@ -10,6 +10,7 @@ import { add } from '../../src/repo/snapshot.js';
 import { status } from '../../src/repo/status.js';
 import { lineage, listRuns, showRun } from '../../src/pipeline/history.js';
 import { describeReason } from '../../src/pipeline/plan.js';
+import { LocalExecutor, type Executor, type Job } from '../../src/pipeline/executor.js';
 import { runPipeline, type RunOptions } from '../../src/pipeline/run.js';
 
 const DV_YAML = `
@@ -33,6 +34,8 @@ day=$(basename "$1" .csv)
 echo "clean $day" >> ran.log
 echo "cleaning $day"
 if [ -e "fail-$day" ]; then echo "bad row in $day" >&2; exit 4; fi
+if [ -e "flaky-$day" ]; then rm "flaky-$day"; exit 1; fi
+if [ -e slow ]; then sleep 30; fi
 tr a-z A-Z < "$1" > "$2"
 echo "t=$3" >> "$2"
 `;
@@ -204,5 +207,47 @@ describe('runPipeline', () => {
     const w = await lineage(repo, 'main:data/weekly.csv');
     expect(w.inputs.map((i) => [i.path, i.kind, i.stage])).toEqual([['aggregate.sh', 'source', undefined], ['data/clean', 'output', 'clean']]);
     await expect(lineage(repo, 'HEAD:data/raw')).rejects.toThrow('data/raw is a directory at HEAD; lineage traces files');
+  });
+
+  it('refuses a bad dv.yaml before running anything', async () => {
+    write('dv.yaml', DV_YAML.replace('deps: [clean.sh]', 'deps: [clean.sh, data/weekly.csv]'));
+    await expect(run()).rejects.toThrow('dv.yaml: stages: dependency cycle: clean -> weekly -> clean');
+    write('dv.yaml', DV_YAML.replace('deps: [clean.sh]', 'deps: [clean.sh, helpers.sh]'));
+    await expect(run()).rejects.toThrow('dv.yaml: stages.clean.deps[1]: helpers.sh does not exist and no stage outputs it');
+    write('dv.yaml', DV_YAML);
+    await expect(run({ stages: ['nope'] })).rejects.toThrow("unknown stage 'nope'");
+    expect(ran()).toEqual([]);
+  });
+
+  it('retries a failing datum and runs datums in parallel', async () => {
+    write('dv.yaml', DV_YAML.replace('outs: data/clean/', 'outs: data/clean/\n    retries: 2'));
+    write('flaky-2024-01-02', '');
+    const events: string[] = [];
+    const r = await run({ jobs: 2, onProgress: (e) => { if (e.type === 'retry') events.push(`${e.datum} ${e.attempt}`); } });
+    expect(r.status).toBe('succeeded');
+    expect(ran().filter((l) => l === 'clean 2024-01-02')).toHaveLength(2);
+    expect(events).toEqual(['data/raw/2024-01-02.csv 1']);
+    const d = r.record!.stages[0]!.datums.find((x) => x.id === 'data/raw/2024-01-02.csv')!;
+    expect(d.attempts).toBe(2);
+  });
+
+  it('cancels a run: nothing is committed and the run is recorded', async () => {
+    const head = repo.headCommit();
+    write('slow', '');
+    const ctl = new AbortController();
+    const r = await run({ signal: ctl.signal, onProgress: (e) => { if (e.type === 'start') setTimeout(() => ctl.abort(), 50); } });
+    expect(r.status).toBe('cancelled');
+    expect(repo.headCommit()).toBe(head);
+    expect(existsSync(join(root, 'data/clean'))).toBe(false);
+    expect((await listRuns(repo))[0]!.status).toBe('cancelled');
+  });
+
+  it('takes any Executor without changes to the planner', async () => {
+    const local = new LocalExecutor({ root });
+    const seen: Job[] = [];
+    const executor: Executor = { name: 'recording', run: (job, signal) => { seen.push(job); return local.run(job, signal); } };
+    await run({ executor, stages: ['clean'] });
+    expect(seen.map((j) => j.datum.id)).toHaveLength(5);
+    expect(seen.every((j) => j.stage.name === 'clean' && j.attempt === 1)).toBe(true);
   });
 });

@@ -157,7 +157,11 @@ describe('request body verification', () => {
     const md5 = createChecksum('md5');
     md5.update(payload);
     expect(await failure(drain(requestBody(fakeReq({ 'content-md5': md5.digestBase64() }, Buffer.from('x')), unsignedAuth('UNSIGNED-PAYLOAD'))))).toBe('BadDigest');
-    expect(await failure(drain(requestBody(fakeReq({}, payload), unsignedAuth('UNSIGNED-PAYLOAD'), 5)))).toBe('EntityTooLarge');
-    expect(() => requestBody(fakeReq({ 'content-length': '100' }, payload), unsignedAuth('UNSIGNED-PAYLOAD'), 5)).toThrow(S3Error);
+    expect(await failure(drain(requestBody(fakeReq({}, payload), unsignedAuth('UNSIGNED-PAYLOAD'), { maxSize: 5 })))).toBe('EntityTooLarge');
+    const wrongCrc = { 'x-amz-checksum-crc32': 'AAAAAA==' };
+    expect(await failure(drain(requestBody(fakeReq(wrongCrc, payload), unsignedAuth('UNSIGNED-PAYLOAD'))))).toBe('BadDigest');
+    // On CompleteMultipartUpload the header is the object's checksum, not the XML's.
+    expect((await drain(requestBody(fakeReq(wrongCrc, payload), unsignedAuth('UNSIGNED-PAYLOAD'), { headerChecksums: false }))).length).toBe(payload.length);
+    expect(() => requestBody(fakeReq({ 'content-length': '100' }, payload), unsignedAuth('UNSIGNED-PAYLOAD'), { maxSize: 5 })).toThrow(S3Error);
   });
 });

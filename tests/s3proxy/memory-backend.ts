@@ -32,6 +32,8 @@ export class MemoryBackend implements ProxyBackend {
   /** Streams returned by open() that were destroyed before they ended. */
   destroyedReads = 0;
   commitCount = 0;
+  /** Items yielded by walk(), to check that paging never re-reads from the start. */
+  walkYields = 0;
   private clock = Date.UTC(2026, 0, 1);
 
   constructor(readonly name = 'weather', readonly chunkSize = 64 * 1024) {
@@ -119,6 +121,7 @@ export class MemoryBackend implements ProxyBackend {
         if (cmpKey(path, prefix) > 0) return;
         continue;
       }
+      this.walkYields++;
       yield { path, entry: c.files.get(path)! };
     }
   }

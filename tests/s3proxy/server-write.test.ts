@@ -16,7 +16,7 @@ let seen: IncomingHttpHeaders[] = [];
 
 beforeAll(async () => {
   p = await startProxy({ minPartSize: 5 * 1024 * 1024 });
-  p.running.server.prependListener('request', (req: IncomingMessage) => { seen.push(req.headers); });
+  for (const ev of ['request', 'checkContinue']) p.running.server.prependListener(ev, (req: IncomingMessage) => { seen.push(req.headers); });
   await p.backend.put('main', { 'data/a.csv': 'a\n', 'data/b.csv': 'b\n' });
   p.backend.tag('v1');
   p.backend.branch('staging');
@@ -62,6 +62,15 @@ describe('PutObject', () => {
     expect(h?.['x-amz-trailer']).toBe('x-amz-checksum-crc32');
     const got = await p.client().send(new GetObjectCommand({ Bucket: 'weather', Key: 'main/out/stream.bin' }));
     expect(Buffer.from(await got.Body!.transformToByteArray())).toEqual(data);
+  });
+
+  test('large bodies wait for 100-continue, which a refused write never gets', async () => {
+    const data = pattern(3 * 1024 * 1024, 9);
+    await p.client().send(new PutObjectCommand({ Bucket: 'weather', Key: 'main/out/large.bin', Body: data }));
+    expect(seen[0]!.expect).toBe('100-continue');
+    const ro = p.client(p.keys.create({ read: ['*'] }));
+    const e = await s3error(() => ro.send(new PutObjectCommand({ Bucket: 'weather', Key: 'main/out/large2.bin', Body: data })));
+    expect(e.name).toBe('AccessDenied');
   });
 
   test('every checksum algorithm the SDK offers is verified', async () => {

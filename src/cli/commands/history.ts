@@ -1,5 +1,5 @@
 // log, branch, tag, ls, cat, export, import
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { pipeline } from 'node:stream/promises';
 import { createBranch, createTag, deleteBranch, deleteTag, listBranches, listTags, log } from '../../repo/history.js';
 import { cat, ls } from '../../repo/read.js';
@@ -10,7 +10,7 @@ import { humanBytes, printJson, println, shortId } from '../output.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got '${v}'`);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a non-negative integer, got '${v}'`);
   return n;
 }
 

@@ -1,6 +1,6 @@
 // init, add, commit, status, diff, checkout
 import path from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { Repo } from '../../repo/repo.js';
 import { add, commit } from '../../repo/snapshot.js';
 import { diff, status } from '../../repo/status.js';
@@ -14,7 +14,7 @@ import { humanBytes, printJson, println, shortId } from '../output.js';
 
 function sizeArg(v: string): number {
   const m = /^(\d+)([KMG]i?B?)?$/i.exec(v.trim());
-  if (!m) throw new Error(`not a size: ${v}`);
+  if (!m) throw new InvalidArgumentError(`not a size: ${v}`);
   const unit = (m[2] ?? '').toUpperCase()[0];
   return Number(m[1]) * (unit === 'K' ? 1024 : unit === 'M' ? 1 << 20 : unit === 'G' ? 1 << 30 : 1);
 }

@@ -46,8 +46,9 @@ export async function addRemote(repo: Repo, name: string, url: string, opts: Add
   const cfg = await normalizeRemote(url, opts);
   return repo.withLock('remote add', () => {
     if (repo.config.remotes[name]) throw new DvError(`remote '${name}' already exists (see dv remote list)`);
+    const hadDefault = currentDefault(repo) !== undefined;
     repo.config.remotes[name] = cfg;
-    if (opts.makeDefault || !currentDefault(repo)) repo.config.defaultRemote = name;
+    if (opts.makeDefault || !hadDefault) repo.config.defaultRemote = name;
     repo.saveConfig();
     return { name, ...cfg, default: repo.config.defaultRemote === name };
   });

@@ -91,7 +91,7 @@ async function downloadOnce(remote: Remote, p: RemotePack, tmp: string, onBytes:
   const where = `remote pack ${p.id} at ${remote.url}`;
   if (size !== p.size) throw new CorruptionError(`${where} is truncated: got ${size} bytes, listed as ${p.size}`);
   const actual = hasher.digestHex();
-  if (actual !== p.id) throw new CorruptionError(`${where} is corrupt: its bytes hash to ${actual.slice(0, 12)}…, not to its name`);
+  if (actual !== p.id) throw new CorruptionError(`${where} is corrupt or truncated: its bytes hash to ${actual.slice(0, 12)}…, not to its name`);
   const entries = await readTableFromFile(tmp, p.id).catch((e: Error) => {
     throw new CorruptionError(`${where} is damaged: ${e.message}`);
   });

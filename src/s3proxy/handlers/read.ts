@@ -75,7 +75,7 @@ export async function findObject(ctx: Ctx, bucket: string, key: string): Promise
   const loc = await locate(ctx, bucket, key);
   const missing = (): Error => s3err('NoSuchKey', 'The specified key does not exist.', { Key: key });
   if (!loc) throw missing();
-  requireRead(ctx, loc.ref);
+  requireRead(ctx, loc.ref, loc.kind);
   if (loc.path === '' || loc.path.endsWith('/')) throw missing();
   const entry = await ctx.backend.stat(bucket, loc.commit, loc.path);
   if (!entry) throw missing();

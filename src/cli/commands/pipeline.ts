@@ -1,0 +1,153 @@
+// run, dag, runs, lineage
+import type { Command } from 'commander';
+import type { RunEvent } from '../../pipeline/run.js';
+import type { LineageNode } from '../../pipeline/history.js';
+import type { StagePlan } from '../../pipeline/types.js';
+import { DvError } from '../../store/errors.js';
+import { withRepo, type GlobalOptions } from '../context.js';
+import { printJson, println, shortId } from '../output.js';
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}
+
+function jobsArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`-j expects a positive integer, got '${v}'`);
+  return n;
+}
+
+function secs(ms: number): string {
+  return `${(ms / 1000).toFixed(2)}s`;
+}
+
+function printPlans(plans: StagePlan[], describe: (r: never) => string): void {
+  for (const p of plans) {
+    const c = p.counts;
+    println(`stage ${p.stage}: ${c.run} to run, ${c.cached} from run-cache, ${c.reuse} up to date, ${c.remove} to remove`);
+    for (const d of p.datums) {
+      if (d.action === 'run') println(`  ${d.cached ? 'cached' : 'run   '} ${d.datum.id}: ${d.reasons.map((r) => describe(r as never)).join(', ')}`);
+      else if (d.action === 'remove') println(`  remove ${d.datumId}: input deleted`);
+    }
+  }
+}
+
+function printLineage(n: LineageNode, indent = ''): void {
+  const what = n.kind === 'source' ? 'source data'
+    : `stage ${n.stage}${n.datum ? ` (datum ${n.datum})` : ''}${n.run ? `, run ${shortId(n.run)}` : ''}`;
+  const code = n.git ? `, code git ${n.git.commit.slice(0, 12)}${n.git.dirty ? ' (dirty)' : ''}` : '';
+  const stale = n.matches === false ? ' [edited after the run]' : '';
+  println(`${indent}${n.path} ${n.hash ? n.hash.slice(0, 12) : ''} <- ${what}${code}${stale}`);
+  if (n.cmd) println(`${indent}    $ ${n.cmd}`);
+  for (const i of n.inputs) printLineage(i, indent + '  ');
+}
+
+export function register(program: Command, g: () => GlobalOptions): void {
+  program.command('run')
+    .description('run stages of dv.yaml (and what they depend on), only where inputs changed')
+    .argument('[stages...]')
+    .option('-f, --force', 'ignore the run-cache and up-to-date checks')
+    .option('-n, --dry-run', 'print what would run and why, run nothing')
+    .option('-j, --jobs <n>', 'datums to run in parallel', jobsArg, 1)
+    .option('-p, --param <key=value>', 'override a param for this run (repeatable)', collect, [])
+    .option('-b, --branch <name>', 'commit outputs to this branch instead of the checked-out one')
+    .option('--backfill <from..to>', 're-process datums whose partition key lies in the range')
+    .option('--order <newest|oldest>', 'backfill order', 'oldest')
+    .option('-k, --keep-going', 'keep running other datums after one failed')
+    .option('-m, --message <msg>', 'commit message')
+    .option('--json', 'print the run result as JSON')
+    .action((stages: string[], o) => withRepo(g(), async (repo, progress) => {
+      const { runPipeline } = await import('../../pipeline/run.js');
+      const { describeReason } = await import('../../pipeline/plan.js');
+      if (o.order !== 'newest' && o.order !== 'oldest') throw new DvError(`--order must be newest or oldest, got '${o.order}'`, 2);
+      let done = 0;
+      const onProgress = (e: RunEvent) => {
+        if (e.type === 'done') { done++; progress.update({ phase: `run ${e.stage}`, files: done }); }
+        if (!o.json && !g().quiet && !o.dryRun) {
+          if (e.type === 'start' && !progress.enabled) println(`${e.stage}${e.datum ? `: ${e.datum}` : ''}`);
+          if (e.type === 'retry') println(`${e.stage}: ${e.datum} failed (attempt ${e.attempt}), retrying in ${secs(e.delayMs)}`);
+          if (e.type === 'done' && e.status === 'failed') println(`${e.stage}: ${e.datum} FAILED: ${e.error ?? ''}`);
+        }
+      };
+      const r = await runPipeline(repo, { stages, force: o.force, dryRun: o.dryRun, jobs: o.jobs, params: o.param,
+        branch: o.branch, backfill: o.backfill, order: o.order, keepGoing: o.keepGoing, message: o.message, onProgress });
+      progress.done();
+      if (o.json) printJson(r);
+      else if (r.dryRun) printPlans(r.plans, describeReason as (x: never) => string);
+      else if (!g().quiet) {
+        for (const s of r.record?.stages ?? []) {
+          const c = s.counts;
+          println(`stage ${s.name}: ${s.status}, ${c.run} run, ${c.cached} from run-cache, ${c.reused} reused, ${c.removed} removed${c.failed ? `, ${c.failed} failed` : ''}`);
+        }
+        println(r.commit ? `run ${r.runId} committed ${r.commit} on ${r.branch}` : `run ${r.runId}: ${r.status}, nothing to commit`);
+      }
+      if (r.status !== 'succeeded') throw new DvError(`run ${r.runId ?? ''} ${r.status}${r.error ? `: ${r.error}` : ''}; see dv runs show ${r.runId ? shortId(r.runId) : ''}`);
+    }));
+
+  program.command('dag')
+    .description('draw the stage graph of dv.yaml')
+    .option('--ascii', 'plain ASCII characters')
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      const { dag } = await import('../../pipeline/history.js');
+      const { Repo } = await import('../../repo/repo.js');
+      const repo = Repo.open(process.cwd());
+      const root = repo.root;
+      repo.close();
+      g();
+      const info = dag(root, { ascii: o.ascii });
+      if (o.json) printJson({ stages: info.stages, order: info.order });
+      else process.stdout.write(info.text.endsWith('\n') ? info.text : info.text + '\n');
+    });
+
+  const runs = program.command('runs')
+    .description('run history: id, stages, datums run / reused, status, start, duration')
+    .option('-n, --max-count <n>', 'show at most N runs', jobsArg)
+    .option('--json', 'print JSON')
+    .action((o) => withRepo(g(), async (repo) => {
+      const { listRuns } = await import('../../pipeline/history.js');
+      const list = await listRuns(repo, { limit: o.maxCount });
+      if (o.json) { printJson(list); return; }
+      for (const r of list) {
+        const c = r.counts;
+        println(`${shortId(r.id)}  ${r.status.padEnd(9)} ${r.startedAt}  ${secs(r.durationMs).padStart(8)}  ${r.stages.join(',')}  run ${c.run}, cached ${c.cached}, reused ${c.reused}, removed ${c.removed}${c.failed ? `, failed ${c.failed}` : ''}`);
+      }
+    }));
+
+  runs.command('show')
+    .description('a run in full: commands, params, code and data versions, per-datum exit codes, timings and logs')
+    .argument('<id>')
+    .option('--no-logs', 'leave out captured stdout/stderr')
+    .option('--json', 'print JSON')
+    .action((id: string, o) => withRepo(g(), async (repo) => {
+      const { showRun } = await import('../../pipeline/history.js');
+      const { record: r, logs } = await showRun(repo, id, { logs: o.logs });
+      if (o.json) { printJson({ record: r, logs }); return; }
+      println(`run ${r.id}  ${r.status}`);
+      println(`branch ${r.branch ?? '-'}, base ${r.base ? shortId(r.base) : '-'}, commit ${r.commit ? shortId(r.commit) : '-'}`);
+      println(`started ${r.startedAt}, ${secs(r.durationMs)}; code ${r.git ? `git ${r.git.commit.slice(0, 12)}${r.git.dirty ? ' (dirty)' : ''}` : '-'}`);
+      println(`params ${JSON.stringify(r.params)}`);
+      if (r.error) println(`error: ${r.error}`);
+      for (const s of r.stages) {
+        println(`\nstage ${s.name}: ${s.status}`);
+        println(`  cmd: ${s.cmd}`);
+        for (const d of s.datums) {
+          println(`  ${d.id}: ${d.status}, exit ${d.exitCode ?? '-'}, ${d.attempts} attempt(s), ${secs(d.durationMs)}`);
+          if (d.inputHash) println(`    input ${d.inputHash.slice(0, 12)}; outputs ${Object.entries(d.outputs).map(([p, h]) => `${p}@${h.slice(0, 12)}`).join(', ') || '-'}`);
+          const log = logs[`${s.name}:${d.id}`];
+          if (log) println(log.replace(/^/gm, '    | ').trimEnd());
+        }
+      }
+    }));
+
+  program.command('lineage')
+    .description('walk from an output file back to the inputs, stage and code that made it')
+    .argument('<spec>', 'REF:PATH')
+    .option('--json', 'print JSON')
+    .action((spec: string, o) => withRepo(g(), async (repo) => {
+      const { lineage } = await import('../../pipeline/history.js');
+      const tree = await lineage(repo, spec);
+      if (o.json) printJson(tree);
+      else printLineage(tree);
+    }));
+}
