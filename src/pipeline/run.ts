@@ -87,7 +87,7 @@ async function hashWorkspace(repo: Repo, roots: string[], store: boolean): Promi
   const out: Hashed = { files: new Map(), ws: new Map(), stored: new Map() };
   const fresh: { file: WsFile; hash: string }[] = [];
   const ingest = store ? repo.ingestor() : null;
-  for (const f of scanWorkspace(repo.root, roots)) {
+  for (const f of await scanWorkspace(repo.root, roots, cache.size)) {
     out.ws.set(f.path, f);
     let h = cache.hashOf(f);
     if (h === null && ingest) {

@@ -55,7 +55,7 @@ export async function checkout(repo: Repo, ref: string, opts: CheckoutOptions = 
     const want = restrict(await repo.flatten(target.commit), scope);
     const have = restrict(await repo.flatten(headId), scope);
     const cache = new StatCache(repo.db);
-    const ws = new Map<string, WsFile>(scanWorkspace(repo.root, scope).map((f) => [f.path, f]));
+    const ws = new Map<string, WsFile>((await scanWorkspace(repo.root, scope, cache.size)).map((f) => [f.path, f]));
 
     const current = async (f: WsFile) => cache.hashOf(f) ?? (await hashFile(path.join(repo.root, f.path)));
     const toWrite: string[] = [];

@@ -1,5 +1,6 @@
 // Reading stored files: ranged streams (for cat, export, the S3 proxy) and durable
 // restores into the workspace (temp file, fsync, rename).
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -45,10 +46,22 @@ export function openFile(store: BlobStore, file: StoredFile, start?: number, end
   return Readable.from(readRange(store, file, start, end), { objectMode: false });
 }
 
+/** The temp file a restore writes first: in .dv/tmp when that is on the same filesystem,
+ * so a killed restore leaves nothing in the workspace (only .dv/tmp garbage that gc
+ * removes); next to `dest` otherwise, as rename cannot cross filesystems. */
+function restoreTemp(store: BlobStore, dest: string): string {
+  try {
+    if (fs.statSync(store.tmpDir).dev === fs.statSync(path.dirname(dest)).dev) {
+      return path.join(store.tmpDir, `restore-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
+    }
+  } catch { /* no .dv/tmp: fall back */ }
+  return tempName(dest);
+}
+
 /** Writes a stored file to `dest` atomically; corrupt data never reaches the workspace. */
 export async function restoreFile(store: BlobStore, file: StoredFile, dest: string, mode: number, label = dest): Promise<void> {
   fs.mkdirSync(path.dirname(dest), { recursive: true });
-  const tmp = tempName(dest);
+  const tmp = restoreTemp(store, dest);
   const fd = fs.openSync(tmp, 'w', mode);
   try {
     let pos = 0;

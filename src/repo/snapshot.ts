@@ -54,6 +54,8 @@ export async function readWorkspace(repo: Repo, cache: StatCache, ws: WsFile[], 
   }
   const progress: Progress = { phase: 'add', files: 0, totalFiles: todo.length, bytes: 0, totalBytes: todo.reduce((s, f) => s + f.size, 0) };
   const ingest = repo.ingestor((n) => { progress.bytes += n; });
+  // Path order keeps a directory's files together in packs, and packs reproducible.
+  todo.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   for (const f of todo) {
     const content = await ingest.storeFile(path.join(repo.root, f.path));
     files.set(f.path, toEntry(path.posix.basename(f.path), f.mode, content));
@@ -69,7 +71,7 @@ async function snapshot(repo: Repo, tracked: string[], scope: string[], opts: Sn
   const parentCommit = parent ? await repo.readCommit(parent) : null;
   const samePaths = parentCommit !== null && parentCommit.paths.join('\0') === tracked.join('\0');
   const cache = new StatCache(repo.db);
-  const ws = scanWorkspace(repo.root, scope);
+  const ws = await scanWorkspace(repo.root, scope, cache.size);
   // Fast path: nothing changed since the last snapshot, known from one stat per file.
   if (samePaths && scope.join('\0') === tracked.join('\0') && cache.matchesTree(parentCommit.tree, ws)) {
     return { commit: null, changes: [], files: ws.length, bytes: ws.reduce((s, f) => s + f.size, 0) };

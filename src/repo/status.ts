@@ -16,7 +16,8 @@ export interface StatusResult {
 }
 
 /** The workspace as a flat tree of (hash, mode); chunk lists are left empty. */
-export async function workspaceTree(repo: Repo, tracked: string[], scanned = scanWorkspace(repo.root, tracked), cache = new StatCache(repo.db)): Promise<FlatTree> {
+export async function workspaceTree(repo: Repo, tracked: string[], cache = new StatCache(repo.db), scanned?: WsFile[]): Promise<FlatTree> {
+  scanned ??= await scanWorkspace(repo.root, tracked, cache.size);
   const hashes = await workspaceHashes(repo.root, scanned, cache);
   const out: FlatTree = new Map();
   for (const f of scanned) {
@@ -35,12 +36,12 @@ export async function status(repo: Repo, paths?: string[]): Promise<StatusResult
   const all = await trackedPaths(repo);
   const tracked = paths?.length ? narrow(all, paths) : all;
   const cache = new StatCache(repo.db);
-  const scanned = scanWorkspace(repo.root, tracked);
+  const scanned = await scanWorkspace(repo.root, tracked, cache.size);
   const result = { branch, commit, tracked, added: [] as string[], modified: [] as string[], deleted: [] as string[] };
   // Fast path: the cache mirrors HEAD and every file is unchanged since it was recorded.
   if (commit && !paths?.length && cache.matchesTree((await repo.readCommit(commit)).tree, scanned)) return result;
   const head = new Map([...(await repo.flatten(commit))].filter(([p]) => tracked.some((t) => isUnder(p, t))));
-  const ws = await workspaceTree(repo, tracked, scanned, cache);
+  const ws = await workspaceTree(repo, tracked, cache, scanned);
   const changes = diffFlat(head, ws);
   for (const c of changes) result[c.status].push(c.path);
   if (!paths?.length && commit) refreshCache(repo, cache, scanned, ws, head, changes.length ? null : (await repo.readCommit(commit)).tree);

@@ -5,15 +5,10 @@ import path from 'node:path';
 import type { DB } from '../store/db.js';
 import { DvError } from '../store/errors.js';
 import { createHasher } from '../store/hash.js';
-import { MODE_EXEC, MODE_FILE, type FileEntry, type StoredFile } from './types.js';
+import { SKIP_DIRS, type WsFile } from './scan.js';
+import type { FileEntry, StoredFile } from './types.js';
 
-export interface WsFile {
-  path: string;
-  size: number;
-  mtime: number;
-  ino: number;
-  mode: number;
-}
+export { scanWorkspace, fileMode, type WsFile } from './scan.js';
 
 /** A stat cache row: [size, mtime, ino, mode, hash]; a hash still in the loaded
  * record is its byte offset there, decoded only when asked for. */
@@ -21,43 +16,6 @@ type StatRow = [number, number, number, number, string | number];
 
 /** Coarser than any common filesystem's timestamp granularity except FAT's. */
 const RACY_MS = 1000;
-
-/** Directories dv never descends into. */
-const SKIP_DIRS = new Set(['.dv', '.git']);
-
-export function fileMode(statMode: number): number {
-  return statMode & 0o111 ? MODE_EXEC : MODE_FILE;
-}
-
-/** Lists regular files under the tracked paths, sorted by path. Missing tracked paths
- * contribute nothing (their files show up as deleted). */
-export function scanWorkspace(root: string, tracked: string[]): WsFile[] {
-  const out: WsFile[] = [];
-  const visitDir = (rel: string): void => {
-    let dirents: fs.Dirent[];
-    try {
-      dirents = fs.readdirSync(`${root}/${rel}`, { withFileTypes: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return;
-      throw e;
-    }
-    for (const d of dirents) {
-      const p = `${rel}/${d.name}`;
-      if (d.isDirectory()) { if (!SKIP_DIRS.has(d.name)) visitDir(p); }
-      else if (d.isFile()) visitFile(p);
-    }
-  };
-  const visitFile = (rel: string): void => {
-    const st = fs.statSync(`${root}/${rel}`, { throwIfNoEntry: false });
-    if (st?.isFile()) out.push({ path: rel, size: st.size, mtime: st.mtimeMs, ino: st.ino, mode: fileMode(st.mode) });
-  };
-  for (const t of tracked) {
-    const st = fs.statSync(path.join(root, t), { throwIfNoEntry: false });
-    if (st?.isDirectory()) visitDir(t);
-    else if (st?.isFile()) visitFile(t);
-  }
-  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}
 
 /** Normalises a user-given path to a project-relative one; refuses paths outside. */
 export function projectPath(root: string, cwd: string, p: string): string {
@@ -100,6 +58,12 @@ export class StatCache {
 
   get size(): number {
     return this.load().size;
+  }
+
+  /** Whether `f` is unchanged since it was recorded (without decoding its hash). */
+  isFresh(f: WsFile): boolean {
+    const r = this.load().get(f.path);
+    return r !== undefined && r[0] === f.size && r[1] === f.mtime && r[2] === f.ino && r[3] === f.mode;
   }
 
   /** The content hash of `f` if the file is unchanged since it was recorded. */
@@ -152,7 +116,7 @@ export class StatCache {
   matchesTree(tree: string, scanned: WsFile[]): boolean {
     const rows = this.load();
     if (this.mirror !== tree || scanned.length !== rows.size) return false;
-    return scanned.every((f) => this.hashOf(f) !== null);
+    return scanned.every((f) => this.isFresh(f));
   }
 
   private changed(): void {

@@ -46,9 +46,10 @@ export async function addRemote(repo: Repo, name: string, url: string, opts: Add
   const cfg = await normalizeRemote(url, opts);
   return repo.withLock('remote add', () => {
     if (repo.config.remotes[name]) throw new DvError(`remote '${name}' already exists (see dv remote list)`);
-    const hadDefault = currentDefault(repo) !== undefined;
+    // Written out even when it was implicit (a lone remote), so a second one cannot take its place.
+    const previous = currentDefault(repo);
     repo.config.remotes[name] = cfg;
-    if (opts.makeDefault || !hadDefault) repo.config.defaultRemote = name;
+    repo.config.defaultRemote = opts.makeDefault || !previous ? name : previous;
     repo.saveConfig();
     return { name, ...cfg, default: repo.config.defaultRemote === name };
   });

@@ -56,7 +56,7 @@ export async function fetchWith(repo: Repo, remote: Remote, onProgress?: OnProgr
   const remotePacks = await remote.listPacks();
   const have = new Set(indexedPacks(repo.blobs).map((p) => p.id));
   const missing = [...remotePacks.values()].filter((p) => !have.has(p.id));
-  await downloadPacks(remote, repo.blobs, missing, onProgress);
+  const fetched = await downloadPacks(remote, repo.blobs, missing, onProgress);
 
   const changes = planRefs(repo, remote.name, remoteRefs);
   await checkComplete(repo, remote, changes.filter((c) => c.status === 'new' || c.status === 'updated'));
@@ -67,8 +67,8 @@ export async function fetchWith(repo: Repo, remote: Remote, onProgress?: OnProgr
     }
   })();
   return {
-    remote: remote.name, url: remote.url, packsFetched: missing.length,
-    bytesFetched: missing.reduce((s, p) => s + p.size, 0), refs: changes,
+    remote: remote.name, url: remote.url, packsFetched: fetched.length,
+    bytesFetched: fetched.reduce((s, p) => s + p.size, 0), refs: changes,
   };
 }
 

@@ -14,6 +14,7 @@
 // downloading and re-uploading live data, and a push that already skipped the
 // pack because the remote "had" it would be left pointing at nothing.
 import { DvError } from '../../store/errors.js';
+import { pool } from '../../store/pool.js';
 import type { Repo } from '../repo.js';
 import { resolveRemote } from './config.js';
 import { GC_LEASE_KEY, LOCKS_PREFIX, packKey } from './layout.js';
@@ -65,7 +66,7 @@ export async function remoteGc(repo: Repo, opts: RemoteGcOptions = {}): Promise<
   const remote = Remote.connect(name, config, { jobs: opts.jobs });
   let lease: Lease | undefined;
   try {
-    await remote.requireMeta(repo.config.chunker);
+    await remote.requireMeta(); // gc only reads objects: the chunker does not matter here
     if (!opts.dryRun) {
       lease = await acquireLease(remote.backend, GC_LEASE_KEY, { command: 'gc --remote', ttlMs: 300_000, waitMs: 0 });
       lease.keepAlive();
@@ -106,7 +107,7 @@ async function collect(repo: Repo, remote: Remote, graceMs: number, dryRun: bool
   }
   result.bytesFreed = result.deleted.reduce((s, p) => s + p.size, 0);
   if (dryRun) return result;
-  for (const p of result.deleted) await remote.backend.delete(packKey(p.id));
+  await pool(result.deleted, remote.jobs, (p) => remote.backend.delete(packKey(p.id)));
   for await (const o of remote.backend.list(LOCKS_PREFIX)) {
     if (o.key === lease?.key) continue;
     if (!(await readLiveLease(remote.backend, o.key, now - STALE_LEASE_MS))) {

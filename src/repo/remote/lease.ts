@@ -93,7 +93,8 @@ export class Lease {
 export async function acquireLease(backend: Backend, key: string, opts: LeaseOptions): Promise<Lease> {
   const ttlMs = opts.ttlMs ?? 60_000;
   const settle = opts.settleMs ?? settleDelayMs();
-  const deadline = Date.now() + (opts.waitMs ?? 20_000);
+  // By default long enough for a lease abandoned by a killed process to expire.
+  const deadline = Date.now() + (opts.waitMs ?? ttlMs + 15_000);
   const owner = randomUUID();
   for (;;) {
     const held = await readLiveLease(backend, key);

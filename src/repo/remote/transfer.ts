@@ -35,28 +35,33 @@ export async function uploadPacks(remote: Remote, store: BlobStore, packs: Local
 }
 
 /** Downloads, verifies and installs packs; each pack is indexed as soon as it is verified. */
-export async function downloadPacks(remote: Remote, store: BlobStore, packs: RemotePack[], onProgress?: OnProgress): Promise<void> {
+/** Downloads, verifies and installs packs; each pack is indexed as soon as it is verified.
+ * Returns the packs installed: one deleted by a remote gc since the listing is skipped
+ * (gc only deletes packs no ref needs; fetch checks the refs' closure afterwards). */
+export async function downloadPacks(remote: Remote, store: BlobStore, packs: RemotePack[], onProgress?: OnProgress): Promise<RemotePack[]> {
   const meter = new Meter('fetch', packs.length, packs.reduce((s, p) => s + p.size, 0), onProgress);
   fs.mkdirSync(store.tmpDir, { recursive: true });
   const order = [...packs].sort((a, b) => b.size - a.size);
-  await pool(order, remote.jobs, async (p, _i, signal) => {
-    await downloadWithRetry(remote, store.tmpDir, p, meter, signal, (tmp, entries) => install(store, p, tmp, entries));
+  const got = await pool(order, remote.jobs, async (p, _i, signal) => {
+    const ok = await downloadWithRetry(remote, store.tmpDir, p, meter, signal, (tmp, entries) => install(store, p, tmp, entries));
     meter.fileDone();
+    return ok ? p : null;
   });
+  return got.filter((p): p is RemotePack => p !== null);
 }
 
 const ATTEMPTS = 4;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 async function downloadWithRetry(remote: Remote, tmpDir: string, p: RemotePack, meter: Meter, signal: AbortSignal,
-  onVerified: (tmp: string, entries: PackEntry[]) => void): Promise<void> {
+  onVerified: (tmp: string, entries: PackEntry[]) => void): Promise<boolean> {
   for (let attempt = 1; ; attempt++) {
     const tmp = path.join(tmpDir, `fetch-${p.id.slice(0, 16)}-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
     let got = 0;
     try {
       const entries = await downloadOnce(remote, p, tmp, (n) => { got += n; meter.bytes(n); }, signal);
-      onVerified(tmp, entries);
-      return;
+      if (entries) onVerified(tmp, entries);
+      return entries !== null;
     } catch (e) {
       fs.rmSync(tmp, { force: true });
       meter.bytes(-got);
@@ -75,9 +80,15 @@ async function downloadWithRetry(remote: Remote, tmpDir: string, p: RemotePack, 
 /** Streams one pack to `tmp` and checks it: size, pack id = BLAKE3 of the bytes, the
  * table checksum, and every blob against its id. Nothing unverified leaves .dv/tmp. */
 async function downloadOnce(remote: Remote, p: RemotePack, tmp: string, onBytes: (n: number) => void,
-  signal: AbortSignal): Promise<PackEntry[]> {
+  signal: AbortSignal): Promise<PackEntry[] | null> {
   const hasher = await createHasher();
-  const body = await remote.backend.getStream(packKey(p.id));
+  let body;
+  try {
+    body = await remote.backend.getStream(packKey(p.id));
+  } catch (e) {
+    if (await remote.backend.head(packKey(p.id)).catch(() => undefined) === null) return null;
+    throw e;
+  }
   let size = 0;
   const tap = new Transform({
     transform(chunk: Buffer, _enc, cb) {
