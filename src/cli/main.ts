@@ -7,6 +7,7 @@ import { register as registerHistory } from './commands/history.js';
 import { register as registerMaintenance } from './commands/maintenance.js';
 import { register as registerPipeline } from './commands/pipeline.js';
 import { register as registerRemote } from './commands/remote.js';
+import { register as registerServe } from './commands/serve.js';
 
 const program = new Command('dv')
   .description('data version control: chunked, deduplicated, versioned datasets')
@@ -28,6 +29,7 @@ registerHistory(program, globals);
 registerMaintenance(program, globals);
 registerPipeline(program, globals);
 registerRemote(program, globals);
+registerServe(program, globals);
 
 function fail(message: string, code: number): never {
   process.stderr.write(`dv: error: ${message.replace(/\s*\n\s*/g, ' ').trim()}\n`);

@@ -76,6 +76,21 @@ export async function checkout(repo: Repo, ref: string, opts: CheckoutOptions = 
       if (w) toWrite.push(p);
       else toRemove.push(p);
     }
+    // Untracked files are left alone, unless they stand where the target puts a file
+    // (inside a directory that becomes a file) or a directory (a file that becomes one):
+    // writing the target would destroy them, so they are conflicts too.
+    const untracked = (p: string) => ws.has(p) && !want.has(p) && !have.has(p);
+    for (const p of ws.keys()) {
+      if (!untracked(p)) continue;
+      for (let d = path.posix.dirname(p); d !== '.'; d = path.posix.dirname(d)) {
+        if (want.has(d)) { if (!opts.force) conflicts.push(p); break; }
+      }
+    }
+    for (const p of want.keys()) {
+      for (let d = path.posix.dirname(p); d !== '.'; d = path.posix.dirname(d)) {
+        if (untracked(d) && !toRemove.includes(d)) { if (!opts.force) conflicts.push(d); toRemove.push(d); break; }
+      }
+    }
     if (conflicts.length) {
       const shown = conflicts.sort().slice(0, 5).join(', ') + (conflicts.length > 5 ? `, ... (${conflicts.length} files)` : '');
       throw new DvError(`checkout would overwrite uncommitted changes in ${shown}; commit them or use --force`);

@@ -4,6 +4,7 @@ import { markReachable, rootIds } from './reachable.js';
 import { StatCache } from './workspace.js';
 import { blobsOfPack, clearTmp, deletePack, indexedPacks, packFilesOnDisk, repack } from '../store/maintenance.js';
 import { packPath } from '../store/packwriter.js';
+import { protectedSince } from './leases.js';
 import fs from 'node:fs';
 
 export interface GcResult {
@@ -13,16 +14,26 @@ export interface GcResult {
   objectsDeleted: number;
   bytesFreed: number;
   orphanPacks: number;
+  /** Packs left alone: written while a `dv serve` may still commit their data (see leases.ts). */
+  packsProtected: number;
 }
+
+const mtimeMs = (file: string): number | null => fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? null;
 
 export async function gc(repo: Repo, opts: { dryRun?: boolean } = {}): Promise<GcResult> {
   return repo.withLock('gc', async () => {
     const { live, fileHashes } = await markReachable(repo, rootIds(repo));
-    const result: GcResult = { dryRun: !!opts.dryRun, packsDeleted: 0, packsRewritten: 0, objectsDeleted: 0, bytesFreed: 0, orphanPacks: 0 };
+    const result: GcResult = { dryRun: !!opts.dryRun, packsDeleted: 0, packsRewritten: 0, objectsDeleted: 0, bytesFreed: 0, orphanPacks: 0, packsProtected: 0 };
+    // Commits wait for our lock, so what can be in flight is data stored but not yet
+    // committed by a lease holder (dv serve): packs written since it started are kept.
+    const since = protectedSince(repo.dvDir);
+    const isProtected = (mtime: number): boolean => since !== null && mtime >= since;
     for (const pack of indexedPacks(repo.blobs)) {
       const blobs = blobsOfPack(repo.blobs, pack.id);
       const dead = blobs.filter((b) => !live.has(b.id.toString('hex')));
       if (dead.length === 0) continue;
+      const mtime = mtimeMs(packPath(repo.blobs.packsDir, pack.id));
+      if (mtime !== null && isProtected(mtime)) { result.packsProtected++; continue; }
       result.objectsDeleted += dead.length;
       result.bytesFreed += dead.reduce((s, b) => s + b.length, 0);
       if (dead.length === blobs.length) result.packsDeleted++;
@@ -33,8 +44,10 @@ export async function gc(repo: Repo, opts: { dryRun?: boolean } = {}): Promise<G
     const indexed = new Set(indexedPacks(repo.blobs).map((p) => p.id));
     for (const id of packFilesOnDisk(repo.blobs)) {
       if (indexed.has(id)) continue;
-      result.orphanPacks++;
       const file = packPath(repo.blobs.packsDir, id);
+      // Sealed by a lease holder a moment ago and about to be indexed.
+      if (isProtected(fs.statSync(file).mtimeMs)) { result.packsProtected++; continue; }
+      result.orphanPacks++;
       result.bytesFreed += fs.statSync(file).size;
       if (!opts.dryRun) deletePack(repo.blobs, id);
     }

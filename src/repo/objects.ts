@@ -111,7 +111,8 @@ export class ObjectStore {
       }
     }
     const id = (await this.blobs.put(BlobType.Tree, encodeTree(tree, lists))).toString('hex');
-    this.trees.set(id, tree);
+    // Cached as stored (sorted): walks rely on the order to yield S3 key order.
+    this.trees.set(id, { entries: [...tree.entries].sort(compareEntries) });
     return id;
   }
 

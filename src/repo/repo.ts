@@ -20,6 +20,25 @@ import type { Commit, FileEntry, StoredFile, Tree, TreeEntry, WalkItem } from '.
 
 export const DV_DIR = '.dv';
 
+export interface CommitChangesOptions {
+  run?: string | null;
+  /** Called under the lock with the branch's current files (before the changes). */
+  check?: (current: FlatTree) => void | Promise<void>;
+  /** false: refuse (DvError) when the branch does not exist yet. Default true. */
+  createBranch?: boolean;
+  /** How long to wait for another process's lock (default: DV_LOCK_WAIT_MS, else 5 s). */
+  lockWaitMs?: number;
+}
+
+/** Paths a commit may hold: project-relative, `/`-separated, no empty, `.` or `..`
+ * segments, and nothing under `.dv` or `.git` (a checkout would write files there). */
+export function checkCommitPath(p: string): void {
+  const parts = p.split('/');
+  const bad = p === '' || p.includes('\0') || parts.some((s) => s === '' || s === '.' || s === '..')
+    || parts.some((s) => s === DV_DIR || s === '.git');
+  if (bad) throw new DvError(`invalid path '${p}' for a commit (no empty, '.', '..', '.dv' or '.git' segments)`);
+}
+
 export interface OpenOptions {
   /** Read packs from somewhere other than .dv/packs (dv serve --remote). */
   packReader?: PackReader;
@@ -80,9 +99,11 @@ export class Repo {
     writeConfig(path.join(this.dvDir, 'config.json'), this.config);
   }
 
-  /** Runs `fn` holding the writer lock; a failure discards any unsealed pack. */
-  async withLock<T>(command: string, fn: () => Promise<T> | T): Promise<T> {
-    if (this.lockDepth === 0) this.lock.acquire(command);
+  /** Runs `fn` holding the writer lock; a failure discards any unsealed pack. `waitMs`
+   * bounds the (blocking) wait for another process's lock; a server passes 0 and
+   * retries asynchronously so that its event loop keeps running. */
+  async withLock<T>(command: string, fn: () => Promise<T> | T, opts: { waitMs?: number } = {}): Promise<T> {
+    if (this.lockDepth === 0) this.lock.acquire(command, opts.waitMs);
     this.lockDepth++;
     try {
       return await fn();
@@ -111,7 +132,7 @@ export class Repo {
       const n = step === '^' || step === '~' ? 1 : Number(step.slice(1));
       for (let i = 0; i < n; i++) {
         const parent = (await this.readCommit(id)).parents[0];
-        if (!parent) throw new DvError(`ref '${ref}' goes past the first commit`);
+        if (!parent) throw new DvError(`ref '${ref}' goes past the first commit`, 1, 'UNKNOWN_REF');
         id = parent;
       }
     }
@@ -122,7 +143,7 @@ export class Repo {
     if (base === '' ) throw new DvError(`invalid ref '${ref}'`, 2);
     if (base === 'HEAD' || base === '@') {
       const c = this.headCommit();
-      if (!c) throw new DvError('HEAD has no commits yet; run dv add first');
+      if (!c) throw new DvError('HEAD has no commits yet; run dv add first', 1, 'UNKNOWN_REF');
       return c;
     }
     for (const name of [base, `heads/${base}`, `tags/${base}`, `remotes/${base}`]) {
@@ -135,7 +156,7 @@ export class Repo {
       if (matches.length === 1) return matches[0];
       if (matches.length > 1) throw new DvError(`ref '${base}' is ambiguous (${matches.length} commits start with it)`);
     }
-    throw new DvError(`unknown ref '${ref}'`);
+    throw new DvError(`unknown ref '${ref}'`, 1, 'UNKNOWN_REF');
   }
 
   private commitsWithPrefix(prefix: string): string[] {
@@ -190,15 +211,20 @@ export class Repo {
   /**
    * Applies file changes to a branch as one commit, without touching the workspace.
    * Runs under the writer lock and reads the branch head inside it, so concurrent
-   * writers serialise instead of losing updates.
+   * writers serialise instead of losing updates. `check` sees the branch's current
+   * files inside that locked section (conditional writes); throwing from it leaves
+   * the branch alone. The commit's time is `(await readCommit(id)).time`.
    */
   async commitChanges(branch: string, changes: Map<string, StoredFile & { mode?: number } | null>, message: string,
-    opts: { run?: string | null } = {}): Promise<string> {
+    opts: CommitChangesOptions = {}): Promise<string> {
     checkRefName(branch, 'branch');
+    for (const p of changes.keys()) checkCommitPath(p);
     return this.withLock('commit', async () => {
       const parent = this.refs.get(`heads/${branch}`) ?? null;
+      if (!parent && opts.createBranch === false) throw new DvError(`no branch '${branch}'`, 1, 'UNKNOWN_REF');
       const base = parent ? await this.readCommit(parent) : null;
       const files = await this.flatten(parent);
+      await opts.check?.(files);
       for (const [p, c] of changes) {
         if (c === null) files.delete(p);
         else files.set(p, { name: p.split('/').pop()!, type: 'file', mode: c.mode ?? 0o644, size: c.size, hash: c.hash, chunks: c.chunks });
@@ -214,7 +240,7 @@ export class Repo {
       this.blobs.flush();
       this.refs.set(`heads/${branch}`, id);
       return id;
-    });
+    }, { waitMs: opts.lockWaitMs });
   }
 }
 

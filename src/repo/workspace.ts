@@ -21,7 +21,8 @@ const RACY_MS = 1000;
 export function projectPath(root: string, cwd: string, p: string): string {
   const abs = path.resolve(cwd, p);
   const rel = path.relative(root, abs);
-  if (rel.startsWith('..') || path.isAbsolute(rel)) throw new DvError(`path '${p}' is outside the project (${root})`);
+  // `..` or `../x` is outside; a name that merely starts with dots (`..data`) is not.
+  if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) throw new DvError(`path '${p}' is outside the project (${root})`);
   if (rel === '') return '';
   const norm = rel.split(path.sep).join('/');
   if (norm.split('/').some((s) => SKIP_DIRS.has(s))) throw new DvError(`path '${p}' is inside dv's or git's own directory`);

@@ -298,6 +298,40 @@ describe('errors', () => {
   });
 });
 
+describe('edge cases', () => {
+  it('an empty repository: nothing tracked, empty listings, commit refused', async () => {
+    const proj = tmp.make('dv-e2e-empty-');
+    await dvOk(proj, ['init']);
+    expect(await dvJson(proj, ['status', '--json'])).toEqual({ branch: 'main', commit: null, tracked: [], added: [], modified: [], deleted: [] });
+    expect(await dvJson(proj, ['log', '--json'])).toEqual([]);
+    expect(await dvJson(proj, ['branch', '--json'])).toEqual([]);
+    expect(await dvJson(proj, ['tag', '--json'])).toEqual([]);
+    await dvError(proj, ['commit'], 1, /nothing is tracked yet/);
+    await dvError(proj, ['checkout', 'HEAD'], 1, /no commits yet/);
+    expect((await dvJson(proj, ['fsck', '--json']))).toMatchObject({ ok: true, errors: [] });
+  });
+
+  it('names with spaces and non-ASCII characters, and paths given from a subdirectory', async () => {
+    const proj = tmp.make('dv-e2e-names-');
+    await dvOk(proj, ['init']);
+    writeFile(proj, 'data/naïve name.csv', 'ü,ß\n');
+    writeFile(proj, 'data/日本/ファイル.txt', 'こんにちは\n');
+    const sub = path.join(proj, 'data');
+    const id = (await dvOk(sub, ['add', '.'])).stdout.trim();
+    expect(id).toMatch(HEX64);
+    expect((await dvJson<{ path: string }[]>(proj, ['ls', '-r', 'HEAD:data', '--json'])).map((i) => i.path))
+      .toEqual(['data/naïve name.csv', 'data/日本/ファイル.txt']);
+    expect((await dvOk(proj, ['cat', 'HEAD:data/naïve name.csv'])).stdout).toBe('ü,ß\n');
+    expect((await dvOk(sub, ['cat', 'HEAD:data/日本/ファイル.txt'])).stdout).toBe('こんにちは\n');
+    writeFile(proj, 'data/日本/ファイル.txt', 'changed\n');
+    expect(await dvJson(sub, ['status', '--json'])).toMatchObject({ modified: ['data/日本/ファイル.txt'] });
+    await dvOk(proj, ['export', 'HEAD:data', '-o', 'all.tar']);
+    await dvOk(proj, ['import', 'all.tar', 'copy']);
+    expect(fs.readFileSync(path.join(proj, 'copy/日本/ファイル.txt'), 'utf8')).toBe('こんにちは\n');
+    expect(fs.readFileSync(path.join(proj, 'copy/naïve name.csv'), 'utf8')).toBe('ü,ß\n');
+  });
+});
+
 describe('a corrupted chunk', () => {
   let proj: string;
   let chunkId: string;

@@ -23,6 +23,8 @@ const tmp = new TempDirs();
 let proj: string;
 let data: string;
 let lockFile: string;
+/** The first version: its id and files. */
+const first = { id: '', files: {} as Record<string, string> };
 
 /** Writes version `v` of the dataset: every file gets new content. */
 function writeVersion(v: string): void {
@@ -37,20 +39,30 @@ function packCount(): number {
   return n;
 }
 
-function tmpPackWriting(): boolean {
-  return fs.readdirSync(path.join(proj, '.dv', 'tmp')).some((f) => f.startsWith('pack-'));
-}
+/** Armed just before the command starts: true once a pack more than before exists. */
+const packSealed = () => {
+  const before = packCount();
+  return () => packCount() > before;
+};
 
-/** A checkout is writing a file (its temp file exists, in .dv/tmp or next to the target). */
-function restoreInProgress(): boolean {
-  return fs.readdirSync(path.join(proj, '.dv', 'tmp')).some((f) => f.startsWith('restore-')) ||
-    fs.readdirSync(path.join(data, 'big')).some((f) => f.includes('.dvtmp-'));
-}
+/** Armed just before the command starts: true once a new entry matching `match` appears
+ * in one of `dirs` (leftovers of earlier killed runs do not count). */
+const newTempFile = (dirs: () => string[], match: (name: string) => boolean) => () => {
+  const list = () => dirs().flatMap((d) => fs.readdirSync(d).filter(match).map((f) => `${d}/${f}`));
+  const before = new Set(list());
+  return () => list().some((f) => !before.has(f));
+};
+
+/** A pack being written (gc repacking). */
+const packWriting = newTempFile(() => [path.join(proj, '.dv', 'tmp')], (f) => f.startsWith('pack-'));
+/** A checkout writing a file: its temp file, in .dv/tmp or next to the target. */
+const restoreInProgress = newTempFile(() => [path.join(proj, '.dv', 'tmp'), path.join(data, 'big')],
+  (f) => f.startsWith('restore-') || f.includes('.dvtmp-'));
 
 type Trigger =
   | { label: string; ms: number }
   | { label: string; afterLockMs: number }
-  | { label: string; when: () => boolean };
+  | { label: string; arm: () => () => boolean };
 
 interface Killed {
   label: string;
@@ -62,6 +74,7 @@ interface Killed {
 
 /** Starts `dv ARGS`, sends SIGKILL at the trigger, and waits for it to die. */
 async function killAt(args: string[], t: Trigger): Promise<Killed> {
+  const happened = 'arm' in t ? t.arm() : null;
   const p = spawnDv(proj, args);
   if ('ms' in t) {
     await sleep(t.ms);
@@ -69,7 +82,7 @@ async function killAt(args: string[], t: Trigger): Promise<Killed> {
     await waitFor(() => p.exited() || fs.existsSync(lockFile), 30_000, 2);
     await sleep(t.afterLockMs);
   } else {
-    const seen = await waitFor(() => p.exited() || t.when(), 30_000, 1);
+    const seen = await waitFor(() => p.exited() || happened!(), 30_000, 1);
     expect(seen, `${t.label}: never happened`).toBe(true);
   }
   const running = !p.exited();
@@ -109,7 +122,8 @@ beforeAll(async () => {
   lockFile = path.join(proj, '.dv', 'lock');
   await dvOk(proj, ['init']);
   writeVersion('v1');
-  await dvOk(proj, ['add', 'data', '-m', 'v1']);
+  first.id = (await dvOk(proj, ['add', 'data', '-m', 'v1'])).stdout.trim();
+  first.files = snapshotTree(data);
 }, 120_000);
 
 afterAll(() => {
@@ -134,16 +148,14 @@ describe('kill -9', () => {
       let prev = await headCommit();
       let expected = snapshotTree(data);
       let n = 0;
-      let packsBefore = 0;
       const triggers = moments([
-        { label: 'as the first pack is sealed', when: () => packCount() > packsBefore },
+        { label: 'as the first pack is sealed', arm: packSealed },
         { label: '300 ms after taking the lock', afterLockMs: 300 },
       ]);
       const args = cmd === 'add' ? ['add', 'data', '-m', 'killed'] : ['commit', '-m', 'killed'];
       for (const t of triggers) {
         writeVersion(`${cmd}-${n++}`);
         const attempted = snapshotTree(data);
-        packsBefore = packCount();
         const k = await killAt(args, t);
         record(cmd, k);
         const main = await mainCommit();
@@ -181,7 +193,7 @@ describe('kill -9', () => {
     expect(await headCommit()).toBe(head);
     const headFiles = snapshotTree(data);
     const triggers = moments([
-      { label: 'while a file is being rewritten', when: restoreInProgress },
+      { label: 'while a file is being rewritten', arm: restoreInProgress },
       { label: '250 ms after taking the lock', afterLockMs: 250 },
     ]);
     for (const t of triggers) {
@@ -193,6 +205,12 @@ describe('kill -9', () => {
     expect(snapshotTree(data)).toEqual(olderFiles);
     await dvOk(proj, ['checkout', 'main']);
     expect(snapshotTree(data)).toEqual(headFiles);
+    // And a commit after all that works and records exactly the workspace.
+    writeRandomFile(proj, 'data/small/s000.bin', SMALL_BYTES, 'crash-after-checkout');
+    const c = (await dvOk(proj, ['commit', '-m', 'after checkout kills'])).stdout.trim();
+    expect(c).toMatch(/^[0-9a-f]{64}$/);
+    expect(await dvJson(proj, ['status', '--json'])).toMatchObject({ commit: c, added: [], modified: [], deleted: [] });
+    expect(await dvJson(proj, ['diff', head, c, '--json'])).toMatchObject([{ path: 'data/small/s000.bin', status: 'modified' }]);
   });
 
   it('during dv gc', async () => {
@@ -212,7 +230,7 @@ describe('kill -9', () => {
       await dvOk(proj, ['branch', '-d', `junk-${tag}`]);
     };
     const triggers = moments([
-      { label: 'while a pack is being rewritten', when: tmpPackWriting },
+      { label: 'while a pack is being rewritten', arm: packWriting },
       { label: '250 ms after taking the lock', afterLockMs: 250 },
     ]);
     for (const t of triggers) {
@@ -228,7 +246,7 @@ describe('kill -9', () => {
       record('gc', k);
       await expectRecovers('main', headFiles, `gc @ ${t.label}`);
     }
-    // A complete gc afterwards: nothing left to collect, fsck clean, every version on main checks out.
+    // A complete gc afterwards: nothing left to collect, fsck clean, history intact.
     const head = await headCommit();
     const headFiles = snapshotTree(data);
     await dvOk(proj, ['gc']);
@@ -236,10 +254,8 @@ describe('kill -9', () => {
     const fsck = await dv(proj, ['fsck', '--json']);
     expect(fsck.code, describeRun(['fsck', '--json'], fsck)).toBe(0);
     expect(JSON.parse(fsck.stdout)).toMatchObject({ ok: true, errors: [] });
-    for (const e of await dvJson<{ id: string }[]>(proj, ['log', '--json'])) {
-      const c = await dv(proj, ['checkout', e.id, '--force']);
-      expect(c.code, describeRun(['checkout', e.id], c)).toBe(0);
-    }
+    // fsck verified every object every ref reaches; the first version reads back exactly too.
+    await expectRecovers(first.id, first.files, 'the first version after gc');
     await dvOk(proj, ['checkout', 'main', '--force']);
     expect(await headCommit()).toBe(head);
     expect(snapshotTree(data)).toEqual(headFiles);
@@ -257,27 +273,28 @@ describe('the writer lock', () => {
     // A long first writer: dv add of ~300 MB under a new path.
     const before = await headCommit();
     for (let i = 0; i < 10; i++) writeRandomFile(proj, `extra/x${i}.bin`, 30 << 20, `crash-lock-${i}`);
-    const first = spawnDv(proj, ['add', 'extra', '-m', 'long add']);
-    expect(await waitFor(() => first.exited() || fs.existsSync(lockFile), 30_000, 2)).toBe(true);
-    expect(first.exited(), 'the add is still running').toBe(false);
-    const owner = JSON.parse(fs.readFileSync(lockFile, 'utf8'));
-    expect(owner).toMatchObject({ pid: first.child.pid, command: 'add' });
+    const writer = spawnDv(proj, ['add', 'extra', '-m', 'long add']);
+    // The lock file is created empty (O_EXCL), then filled: wait until it names its owner.
+    const owner = (): unknown => { try { return JSON.parse(fs.readFileSync(lockFile, 'utf8')); } catch { return null; } };
+    expect(await waitFor(() => writer.exited() || owner() !== null, 30_000, 2)).toBe(true);
+    expect(writer.exited(), 'the add is still running').toBe(false);
+    expect(owner()).toMatchObject({ pid: writer.child.pid, command: 'add' });
 
     // Refused, with a message saying who holds the lock.
     const t0 = Date.now();
     const refused = await dv(proj, ['tag', 'refused'], { env: { DV_LOCK_WAIT_MS: '300' } });
     expect(refused.code, describeRun(['tag', 'refused'], refused)).toBe(1);
     expect(refused.stderr.trimEnd().split('\n')).toHaveLength(1);
-    expect(refused.stderr).toMatch(new RegExp(`^dv: error: repository is locked by pid ${first.child.pid} \\('dv add', since [^)]+\\); try again`));
+    expect(refused.stderr).toMatch(new RegExp(`^dv: error: repository is locked by pid ${writer.child.pid} \\('dv add', since [^)]+\\); try again`));
     expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
     // Readers do not take the lock: they see the last complete commit.
     const log = await dvJson<{ id: string }[]>(proj, ['log', '-n', '1', '--json']);
     expect(log[0].id).toBe(before);
-    expect(first.exited(), 'the add was still running while the second writer was refused').toBe(false);
+    expect(writer.exited(), 'the add was still running while the second writer was refused').toBe(false);
 
     // Waits, then runs after the add: the tag lands on the new commit.
     const waited = await dv(proj, ['tag', 'waited', '--json'], { env: { DV_LOCK_WAIT_MS: '60000' } });
-    const done = await first.done;
+    const done = await writer.done;
     expect(done.code, describeRun(['add', 'extra'], done)).toBe(0);
     const created = done.stdout.trim();
     expect(created).toMatch(/^[0-9a-f]{64}$/);

@@ -37,7 +37,7 @@ export function makeTempDir(prefix = 'dv-test-'): string {
 }
 
 export function removeDir(dir: string): void {
-  fs.rmSync(dir, { recursive: true, force: true });
+  fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
 }
 
 /** Tracks temp dirs so one afterAll/afterEach removes them all. */
@@ -48,7 +48,10 @@ export class TempDirs {
     this.dirs.push(d);
     return d;
   }
+  /** Removes the dirs, first killing any dv process still running in them (removal
+   * retries while a killed process lets go). */
   cleanup(): void {
+    killStrayProcesses();
     for (const d of this.dirs.splice(0)) removeDir(d);
   }
 }
@@ -94,6 +97,14 @@ export interface DvProcess {
   exited(): boolean;
 }
 
+const running = new Set<ChildProcess>();
+
+/** SIGKILLs every dv process this test file started that is still running (a test that
+ * failed half-way must not leave one writing into a directory being removed). */
+export function killStrayProcesses(): void {
+  for (const child of running) child.kill('SIGKILL');
+}
+
 /** Starts `node bin/dv.js ARGS` in `cwd` with no TTY (stdin closed, output piped). */
 export function spawnDv(cwd: string, args: string[], opts: RunOptions = {}): DvProcess {
   ensureBuilt();
@@ -111,7 +122,9 @@ export function spawnDv(cwd: string, args: string[], opts: RunOptions = {}): DvP
   const done = new Promise<RunResult>((resolve, reject) => {
     child.on('error', reject);
     child.on('exit', () => { hasExited = true; });
+    running.add(child);
     child.on('close', (code, signal) => {
+      running.delete(child);
       hasExited = true;
       if (timer) clearTimeout(timer);
       const stdoutBytes = Buffer.concat(out);
@@ -177,7 +190,7 @@ export async function waitFor(cond: () => boolean, timeoutMs = 10_000, everyMs =
  * mulberry32. Equal seeds give equal output on every machine.
  */
 export class SeededRandom {
-  private cipher: crypto.Cipheriv;
+  private cipher: crypto.Cipher;
   private state: number;
 
   constructor(readonly seed: string | number) {

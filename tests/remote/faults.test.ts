@@ -5,11 +5,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
 import {
-  bucket, dv, dvEnv, dvJson, dvOk, errorLine, listAll, randomData, removeTempDirs, startProxy, tempDir, writeFile, type Proxy,
+  bucket, dv, dvEnv, dvJson, dvOk, errorLine, listAll, randomData, removeTempDirs, startProxy, tempDir, writeFile, type Env, type Proxy,
 } from './helpers.js';
 
 let s3: S3TestServer;
-let env: NodeJS.ProcessEnv;
+let env: Env;
 const proxies: Proxy[] = [];
 
 beforeAll(async () => {
@@ -22,7 +22,7 @@ afterAll(async () => {
   removeTempDirs();
 });
 
-async function repoWithData(remoteUrl: string, endpoint: string, e = env): Promise<string> {
+async function repoWithData(remoteUrl: string, endpoint: string, e: Env = env): Promise<string> {
   const dir = tempDir();
   await dvOk(dir, ['init'], e);
   await dvOk(dir, ['remote', 'add', 'origin', remoteUrl, '--endpoint', endpoint], e);
@@ -78,6 +78,51 @@ describe('corrupt remote data', () => {
       expect(fs.existsSync(path.join(b, 'data/new.bin'))).toBe(true);
     });
   }
+});
+
+describe('packs that vanish between listing and download', () => {
+  it('skips a pack no ref needs, and refuses refs whose objects are gone', async () => {
+    const { a, b, pack } = await behindClone('vanish');
+    // An unreferenced pack on the remote: a local branch committed, then deleted; the
+    // next push carries its pack along (push sends every local pack the remote lacks).
+    const localPacks = () => new Set(fs.readdirSync(path.join(a, '.dv/packs'), { recursive: true }).map(String).filter((f) => f.endsWith('.pack')));
+    await dvOk(a, ['branch', 'tmp'], env);
+    await dvOk(a, ['checkout', 'tmp'], env);
+    const packsBefore = localPacks();
+    writeFile(path.join(a, 'data/tmp.bin'), randomData(50_000, 'tmp'));
+    await dvOk(a, ['commit', '-m', 'tmp'], env);
+    const tmpPack = [...localPacks()].filter((f) => !packsBefore.has(f)).map((f) => path.basename(f))[0];
+    await dvOk(a, ['checkout', 'main'], env);
+    await dvOk(a, ['branch', '-d', 'tmp'], env);
+    writeFile(path.join(a, 'data/more.txt'), 'more\n');
+    await dvOk(a, ['commit', '-m', 'more'], env);
+    await dvOk(a, ['push'], env);
+    const remote = bucket(s3, 'vanish');
+    expect([...(await listAll(remote, 'packs/')).keys()].some((k) => k.endsWith(tmpPack))).toBe(true);
+    remote.close();
+
+    const p = await startProxy(s3.endpoint);
+    proxies.push(p);
+    const cfg = JSON.parse(fs.readFileSync(path.join(b, '.dv/config.json'), 'utf8'));
+    cfg.remotes.origin.endpoint = p.endpoint;
+    fs.writeFileSync(path.join(b, '.dv/config.json'), JSON.stringify(cfg));
+    const gone = (...keys: string[]) => (req: { method?: string; url?: string }) =>
+      (req.method === 'GET' || req.method === 'HEAD') && keys.some((k) => req.url!.split('?')[0].endsWith(k))
+        ? { status: 404, code: 'NoSuchKey' } : 'forward' as const;
+
+    // The needed pack is gone: one error, nothing updated.
+    p.decide = gone(pack, tmpPack);
+    const before = await snapshot(b);
+    expect(errorLine(await dv(b, ['fetch'], env))).toMatch(/lacks \d+ object\(s\) its refs need.*nothing was updated/);
+    expect(await snapshot(b)).toEqual(before);
+
+    // A pack nobody needs is gone (as after a remote gc): fetch carries on without it.
+    p.decide = gone(tmpPack);
+    const r = await dvJson(b, ['pull'], env);
+    expect(r.status).toBe('fast-forward');
+    expect(fs.readFileSync(path.join(b, 'data/more.txt'), 'utf8')).toBe('more\n');
+    expect(fs.existsSync(path.join(b, '.dv/packs', tmpPack.slice(0, 2), tmpPack))).toBe(false);
+  });
 });
 
 describe('unreachable or wrong remotes', () => {

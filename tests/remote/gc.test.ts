@@ -48,7 +48,8 @@ function packsOf(keys: Iterable<string>): string[] {
 describe('remote gc', () => {
   it('deletes only unreachable packs past the grace period and reports partly dead ones', async () => {
     const repo = await newRepo('gc');
-    const main = await commitOn(repo, 'main', null, 'data/a', randomData(100_000, 'a'));
+    // Large enough for its chunk list to be stored as a blob of its own.
+    const main = await commitOn(repo, 'main', null, 'data/a', randomData(3 << 20, 'a'));
     const packsMain = new Set(repo.db.prepare('SELECT id FROM packs').pluck().all() as string[]);
     const x = randomData(120_000, 'x');
     await commitOn(repo, 'feat', main, 'data/x', x); // pack: chunks of x, trees, commit F
@@ -89,6 +90,7 @@ describe('remote gc', () => {
     const target = path.join(tempDir(), 'c');
     const c = await clone(`s3://${s3.bucket}/gc`, target, { endpoint: s3.endpoint, branch: 'other' });
     expect(c.files).toBe(2);
+    expect(fs.readFileSync(path.join(target, 'data/a')).equals(randomData(3 << 20, 'a'))).toBe(true);
     const cloned = Repo.open(target);
     repos.push(cloned);
     expect((await fsck(cloned)).ok).toBe(true);

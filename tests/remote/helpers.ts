@@ -1,20 +1,17 @@
-// Shared by the remote suites: run the real CLI as a child process, make temp
-// repositories and deterministic files, inspect the bucket, and put a loopback
-// proxy in front of s3rver to hold, cut or reject requests.
-import { spawn, type ChildProcess } from 'node:child_process';
+// Shared by the remote suites: the CLI runner of tests/helpers/cli.ts with the S3
+// environment, temp repositories and deterministic files, a client to inspect the
+// bucket, and a loopback proxy in front of s3rver to hold, cut or reject requests.
+import type { ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { S3Backend } from '../../src/store/s3backend.js';
+import * as cli from '../helpers/cli.js';
 import type { S3TestServer } from '../helpers/s3server.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = path.join(ROOT, 'bin/dv.js');
-if (!fs.existsSync(path.join(ROOT, 'dist/cli/main.js'))) throw new Error('build first: npx tsc -p tsconfig.json');
+cli.ensureBuilt();
 
 export interface Run {
   code: number;
@@ -22,35 +19,29 @@ export interface Run {
   stderr: string;
 }
 
-export function dvEnv(s3: S3TestServer, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { ...process.env, ...s3.env, DV_AUTHOR: 'test <test@localhost>', DV_REMOTE_SETTLE_MS: '100', ...extra };
+export type Env = Record<string, string | undefined>;
+
+/** What a child dv needs to reach the test server (cli.ts adds the rest of the environment). */
+export function dvEnv(s3: S3TestServer, extra: Env = {}): Env {
+  return { ...s3.env, DV_REMOTE_SETTLE_MS: '100', ...extra };
 }
 
-export function spawnDv(cwd: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnDv(cwd: string, args: string[], env: Env): ChildProcess {
+  return cli.spawnDv(cwd, args, { env }).child;
 }
 
-export function dv(cwd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  const child = spawnDv(cwd, args, env);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => { stdout += d; });
-  child.stderr!.on('data', (d) => { stderr += d; });
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
-  });
+export async function dv(cwd: string, args: string[], env: Env): Promise<Run> {
+  const r = await cli.dv(cwd, args, { env });
+  return { code: r.code ?? 128, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Runs dv and fails the test with its stderr unless it exits 0. */
-export async function dvOk(cwd: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  const r = await dv(cwd, args, env);
-  if (r.code !== 0) throw new Error(`dv ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
+/** Runs dv and fails the test with its output unless it exits 0; returns stdout. */
+export async function dvOk(cwd: string, args: string[], env: Env): Promise<string> {
+  return (await cli.dvOk(cwd, args, { env })).stdout;
 }
 
-export async function dvJson<T = any>(cwd: string, args: string[], env: NodeJS.ProcessEnv): Promise<T> {
-  return JSON.parse(await dvOk(cwd, [...args, '--json'], env)) as T;
+export async function dvJson<T = any>(cwd: string, args: string[], env: Env): Promise<T> {
+  return cli.dvJson<T>(cwd, [...args, '--json'], { env });
 }
 
 /** Asserts the one-line error contract and returns the message. */
@@ -61,14 +52,12 @@ export function errorLine(r: Run): string {
   return lines[0];
 }
 
-const made: string[] = [];
+const dirs = new cli.TempDirs();
 export function tempDir(prefix = 'dv-remote-'): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  made.push(d);
-  return d;
+  return dirs.make(prefix);
 }
 export function removeTempDirs(): void {
-  for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  dirs.cleanup();
 }
 
 /** Deterministic pseudo-random bytes (AES-CTR keystream of a seed). */

@@ -4,10 +4,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
-import { dv, dvEnv, dvJson, dvOk, errorLine, randomData, removeTempDirs, tempDir, writeFile } from './helpers.js';
+import { dv, dvEnv, dvJson, dvOk, errorLine, randomData, removeTempDirs, tempDir, writeFile, type Env } from './helpers.js';
 
 let s3: S3TestServer;
-let env: NodeJS.ProcessEnv;
+let env: Env;
 
 beforeAll(async () => {
   s3 = await startS3Server();

@@ -5,11 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
 import {
   bucket, dv, dvEnv, dvJson, dvOk, enforceConditionalWrites, errorLine, listAll, randomData, removeTempDirs, spawnDv,
-  startProxy, tempDir, writeFile, type Proxy,
+  startProxy, tempDir, writeFile, type Env, type Proxy,
 } from './helpers.js';
 
 let s3: S3TestServer;
-let env: NodeJS.ProcessEnv;
+let env: Env;
 const proxies: Proxy[] = [];
 
 beforeAll(async () => {

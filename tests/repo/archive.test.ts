@@ -23,7 +23,7 @@ async function readTar(file: string): Promise<TarItem[]> {
   const extract = tar.extract();
   extract.on('entry', (h, stream, next) => {
     const parts: Buffer[] = [];
-    stream.on('data', (b: Buffer) => parts.push(b));
+    stream.on('data', (b: unknown) => parts.push(b as Buffer));
     stream.on('end', () => {
       out.push({ name: h.name, size: h.size ?? 0, mode: h.mode ?? 0, type: h.type ?? 'file', data: Buffer.concat(parts) });
       next();

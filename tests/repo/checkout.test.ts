@@ -175,6 +175,35 @@ describe('checkout', () => {
     expect(repo.refs.get('heads/old')).toBe(c3);
   });
 
+  it('a file that becomes a directory and back; untracked files in the way are protected', async () => {
+    // v3: data/change.csv becomes a directory.
+    fs.rmSync(path.join(root, 'data/change.csv'));
+    writeFile(root, 'data/change.csv/inner.csv', 'inner\n');
+    const c3 = (await commit(repo, { message: 'file -> dir' })).commit!;
+    const v3 = snapshotTree(data());
+
+    // An untracked file inside the directory that c2 turns back into a file.
+    writeFile(root, 'data/change.csv/mine.txt', 'my notes\n');
+    await expect(checkout(repo, c2)).rejects.toThrow(/uncommitted changes in data\/change\.csv\/mine\.txt/);
+    expect(fs.readFileSync(path.join(root, 'data/change.csv/mine.txt'), 'utf8')).toBe('my notes\n');
+    expect(repo.head()).toEqual({ branch: 'main', commit: c3 });
+    fs.rmSync(path.join(root, 'data/change.csv/mine.txt'));
+    await checkout(repo, c2);
+    expect(snapshotTree(data())).toEqual(v2);
+    await checkout(repo, 'main');
+    expect(snapshotTree(data())).toEqual(v3);
+
+    // An untracked file where c3 needs a directory.
+    await checkout(repo, c2);
+    writeFile(root, 'data/sub', 'a file where v1 has a directory\n');
+    await expect(checkout(repo, c1)).rejects.toThrow(/uncommitted changes in data\/sub\b/);
+    expect(fs.readFileSync(path.join(root, 'data/sub'), 'utf8')).toBe('a file where v1 has a directory\n');
+    expect(repo.head()).toEqual({ branch: null, commit: c2 });
+    // --force replaces it.
+    await checkout(repo, c1, { force: true });
+    expect(snapshotTree(data())).toEqual(v1);
+  });
+
   it('an unknown ref is an error and changes nothing', async () => {
     const before = snapshotTree(data());
     await expect(checkout(repo, 'no-such-ref')).rejects.toThrow(/unknown ref 'no-such-ref'/);

@@ -311,8 +311,8 @@ describe('stat cache', () => {
   it('a file changed within the racy window is re-read, even with the same size and mtime', async () => {
     const { root, repo } = await fx.create();
     const abs = writeFile(root, 'data/r.csv', 'aaaa\n');
-    // A whole second (utimes round-trips it exactly), within the racy window of the add below.
-    const mtime = Math.ceil(Date.now() / 1000) * 1000;
+    // A whole second (utimes round-trips it exactly) 1-2 s ahead: inside the racy window of the add below.
+    const mtime = Math.ceil(Date.now() / 1000) * 1000 + 1000;
     setMtime(abs, mtime);
     await add(repo, ['data']);
     // Same size, and the same mtime (as on a filesystem with coarse timestamps).
@@ -334,5 +334,30 @@ describe('stat cache', () => {
     const st2 = fs.statSync(abs);
     expect(st2.ino).not.toBe(st.ino);
     expect((await status(repo)).modified).toEqual(['data/i.csv']);
+  });
+});
+
+describe('project paths', () => {
+  it('refuses paths outside the project and dv/git internals, accepts names that start with dots', async () => {
+    const { projectPath } = await import('../../src/repo/workspace.js');
+    const root = '/p/proj';
+    expect(projectPath(root, root, 'data/')).toBe('data');
+    expect(projectPath(root, `${root}/data`, 'a.csv')).toBe('data/a.csv');
+    expect(projectPath(root, `${root}/data`, '../models')).toBe('models');
+    expect(projectPath(root, root, '..data')).toBe('..data');
+    expect(projectPath(root, root, '.hidden/x')).toBe('.hidden/x');
+    expect(projectPath(root, root, '.')).toBe('');
+    for (const bad of ['..', '../x', '/etc/passwd', 'data/../../x']) {
+      expect(() => projectPath(root, root, bad), bad).toThrow(/outside the project/);
+    }
+    expect(() => projectPath(root, root, '.dv/packs')).toThrow(/own directory/);
+    expect(() => projectPath(root, root, 'data/.git')).toThrow(/own directory/);
+  });
+
+  it('a directory whose name starts with two dots can be tracked', async () => {
+    const { root, repo } = await fx.create();
+    writeFile(root, '..odd/f.csv', 'x\n');
+    const r = await add(repo, ['..odd']);
+    expect(r.changes.map((c) => c.path)).toEqual(['..odd/f.csv']);
   });
 });

@@ -30,6 +30,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
       if (o.json) { printJson(r); return; }
       const verb = r.dryRun ? 'would free' : 'freed';
       println(`${verb} ${humanBytes(r.bytesFreed)}: ${r.objectsDeleted} objects, ${r.packsDeleted} packs deleted, ${r.packsRewritten} rewritten, ${r.orphanPacks} orphan packs`);
+      if (r.packsProtected) println(`kept ${r.packsProtected} recent pack(s): a running dv serve may still commit their data`);
     }));
 
   program.command('fsck')

@@ -8,6 +8,7 @@ import { blake3 } from '../../store/hash.js';
 import { BlobType, readTable, readTableFromFile, type PackEntry } from '../../store/packfile.js';
 import { packPath } from '../../store/packwriter.js';
 import { pool } from '../../store/pool.js';
+import { decodeChunkList } from '../objects.js';
 import type { Repo } from '../repo.js';
 import type { Commit, Tree } from '../types.js';
 import { packKey } from './layout.js';
@@ -24,9 +25,13 @@ export async function readRemoteTables(repo: Repo, remote: Remote, packs: Remote
   onPack?: () => void): Promise<Map<string, PackEntry[]>> {
   const tables = await pool(packs, remote.jobs, async (p) => {
     const local = packPath(repo.blobs.packsDir, p.id);
-    const t = fs.statSync(local, { throwIfNoEntry: false })?.size === p.size
-      ? await readTableFromFile(local, p.id)
-      : await readTable(p.id, p.size, (offset, length) => remote.backend.getRange(packKey(p.id), offset, length));
+    const t = await (fs.statSync(local, { throwIfNoEntry: false })?.size === p.size
+      ? readTableFromFile(local, p.id)
+      : readTable(p.id, p.size, (offset, length) => remote.backend.getRange(packKey(p.id), offset, length))
+    ).catch((e: Error) => {
+      // Its objects cannot be accounted for, so nothing can be called dead.
+      throw e instanceof CorruptionError ? new CorruptionError(`remote ${e.message} (at ${remote.url}); deleting nothing`) : e;
+    });
     onPack?.();
     return t;
   });
@@ -64,17 +69,22 @@ export async function markRemote(repo: Repo, remote: Remote, index: Map<string, 
     if (!b) { broken.set(id, from); return []; }
     if (b.type === BlobType.Chunk || b.type === BlobType.Log) return [];
     try {
-      const text = (await read(id, b)).toString('utf8');
-      const by = `${BlobType[b.type].toLowerCase()} ${id}`;
+      const data = await read(id, b);
+      const by = `${BlobType[b.type]?.toLowerCase() ?? 'object'} ${id}`;
+      const edges = (ids: string[]) => ids.map((c): [string, string] => [c, by]);
+      if (b.type === BlobType.ChunkList) return edges(decodeChunkList(data, id).map(([c]) => c));
+      const text = data.toString('utf8');
       if (b.type === BlobType.Commit) {
         const c = JSON.parse(text) as Commit;
-        return [[c.tree, by], ...c.parents.map((p): [string, string] => [p, by])];
+        return edges([c.tree, ...c.parents]);
       }
       if (b.type === BlobType.Tree) {
-        return (JSON.parse(text) as Tree).entries.flatMap((e): [string, string][] =>
-          e.type === 'dir' ? [[e.tree, by]] : e.chunks.map(([c]) => [c, by]));
+        // As stored: a large file names its chunk list blob instead of inlining chunks.
+        return edges((JSON.parse(text) as Tree).entries.flatMap((e) =>
+          e.type === 'dir' ? [e.tree] : [...(e.list ? [e.list] : []), ...(e.chunks ?? []).map(([c]) => c)]));
       }
-      return (text.match(ID_RE) ?? []).filter((r) => r !== id && index.has(r)).map((r): [string, string] => [r, by]);
+      // Run records and anything newer: every id they mention that the remote holds.
+      return edges((text.match(ID_RE) ?? []).filter((r) => r !== id && index.has(r)));
     } catch (e) {
       broken.set(id, `${from} (${(e as Error).message})`);
       return [];

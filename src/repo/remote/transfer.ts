@@ -34,7 +34,6 @@ export async function uploadPacks(remote: Remote, store: BlobStore, packs: Local
   });
 }
 
-/** Downloads, verifies and installs packs; each pack is indexed as soon as it is verified. */
 /** Downloads, verifies and installs packs; each pack is indexed as soon as it is verified.
  * Returns the packs installed: one deleted by a remote gc since the listing is skipped
  * (gc only deletes packs no ref needs; fetch checks the refs' closure afterwards). */
@@ -58,10 +57,9 @@ async function downloadWithRetry(remote: Remote, tmpDir: string, p: RemotePack, 
   for (let attempt = 1; ; attempt++) {
     const tmp = path.join(tmpDir, `fetch-${p.id.slice(0, 16)}-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
     let got = 0;
+    let entries: PackEntry[] | null;
     try {
-      const entries = await downloadOnce(remote, p, tmp, (n) => { got += n; meter.bytes(n); }, signal);
-      if (entries) onVerified(tmp, entries);
-      return entries !== null;
+      entries = await downloadOnce(remote, p, tmp, (n) => { got += n; meter.bytes(n); }, signal);
     } catch (e) {
       fs.rmSync(tmp, { force: true });
       meter.bytes(-got);
@@ -73,7 +71,16 @@ async function downloadWithRetry(remote: Remote, tmpDir: string, p: RemotePack, 
         throw new DvError(`download of pack ${p.id.slice(0, 12)} from ${remote.url} failed after ${attempt} attempts: ${code}`);
       }
       await sleep(200 * 2 ** attempt * (0.5 + Math.random() / 2));
+      continue;
     }
+    if (!entries) return false;
+    try {
+      onVerified(tmp, entries); // local errors (disk full...) are not worth a new download
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw e;
+    }
+    return true;
   }
 }
 
@@ -98,7 +105,10 @@ async function downloadOnce(remote: Remote, p: RemotePack, tmp: string, onBytes:
       cb(null, chunk);
     },
   });
-  await pipeline(body, tap, fs.createWriteStream(tmp, { flags: 'wx' }), { signal });
+  // Opened synchronously: with a lazily opened stream, a body failing at once could
+  // let the open land after the caller's cleanup and leave an empty file behind.
+  const out = fs.createWriteStream('', { fd: fs.openSync(tmp, 'wx') });
+  await pipeline(body, tap, out, { signal });
   const where = `remote pack ${p.id} at ${remote.url}`;
   if (size !== p.size) throw new CorruptionError(`${where} is truncated: got ${size} bytes, listed as ${p.size}`);
   const actual = hasher.digestHex();

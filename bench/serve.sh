@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Figures of the dv serve issue, with s3rver (bench/s3rver.mjs) serving the very same
+# bytes from plain files as the reference, both on loopback and both driven by the
+# same client (bench/s3bench.mjs: node:http keep-alive + the SDK's SigV4 signer):
+#   - GET throughput of a 256 MiB file (median of 3)
+#   - latency of a 1 MiB Range read in the middle of a 1 GiB file (median of 50)
+#   - total time to list 100,000 keys (ListObjectsV2, pages of 1000)
+#   - requests per second for 1 KiB objects, 16 concurrent clients (10 s or 100,000 requests)
+# The reference objects are the generated files hard-linked into s3rver's store
+# (<dir>/<bucket>/<key>._S3rver_object), i.e. s3rver serves them from plain files.
+source "$(dirname "$0")/lib.sh"
+WORK="$WORK-serve"
+rm -rf "$WORK" && mkdir -p "$WORK"
+cd "$WORK"
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; cd /; rm -rf "$WORK"' EXIT
+BENCH="node $BENCH_DIR/s3bench.mjs"
+
+# waitline FILE: the first line of FILE once a server wrote it
+waitline() { for _ in $(seq 300); do [ -s "$1" ] && break; sleep 0.1; done; head -1 "$1"; }
+
+gen() { node "$BENCH_DIR/gen-tree.mjs" "$@"; }
+gen weather/big --big 1 --big-size $((256 << 20)) --seed 1
+gen weather/huge --big 1 --big-size $((1 << 30)) --seed 2
+gen weather/listing --files 100000 --size 16 --seed 3
+gen weather/small --files 1000 --size 1024 --seed 4
+sleep 1.1
+
+cd weather
+$DV init -q >/dev/null
+t_add=$(secs $DV add big huge listing small -q -m bench)
+KEY=$($DV keys create --read '*' --json)
+json() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s)'"$1"'))'; }
+DV_ID=$(echo "$KEY" | json .id)
+DV_SECRET=$(echo "$KEY" | json .secret)
+$DV serve --port 0 > "$WORK/serve.out" 2> "$WORK/serve.err" &
+PIDS+=($!)
+cd "$WORK"
+DV_EP=$(waitline "$WORK/serve.out" | awk '{print $2}')
+[ -n "$DV_EP" ] || { echo "dv serve did not start: $(cat "$WORK/serve.err")" >&2; exit 1; }
+
+node "$BENCH_DIR/s3rver.mjs" "$WORK/s3" --bucket bench > "$WORK/s3rver.out" 2> "$WORK/s3rver.err" &
+PIDS+=($!)
+S3_EP=$(waitline "$WORK/s3rver.out")
+[ -n "$S3_EP" ] || { echo "s3rver did not start: $(cat "$WORK/s3rver.err")" >&2; exit 1; }
+# The same files, hard-linked into s3rver's store under plain/<path>.
+(cd weather && find big huge listing small -type f) | while read -r f; do
+  mkdir -p "$WORK/s3/bench/plain/$(dirname "$f")"
+  ln "weather/$f" "$WORK/s3/bench/plain/$f._S3rver_object"
+done
+
+dvb() { AWS_ACCESS_KEY_ID=$DV_ID AWS_SECRET_ACCESS_KEY=$DV_SECRET $BENCH "$1" "$DV_EP" weather "${@:2}"; }
+s3b() { AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER $BENCH "$1" "$S3_EP" bench "${@:2}"; }
+
+echo "setup: dv add of 1.25 GiB + 101,000 small files took ${t_add}s (not a figure); $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# Warm-up: page cache for both, s3rver's lazily computed MD5 files.
+dvb get main/big/big0.bin 1 >/dev/null
+s3b get plain/big/big0.bin 1 >/dev/null
+s3b get plain/huge/big0.bin 1 >/dev/null
+dv_get=$(dvb get main/big/big0.bin 3)
+s3_get=$(s3b get plain/big/big0.bin 3)
+echo "GET 256 MiB: dv serve ${dv_get} MiB/s vs s3rver ${s3_get} MiB/s (ratio $(ratio "$dv_get" "$s3_get"); target >= 1)"
+
+mid=$(( (1 << 29) + 12345 ))
+dvb range main/huge/big0.bin $mid $((1 << 20)) 5 >/dev/null
+dv_rng=$(dvb range main/huge/big0.bin $mid $((1 << 20)) 50)
+s3_rng=$(s3b range plain/huge/big0.bin $mid $((1 << 20)) 50)
+echo "Range 1 MiB in the middle of 1 GiB: dv serve ${dv_rng} ms vs s3rver ${s3_rng} ms (median of 50; ratio $(ratio "$dv_rng" "$s3_rng"))"
+
+s3b list plain/listing/ >/dev/null   # s3rver computes and stores each object's MD5 on first sight
+read -r dv_n dv_list <<< "$(dvb list main/listing/)"
+read -r s3_n s3_list <<< "$(s3b list plain/listing/)"
+[ "$dv_n" = 100000 ] && [ "$s3_n" = 100000 ] || { echo "listing returned $dv_n / $s3_n keys, expected 100000" >&2; exit 1; }
+echo "list 100,000 keys: dv serve ${dv_list}s vs s3rver ${s3_list}s (ratio $(ratio "$dv_list" "$s3_list"); target <= 1)"
+
+dv_rps=$(dvb rps main/small/ 16 10 100000)
+s3_rps=$(s3b rps plain/small/ 16 10 100000)
+echo "GET 1 KiB objects, 16 clients: dv serve ${dv_rps} req/s vs s3rver ${s3_rps} req/s (ratio $(ratio "$dv_rps" "$s3_rps"); target >= 1)"

@@ -1,0 +1,278 @@
+// The ProxyBackend over a real repository: what `dv serve` runs.
+//
+// Concurrency inside one server process: uploads stream into the store in
+// parallel, each through its own BlobStore (one pack writer per upload), because
+// the repository's shared writer is not safe for interleaved puts and a failed
+// commit discards it. Commits are serialised here (the repository lock is
+// re-entrant within a process, so it alone would not order two requests of the
+// same server) and take the lock without blocking the event loop.
+//
+// Uploaded data is referenced by nothing until its commit; a writer lease
+// (src/repo/leases.ts) keeps `dv gc` away from the packs written since the oldest
+// such upload began, and each commit checks, under the lock, that every chunk it
+// references is still in the store (a chunk deduplicated against garbage that gc
+// deleted in the meantime fails the request instead of making a broken commit).
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { BlobStore } from '../store/blobstore.js';
+import { chunkStream } from '../store/chunker.js';
+import { DvError } from '../store/errors.js';
+import { blake3, createHasher } from '../store/hash.js';
+import { BlobType } from '../store/packfile.js';
+import { WriterLease } from '../repo/leases.js';
+import { DV_DIR, type Repo } from '../repo/repo.js';
+import type { ChunkRef, FileEntry, StoredFile, WalkItem } from '../repo/types.js';
+import { s3err } from './errors.js';
+import {
+  CommitConflict, type CommitOptions, type CommitResult, type FileChange, type ProxyBackend, type RefInfo,
+  type RepoInfo, type ResolvedRef,
+} from './types.js';
+
+export interface RepoBackendOptions {
+  /** Bucket name; default: the project directory's name (see bucketName). */
+  name?: string;
+  /** Refuse writes with this explanation (dv serve --remote). */
+  readOnly?: string;
+  /** How long a commit waits for another dv process's lock before answering 503. */
+  lockWaitMs?: number;
+}
+
+/** Uploads stored but not committed are protected from gc for at most this long
+ * (in-flight multipart uploads are dropped after 24 h idle). */
+const PENDING_TTL_MS = 25 * 3600_000;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A valid S3 bucket name from a directory name: lowercase, [a-z0-9.-], 3-63 chars. */
+export function bucketName(dir: string): string {
+  const n = path.basename(dir).toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[.-]+|[.-]+$/g, '').slice(0, 63);
+  return n.length >= 3 ? n : `${n || 'dv'}-repo`.replace(/^-/, '');
+}
+
+export function checkBucketName(name: string): string {
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) || name.includes('..') || /^\d+\.\d+\.\d+\.\d+$/.test(name)) {
+    throw new DvError(`invalid bucket name '${name}': use 3-63 lowercase letters, digits, '.' and '-'`, 2);
+  }
+  return name;
+}
+
+/**
+ * Runs `fn` under the repository lock, retrying asynchronously while another process
+ * holds it (RepoLock waits by blocking the thread, which would stall every request).
+ */
+export async function withLockAsync<T>(repo: Repo, command: string, fn: () => Promise<T> | T, waitMs = 30_000): Promise<T> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await repo.withLock(command, fn, { waitMs: 0 });
+    } catch (e) {
+      if (!(e instanceof DvError && e.code === 'LOCKED') || Date.now() >= deadline) throw e;
+      await sleep(25 + Math.random() * 50);
+    }
+  }
+}
+
+interface Pending {
+  since: number;
+  /** Parts a multipart result was made of: released with it. */
+  parts?: StoredFile[];
+}
+
+export class RepoBackend implements ProxyBackend {
+  readonly name: string;
+  private readonly created: Date;
+  private readonly times = new Map<string, Date>();
+  private readonly pending = new Map<object, Pending>();
+  private chain: Promise<unknown> = Promise.resolve();
+  private lease: WriterLease | null = null;
+
+  constructor(readonly repo: Repo, private readonly opts: RepoBackendOptions = {}) {
+    this.name = checkBucketName(opts.name ?? bucketName(repo.root));
+    const st = fs.statSync(path.join(repo.root, DV_DIR));
+    this.created = st.birthtimeMs > 0 ? st.birthtime : st.mtime;
+    if (!opts.readOnly) this.lease = WriterLease.acquire(repo.dvDir, 'serve', () => this.oldestPending());
+  }
+
+  /** Settles when no commit is running or queued (shutdown waits for this). */
+  async idle(): Promise<void> {
+    let seen: Promise<unknown>;
+    do {
+      seen = this.chain;
+      await seen;
+    } while (seen !== this.chain);
+  }
+
+  close(): void {
+    this.lease?.release();
+    this.lease = null;
+  }
+
+  listRepos(): RepoInfo[] {
+    return [{ name: this.name, created: this.created }];
+  }
+
+  private async timeOf(commit: string): Promise<Date> {
+    let t = this.times.get(commit);
+    if (!t) {
+      t = new Date((await this.repo.readCommit(commit)).time);
+      this.times.set(commit, t);
+    }
+    return t;
+  }
+
+  async listRefs(_repo: string): Promise<RefInfo[]> {
+    const out: RefInfo[] = [];
+    for (const r of this.repo.refs.list()) {
+      const kind = r.name.startsWith('heads/') ? 'branch' : r.name.startsWith('tags/') ? 'tag' : null;
+      if (kind) out.push({ name: r.name.slice(kind === 'branch' ? 6 : 5), kind, commit: r.target, time: await this.timeOf(r.target) });
+    }
+    return out;
+  }
+
+  /** Branch or tag names, HEAD (the served repository's), ids and unique prefixes, each with ~N / ^. */
+  async resolve(_repo: string, ref: string): Promise<ResolvedRef | null> {
+    const m = /^(.*?)((?:~\d*|\^)*)$/.exec(ref)!;
+    const base = m[1]!;
+    let commit: string | undefined;
+    let kind: ResolvedRef['kind'] = 'commit';
+    const branch = this.repo.refs.get(`heads/${base}`);
+    const tag = this.repo.refs.get(`tags/${base}`);
+    if (branch) [commit, kind] = [branch, 'branch'];
+    else if (tag) [commit, kind] = [tag, 'tag'];
+    else if (base === 'HEAD') commit = this.repo.headCommit() ?? undefined;
+    else if (/^[0-9a-f]{4,64}$/.test(base)) commit = await this.resolveId(base);
+    if (!commit) return null;
+    if (m[2]) {
+      kind = 'commit';
+      try {
+        commit = await this.repo.resolve(`${commit}${m[2]}`);
+      } catch (e) {
+        if (e instanceof DvError && e.code === 'UNKNOWN_REF') return null;
+        throw e;
+      }
+    }
+    return { commit, kind, time: await this.timeOf(commit) };
+  }
+
+  private async resolveId(prefix: string): Promise<string | undefined> {
+    try {
+      return await this.repo.resolve(prefix);
+    } catch (e) {
+      if (e instanceof DvError && e.code === 'UNKNOWN_REF') return undefined;
+      throw e; // ambiguous prefix
+    }
+  }
+
+  async *walk(_repo: string, commit: string, prefix: string, startAfter?: string): AsyncIterable<WalkItem> {
+    yield* this.repo.walk(commit, prefix, { startAfter });
+  }
+
+  async stat(_repo: string, commit: string, p: string): Promise<FileEntry | null> {
+    if (p.split('/').some((s) => s === '')) return null; // lookup would skip empty segments
+    const e = await this.repo.lookup(commit, p);
+    return e?.type === 'file' ? e : null;
+  }
+
+  open(_repo: string, entry: StoredFile, start: number, endExclusive: number): Readable {
+    return this.repo.openFile(entry, start, endExclusive);
+  }
+
+  private writable(): void {
+    if (this.opts.readOnly) throw s3err('AccessDenied', this.opts.readOnly);
+  }
+
+  async storeStream(_repo: string, body: Readable): Promise<StoredFile> {
+    this.writable();
+    const token = {};
+    const since = Date.now();
+    this.pending.set(token, { since });
+    // Its own store: one pack writer per upload, sealed and indexed when it ends.
+    const store = new BlobStore(this.repo.db, this.repo.dvDir);
+    try {
+      const chunks: ChunkRef[] = [];
+      const hasher = await createHasher();
+      let size = 0;
+      for await (const chunk of chunkStream(body as AsyncIterable<Uint8Array>, this.repo.config.chunker)) {
+        const id = blake3(chunk);
+        await store.put(BlobType.Chunk, chunk, id);
+        chunks.push([id.toString('hex'), chunk.length]);
+        hasher.update(chunk);
+        size += chunk.length;
+      }
+      store.flush();
+      const stored: StoredFile = { size, hash: chunks.length === 1 ? chunks[0]![0] : hasher.digestHex(), chunks };
+      this.pending.set(stored, { since });
+      return stored;
+    } finally {
+      this.pending.delete(token);
+      store.close(); // discards an unsealed pack when the body failed
+    }
+  }
+
+  async concat(_repo: string, parts: StoredFile[]): Promise<StoredFile> {
+    this.writable();
+    const chunks = parts.flatMap((p) => p.chunks);
+    const file: StoredFile = { size: parts.reduce((s, p) => s + p.size, 0), hash: '', chunks };
+    // The file checksum is the BLAKE3 of the whole content: read it back and hash it.
+    const hasher = await createHasher();
+    let n = 0;
+    for await (const b of this.repo.openFile(file)) {
+      hasher.update(b as Buffer);
+      n += (b as Buffer).length;
+    }
+    if (n !== file.size) throw new Error(`multipart parts hold ${n} bytes, expected ${file.size}`);
+    file.hash = chunks.length === 1 ? chunks[0]![0] : hasher.digestHex();
+    const since = Math.min(Date.now(), ...parts.map((p) => this.pending.get(p)?.since ?? Date.now()));
+    this.pending.set(file, { since, parts });
+    return file;
+  }
+
+  async commit(_repo: string, branch: string, changes: Map<string, FileChange | null>, message: string,
+    opts: CommitOptions = {}): Promise<CommitResult> {
+    this.writable();
+    const run = this.chain.then(() => this.commitNow(branch, changes, message, opts));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async commitNow(branch: string, changes: Map<string, FileChange | null>, message: string,
+    opts: CommitOptions): Promise<CommitResult> {
+    const check = (current: Map<string, FileEntry>): void => {
+      for (const [p, pred] of opts.expect ?? []) if (!pred(current.get(p) ?? null)) throw new CommitConflict(p);
+      for (const c of changes.values()) {
+        for (const [id] of c?.chunks ?? []) {
+          if (!this.repo.blobs.has(Buffer.from(id, 'hex'))) {
+            throw new Error(`chunk ${id} of an upload is no longer in the store (removed by dv gc?); upload again`);
+          }
+        }
+      }
+    };
+    let id: string;
+    try {
+      id = await withLockAsync(this.repo, 'serve',
+        () => this.repo.commitChanges(branch, changes, message, { createBranch: false, check }), this.opts.lockWaitMs);
+    } catch (e) {
+      if (e instanceof DvError && e.code === 'LOCKED') throw s3err('SlowDown', `Please reduce your request rate: ${e.message}`);
+      throw e;
+    }
+    for (const c of changes.values()) if (c) this.release(c);
+    return { commit: id, time: await this.timeOf(id) };
+  }
+
+  private release(f: object): void {
+    const p = this.pending.get(f);
+    this.pending.delete(f);
+    for (const part of p?.parts ?? []) this.pending.delete(part);
+  }
+
+  /** For the writer lease: when the oldest upload that may still be committed began. */
+  private oldestPending(): number | null {
+    const now = Date.now();
+    let min: number | null = null;
+    for (const [k, p] of this.pending) {
+      if (now - p.since > PENDING_TTL_MS) { this.pending.delete(k); continue; }
+      if (min === null || p.since < min) min = p.since;
+    }
+    return min;
+  }
+}
