@@ -44,10 +44,16 @@ PIDS+=($!)
 S3_EP=$(waitline "$WORK/s3rver.out")
 [ -n "$S3_EP" ] || { echo "s3rver did not start: $(cat "$WORK/s3rver.err")" >&2; exit 1; }
 # The same files, hard-linked into s3rver's store under plain/<path>.
-(cd weather && find big huge listing small -type f) | while read -r f; do
-  mkdir -p "$WORK/s3/bench/plain/$(dirname "$f")"
-  ln "weather/$f" "$WORK/s3/bench/plain/$f._S3rver_object"
-done
+node -e '
+const fs = require("fs"), path = require("path");
+const [src, dst] = process.argv.slice(1);
+const walk = (rel) => { for (const d of fs.readdirSync(path.join(src, rel), { withFileTypes: true })) {
+  const r = path.join(rel, d.name);
+  if (d.isDirectory()) { fs.mkdirSync(path.join(dst, r), { recursive: true }); walk(r); }
+  else if (!rel.startsWith(".dv") && rel !== "") fs.linkSync(path.join(src, r), path.join(dst, r) + "._S3rver_object");
+} };
+for (const top of ["big", "huge", "listing", "small"]) { fs.mkdirSync(path.join(dst, top), { recursive: true }); walk(top); }
+' "$WORK/weather" "$WORK/s3/bench/plain"
 
 dvb() { AWS_ACCESS_KEY_ID=$DV_ID AWS_SECRET_ACCESS_KEY=$DV_SECRET $BENCH "$1" "$DV_EP" weather "${@:2}"; }
 s3b() { AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER $BENCH "$1" "$S3_EP" bench "${@:2}"; }

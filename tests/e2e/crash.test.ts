@@ -85,11 +85,11 @@ async function killAt(args: string[], t: Trigger): Promise<Killed> {
     const seen = await waitFor(() => p.exited() || happened!(), 30_000, 1);
     expect(seen, `${t.label}: never happened`).toBe(true);
   }
-  const running = !p.exited();
   p.child.kill('SIGKILL');
   const result = await p.done;
-  if (running) expect(result.signal, describeRun(args, result)).toBe('SIGKILL');
-  else expect(result.code, describeRun(args, result)).toBe(0);
+  // Either the signal hit it, or it had finished (successfully) just before.
+  const running = result.signal === 'SIGKILL';
+  if (!running) expect(result.code, describeRun(args, result)).toBe(0);
   return { label: t.label, running, result, lockLeft: fs.existsSync(lockFile) };
 }
 
@@ -234,11 +234,12 @@ describe('kill -9', () => {
       { label: '250 ms after taking the lock', afterLockMs: 250 },
     ]);
     for (const t of triggers) {
-      // Killed gc runs leave work behind; make fresh garbage only when none is left.
-      let dry = await dvJson<{ packsRewritten: number }>(proj, ['gc', '--dry-run', '--json']);
-      if (dry.packsRewritten === 0) {
+      // Killed gc runs leave work behind; make fresh garbage when little is left.
+      type Dry = { packsRewritten: number; bytesFreed: number };
+      let dry = await dvJson<Dry>(proj, ['gc', '--dry-run', '--json']);
+      if (dry.packsRewritten === 0 || dry.bytesFreed < 2 * BIG_BYTES) {
         await makeGarbage();
-        dry = await dvJson<{ packsRewritten: number }>(proj, ['gc', '--dry-run', '--json']);
+        dry = await dvJson<Dry>(proj, ['gc', '--dry-run', '--json']);
       }
       expect(dry.packsRewritten, 'gc has packs to rewrite').toBeGreaterThan(0);
       const headFiles = snapshotTree(data);

@@ -245,6 +245,23 @@ describe('dv serve over a local project', () => {
     expect(s.stderr()).toMatch(/GET \/weather\/main\/data\/a\.csv 200/);
   });
 
+  it('--anonymous-read and --name; a revoked key is refused at once', async () => {
+    const anon = await startServe(proj, ['--anonymous-read', '--name', 'weather-public']);
+    try {
+      expect(anon.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(await rawRequest(anon.port, 'GET', '/weather-public/v1/data/a.csv')).toMatchObject({ status: 200, body: 'x,y\n1,2\n' });
+      expect((await rawRequest(anon.port, 'PUT', '/weather-public/staging/x.txt')).status).toBe(403);
+      expect((await rawRequest(anon.port, 'GET', '/weather/v1/data/a.csv')).status).toBe(404);
+    } finally {
+      expect(await stopServe(anon)).toBe(0);
+    }
+    const ro = client(s.url, reader);
+    expect((await get(ro, 'main/data/sub/b.txt')).toString()).toBe('bee\n');
+    await dvOk(proj, ['keys', 'revoke', reader.id]);
+    expect(await status(ro.send(new GetObjectCommand({ Bucket: 'weather', Key: 'main/data/sub/b.txt' })))).toBe(403);
+    ro.destroy();
+  });
+
   it('shuts down cleanly on SIGTERM and releases its gc lease', async () => {
     expect(fs.readdirSync(path.join(proj, '.dv', 'leases'))).toHaveLength(1);
     expect(await stopServe(s)).toBe(0);
