@@ -3,12 +3,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { DvError } from '../store/errors.js';
+import { pool } from '../store/pool.js';
 import { resolveGitRevision } from './git.js';
 import { restoreFile } from './fileio.js';
 import type { Repo } from './repo.js';
 import { isUnder, normalizeTracked, type Progress } from './snapshot.js';
 import { sameContent, type FlatTree } from './trees.js';
 import { hashFile, scanWorkspace, StatCache, type WsFile } from './workspace.js';
+
+const RESTORE_CONCURRENCY = 8;
 
 export interface CheckoutOptions {
   paths?: string[];
@@ -101,7 +104,8 @@ export async function checkout(repo: Repo, ref: string, opts: CheckoutOptions = 
     const recorded: { file: WsFile; hash: string }[] = [];
     for (const p of toRemove) fs.rmSync(path.join(repo.root, p), { force: true });
     removeEmptyDirs(repo.root, toRemove, want);
-    for (const p of toWrite.sort()) {
+    // Several restores in flight: each one's fsync overlaps the next one's writes.
+    await pool(toWrite.sort(), RESTORE_CONCURRENCY, async (p) => {
       const e = want.get(p)!;
       const abs = path.join(repo.root, p);
       const existing = fs.statSync(abs, { throwIfNoEntry: false });
@@ -112,7 +116,7 @@ export async function checkout(repo: Repo, ref: string, opts: CheckoutOptions = 
       progress.files++;
       progress.bytes += e.size;
       opts.onProgress?.(progress);
-    }
+    });
     // Mode-only changes (the executable bit) are fixed in place.
     const written = new Set(toWrite);
     for (const [p, w] of want) {

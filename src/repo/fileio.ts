@@ -3,6 +3,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
 import type { BlobStore } from '../store/blobstore.js';
 import { CorruptionError, DvError } from '../store/errors.js';
@@ -70,7 +71,8 @@ export async function restoreFile(store: BlobStore, file: StoredFile, dest: stri
       while (off < part.length) off += fs.writeSync(fd, part, off, part.length - off, pos + off);
       pos += part.length;
     }
-    fs.fsyncSync(fd);
+    // Asynchronous, so that a checkout's concurrent restores share journal commits.
+    await fsyncAsync(fd);
     fs.closeSync(fd);
   } catch (e) {
     fs.closeSync(fd);
@@ -81,5 +83,7 @@ export async function restoreFile(store: BlobStore, file: StoredFile, dest: stri
   fs.chmodSync(tmp, mode);
   fs.renameSync(tmp, dest);
 }
+
+const fsyncAsync = promisify(fs.fsync);
 
 export { fsyncDir };
