@@ -43,3 +43,44 @@ step "diff -r data restored && echo identical"; diff -r data restored && echo id
 run gc
 run fsck
 step "du -sh .dv/packs   # 2 versions of a 3 MiB binary + CSVs, deduplicated"; du -sh .dv/packs
+
+# Pipelines: one datum per station file; only changed stations are processed again.
+cat > clean.js <<'JS'
+// Drops rows with a missing temperature; logs which file it processed.
+const fs = require('fs');
+const [src, dst] = process.argv.slice(2);
+const rows = fs.readFileSync(src, 'utf8').trim().split('\n');
+fs.writeFileSync(dst, rows.filter((r) => !r.endsWith(',')).join('\n') + '\n');
+fs.appendFileSync('clean.log', src + '\n');
+JS
+cat > summarize.js <<'JS'
+const fs = require('fs'), path = require('path');
+const [dir, out] = process.argv.slice(2);
+const lines = fs.readdirSync(dir).map((f) => {
+  const t = fs.readFileSync(path.join(dir, f), 'utf8').trim().split('\n').slice(1).map((r) => Number(r.split(',')[2]));
+  return `${f},${(t.reduce((a, b) => a + b, 0) / t.length).toFixed(2)}`;
+});
+fs.writeFileSync(out, 'station,mean_temp_c\n' + lines.join('\n') + '\n');
+JS
+cat > dv.yaml <<'YAML'
+stages:
+  clean:
+    foreach: data/stations/*.csv
+    cmd: node clean.js ${in} ${out}
+    deps: [clean.js]
+    outs: data/clean/
+  summary:
+    cmd: node summarize.js data/clean ${out}
+    deps: [summarize.js, data/clean]
+    outs: [data/summary.csv]
+YAML
+run dag
+run run summary
+step "cat data/summary.csv"; cat data/summary.csv
+step "edit one station, then run again: only that datum runs"
+echo "2024-01-06,alpha,7" >> data/stations/alpha.csv
+run run --dry-run
+run run
+step "cat clean.log   # alpha was processed twice, the others once"; cat clean.log
+run runs
+run lineage HEAD:data/summary.csv
