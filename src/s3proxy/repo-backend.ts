@@ -21,6 +21,7 @@ import { DvError } from '../store/errors.js';
 import { blake3, createHasher } from '../store/hash.js';
 import { BlobType } from '../store/packfile.js';
 import { WriterLease } from '../repo/leases.js';
+import { openRange } from '../repo/rangeread.js';
 import { DV_DIR, type Repo } from '../repo/repo.js';
 import type { ChunkRef, FileEntry, StoredFile, WalkItem } from '../repo/types.js';
 import { s3err } from './errors.js';
@@ -174,7 +175,7 @@ export class RepoBackend implements ProxyBackend {
   }
 
   open(_repo: string, entry: StoredFile, start: number, endExclusive: number): Readable {
-    return this.repo.openFile(entry, start, endExclusive);
+    return openRange(this.repo.blobs, entry, start, endExclusive);
   }
 
   private writable(): void {
