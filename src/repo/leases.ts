@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { alive } from '../store/lock.js';
 
 export const RENEW_MS = 30_000;
 const TTL_MS = 10 * RENEW_MS;
@@ -32,14 +33,6 @@ export interface LeaseRecord {
 
 const leaseDir = (dvDir: string): string => path.join(dvDir, 'leases');
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function isLive(l: LeaseRecord, now: number): boolean {
   if (l.host === os.hostname()) return alive(l.pid);

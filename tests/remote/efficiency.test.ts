@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
-import { bucket, dvEnv, dvJson, dvOk, listAll, randomData, removeTempDirs, tempDir, writeFile, type Env } from './helpers.js';
+import { bucket, dvEnv, dvJson, dvOk, listAll, randomData, removeTempDirs, tempDir, writeFile, type Env, initWithRemote } from './helpers.js';
 
 let s3: S3TestServer;
 let env: Env;
@@ -17,12 +17,7 @@ afterAll(async () => {
   removeTempDirs();
 });
 
-async function newRepo(prefix: string): Promise<string> {
-  const dir = tempDir();
-  await dvOk(dir, ['init'], env);
-  await dvOk(dir, ['remote', 'add', 'origin', `s3://${s3.bucket}/${prefix}`, '--endpoint', s3.endpoint], env);
-  return dir;
-}
+const newRepo = (prefix: string): Promise<string> => initWithRemote(s3, env, prefix);
 
 describe('transfer efficiency', () => {
   it('uploads under 1% of a 32 MiB file after a one-byte insert at its start', async () => {

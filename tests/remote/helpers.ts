@@ -160,3 +160,11 @@ export function enforceConditionalWrites(proxy: Proxy, target: string): void {
     return 'forward';
   };
 }
+
+/** A fresh repository with `origin` pointing at `prefix` in the test bucket. */
+export async function initWithRemote(s3: { bucket: string; endpoint: string }, env: Env, prefix: string): Promise<string> {
+  const dir = tempDir();
+  await dvOk(dir, ['init'], env);
+  await dvOk(dir, ['remote', 'add', 'origin', `s3://${s3.bucket}/${prefix}`, '--endpoint', s3.endpoint], env);
+  return dir;
+}
