@@ -1,9 +1,11 @@
-// Listing the workspace: one stat per file under the tracked paths. On large trees
-// (known from the stat cache) the work is split with a worker thread, since at
-// 100,000 files the stat calls dominate a no-op status and this machine has 2 cores.
+// Listing the workspace: one stat per file under the tracked paths. At 100,000 files the
+// stat calls dominate a no-op status, so the native scanner (native-scan.ts: the same walk
+// in C on a few threads) does them when it is built; otherwise, on large trees (known from
+// the stat cache), the JS walk is split with a worker thread, as this machine has 2 cores.
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { nativeScan } from './native-scan.js';
 import { MODE_EXEC, MODE_FILE } from './types.js';
 
 export interface WsFile {
@@ -25,6 +27,9 @@ export const SKIP_DIRS = new Set(['.dv', '.git']);
 
 /** Below this many known files a worker's start-up costs more than it saves. */
 const PARALLEL_MIN_FILES = 20_000;
+
+/** Threads of the native scanner (the stat calls are mostly kernel time, and wait on the disk when cold). */
+const NATIVE_THREADS = 4;
 
 export function fileMode(statMode: number): number {
   return statMode & 0o111 ? MODE_EXEC : MODE_FILE;
@@ -97,6 +102,9 @@ export async function scanWorkspace(root: string, tracked: string[], expectedFil
   const out: WsFile[] = [];
   const emit = (rel: string, st: fs.Stats) => out.push({ path: rel, size: st.size, mtime: st.mtimeMs, ino: st.ino, mode: fileMode(st.mode) });
   let items = topItems(root, tracked);
+  const threadsEnv = Number(process.env.DV_SCAN_THREADS);
+  const native = nativeScan(root, items, threadsEnv >= 1 ? threadsEnv : NATIVE_THREADS);
+  if (native) return native;
   if (expectedFiles < PARALLEL_MIN_FILES || process.env.DV_SCAN_THREADS === '1') {
     scanItems(root, items, emit);
     return out;
