@@ -53,18 +53,35 @@ export function nativeScanAvailable(): boolean {
  * scanItems(root, items) in C, as WsFile records in the JS walk's order; null when the
  * addon is unavailable or leaves the scan to the JS path.
  */
-export function nativeScan(root: string, items: ScanItem[], threads: number): WsFile[] | null {
+export function nativeScan(root: string, items: ScanItem[], threads: number): PackedScan | null {
   if (!nativeScanAvailable()) return null;
   // A lone surrogate would be encoded lossily on the way to C; the JS path keeps it in its output.
   if (LONE_SURROGATE.test(root) || items.some((i) => LONE_SURROGATE.test(i.rel))) return null;
   const r = addon!.scan(root, items, threads);
   if (r === null) return null;
+  return r;
+}
+
+/** A scan as the addon returns it: '\0'-joined paths, and (size, mtimeMs, ino, mode) per file. */
+export interface PackedScan {
+  count: number;
+  paths: string;
+  nums: Float64Array;
+}
+
+export function unpack(r: PackedScan): WsFile[] {
   const paths = r.count === 0 ? [] : r.paths.split('\0');
-  if (paths.length !== r.count) return null;
+  if (paths.length !== r.count) throw new Error(`native scan returned ${paths.length} paths for ${r.count} files`);
   const nums = r.nums;
   const out: WsFile[] = new Array(r.count);
   for (let i = 0, j = 0; i < r.count; i++, j += 4) {
     out[i] = { path: paths[i], size: nums[j], mtime: nums[j + 1], ino: nums[j + 2], mode: nums[j + 3] };
   }
   return out;
+}
+
+export function pack(files: WsFile[]): PackedScan {
+  const nums = new Float64Array(files.length * 4);
+  files.forEach((f, i) => nums.set([f.size, f.mtime, f.ino, f.mode], i * 4));
+  return { count: files.length, paths: files.map((f) => f.path).join('\0'), nums };
 }

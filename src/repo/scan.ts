@@ -5,7 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { nativeScan } from './native-scan.js';
+import { blake3 } from '../store/hash.js';
+import { nativeScan, pack, unpack, type PackedScan } from './native-scan.js';
 import { MODE_EXEC, MODE_FILE } from './types.js';
 
 export interface WsFile {
@@ -99,12 +100,42 @@ function scanInWorker(root: string, items: ScanItem[]): Promise<WsFile[]> {
 /** Regular files under the tracked paths, in no particular order. Missing tracked
  * paths contribute nothing (their files show up as deleted). */
 export async function scanWorkspace(root: string, tracked: string[], expectedFiles = 0): Promise<WsFile[]> {
-  const out: WsFile[] = [];
-  const emit = (rel: string, st: fs.Stats) => out.push({ path: rel, size: st.size, mtime: st.mtimeMs, ino: st.ino, mode: fileMode(st.mode) });
-  let items = topItems(root, tracked);
+  return (await scanDetailed(root, tracked, expectedFiles)).files();
+}
+
+export interface ScanResult {
+  count: number;
+  /** BLAKE3 over every (path, size, mtime, inode, mode) in walk order: equal
+   * fingerprints mean an unchanged workspace, with no per-file objects built. */
+  fingerprint(): string;
+  files(): WsFile[];
+  bytes(): number;
+}
+
+export async function scanDetailed(root: string, tracked: string[], expectedFiles = 0): Promise<ScanResult> {
+  const items = topItems(root, tracked);
   const threadsEnv = Number(process.env.DV_SCAN_THREADS);
   const native = nativeScan(root, items, threadsEnv >= 1 ? threadsEnv : NATIVE_THREADS);
-  if (native) return native;
+  if (native) {
+    let files: WsFile[] | undefined;
+    const bytes = () => { let s = 0; for (let i = 0; i < native.nums.length; i += 4) s += native.nums[i]; return s; };
+    return { count: native.count, fingerprint: () => fingerprint(native), files: () => (files ??= unpack(native)), bytes };
+  }
+  const files = await scanJs(root, items, expectedFiles);
+  return { count: files.length, fingerprint: () => fingerprint(pack(files)), files: () => files,
+    bytes: () => files.reduce((s, f) => s + f.size, 0) };
+}
+
+function fingerprint(p: PackedScan): string {
+  const nums = Buffer.from(p.nums.buffer, p.nums.byteOffset, p.nums.byteLength);
+  const count = Buffer.alloc(4);
+  count.writeUInt32LE(p.count);
+  return blake3(Buffer.concat([count, Buffer.from(p.paths, 'utf8'), nums])).toString('hex');
+}
+
+async function scanJs(root: string, items: ScanItem[], expectedFiles: number): Promise<WsFile[]> {
+  const out: WsFile[] = [];
+  const emit = (rel: string, st: fs.Stats) => out.push({ path: rel, size: st.size, mtime: st.mtimeMs, ino: st.ino, mode: fileMode(st.mode) });
   if (expectedFiles < PARALLEL_MIN_FILES || process.env.DV_SCAN_THREADS === '1') {
     scanItems(root, items, emit);
     return out;

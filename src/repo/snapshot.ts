@@ -7,7 +7,8 @@ import { gitInfo, afterDvCommit } from './git.js';
 import type { Repo } from './repo.js';
 import { buildTree, diffFlat, type Change, type FlatTree } from './trees.js';
 import type { Commit, FileEntry } from './types.js';
-import { scanWorkspace, StatCache, toEntry, type WsFile } from './workspace.js';
+import { scanDetailed } from './scan.js';
+import { StatCache, toEntry, type WsFile } from './workspace.js';
 
 export interface Progress {
   phase: string;
@@ -71,10 +72,15 @@ async function snapshot(repo: Repo, tracked: string[], scope: string[], opts: Sn
   const parentCommit = parent ? await repo.readCommit(parent) : null;
   const samePaths = parentCommit !== null && parentCommit.paths.join('\0') === tracked.join('\0');
   const cache = new StatCache(repo.db);
-  const ws = await scanWorkspace(repo.root, scope, cache.size);
+  const scan = await scanDetailed(repo.root, scope, cache.size);
+  const whole = scope.join('\0') === tracked.join('\0');
   // Fast path: nothing changed since the last snapshot, known from one stat per file.
-  if (samePaths && scope.join('\0') === tracked.join('\0') && cache.matchesTree(parentCommit.tree, ws)) {
-    return { commit: null, changes: [], files: ws.length, bytes: ws.reduce((s, f) => s + f.size, 0) };
+  if (samePaths && whole && cache.unchangedSince(parentCommit.tree, scan)) {
+    return { commit: null, changes: [], files: scan.count, bytes: scan.bytes() };
+  }
+  const ws = scan.files();
+  if (samePaths && whole && cache.matchesTree(parentCommit.tree, ws)) {
+    return { commit: null, changes: [], files: ws.length, bytes: scan.bytes() };
   }
   const head = await repo.flatten(parent);
   const { files: scanned, fresh } = await readWorkspace(repo, cache, ws, head, opts.onProgress);
@@ -101,6 +107,7 @@ async function snapshot(repo: Repo, tracked: string[], scope: string[], opts: Sn
     cache.record(fresh);
     cache.retainOnly((p, hash) => files.get(p)?.hash === hash);
     cache.mirrorIfComplete(commit?.tree ?? parentCommit!.tree, files);
+    if (whole) cache.rememberScan(scan);
     cache.save();
     if (id) repo.refs.advanceHead(id);
   })();

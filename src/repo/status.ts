@@ -4,6 +4,7 @@ import { isUnder } from './snapshot.js';
 import { diffFlat, diffTrees, type Change, type FlatTree } from './trees.js';
 import fs from 'node:fs';
 import path from 'node:path';
+import { scanDetailed } from './scan.js';
 import { scanWorkspace, StatCache, workspaceHashes, type WsFile } from './workspace.js';
 
 export interface StatusResult {
@@ -36,15 +37,31 @@ export async function status(repo: Repo, paths?: string[]): Promise<StatusResult
   const all = await trackedPaths(repo);
   const tracked = paths?.length ? narrow(all, paths) : all;
   const cache = new StatCache(repo.db);
-  const scanned = await scanWorkspace(repo.root, tracked, cache.size);
+  const scan = await scanDetailed(repo.root, tracked, cache.size);
   const result = { branch, commit, tracked, added: [] as string[], modified: [] as string[], deleted: [] as string[] };
-  // Fast path: the cache mirrors HEAD and every file is unchanged since it was recorded.
-  if (commit && !paths?.length && cache.matchesTree((await repo.readCommit(commit)).tree, scanned)) return result;
+  // Fast paths: the cache mirrors HEAD and every file is unchanged since it was recorded,
+  // known from the scan's fingerprint, else from one cache lookup per file.
+  if (commit && !paths?.length) {
+    const tree = (await repo.readCommit(commit)).tree;
+    if (cache.unchangedSince(tree, scan)) return result;
+    if (cache.matchesTree(tree, scan.files())) {
+      updateCache(repo, cache, () => cache.rememberScan(scan));
+      return result;
+    }
+  }
+  const scanned = scan.files();
   const head = new Map([...(await repo.flatten(commit))].filter(([p]) => tracked.some((t) => isUnder(p, t))));
   const ws = await workspaceTree(repo, tracked, cache, scanned);
   const changes = diffFlat(head, ws);
   for (const c of changes) result[c.status].push(c.path);
-  if (!paths?.length && commit) refreshCache(repo, cache, scanned, ws, head, changes.length ? null : (await repo.readCommit(commit)).tree);
+  if (!paths?.length && commit) {
+    const cleanTree = changes.length ? null : (await repo.readCommit(commit)).tree;
+    const fresh = scanned.filter((f) => cache.hashOf(f) === null && head.get(f.path)?.hash === ws.get(f.path)!.hash);
+    if (fresh.length) updateCache(repo, cache, () => {
+      cache.record(fresh.map((f) => ({ file: f, hash: ws.get(f.path)!.hash })));
+      if (cleanTree) { cache.mirrorIfComplete(cleanTree, head); cache.rememberScan(scan); }
+    });
+  }
   return result;
 }
 
@@ -59,17 +76,15 @@ function narrow(tracked: string[], paths: string[]): string[] {
 }
 
 /**
- * Files just hashed that match HEAD hold stored content: record them (as git's status
- * refreshes its index) so the next status need not read them. Skipped while another
+ * Files just hashed that match HEAD hold stored content: status records them (as git's
+ * status refreshes its index) so the next one need not read them. Skipped while another
  * dv process holds the lock; the cache is only an optimisation.
  */
-function refreshCache(repo: Repo, cache: StatCache, scanned: WsFile[], ws: FlatTree, head: FlatTree, cleanTree: string | null): void {
-  const fresh = scanned.filter((f) => cache.hashOf(f) === null && head.get(f.path)?.hash === ws.get(f.path)!.hash);
-  if (fresh.length === 0 || fs.existsSync(path.join(repo.dvDir, 'lock'))) return;
+function updateCache(repo: Repo, cache: StatCache, change: () => void): void {
+  if (fs.existsSync(path.join(repo.dvDir, 'lock'))) return;
   try {
     repo.db.transaction(() => {
-      cache.record(fresh.map((f) => ({ file: f, hash: ws.get(f.path)!.hash })));
-      if (cleanTree) cache.mirrorIfComplete(cleanTree, head);
+      change();
       cache.save();
     })();
   } catch {

@@ -43,22 +43,48 @@ export class StatCache {
   private rows: Map<string, StatRow> | null = null;
   private raw: Buffer = Buffer.alloc(0);
   private mirror = '';
+  private fingerprint = '';
   private dirty = false;
 
   constructor(private db: DB) {}
 
   private load(): Map<string, StatRow> {
     if (!this.rows) {
-      const row = this.db.prepare('SELECT mirror, data FROM workspace_index WHERE id = 1').get() as { mirror: string; data: Buffer } | undefined;
+      const row = this.db.prepare('SELECT mirror, fingerprint, data FROM workspace_index WHERE id = 1').get() as
+        { mirror: string; fingerprint: string; data: Buffer } | undefined;
       this.raw = row?.data ?? Buffer.alloc(0);
       this.rows = decodeIndex(this.raw);
       this.mirror = row?.mirror ?? '';
+      this.fingerprint = row?.fingerprint ?? '';
     }
     return this.rows;
   }
 
+  /** Number of rows, read without decoding the record when it is not loaded yet. */
   get size(): number {
-    return this.load().size;
+    return this.rows ? this.rows.size : this.peek().files;
+  }
+
+  /** The mirror mark alone, without the record: enough for the no-op fast path. */
+  peek(): { mirror: string; fingerprint: string; files: number } {
+    if (this.rows) return { mirror: this.mirror, fingerprint: this.fingerprint, files: this.rows.size };
+    const row = this.db.prepare('SELECT mirror, fingerprint, files FROM workspace_index WHERE id = 1').get() as
+      { mirror: string; fingerprint: string; files: number } | undefined;
+    return row ?? { mirror: '', fingerprint: '', files: 0 };
+  }
+
+  /** True when the workspace scan is exactly the one recorded as mirroring `tree`. */
+  unchangedSince(tree: string, scan: { fingerprint(): string }): boolean {
+    const p = this.peek();
+    return p.mirror === tree && p.fingerprint !== '' && p.fingerprint === scan.fingerprint();
+  }
+
+  /** Remembers the scan of a workspace that mirrors the rows' tree (call after mirrorIfComplete). */
+  rememberScan(scan: { fingerprint(): string }): void {
+    this.load();
+    if (this.mirror === '') return;
+    const fp = scan.fingerprint();
+    if (fp !== this.fingerprint) { this.fingerprint = fp; this.dirty = true; }
   }
 
   /** Whether `f` is unchanged since it was recorded (without decoding its hash). */
@@ -110,7 +136,7 @@ export class StatCache {
       return r !== undefined && r[3] === e.mode && this.hash(r) === e.hash;
     });
     const mirror = complete ? tree : '';
-    if (mirror !== this.mirror) { this.mirror = mirror; this.dirty = true; }
+    if (mirror !== this.mirror) { this.mirror = mirror; this.fingerprint = ''; this.dirty = true; }
   }
 
   /** True when every scanned file hits the cache and the cache mirrors `tree`. */
@@ -123,13 +149,16 @@ export class StatCache {
   private changed(): void {
     this.dirty = true;
     this.mirror = '';
+    this.fingerprint = '';
   }
 
   /** Writes pending changes; call inside the transaction that moves HEAD. */
   save(): void {
     if (!this.dirty) return;
-    this.db.prepare('INSERT INTO workspace_index (id, mirror, data) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET mirror = excluded.mirror, data = excluded.data')
-      .run(this.mirror, encodeIndex(this.load(), (r) => this.hash(r)));
+    const rows = this.load();
+    this.db.prepare('INSERT INTO workspace_index (id, mirror, fingerprint, files, data) VALUES (1, ?, ?, ?, ?) ' +
+      'ON CONFLICT(id) DO UPDATE SET mirror = excluded.mirror, fingerprint = excluded.fingerprint, files = excluded.files, data = excluded.data')
+      .run(this.mirror, this.fingerprint, rows.size, encodeIndex(rows, (r) => this.hash(r)));
     this.dirty = false;
   }
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fileMode, scanItems, scanWorkspace, type WsFile } from '../../src/repo/scan.js';
-import { NATIVE_ADDON_PATH, nativeScan, nativeScanAvailable } from '../../src/repo/native-scan.js';
+import { NATIVE_ADDON_PATH, nativeScan, nativeScanAvailable, unpack } from '../../src/repo/native-scan.js';
 import { makeTempDir, removeDir } from '../helpers/cli.js';
 
 // The tests set DV_NATIVE and DV_SCAN_THREADS themselves; they start from neither being set
@@ -168,7 +168,7 @@ describe.skipIf(!NATIVE)('native scan', () => {
   });
 
   it('reports mtimeMs exactly as fs.statSync does, for fractional, negative and future times', () => {
-    const native = nativeScan(root, [{ rel: 'tree', dir: true }], 4)!;
+    const native = unpack(nativeScan(root, [{ rel: 'tree', dir: true }], 4)!);
     expect(native.length).toBeGreaterThan(1500);
     const mtimes = new Set<number>();
     for (const f of native) {
@@ -228,6 +228,6 @@ describe.skipIf(!NATIVE)('native scan', () => {
     const js: WsFile[] = [];
     scanItems(root, [{ rel: 'tree', dir: true }, { rel: 'top.bin', dir: false }], (rel, st) =>
       js.push({ path: rel, size: st.size, mtime: st.mtimeMs, ino: st.ino, mode: fileMode(st.mode) }));
-    expect(nativeScan(root, [{ rel: 'tree', dir: true }, { rel: 'top.bin', dir: false }], 3)).toEqual(js);
+    expect(unpack(nativeScan(root, [{ rel: 'tree', dir: true }, { rel: 'top.bin', dir: false }], 3)!)).toEqual(js);
   });
 });
