@@ -48,12 +48,13 @@ node "$BENCH_DIR/gen-tree.mjs" data --files 100000 --size 64 --fanout 1000
 sleep 1.1
 git init -q . && git add data && git -c user.email=b@b -c user.name=b commit -qm data
 git status >/dev/null
-t_git=$(secs git status)
+t_git=$(median_secs 5 git status)
 mv .git .git-bench
 $DV init -q >/dev/null && $DV add data -q >/dev/null
 $DV status >/dev/null
-t_st=$(secs $DV status)
-t_add0=$(secs $DV add data -q)
-echo "no-op status, 100k files: dv ${t_st}s vs git status ${t_git}s (ratio $(ratio $t_st $t_git); target <= 2)"
-echo "no-op add, 100k files: dv ${t_add0}s vs git status ${t_git}s (ratio $(ratio $t_add0 $t_git); target <= 2)"
+t_st=$(median_secs 5 $DV status)
+t_add0=$(median_secs 5 $DV add data -q)
+native=$(node -e "import('$ROOT/dist/repo/native-scan.js').then(m => console.log(m.nativeScanAvailable() ? 'native scanner' : 'JS scanner'))")
+echo "no-op status, 100k files: dv ${t_st}s vs git status ${t_git}s (medians of 5; ratio $(ratio $t_st $t_git); target <= 2; $native)"
+echo "no-op add, 100k files: dv ${t_add0}s vs git status ${t_git}s (medians of 5; ratio $(ratio $t_add0 $t_git); target <= 2)"
 cd / && rm -rf "$WORK"

@@ -16,6 +16,8 @@ need() {  # need CMD DEBIAN_PACKAGE
 now() { date +%s.%N; }
 # secs CMD...: wall time of CMD in seconds (output discarded)
 secs() { local t0 t1; t0=$(now); "$@" >/dev/null 2>&1; t1=$(now); echo "$t1 - $t0" | bc -l | xargs printf '%.3f'; }
+# median_secs N CMD...: median wall time of N runs of CMD
+median_secs() { local n=$1; shift; for _ in $(seq "$n"); do secs "$@"; echo; done | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 
