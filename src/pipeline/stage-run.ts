@@ -223,5 +223,7 @@ async function applyOutputs(ctx: StageContext, plan: StagePlan, previous: StageS
   }
   // Stat rows promise the content is in a pack, so seal first.
   repo.blobs.flush();
-  new StatCache(repo.db).record(recorded);
+  const cache = new StatCache(repo.db);
+  cache.record(recorded);
+  cache.save();
 }
