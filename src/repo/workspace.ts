@@ -158,14 +158,16 @@ export class StatCache {
     const rows = this.load();
     this.db.prepare('INSERT INTO workspace_index (id, mirror, fingerprint, files, data) VALUES (1, ?, ?, ?, ?) ' +
       'ON CONFLICT(id) DO UPDATE SET mirror = excluded.mirror, fingerprint = excluded.fingerprint, files = excluded.files, data = excluded.data')
-      .run(this.mirror, this.fingerprint, rows.size, encodeIndex(rows, (r) => this.hash(r)));
+      .run(this.mirror, this.fingerprint, rows.size, encodeIndex(rows, this.raw));
     this.dirty = false;
   }
 }
 
 const INDEX_MAGIC = 0x44565349; // "DVSI"
 
-function encodeIndex(rows: Map<string, StatRow>, hashOf: (r: StatRow) => string): Buffer {
+/** Hashes still undecoded (offsets into `raw`, the record they were loaded from) are
+ * copied as bytes: most rows survive a save unchanged. */
+function encodeIndex(rows: Map<string, StatRow>, raw: Buffer): Buffer {
   const paths = [...rows.keys()].sort();
   const names = paths.map((p) => Buffer.from(p, 'utf8'));
   const buf = Buffer.allocUnsafe(8 + names.reduce((s, n) => s + 2 + n.length + 60, 0));
@@ -173,9 +175,7 @@ function encodeIndex(rows: Map<string, StatRow>, hashOf: (r: StatRow) => string)
   buf.writeUInt32LE(paths.length, 4);
   let o = 8;
   paths.forEach((p, i) => {
-    const r = rows.get(p)!;
-    const [size, mtime, ino, mode] = r;
-    const hash = hashOf(r);
+    const [size, mtime, ino, mode, hash] = rows.get(p)!;
     buf.writeUInt16LE(names[i].length, o);
     names[i].copy(buf, o + 2);
     o += 2 + names[i].length;
@@ -183,7 +183,8 @@ function encodeIndex(rows: Map<string, StatRow>, hashOf: (r: StatRow) => string)
     buf.writeDoubleLE(mtime, o + 8);
     buf.writeDoubleLE(ino, o + 16);
     buf.writeUInt32LE(mode, o + 24);
-    buf.write(hash, o + 28, 32, 'hex');
+    if (typeof hash === 'number') raw.copy(buf, o + 28, hash, hash + 32);
+    else buf.write(hash, o + 28, 32, 'hex');
     o += 60;
   });
   return buf;
