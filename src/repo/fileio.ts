@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
 import type { BlobStore } from '../store/blobstore.js';
 import { CorruptionError, DvError } from '../store/errors.js';
-import { fsyncDir, tempName } from '../store/fsutil.js';
+import { tempName } from '../store/fsutil.js';
 import type { ChunkRef, StoredFile } from './types.js';
 
 /** Index of the chunk containing byte `pos`, by binary search over chunk offsets. */
@@ -86,4 +86,3 @@ export async function restoreFile(store: BlobStore, file: StoredFile, dest: stri
 
 const fsyncAsync = promisify(fs.fsync);
 
-export { fsyncDir };

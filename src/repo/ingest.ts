@@ -71,6 +71,3 @@ export class Ingestor {
     return [id.toString('hex'), chunk.length];
   }
 }
-
-/** The empty file: no chunks, checksum of zero bytes. */
-export const EMPTY_HASH = blake3(Buffer.alloc(0)).toString('hex');

@@ -4,7 +4,6 @@ import { createRequire } from 'node:module';
 import { createBLAKE3 } from 'hash-wasm';
 
 export const ID_BYTES = 32;
-export const ID_HEX = 64;
 
 export interface Hasher {
   update(data: Uint8Array): Hasher;
@@ -75,8 +74,4 @@ export async function makeHasher(impl: 'native' | 'wasm'): Promise<Hasher> {
 
 function loadNativeForced(): NativeBlake {
   return createRequire(import.meta.url)('@napi-rs/blake-hash') as NativeBlake;
-}
-
-export function isId(s: string): boolean {
-  return /^[0-9a-f]{64}$/.test(s);
 }

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { blake3, createHasher, type Hasher } from './hash.js';
+import { createHasher, type Hasher } from './hash.js';
 import { encodeTable, PACK_MAGIC, type BlobType, type PackEntry } from './packfile.js';
 import { fsyncDir } from './fsutil.js';
 
@@ -100,8 +100,4 @@ export class PackWriter {
     try { fs.closeSync(this.fd); } catch { /* already closed */ }
     fs.rmSync(this.tmpPath, { force: true });
   }
-}
-
-export function blobId(data: Uint8Array): Buffer {
-  return blake3(data);
 }
