@@ -14,7 +14,7 @@ import { ObjectStore } from './objects.js';
 import { openFile } from './fileio.js';
 import { Refs, checkRefName, type Head } from './refs.js';
 import { REPO_MIGRATIONS } from './schema.js';
-import { buildTree, flatten, lookup, walk, type FlatTree } from './trees.js';
+import { flatten, lookup, updateTree, walk, type FlatTree } from './trees.js';
 import type { ChunkerParams } from '../store/chunker.js';
 import type { Commit, FileEntry, StoredFile, Tree, TreeEntry, WalkItem } from './types.js';
 
@@ -223,15 +223,14 @@ export class Repo {
       const parent = this.refs.get(`heads/${branch}`) ?? null;
       if (!parent && opts.createBranch === false) throw new DvError(`no branch '${branch}'`, 1, 'UNKNOWN_REF');
       const base = parent ? await this.readCommit(parent) : null;
-      const files = await this.flatten(parent);
-      await opts.check?.(files);
+      if (opts.check) await opts.check(await this.flatten(parent));
+      const entries = new Map<string, FileEntry | null>();
       for (const [p, c] of changes) {
-        if (c === null) files.delete(p);
-        else files.set(p, { name: p.split('/').pop()!, type: 'file', mode: c.mode ?? 0o644, size: c.size, hash: c.hash, chunks: c.chunks });
+        entries.set(p, c && { name: p.split('/').pop()!, type: 'file', mode: c.mode ?? 0o644, size: c.size, hash: c.hash, chunks: c.chunks });
       }
       const paths = new Set(base?.paths ?? []);
       for (const p of changes.keys()) if (![...paths].some((t) => p === t || p.startsWith(t + '/'))) paths.add(p.split('/')[0]);
-      const tree = await buildTree(this.objects, files);
+      const tree = await updateTree(this.objects, base?.tree ?? null, entries);
       const commit: Commit = {
         tree, parents: parent ? [parent] : [], paths: [...paths].sort(), message, author: this.author(),
         time: new Date().toISOString(), git: null, run: opts.run ?? null,

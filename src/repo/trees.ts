@@ -85,6 +85,35 @@ export async function buildTree(objects: ObjectStore, files: Iterable<[string, F
   return write(root);
 }
 
+/**
+ * Applies file changes (null = delete) to a tree, rewriting only the directories on the
+ * changed paths: a commit of a few files into a large tree costs a few small trees,
+ * not the whole tree. Directories left empty disappear, as they never exist in dv.
+ */
+export async function updateTree(objects: ObjectStore, root: string | null, changes: Map<string, FileEntry | null>): Promise<string> {
+  const apply = async (treeId: string | null, list: [string, FileEntry | null][]): Promise<string | null> => {
+    const byName = new Map<string, TreeEntry>((treeId ? (await objects.readTree(treeId)).entries : []).map((e) => [e.name, e]));
+    const below = new Map<string, [string, FileEntry | null][]>();
+    for (const [p, e] of list) {
+      const i = p.indexOf('/');
+      if (i >= 0) {
+        const dir = p.slice(0, i);
+        if (!below.has(dir)) below.set(dir, []);
+        below.get(dir)!.push([p.slice(i + 1), e]);
+      } else if (e) byName.set(p, { ...e, name: p });
+      else if (byName.get(p)?.type === 'file') byName.delete(p);
+    }
+    for (const [dir, sub] of below) {
+      const cur = byName.get(dir);
+      const id = await apply(cur?.type === 'dir' ? cur.tree : null, sub);
+      if (id === null) byName.delete(dir);
+      else byName.set(dir, { name: dir, type: 'dir', tree: id });
+    }
+    return byName.size === 0 ? null : objects.writeTree({ entries: [...byName.values()] });
+  };
+  return (await apply(root, [...changes])) ?? objects.writeTree({ entries: [] });
+}
+
 export interface Change {
   path: string;
   status: 'added' | 'modified' | 'deleted';
