@@ -559,10 +559,17 @@ static napi_value scan(napi_env env, napi_callback_info info) {
   return result ? result : null_value;
 }
 
+napi_value cdc_set_gear(napi_env env, napi_callback_info info);
+napi_value cdc_cut(napi_env env, napi_callback_info info);
+
 NAPI_MODULE_INIT() {
   napi_value fn, abi;
   napi_create_function(env, "scan", NAPI_AUTO_LENGTH, scan, NULL, &fn);
   napi_set_named_property(env, exports, "scan", fn);
+  napi_create_function(env, "cdcSetGear", NAPI_AUTO_LENGTH, cdc_set_gear, NULL, &fn);
+  napi_set_named_property(env, exports, "cdcSetGear", fn);
+  napi_create_function(env, "cdcCut", NAPI_AUTO_LENGTH, cdc_cut, NULL, &fn);
+  napi_set_named_property(env, exports, "cdcCut", fn);
   napi_create_uint32(env, DVSCAN_ABI, &abi);
   napi_set_named_property(env, exports, "abi", abi);
   return exports;

@@ -15,6 +15,7 @@
 //   g, so h mod 2^48 is kept as two int32 limbs (bits 0..15 and 16..47): plain int32 arithmetic,
 //   no BigInt, about 850 MB/s here (bench/chunker-throughput.ts).
 import { DvError } from './errors.js';
+import { loadNativeCdc, type NativeCdc } from './native-cdc.js';
 
 export interface ChunkerParams { min: number; avg: number; max: number }
 
@@ -40,6 +41,7 @@ interface Derived {
   min: number; avg: number; max: number;
   sLo: number; sHi: number; // mask_s (before the average size) split like the hash
   lLo: number; lHi: number; // mask_l (after it)
+  sMask: number; lMask: number; // the same masks as 48-bit numbers, for the C loop
 }
 
 // cut() is called once per chunk with the same params; remember the last derivation.
@@ -52,7 +54,8 @@ function derive(p: ChunkerParams): Derived {
   const bits = Math.round(Math.log2(p.avg));
   const s = MASKS[bits + 1];
   const l = MASKS[bits - 1];
-  last = { min: p.min, avg: p.avg, max: p.max, sLo: s[0], sHi: s[1], lLo: l[0], lHi: l[1] };
+  last = { min: p.min, avg: p.avg, max: p.max, sLo: s[0], sHi: s[1], lLo: l[0], lHi: l[1],
+    sMask: s[0] + (s[1] >>> 0) * 0x10000, lMask: l[0] + (l[1] >>> 0) * 0x10000 };
   return last;
 }
 
@@ -88,6 +91,13 @@ export function cut(buf: Uint8Array, offset: number, end: number, p: ChunkerPara
   if (!(offset >= 0 && offset <= end && end <= buf.length)) {
     throw new RangeError(`chunker: bad range [${offset}, ${end}) of ${buf.length} bytes`);
   }
+  if (native && Buffer.isBuffer(buf)) return native.cdcCut(buf, offset, end, d.min, d.avg, d.max, d.sMask, d.lMask);
+  return jsCut(buf, offset, end, d);
+}
+
+/** The JavaScript loop; exported for the test that holds the C loop to it. */
+export function jsCut(buf: Uint8Array, offset: number, end: number, p: ChunkerParams): number {
+  const d = derive(p);
   let remaining = end - offset;
   if (remaining <= d.min) return remaining;
   let center = d.avg;
@@ -247,3 +257,9 @@ GEAR_HEX.trim().split(/\s+/).forEach((h, i) => {
   GEAR_LO[i] = parseInt(h.slice(12), 16);
   GEAR_HI[i] = parseInt(h.slice(4, 12), 16) | 0;
 });
+
+const gear48 = Float64Array.from(GEAR_LO, (lo, i) => lo + (GEAR_HI[i] >>> 0) * 0x10000);
+const native: NativeCdc | null = loadNativeCdc(gear48);
+
+/** Whether cut() runs the C loop (native/cdc.c). */
+export const nativeCdcActive = native !== null;

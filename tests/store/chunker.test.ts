@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { DvError } from '../../src/store/errors.js';
 import {
-  chunkLengths, chunkStream, cut, DEFAULT_CHUNKER, validateParams, type ChunkerParams,
+  chunkLengths, chunkStream, cut, DEFAULT_CHUNKER, jsCut, nativeCdcActive, validateParams, type ChunkerParams,
 } from '../../src/store/chunker.js';
 
 // ---- reference: fastcdc-rs src/v2020/mod.rs `cut`, transcribed ----
@@ -312,5 +312,25 @@ describe.skipIf(!existsSync(SEKIEN))('fastcdc-rs published vectors on SekienAkas
     });
     expect(md5s).toEqual(['2bb52734718194617c957f5e07ee6054', 'badfb0757fe081c20336902e7131f768',
       '18412d7414de6eb42f638351711f729d', '04fe1405fc5f960363bfcd834c056407', '1aa7ad95f274d6ba34a983946ebc5af3']);
+  });
+});
+
+describe('native cut (native/cdc.c)', () => {
+  it.skipIf(!nativeCdcActive)('cuts exactly where the JavaScript loop cuts', () => {
+    const sets: ChunkerParams[] = [DEFAULT_CHUNKER, { min: 4096, avg: 16384, max: 65535 }, { min: 64, avg: 256, max: 1024 }, { min: 8191, avg: 32768, max: 131072 }];
+    for (const p of sets) {
+      const data = Buffer.alloc(3 << 20);
+      let x = 12345;
+      for (let i = 0; i < data.length; i++) { x = (x * 1103515245 + 12345) >>> 0; data[i] = i % 7000 < 2000 ? 0 : x >>> 24; }
+      for (let off = 0; off < data.length;) {
+        const n = cut(data, off, data.length, p);
+        expect(n).toBe(jsCut(data, off, data.length, p));
+        off += n;
+      }
+      // Windows shorter than max, and every small remainder at the end.
+      for (const len of [0, 1, 63, 64, 65, p.min, p.min + 1, p.avg - 1, p.avg, p.max - 1]) {
+        expect(cut(data, 100, 100 + len, p)).toBe(jsCut(data, 100, 100 + len, p));
+      }
+    }
   });
 });

@@ -1,0 +1,80 @@
+/*
+ * The inner loop of src/store/chunker.ts (FastCDC 2020, fastcdc-rs v2020 boundaries) in C.
+ * The JS keeps the 48 low bits of the 64-bit gear hash in two int32 limbs because every
+ * mask lies below bit 48; here a uint64_t does the same arithmetic, and only bits the
+ * masks test are ever compared, so the cut points are identical (tests/store/chunker.test.ts
+ * compares both on random data).
+ *
+ *   cdcSetGear(gear: Float64Array(256))   the gear table, 48-bit values as doubles
+ *   cdcCut(buf, offset, end, min, avg, max, maskS, maskL) -> length of the chunk at offset
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <stdint.h>
+
+static uint64_t gear[256];
+static int gear_ready = 0;
+
+napi_value cdc_set_gear(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_typedarray_type type;
+  size_t len;
+  void *data;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_typedarray_info(env, argv[0], &type, &len, &data, NULL, NULL) != napi_ok ||
+      type != napi_float64_array || len != 256) {
+    napi_throw_type_error(env, NULL, "cdcSetGear: expected a Float64Array of 256 values");
+    return NULL;
+  }
+  for (int i = 0; i < 256; i++) gear[i] = (uint64_t)((double *)data)[i];
+  gear_ready = 1;
+  return NULL;
+}
+
+napi_value cdc_cut(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8], result;
+  uint8_t *buf;
+  size_t buf_len;
+  double v[7];
+  if (!gear_ready || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 8 ||
+      napi_get_buffer_info(env, argv[0], (void **)&buf, &buf_len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "cdcCut: bad arguments");
+    return NULL;
+  }
+  for (int k = 0; k < 7; k++) {
+    if (napi_get_value_double(env, argv[k + 1], &v[k]) != napi_ok) {
+      napi_throw_type_error(env, NULL, "cdcCut: bad arguments");
+      return NULL;
+    }
+  }
+  size_t offset = (size_t)v[0], end = (size_t)v[1], min = (size_t)v[2], avg = (size_t)v[3], max = (size_t)v[4];
+  uint64_t mask_s = (uint64_t)v[5], mask_l = (uint64_t)v[6];
+  if (offset > end || end > buf_len) {
+    napi_throw_range_error(env, NULL, "cdcCut: bad range");
+    return NULL;
+  }
+  size_t remaining = end - offset, center = avg, i;
+  if (remaining <= min) {
+    napi_create_double(env, (double)remaining, &result);
+    return result;
+  }
+  if (remaining > max) remaining = max;
+  else if (remaining < center) center = remaining;
+  size_t mid = offset + (center & ~(size_t)1), stop = offset + (remaining & ~(size_t)1);
+  uint64_t h = 0;
+  /* A match at byte i cuts before it (length i - offset), as in the JS and fastcdc-rs. */
+  double len = (double)remaining;
+  for (i = offset + (min & ~(size_t)1); i < mid; i++) {
+    h = (h << 1) + gear[buf[i]];
+    if ((h & mask_s) == 0) { len = (double)(i - offset); goto done; }
+  }
+  for (; i < stop; i++) {
+    h = (h << 1) + gear[buf[i]];
+    if ((h & mask_l) == 0) { len = (double)(i - offset); goto done; }
+  }
+done:
+  napi_create_double(env, len, &result);
+  return result;
+}
