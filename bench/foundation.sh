@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# Each timed step starts after `sync`, so no step pays for the previous one's writeback.
 # Figures of the foundation issue: add vs restic and cp -r, no-op status vs git status,
 # one inserted byte, checkout of 1% of files vs cp -r, peak memory of add.
 source "$(dirname "$0")/lib.sh"
@@ -11,14 +12,14 @@ cd "$WORK"
 node "$BENCH_DIR/gen-tree.mjs" src/data --files 2000 --size 262144 --big 2 --big-size 268435456
 sleep 1.1  # let mtimes age past dv's racy-entry window, as on any real tree
 
-t_cp=$(secs cp -r src/data cp-copy); rm -rf cp-copy
+sync; t_cp=$(secs cp -r src/data cp-copy); rm -rf cp-copy
 export RESTIC_PASSWORD=bench
 restic init -q -r restic-repo >/dev/null
-t_restic=$(secs restic -q -r restic-repo backup --compression off src/data 2>/dev/null || secs restic -q -r restic-repo backup src/data)
+sync; t_restic=$(secs restic -q -r restic-repo backup --compression off src/data 2>/dev/null || secs restic -q -r restic-repo backup src/data)
 (cd src && $DV init -q >/dev/null)
-rss_kb=$( { cd src && /usr/bin/time -f '%M' $DV add data -q >/dev/null; } 2>&1 | tail -1)
+sync; rss_kb=$( { cd src && /usr/bin/time -f '%M' $DV add data -q >/dev/null; } 2>&1 | tail -1)
 rm -rf src/.dv; (cd src && $DV init -q >/dev/null)
-t_add=$(secs sh -c "cd src && $DV add data -q")
+sync; t_add=$(secs sh -c "cd src && $DV add data -q")
 echo "add 1 GiB: dv ${t_add}s vs restic backup ${t_restic}s (ratio $(ratio $t_add $t_restic); target < 1)"
 echo "add 1 GiB: dv ${t_add}s vs cp -r ${t_cp}s (ratio $(ratio $t_add $t_cp); target <= 1.5)"
 echo "add 1 GiB peak RSS: $((rss_kb / 1024)) MiB (target < 300 MiB)"
@@ -37,8 +38,8 @@ echo "insert 1 byte into 256 MiB: $((after - before - 3)) new chunks, $((bytes_a
 for i in $(seq 0 19); do f=$(printf 'src/data/d%03d/f%06d.bin' $((i * 100 / 1000)) $((i * 100))); head -c 262144 /dev/urandom > "$f"; done
 (cd src && $DV commit -q -m "1% changed" >/dev/null)
 sleep 1.1
-t_co=$(secs sh -c "cd src && $DV checkout HEAD~1 -q")
-t_cp2=$(secs cp -r src/data cp-copy2); rm -rf cp-copy2
+sync; t_co=$(secs sh -c "cd src && $DV checkout HEAD~1 -q")
+sync; t_cp2=$(secs cp -r src/data cp-copy2); rm -rf cp-copy2
 echo "checkout 1% changed: dv ${t_co}s vs cp -r ${t_cp2}s (ratio $(ratio $t_co $t_cp2); target < 0.10)"
 rm -rf "$WORK"
 
