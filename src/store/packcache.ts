@@ -230,12 +230,3 @@ export class PackCache implements PackReader {
     fs.rmSync(this.file(key), { force: true });
   }
 }
-
-/** `512MiB`, `1GiB`, `1.5G`, `100000` (bytes); binary units. */
-export function parseSize(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)?$/i.exec(v.trim());
-  if (!m) throw new Error(`not a size: '${v}' (e.g. 512MiB, 1GiB)`);
-  const unit = (m[2] ?? 'b').toLowerCase()[0]!;
-  const mult = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[unit]!;
-  return Math.floor(Number(m[1]) * mult);
-}

@@ -271,6 +271,12 @@ describe('errors', () => {
       await dvError(proj, ['add'], 2, /missing required argument/);
       await dvError(proj, ['status', '--bogus'], 2, /unknown option/);
       await dvError(proj, ['log', '-n', 'many'], 2, /integer/);
+      // Every command's option values go through the same parsers (src/cli/args.ts).
+      await dvError(proj, ['run', '-j', '0'], 2, /-j, --jobs .* integer from 1/);
+      await dvError(proj, ['push', '--jobs', '999'], 2, /integer from 1 to 256/);
+      await dvError(proj, ['gc', '--remote', '--grace', 'soon'], 2, /not a duration/);
+      await dvError(proj, ['serve', '--port', '70000'], 2, /integer from 0 to 65535/);
+      await dvError(proj, ['serve', '--cache-size', 'big'], 2, /not a size/);
       await dvError(proj, ['export', 'HEAD'], 2, /--output/);
       await dvError(proj, ['cat', 'HEAD'], 2, /give a file/);
     });

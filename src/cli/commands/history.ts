@@ -1,5 +1,6 @@
 // log, branch, tag, ls, cat, export, import
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { intArg } from '../args.js';
 import { pipeline } from 'node:stream/promises';
 import { createBranch, createTag, deleteBranch, deleteTag, listBranches, listTags, log } from '../../repo/history.js';
 import { cat, ls } from '../../repo/read.js';
@@ -8,17 +9,12 @@ import { projectPath } from '../../repo/workspace.js';
 import { withRepo, type GlobalOptions } from '../context.js';
 import { humanBytes, printJson, println, shortId } from '../output.js';
 
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a non-negative integer, got '${v}'`);
-  return n;
-}
 
 export function register(program: Command, g: () => GlobalOptions): void {
   program.command('log')
     .description('commits, newest first')
     .argument('[ref]', 'start from this ref instead of HEAD')
-    .option('-n, --max-count <n>', 'show at most N commits', positiveInt)
+    .option('-n, --max-count <n>', 'show at most N commits', intArg(0))
     .option('--oneline', 'one line per commit')
     .option('--json', 'print JSON')
     .action((ref: string | undefined, o) => withRepo(g(), async (repo) => {

@@ -5,7 +5,7 @@ import { fsck } from '../../repo/fsck.js';
 import { DvError } from '../../store/errors.js';
 import { withRepo, type GlobalOptions } from '../context.js';
 import { humanBytes, printJson, println } from '../output.js';
-import { durationArg, jobsArg } from './remote.js';
+import { durationArg, jobsArg } from '../args.js';
 
 export function register(program: Command, g: () => GlobalOptions): void {
   program.command('gc')

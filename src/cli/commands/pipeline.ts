@@ -4,18 +4,11 @@ import type { RunEvent } from '../../pipeline/run.js';
 import type { LineageNode } from '../../pipeline/history.js';
 import type { StagePlan } from '../../pipeline/types.js';
 import { DvError } from '../../store/errors.js';
+import { collect, intArg } from '../args.js';
 import { withRepo, type GlobalOptions } from '../context.js';
 import { printJson, println, shortId } from '../output.js';
 
-function collect(v: string, prev: string[]): string[] {
-  return [...prev, v];
-}
-
-function jobsArg(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`-j expects a positive integer, got '${v}'`);
-  return n;
-}
+const positive = intArg(1);
 
 function secs(ms: number): string {
   return `${(ms / 1000).toFixed(2)}s`;
@@ -48,7 +41,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .argument('[stages...]')
     .option('-f, --force', 'ignore the run-cache and up-to-date checks')
     .option('-n, --dry-run', 'print what would run and why, run nothing')
-    .option('-j, --jobs <n>', 'datums to run in parallel', jobsArg, 1)
+    .option('-j, --jobs <n>', 'datums to run in parallel', positive, 1)
     .option('-p, --param <key=value>', 'override a param for this run (repeatable)', collect, [])
     .option('-b, --branch <name>', 'commit outputs to this branch instead of the checked-out one')
     .option('--backfill <from..to>', 're-process datums whose partition key lies in the range')
@@ -102,7 +95,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
 
   const runs = program.command('runs')
     .description('run history: id, stages, datums run / reused, status, start, duration')
-    .option('-n, --max-count <n>', 'show at most N runs', jobsArg)
+    .option('-n, --max-count <n>', 'show at most N runs', positive)
     .option('--json', 'print JSON')
     .action((o) => withRepo(g(), async (repo) => {
       const { listRuns } = await import('../../pipeline/history.js');

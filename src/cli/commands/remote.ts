@@ -3,22 +3,10 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { FetchResult } from '../../repo/remote/fetch.js';
+import { jobsArg } from '../args.js';
 import { withRepo, type GlobalOptions } from '../context.js';
 import { humanBytes, printJson, println, ProgressLine, shortId } from '../output.js';
 
-export function jobsArg(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error(`--jobs must be an integer from 1 to 256, got '${v}'`);
-  return n;
-}
-
-/** `90s`, `30m`, `1h`, `2d`, `500ms`; a bare number is seconds. */
-export function durationArg(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v.trim());
-  if (!m) throw new Error(`not a duration: '${v}' (e.g. 30m, 1h, 2d)`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[m[2] ?? 's']!;
-  return Number(m[1]) * unit;
-}
 
 function fetchLines(r: FetchResult): string[] {
   const lines = r.refs.filter((x) => x.status !== 'up-to-date').map((x) => {

@@ -1,30 +1,14 @@
 // dv serve (the S3-compatible proxy) and dv keys (its access keys). The proxy and
 // the AWS SDK behind --remote are loaded only when these commands run.
 import path from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { Repo as RepoT } from '../../repo/repo.js';
 import type { RequestLogInfo } from '../../s3proxy/request.js';
 import { DvError } from '../../store/errors.js';
-import { parseSize } from '../../store/packcache.js';
 import { withRepo, type GlobalOptions } from '../context.js';
 import { printJson, println } from '../output.js';
-import { durationArg } from './remote.js';
+import { collect, durationArg, intArg, sizeArg } from '../args.js';
 
-function portArg(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected a port from 0 to 65535, got '${v}'`);
-  return n;
-}
-
-function sizeArg(v: string): number {
-  try {
-    return parseSize(v);
-  } catch (e) {
-    throw new InvalidArgumentError((e as Error).message);
-  }
-}
-
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 /** Keys are user data: never let one forge log lines. */
 const printable = (s: string): string => s.replace(/[\u0000-\u0020\u007f%]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`);
@@ -38,7 +22,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
   program.command('serve')
     .description('serve every version as an S3-compatible bucket: s3://<repo>/<ref>/<path>')
     .option('--host <host>', 'address to listen on (0.0.0.0 exposes it to the network)', '127.0.0.1')
-    .option('-p, --port <port>', 'port (0 picks a free one)', portArg, 9000)
+    .option('-p, --port <port>', 'port (0 picks a free one)', intArg(0, 65535), 9000)
     .option('--name <name>', 'bucket name (default: the project directory name)')
     .option('--anonymous-read', 'serve reads to unsigned requests (writes always need a key)')
     .option('--remote <name>', 'serve what this S3 remote holds (read-only), fetching pack ranges on demand')

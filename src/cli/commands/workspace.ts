@@ -1,6 +1,7 @@
 // init, add, commit, status, diff, checkout
 import path from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { sizeArg } from '../args.js';
 import { Repo } from '../../repo/repo.js';
 import { add, commit } from '../../repo/snapshot.js';
 import { diff, status } from '../../repo/status.js';
@@ -12,12 +13,6 @@ import type { Change } from '../../repo/trees.js';
 import { withRepo, type GlobalOptions } from '../context.js';
 import { humanBytes, printJson, println, shortId } from '../output.js';
 
-function sizeArg(v: string): number {
-  const m = /^(\d+)([KMG]i?B?)?$/i.exec(v.trim());
-  if (!m) throw new InvalidArgumentError(`not a size: ${v}`);
-  const unit = (m[2] ?? '').toUpperCase()[0];
-  return Number(m[1]) * (unit === 'K' ? 1024 : unit === 'M' ? 1 << 20 : unit === 'G' ? 1 << 30 : 1);
-}
 
 function changeLines(changes: Change[]): string[] {
   const mark = { added: 'A', modified: 'M', deleted: 'D' } as const;
