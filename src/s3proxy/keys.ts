@@ -12,9 +12,10 @@
 // only a key with the read pattern `*` may read them (otherwise `abc*` would grant
 // every commit whose id starts with abc).
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, chmodSync, type Stats } from 'node:fs';
-import { dirname, basename, join } from 'node:path';
+import { readFileSync, statSync, type Stats } from 'node:fs';
 import { DvError } from '../store/errors.js';
+import { writeFileAtomic } from '../store/fsutil.js';
+import { RepoLock } from '../store/lock.js';
 
 export interface KeyInfo {
   id: string;
@@ -39,7 +40,6 @@ export interface KeyLookup {
 }
 
 const PATTERN_RE = /^[A-Za-z0-9._\-/*?@{}^~+]+$/;
-const LOCK_STALE_MS = 30_000;
 
 export function validatePattern(p: string): string {
   if (!PATTERN_RE.test(p) || p.length > 256) throw new DvError(`invalid ref pattern '${p}': use ref names with * and ? wildcards`);
@@ -85,10 +85,6 @@ function newId(): string {
 }
 
 const newSecret = (): string => randomBytes(30).toString('base64url'); // 40 chars, 240 bits
-
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
 
 export class KeyStore implements KeyLookup {
   private cache: KeysFile | null = null;
@@ -160,58 +156,18 @@ export class KeyStore implements KeyLookup {
 
   /** Read-modify-write under a lock file, so two `dv keys` processes never lose a key. */
   private update(fn: (f: KeysFile) => void): void {
-    const lock = `${this.path}.lock`;
-    this.acquire(lock);
+    const lock = new RepoLock(`${this.path}.lock`);
+    lock.acquire('keys', 10_000);
     try {
       this.cache = null;
       const f = this.load();
       const copy: KeysFile = { format: 1, keys: f.keys.map((k) => ({ ...k })) };
       fn(copy);
-      this.writeAtomic(`${JSON.stringify(copy, null, 2)}\n`);
+      writeFileAtomic(this.path, `${JSON.stringify(copy, null, 2)}\n`, 0o600);
       this.cache = null;
     } finally {
-      try { unlinkSync(lock); } catch { /* already gone */ }
+      lock.release();
     }
   }
 
-  private acquire(lock: string): void {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        closeSync(openSync(lock, 'wx', 0o600));
-        return;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        try {
-          if (Date.now() - statSync(lock).mtimeMs > LOCK_STALE_MS) unlinkSync(lock);
-        } catch { /* raced with its owner */ }
-        if (Date.now() > deadline) throw new DvError(`${lock} is held by another process`);
-        sleepSync(20);
-      }
-    }
-  }
-
-  private writeAtomic(text: string): void {
-    const dir = dirname(this.path);
-    const tmp = join(dir, `.${basename(this.path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    // Created 0600 from the start: a chmod after writing would leave a window.
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    try {
-      chmodSync(tmp, 0o600); // the umask cannot widen 0600, but be explicit
-      renameSync(tmp, this.path);
-    } catch (e) {
-      try { unlinkSync(tmp); } catch { /* ignore */ }
-      throw e;
-    }
-    try {
-      const dfd = openSync(dir, 'r');
-      try { fsyncSync(dfd); } finally { closeSync(dfd); }
-    } catch { /* directory fsync is best effort (not supported everywhere) */ }
-  }
 }

@@ -10,7 +10,7 @@ import { CorruptionError, DvError } from '../store/errors.js';
 import { smallBodyOf } from './body.js';
 import { S3Error, errorXml, s3err } from './errors.js';
 import { bucketLocation, getObject, headBucket, listBuckets, listObjects } from './handlers/read.js';
-import { copyObject, deleteObject, deleteObjects, putObject } from './handlers/write.js';
+import { deleteObject, deleteObjects, putObject } from './handlers/write.js';
 import {
   abortUpload, completeUpload, createUpload, listParts, listUploads, MIN_PART_SIZE, uploadPart, Uploads,
 } from './handlers/multipart.js';

@@ -16,19 +16,23 @@ export function tempName(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.dvtmp-${crypto.randomBytes(4).toString('hex')}`);
 }
 
+/** The temp file is created with `mode` from the start (so a secret is never readable
+ * by others, not even for a moment) and removed if anything fails. */
 export function writeFileAtomic(target: string, data: string | Uint8Array, mode = 0o644): void {
   const tmp = tempName(target);
-  const fd = fs.openSync(tmp, 'w', mode);
+  const fd = fs.openSync(tmp, 'wx', mode);
   try {
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
+    try {
+      fs.writeFileSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.chmodSync(tmp, mode); // the umask can only narrow `mode`; make it exact
+    fs.renameSync(tmp, target);
   } catch (e) {
-    fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
     throw e;
   }
-  fs.closeSync(fd);
-  fs.chmodSync(tmp, mode);
-  fs.renameSync(tmp, target);
   fsyncDir(path.dirname(target));
 }
