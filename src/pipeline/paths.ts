@@ -1,10 +1,9 @@
 // Project-relative path helpers shared by config validation, the graph and the planner.
 import picomatch from 'picomatch';
 
-/** `a` is `b` or lies under directory `b`. */
-export function isUnder(a: string, b: string): boolean {
-  return b === '' || a === b || a.startsWith(b + '/');
-}
+import { isUnder } from '../repo/snapshot.js';
+
+export { isUnder };
 
 /** One path contains the other (or they are equal). */
 export function overlaps(a: string, b: string): boolean {
