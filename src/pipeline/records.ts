@@ -6,6 +6,7 @@ import type { Repo } from '../repo/repo.js';
 import { migrate, type Migration } from '../store/db.js';
 import { DvError } from '../store/errors.js';
 import { BlobType } from '../store/packfile.js';
+import { loadState, type LoadedState } from './state.js';
 import type { PipelineState, RunCacheEntry, RunRecord } from './types.js';
 
 export const PIPELINE_MIGRATIONS: Migration[] = [
@@ -149,17 +150,23 @@ export class PipelineStore {
 
   /**
    * The pipeline state as of a commit: from the nearest commit at or before it
-   * (first parents) that a run made. Null when no run made any of them.
+   * (first parents) that a run made. Empty when no run made any of them.
    */
-  async stateAt(commit: string | null): Promise<{ state: PipelineState; run: string | null }> {
+  async stateAt(commit: string | null): Promise<LoadedState & { run: string | null }> {
     for (let id = commit; id; ) {
       const c = await this.repo.readCommit(id);
       if (c.run) {
         const r = await this.readRecord(c.run).catch(() => null);
-        if (r?.state) return { state: r.state, run: r.id };
+        if (r?.state) {
+          // Format 1 held the state inline; its layout is empty, so the next save writes buckets.
+          const loaded = (r.format as number) === 1
+            ? { state: r.state as unknown as PipelineState, ref: {} }
+            : await loadState(this.repo.blobs, r.state);
+          return { ...loaded, run: r.id };
+        }
       }
       id = c.parents[0] ?? null;
     }
-    return { state: {}, run: null };
+    return { state: {}, ref: {}, run: null };
   }
 }

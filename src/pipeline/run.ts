@@ -17,6 +17,7 @@ import { buildGraph, selectStages } from './graph.js';
 import { isUnder } from './paths.js';
 import { parseBackfill, planPipeline, planStage } from './plan.js';
 import { PipelineStore } from './records.js';
+import { saveState, type LoadedState } from './state.js';
 import { runStage, type RunEvent, type StageContext, type StoredOutput } from './stage-run.js';
 import type {
   Backfill, BackfillOrder, ParamValue, PipelineState, RunRecord, StageConfig, StagePlan, StageRunRecord,
@@ -81,9 +82,11 @@ interface Hashed {
   stored: Map<string, StoredOutput>;
 }
 
-/** Hashes from the stat cache; unknown files are read, and stored too when `store`. */
-async function hashWorkspace(repo: Repo, roots: string[], store: boolean): Promise<Hashed> {
-  const cache = new StatCache(repo.db);
+/**
+ * Hashes from the stat cache; unknown files are read, and stored too when `store`
+ * (then recorded in `cache`, which the caller saves once their pack is sealed).
+ */
+async function hashWorkspace(repo: Repo, roots: string[], cache: StatCache, store: boolean): Promise<Hashed> {
   const out: Hashed = { files: new Map(), ws: new Map(), stored: new Map() };
   const fresh: { file: WsFile; hash: string }[] = [];
   const ingest = store ? repo.ingestor() : null;
@@ -98,11 +101,7 @@ async function hashWorkspace(repo: Repo, roots: string[], store: boolean): Promi
     } else if (h === null) h = await hashFile(path.join(repo.root, f.path));
     out.files.set(f.path, h);
   }
-  if (store) {
-    repo.blobs.flush(); // stat rows vouch that the content is in a pack
-    cache.record(fresh);
-    cache.save();
-  }
+  if (store) cache.record(fresh);
   return out;
 }
 
@@ -115,7 +114,7 @@ interface Prepared {
   backfillStages: Set<string>;
   branch: string;
   base: string | null;
-  state: PipelineState;
+  loaded: LoadedState;
   roots: string[];
   store: PipelineStore;
 }
@@ -139,16 +138,16 @@ async function prepare(repo: Repo, opts: RunOptions): Promise<Prepared> {
   const base = repo.refs.get(`heads/${branch}`) ?? head.commit ?? null;
   const store = new PipelineStore(repo);
   await store.sync();
-  const { state } = await store.stateAt(base);
-  return { configured: new Set(config.stages.keys()), stages, params, backfill, backfillStages, branch, base, state, roots: scanRoots(repo.root, stages), store };
+  const loaded = await store.stateAt(base);
+  return { configured: new Set(config.stages.keys()), stages, params, backfill, backfillStages, branch, base, loaded, roots: scanRoots(repo.root, stages), store };
 }
 
 export async function runPipeline(repo: Repo, opts: RunOptions = {}): Promise<RunResult> {
   const p = await prepare(repo, opts);
   if (opts.dryRun) {
-    const { files } = await hashWorkspace(repo, p.roots, false);
+    const { files } = await hashWorkspace(repo, p.roots, new StatCache(repo.db), false);
     const plans = planPipeline({
-      stages: p.stages, params: p.params, files, state: p.state, force: opts.force,
+      stages: p.stages, params: p.params, files, state: p.loaded.state, force: opts.force,
       backfill: p.backfill, backfillStages: p.backfillStages, hasCache: (k) => p.store.hasCache(k),
     });
     return { runId: null, status: 'succeeded', dryRun: true, branch: p.branch, plans, commit: null, record: null, error: null };
@@ -162,13 +161,15 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   const emit = opts.onProgress ?? (() => undefined);
   const git = await gitInfo(repo.root);
   const baseFlat = await repo.flatten(p.base);
-  const hashed = await hashWorkspace(repo, p.roots, true);
+  const statCache = new StatCache(repo.db);
+  const hashed = await hashWorkspace(repo, p.roots, statCache, true);
+  const drift = await driftFrom(repo, p.base, baseFlat, hashed, p.roots);
   const ctx: StageContext = {
     repo, store: p.store, runId, params: p.params, jobs: opts.jobs ?? 1, keepGoing: opts.keepGoing ?? false,
     executor: opts.executor ?? new LocalExecutor({ root: repo.root, tmpDir: path.join(repo.dvDir, 'tmp') }),
-    retryBaseDelayMs: opts.retryBaseDelayMs, signal: opts.signal, emit, files: hashed.files, contents: new Map(),
+    retryBaseDelayMs: opts.retryBaseDelayMs, signal: opts.signal, emit, files: hashed.files, contents: new Map(), statCache,
   };
-  const state: PipelineState = { ...p.state };
+  const state: PipelineState = { ...p.loaded.state };
   const plans: StagePlan[] = [];
   const stageRecords: StageRunRecord[] = [];
   let status: RunRecord['status'] = 'succeeded';
@@ -199,7 +200,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
     }
     const did = stageRecords.some((s) => s.counts.run + s.counts.cached + s.counts.removed > 0);
     if (status === 'succeeded' && did) {
-      commit = await commitRun(repo, p, ctx, hashed, baseFlat, runId, opts.message ?? defaultMessage(stageRecords));
+      commit = await commitRun(repo, p, ctx, hashed, drift, baseFlat, runId, opts.message ?? defaultMessage(stageRecords));
       emit({ type: 'commit', commit });
     }
   } catch (e) {
@@ -209,18 +210,19 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   }
   const finishedAt = new Date();
   const record: RunRecord = {
-    format: 1, id: runId, branch: p.branch, base: p.base, commit, status,
+    format: 2, id: runId, branch: p.branch, base: p.base, commit, status,
     startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(),
     durationMs: finishedAt.getTime() - startedAt.getTime(), git, params: p.params,
     options: { stages: p.stages.map((s) => s.name), force: opts.force ?? false, backfill: p.backfill, jobs: ctx.jobs },
     stages: stageRecords,
-    state: commit ? Object.fromEntries(Object.entries(state).filter(([n]) => p.configured.has(n))) : null,
+    state: commit ? await saveState(repo.blobs, Object.fromEntries(Object.entries(state).filter(([n]) => p.configured.has(n))), p.loaded) : null,
     error,
   };
   await p.store.writeRecord(record);
   // Sealing here, even on failure, keeps the run-cache entries of finished datums: the next run resumes from them.
   await p.store.flush();
-  if (thrown) throw thrown;
+  if (thrown) throw thrown; // its stat rows may name content of a discarded pack: not saved
+  statCache.save();
   return { runId, status, dryRun: false, branch: p.branch, plans, commit, record, error };
 }
 
@@ -233,29 +235,52 @@ function defaultMessage(stages: StageRunRecord[]): string {
   return `dv run: ${parts.join(', ')}`;
 }
 
-/** Commits what changed against the branch: the outputs, and the tracked inputs the run read. */
-async function commitRun(repo: Repo, p: Prepared, ctx: StageContext, hashed: Hashed, baseFlat: FlatTree,
-  runId: string, message: string): Promise<string> {
-  const tracked = p.base ? (await repo.readCommit(p.base)).paths : [];
-  const changes = new Map<string, StoredOutput | null>();
-  const differs = (rel: string, c: StoredOutput | null): boolean => {
-    const b = baseFlat.get(rel);
-    return c === null ? b !== undefined : !b || b.hash !== c.hash || b.mode !== c.mode;
-  };
-  for (const [rel, c] of ctx.contents) if (differs(rel, c)) changes.set(rel, c);
-  const ingest = repo.ingestor();
+/** Workspace files that differ from the base commit, before any stage runs. */
+interface Drift {
+  /** Tracked files whose content or mode differ from the base (or that it lacks). */
+  changed: string[];
+  /** Files of the base under the scanned roots that are gone from the workspace. */
+  deleted: string[];
+}
+
+/**
+ * Compared while every file is at hand, so that committing a run costs what it
+ * changed, not what the workspace holds.
+ */
+async function driftFrom(repo: Repo, base: string | null, baseFlat: FlatTree, hashed: Hashed, roots: string[]): Promise<Drift> {
+  const tracked = base ? (await repo.readCommit(base)).paths : [];
+  const changed: string[] = [];
+  let present = 0;
   for (const [rel, hash] of hashed.files) {
-    if (ctx.contents.has(rel) || !tracked.some((t) => isUnder(rel, t))) continue;
     const b = baseFlat.get(rel);
+    if (b !== undefined) present++;
+    if (b !== undefined && b.hash === hash && b.mode === hashed.ws.get(rel)!.mode) continue;
+    if (tracked.some((t) => isUnder(rel, t))) changed.push(rel);
+  }
+  const deleted: string[] = [];
+  if (present < baseFlat.size) {
+    for (const rel of baseFlat.keys()) {
+      if (!hashed.files.has(rel) && roots.some((r) => isUnder(rel, r))) deleted.push(rel);
+    }
+  }
+  return { changed, deleted };
+}
+
+/** Commits what changed against the branch: the outputs, and the tracked inputs the run read. */
+async function commitRun(repo: Repo, p: Prepared, ctx: StageContext, hashed: Hashed, drift: Drift, baseFlat: FlatTree,
+  runId: string, message: string): Promise<string> {
+  const changes = new Map<string, StoredOutput | null>();
+  for (const [rel, c] of ctx.contents) {
+    const b = baseFlat.get(rel);
+    if (c === null ? b !== undefined : !b || b.hash !== c.hash || b.mode !== c.mode) changes.set(rel, c);
+  }
+  const ingest = repo.ingestor();
+  for (const rel of drift.changed) {
+    if (ctx.contents.has(rel)) continue;
     const mode = hashed.ws.get(rel)!.mode;
-    if (b && b.hash === hash && b.mode === mode) continue;
-    const c = hashed.stored.get(rel) ?? { ...(await ingest.storeFile(path.join(repo.root, rel))), mode };
-    changes.set(rel, c);
+    changes.set(rel, hashed.stored.get(rel) ?? { ...(await ingest.storeFile(path.join(repo.root, rel))), mode });
   }
-  for (const rel of baseFlat.keys()) {
-    if (ctx.contents.has(rel) || hashed.files.has(rel)) continue;
-    if (p.roots.some((r) => isUnder(rel, r))) changes.set(rel, null);
-  }
+  for (const rel of drift.deleted) if (!ctx.contents.has(rel)) changes.set(rel, null);
   if (!repo.refs.get(`heads/${p.branch}`) && p.base) repo.refs.set(`heads/${p.branch}`, p.base);
   const id = await repo.commitChanges(p.branch, changes, message, { run: runId });
   if (repo.head().branch === p.branch) await afterDvCommit(repo, id, (await repo.readCommit(id)).paths);

@@ -40,6 +40,8 @@ export interface StageContext {
   files: Map<string, string>;
   /** Stored content of workspace paths (null = deleted), for the commit. */
   contents: Map<string, StoredOutput | null>;
+  /** Saved by the caller once the run's packs are sealed. */
+  statCache: StatCache;
 }
 
 export interface StageOutcome {
@@ -221,9 +223,5 @@ async function applyOutputs(ctx: StageContext, plan: StagePlan, previous: StageS
     const st = fs.statSync(dest);
     recorded.push({ file: { path: s.path, size: st.size, mtime: st.mtimeMs, ino: st.ino, mode: fileMode(st.mode) }, hash: s.stored.hash });
   }
-  // Stat rows promise the content is in a pack, so seal first.
-  repo.blobs.flush();
-  const cache = new StatCache(repo.db);
-  cache.record(recorded);
-  cache.save();
+  ctx.statCache.record(recorded);
 }

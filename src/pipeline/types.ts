@@ -108,6 +108,14 @@ export interface StageState {
 /** Stage name -> state; what the planner compares against. */
 export type PipelineState = Record<string, StageState>;
 
+/** Where a stage's state is stored: 2^bits bucket blobs (type 8), null for empty ones. */
+export interface StageStateRef {
+  bits: number;
+  buckets: (string | null)[];
+}
+
+export type PipelineStateRef = Record<string, StageStateRef>;
+
 export type DatumPlan =
   | { action: 'run'; datum: Datum; reasons: Reason[]; cmd: string; cacheKey: string;
       deps: Record<string, string>; params: Params; cached: boolean }
@@ -173,9 +181,9 @@ export interface GitInfoLike {
   dirty: boolean;
 }
 
-/** A run record (blob type 4). */
+/** A run record (blob type 4). Format 1 held the state inline (still read). */
 export interface RunRecord {
-  format: 1;
+  format: 2;
   id: string;
   branch: string | null;
   /** Commit the run started from. */
@@ -191,9 +199,9 @@ export interface RunRecord {
   options: { stages: string[]; force: boolean; backfill: Backfill | null; jobs: number };
   stages: StageRunRecord[];
   /**
-   * Full state after the run, stages that did not run carried forward. Only in runs
-   * that made a commit: the next run finds it through that commit.
+   * The state after the run (stages that did not run carried forward), as bucket ids.
+   * Only in runs that made a commit: the next run finds it through that commit.
    */
-  state: PipelineState | null;
+  state: PipelineStateRef | null;
   error: string | null;
 }

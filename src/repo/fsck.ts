@@ -59,7 +59,12 @@ async function affectedFiles(repo: Repo, bad: Set<string>): Promise<string[]> {
       seenTrees.add(id);
       if (bad.has(id)) { lines.add(`directory ${dir || '/'} (commit ${cid.slice(0, 12)}) is damaged`); return; }
       let entries;
-      try { entries = (await repo.readTree(id)).entries; } catch { return; }
+      try {
+        entries = (await repo.readTree(id)).entries;
+      } catch {
+        lines.add(`directory ${dir || '/'} (commit ${cid.slice(0, 12)}) is damaged`); // a part or chunk list
+        return;
+      }
       for (const e of entries) {
         const p = dir ? `${dir}/${e.name}` : e.name;
         if (e.type === 'dir') await visit(e.tree, p);

@@ -3,6 +3,7 @@
 import { BlobType } from '../store/packfile.js';
 import type { BlobStore } from '../store/blobstore.js';
 import { CorruptionError } from '../store/errors.js';
+import { fnv1a32 } from '../store/hash.js';
 import type { ChunkRef, Commit, Tree, TreeEntry } from './types.js';
 
 /** Directories sort as `name/` so that a depth-first walk yields S3 key order. */
@@ -73,24 +74,82 @@ function parse<T>(data: Buffer, what: string, id: string): T {
   }
 }
 
+/**
+ * Directories with more entries than this are stored in parts, so that a commit
+ * changing a few files of a 10,000-file directory rewrites a few parts of ~256
+ * entries (and a small index of part ids), not one 2 MB object.
+ */
+export const PARTS_ABOVE = 1024;
+/** A part ends after an entry whose sort key hashes to 0 modulo this: ~256 entries a part,
+ * and an insertion or deletion moves no boundary but its own. */
+const PART_DIVISOR = 256;
+/** Hard cap, so no run of unlucky names makes one part large. */
+const PART_MAX = 4096;
+
+/** Splits sorted entries into parts at content-defined boundaries. Part of the format. */
+export function splitParts(sorted: TreeEntry[]): TreeEntry[][] {
+  const parts: TreeEntry[][] = [];
+  let cur: TreeEntry[] = [];
+  for (const e of sorted) {
+    cur.push(e);
+    if (cur.length >= PART_MAX || fnv1a32(entrySortKey(e)) % PART_DIVISOR === 0) {
+      parts.push(cur);
+      cur = [];
+    }
+  }
+  if (cur.length) parts.push(cur);
+  return parts;
+}
+
+const ID_RE = /^[0-9a-f]{64}$/;
+
+interface StoredTree {
+  entries?: (TreeEntry & { list?: string })[];
+  parts?: string[];
+}
+
 /** Typed access to tree and commit objects, with a cache: trees are immutable. */
 export class ObjectStore {
   private trees = new Map<string, Tree>();
   private commits = new Map<string, Commit>();
+  /** Parts read or written, by their first entry: an unchanged part is recognised by
+   * identity of its entries (updateTree keeps untouched entry objects) and not re-encoded. */
+  private partsByFirst = new WeakMap<TreeEntry, { id: string; entries: TreeEntry[] }>();
 
   constructor(readonly blobs: BlobStore) {}
 
   async readTree(id: string): Promise<Tree> {
     let t = this.trees.get(id);
     if (!t) {
-      t = parse<Tree>(await this.blobs.get(id), 'tree', id);
-      if (!Array.isArray(t.entries)) throw new CorruptionError(`tree ${id} is malformed`);
-      for (const e of t.entries) {
-        if (e.type === 'file' && e.list) e.chunks = decodeChunkList(await this.blobs.get(e.list), e.list);
+      const doc = parse<StoredTree>(await this.blobs.get(id), 'tree', id);
+      if (Array.isArray(doc.parts) && doc.entries === undefined) {
+        if (!doc.parts.every((p) => typeof p === 'string' && ID_RE.test(p))) throw new CorruptionError(`tree ${id} is malformed`);
+        const data = await this.blobs.getMany(doc.parts.map((p) => Buffer.from(p, 'hex')));
+        const entries: TreeEntry[] = [];
+        for (const [i, pid] of doc.parts.entries()) {
+          const part = await this.decodeEntries(parse<StoredTree>(data[i]!, 'tree', pid), pid);
+          this.remember(pid, part);
+          for (const e of part) entries.push(e);
+        }
+        t = { entries, parts: doc.parts };
+      } else {
+        t = { entries: await this.decodeEntries(doc, id) };
       }
       this.trees.set(id, t);
     }
     return t;
+  }
+
+  private async decodeEntries(doc: StoredTree, id: string): Promise<TreeEntry[]> {
+    if (!Array.isArray(doc.entries)) throw new CorruptionError(`tree ${id} is malformed`);
+    for (const e of doc.entries) {
+      if (e.type === 'file' && e.list) e.chunks = decodeChunkList(await this.blobs.get(e.list), e.list);
+    }
+    return doc.entries;
+  }
+
+  private remember(id: string, entries: TreeEntry[]): void {
+    if (entries.length) this.partsByFirst.set(entries[0]!, { id, entries });
   }
 
   async readCommit(id: string): Promise<Commit> {
@@ -104,15 +163,31 @@ export class ObjectStore {
   }
 
   async writeTree(tree: Tree): Promise<string> {
+    const sorted = [...tree.entries].sort(compareEntries);
+    if (sorted.length <= PARTS_ABOVE) return this.writeEntries(sorted);
+    const parts: string[] = [];
+    for (const part of splitParts(sorted)) {
+      const known = this.partsByFirst.get(part[0]!);
+      const same = known && known.entries.length === part.length && known.entries.every((e, i) => e === part[i]);
+      parts.push(same ? known.id : await this.writeEntries(part));
+    }
+    const id = (await this.blobs.put(BlobType.Tree, Buffer.from(JSON.stringify({ parts }), 'utf8'))).toString('hex');
+    this.trees.set(id, { entries: sorted, parts });
+    return id;
+  }
+
+  /** Writes sorted entries as one tree object (a whole small directory or one part). */
+  private async writeEntries(sorted: TreeEntry[]): Promise<string> {
     const lists = new Map<TreeEntry, string>();
-    for (const e of tree.entries) {
+    for (const e of sorted) {
       if (e.type === 'file' && e.chunks.length > INLINE_CHUNKS) {
         lists.set(e, (await this.blobs.put(BlobType.ChunkList, encodeChunkList(e.chunks))).toString('hex'));
       }
     }
-    const id = (await this.blobs.put(BlobType.Tree, encodeTree(tree, lists))).toString('hex');
+    const id = (await this.blobs.put(BlobType.Tree, encodeTree({ entries: sorted }, lists))).toString('hex');
     // Cached as stored (sorted): walks rely on the order to yield S3 key order.
-    this.trees.set(id, { entries: [...tree.entries].sort(compareEntries) });
+    this.trees.set(id, { entries: sorted });
+    this.remember(id, sorted);
     return id;
   }
 

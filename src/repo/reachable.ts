@@ -1,5 +1,5 @@
 // Marks every object reachable from a set of roots: commits -> parents and trees,
-// trees -> subtrees and chunks, run records -> every object id they mention.
+// trees -> parts, subtrees and chunks, run records -> every object id they mention.
 import { BlobType } from '../store/packfile.js';
 import type { Repo } from './repo.js';
 
@@ -41,7 +41,9 @@ export async function markReachable(repo: Repo, roots: string[]): Promise<MarkRe
         stack.push([c.tree, `commit ${id}`]);
         for (const p of c.parents) stack.push([p, `commit ${id}`]);
       } else if (loc.type === BlobType.Tree) {
-        for (const e of (await repo.readTree(id)).entries) {
+        const tree = await repo.readTree(id);
+        for (const part of tree.parts ?? []) live.add(part); // their entries are the tree's, walked here
+        for (const e of tree.entries) {
           if (e.type === 'dir') stack.push([e.tree, `tree ${id}`]);
           else {
             fileHashes.add(e.hash);

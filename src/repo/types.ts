@@ -27,7 +27,14 @@ export interface DirEntry {
 export type TreeEntry = FileEntry | DirEntry;
 
 export interface Tree {
+  /** Sorted by entrySortKey (directories as `name/`). */
   entries: TreeEntry[];
+  /**
+   * Ids of the part objects a large directory is stored in, in order (set when read or
+   * written): its object is then `{"parts": [ids]}` and each part a tree holding a
+   * contiguous range of the entries. See objects.ts.
+   */
+  parts?: string[];
 }
 
 /** Content stored but not yet placed in a tree. */

@@ -75,3 +75,13 @@ export async function makeHasher(impl: 'native' | 'wasm'): Promise<Hasher> {
 function loadNativeForced(): NativeBlake {
   return createRequire(import.meta.url)('@napi-rs/blake-hash') as NativeBlake;
 }
+
+/**
+ * FNV-1a over a string's UTF-16 units: a cheap, stable hash for spreading names over
+ * buckets or picking split points. Stored layouts depend on it: never change it.
+ */
+export function fnv1a32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}

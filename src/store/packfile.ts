@@ -17,6 +17,8 @@ export enum BlobType {
   RunCache = 5,
   Log = 6,
   ChunkList = 7,
+  /** A bucket of pipeline datum states (src/pipeline/state.ts). */
+  RunState = 8,
 }
 
 export interface PackEntry {

@@ -79,8 +79,10 @@ export async function markRemote(repo: Repo, remote: Remote, index: Map<string, 
         return edges([c.tree, ...c.parents]);
       }
       if (b.type === BlobType.Tree) {
-        // As stored: a large file names its chunk list blob instead of inlining chunks.
-        return edges((JSON.parse(text) as Tree).entries.flatMap((e) =>
+        // As stored: a large directory names its parts, a large file its chunk list blob.
+        const tree = JSON.parse(text) as Tree;
+        if (tree.parts) return edges(tree.parts);
+        return edges(tree.entries.flatMap((e) =>
           e.type === 'dir' ? [e.tree] : [...(e.list ? [e.list] : []), ...(e.chunks ?? []).map(([c]) => c)]));
       }
       // Run records and anything newer: every id they mention that the remote holds.

@@ -1,0 +1,110 @@
+// The pipeline state (what each datum's last successful run saw and produced) is
+// stored in buckets: a stage's datums are spread over 2^bits bucket blobs (type 8) by
+// a hash of their id, and a run record names the buckets. A run rewrites only the
+// buckets holding datums it changed, so recording 10 changed datums out of 10,000
+// writes ~10 blobs of ~30 KB, not the whole state; unchanged buckets keep their ids
+// (and, being content-addressed, equal buckets across branches are stored once).
+import { BlobType } from '../store/packfile.js';
+import type { BlobStore } from '../store/blobstore.js';
+import { CorruptionError } from '../store/errors.js';
+import { fnv1a32 } from '../store/hash.js';
+import type { DatumState, PipelineState, PipelineStateRef, StageState } from './types.js';
+
+/** Datums per bucket the layout aims for: small rewrites, few ids in the record. */
+const TARGET_PER_BUCKET = 64;
+const MAX_BITS = 16;
+
+interface BucketDoc {
+  format: 1;
+  datums: Record<string, DatumState>;
+}
+
+/** Bucket count (as bits) for a stage of `n` datums. */
+export function bucketBits(n: number): number {
+  let bits = 0;
+  while (bits < MAX_BITS && n > TARGET_PER_BUCKET << bits) bits++;
+  return bits;
+}
+
+/** The top `bits` bits of the id's FNV-1a hash pick its bucket. Part of the format. */
+export function bucketOf(id: string, bits: number): number {
+  return bits === 0 ? 0 : fnv1a32(id) >>> (32 - bits);
+}
+
+/** The state a run starts from and the stored layout it was read from. */
+export interface LoadedState {
+  state: PipelineState;
+  ref: PipelineStateRef;
+}
+
+export async function loadState(blobs: BlobStore, ref: PipelineStateRef): Promise<LoadedState> {
+  const state: PipelineState = {};
+  const clean: PipelineStateRef = {};
+  for (const [stage, r] of Object.entries(ref)) {
+    const datums: Record<string, DatumState> = {};
+    let sound = Array.isArray(r.buckets) && r.buckets.length === 2 ** r.bits;
+    for (const [i, id] of (r.buckets ?? []).entries()) {
+      if (id === null) continue;
+      let doc: BucketDoc;
+      try {
+        doc = JSON.parse((await blobs.get(id)).toString('utf8')) as BucketDoc;
+      } catch (e) {
+        if (e instanceof CorruptionError) throw e;
+        throw new CorruptionError(`pipeline state bucket ${id} of stage ${stage} cannot be decoded`);
+      }
+      for (const [d, s] of Object.entries(doc.datums)) {
+        datums[d] = s;
+        if (bucketOf(d, r.bits) !== i) sound = false;
+      }
+    }
+    state[stage] = { datums };
+    // A layout that does not match today's bucketing is rewritten whole on the next save.
+    if (sound) clean[stage] = r;
+  }
+  return { state, ref: clean };
+}
+
+/**
+ * Stores `state`, rewriting only the buckets whose datums differ (by identity) from
+ * `prev`. Stages absent from `state` are dropped.
+ */
+export async function saveState(blobs: BlobStore, state: PipelineState, prev: LoadedState): Promise<PipelineStateRef> {
+  const out: PipelineStateRef = {};
+  for (const [stage, s] of Object.entries(state)) {
+    out[stage] = await saveStage(blobs, s, prev.state[stage], prev.ref[stage]);
+  }
+  return out;
+}
+
+async function saveStage(blobs: BlobStore, s: StageState, prev: StageState | undefined,
+  prevRef: PipelineStateRef[string] | undefined): Promise<PipelineStateRef[string]> {
+  const ids = Object.keys(s.datums);
+  const bits = bucketBits(ids.length);
+  const reuse = prevRef && prev && prevRef.bits === bits;
+  if (reuse && prev === s) return prevRef;
+  const dirty = new Set<number>();
+  if (reuse) {
+    for (const id of ids) if (s.datums[id] !== prev.datums[id]) dirty.add(bucketOf(id, bits));
+    for (const id of Object.keys(prev.datums)) if (!(id in s.datums)) dirty.add(bucketOf(id, bits));
+    if (dirty.size === 0) return prevRef;
+  }
+  const members = new Map<number, string[]>();
+  for (const id of ids) {
+    const b = bucketOf(id, bits);
+    if (reuse && !dirty.has(b)) continue;
+    let m = members.get(b);
+    if (!m) members.set(b, (m = []));
+    m.push(id);
+  }
+  const buckets: (string | null)[] = reuse ? [...prevRef.buckets] : new Array<string | null>(2 ** bits).fill(null);
+  for (const b of reuse ? dirty : members.keys()) {
+    const m = (members.get(b) ?? []).sort();
+    if (m.length === 0) {
+      buckets[b] = null;
+      continue;
+    }
+    const doc: BucketDoc = { format: 1, datums: Object.fromEntries(m.map((id) => [id, s.datums[id]!])) };
+    buckets[b] = (await blobs.put(BlobType.RunState, Buffer.from(JSON.stringify(doc), 'utf8'))).toString('hex');
+  }
+  return { bits, buckets };
+}

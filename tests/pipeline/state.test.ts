@@ -1,0 +1,71 @@
+// The pipeline state is stored in buckets: a save after a few datums changed must
+// rewrite only their buckets, and a load must give back exactly what was saved.
+import { afterEach, describe, expect, it } from 'vitest';
+import { bucketBits, bucketOf, loadState, saveState, type LoadedState } from '../../src/pipeline/state.js';
+import type { DatumState, PipelineState } from '../../src/pipeline/types.js';
+import { BlobType } from '../../src/store/packfile.js';
+import { countBlobs, RepoFixtures } from '../helpers/repo.js';
+
+const fx = new RepoFixtures();
+afterEach(() => fx.closeAll());
+
+function datum(id: string, version = 1): DatumState {
+  return {
+    inputHash: `${id}:${version}`, deps: { 'clean.py': 'd'.repeat(64) }, params: { threshold: 0.5 },
+    cmd: `python3 clean.py ${id} out/${id}`, outputs: { [`out/${id}`]: `o${version}` }, cacheKey: `k${version}`, run: 'r'.repeat(64),
+  };
+}
+
+function stage(n: number): PipelineState[string] {
+  const datums: Record<string, DatumState> = {};
+  for (let i = 0; i < n; i++) datums[`raw/${String(i).padStart(4, '0')}.csv`] = datum(`raw/${String(i).padStart(4, '0')}.csv`);
+  return { datums };
+}
+
+describe('pipeline state buckets', () => {
+  it('round-trips, and a change to one datum rewrites one bucket', async () => {
+    const { repo } = await fx.create();
+    const empty: LoadedState = { state: {}, ref: {} };
+    const state: PipelineState = { clean: stage(1000), weekly: { datums: { '': datum('') } } };
+    const ref = await saveState(repo.blobs, state, empty);
+    repo.blobs.flush();
+    expect(ref.clean!.bits).toBe(bucketBits(1000));
+    expect(ref.clean!.buckets.length).toBe(2 ** ref.clean!.bits);
+    expect(ref.weekly).toEqual({ bits: 0, buckets: [expect.any(String)] });
+    const loaded = await loadState(repo.blobs, ref);
+    expect(loaded.state).toEqual(state);
+
+    const next: PipelineState = { ...loaded.state, clean: { datums: { ...loaded.state.clean!.datums } } };
+    next.clean!.datums['raw/0007.csv'] = datum('raw/0007.csv', 2);
+    delete next.clean!.datums['raw/0500.csv'];
+    const before = countBlobs(repo, BlobType.RunState);
+    const ref2 = await saveState(repo.blobs, next, loaded);
+    repo.blobs.flush();
+    const changed = ref2.clean!.buckets.map((b, i) => (b !== ref.clean!.buckets[i] ? i : -1)).filter((i) => i >= 0);
+    const expected = [...new Set([bucketOf('raw/0007.csv', ref.clean!.bits), bucketOf('raw/0500.csv', ref.clean!.bits)])].sort((a, b) => a - b);
+    expect(changed).toEqual(expected);
+    expect(countBlobs(repo, BlobType.RunState) - before).toBe(expected.length);
+    expect(ref2.weekly).toBe(ref.weekly); // untouched stage: same layout object
+    expect((await loadState(repo.blobs, ref2)).state).toEqual(next);
+  });
+
+  it('relayouts when a stage grows past its bucket count, and drops removed stages', async () => {
+    const { repo } = await fx.create();
+    const small = await saveState(repo.blobs, { clean: stage(10), old: stage(2) }, { state: {}, ref: {} });
+    const loaded = await loadState(repo.blobs, small);
+    expect(small.clean!.bits).toBe(0);
+    const big = await saveState(repo.blobs, { clean: stage(5000) }, loaded);
+    expect(big.clean!.bits).toBe(bucketBits(5000));
+    expect(bucketBits(5000)).toBeGreaterThan(0);
+    expect(Object.keys(big)).toEqual(['clean']);
+    expect((await loadState(repo.blobs, big)).state).toEqual({ clean: stage(5000) });
+  });
+
+  it('a damaged bucket is a corruption error naming it, not an empty state', async () => {
+    const { repo } = await fx.create();
+    const ref = await saveState(repo.blobs, { clean: stage(3) }, { state: {}, ref: {} });
+    const bad = { clean: { bits: 0, buckets: ['0'.repeat(64)] } };
+    await expect(loadState(repo.blobs, bad)).rejects.toThrow(/0{64}/);
+    expect((await loadState(repo.blobs, ref)).state.clean!.datums['raw/0001.csv']).toEqual(datum('raw/0001.csv'));
+  });
+});
