@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { lstat, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { findProgram, plainWords } from './argv.js';
 import { interpolate, type Bindings } from './interpolate.js';
 import { workspaceBindings } from './plan.js';
 import type { Datum, Params, StageConfig } from './types.js';
@@ -54,6 +55,7 @@ export interface LocalExecutorOptions {
   root: string;
   /** Where scratch directories go; default `<root>/.dv/tmp` (same filesystem, so renames work). */
   tmpDir?: string;
+  /** Shell for `-c CMD`; default /bin/sh, which also lets plain commands run without it. */
   shell?: string;
   /** Bytes kept from the end of stdout and of stderr. */
   maxLogBytes?: number;
@@ -101,9 +103,23 @@ async function walkFiles(dir: string, rel: string, out: { rel: string; abs: stri
 export class LocalExecutor implements Executor {
   readonly name = 'local';
   private readonly tmpDir: string;
+  private tmpReady: Promise<unknown> | null = null;
+  private programs = new Map<string, string | null>();
 
   constructor(private readonly opts: LocalExecutorOptions) {
     this.tmpDir = opts.tmpDir ?? join(opts.root, '.dv', 'tmp');
+  }
+
+  /** What to spawn for a command line: the program itself when the shell would only split words. */
+  launch(cmd: string, env: NodeJS.ProcessEnv): { file: string; args: string[]; argv0?: string } {
+    const words = this.opts.shell === undefined ? plainWords(cmd) : null;
+    if (words) {
+      const key = `${env.PATH ?? ''}\0${words[0]}`;
+      if (!this.programs.has(key)) this.programs.set(key, findProgram(words[0]!, env.PATH, this.opts.root));
+      const file = this.programs.get(key);
+      if (file) return { file, args: words.slice(1), argv0: words[0] };
+    }
+    return { file: this.opts.shell ?? '/bin/sh', args: ['-c', cmd] };
   }
 
   /** Environment of a job: the base, the stage's env, then DV_* (which win). */
@@ -135,7 +151,7 @@ export class LocalExecutor implements Executor {
     const { stage, datum } = job;
     const startedAt = new Date();
     const t0 = performance.now();
-    await mkdir(this.tmpDir, { recursive: true });
+    await (this.tmpReady ??= mkdir(this.tmpDir, { recursive: true }));
     const scratch = await mkdtemp(join(this.tmpDir, `job-${stage.name}-`));
     const dispose = (): Promise<void> => rm(scratch, { recursive: true, force: true });
     const sp = (p: string): string => join(scratch, p);
@@ -161,9 +177,12 @@ export class LocalExecutor implements Executor {
       ...workspaceBindings(stage, datum, job.params), out, outs,
       outdir: stage.foreach !== null ? outs[0]! : null,
     };
-    const child = spawn(this.opts.shell ?? '/bin/sh', ['-c', interpolate(stage.cmd, bindings, 'shell')], {
+    const env = this.environment(job, scratch, bindings);
+    const { file, args, argv0 } = this.launch(interpolate(stage.cmd, bindings, 'shell'), env);
+    const child = spawn(file, args, {
       cwd: this.opts.root,
-      env: this.environment(job, scratch, bindings),
+      env,
+      argv0,
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true, // own process group, so cancelling kills the command's children too
     });

@@ -20,6 +20,15 @@ export const PIPELINE_MIGRATIONS: Migration[] = [
       CREATE TABLE pipeline_seen (blob BLOB PRIMARY KEY) WITHOUT ROWID;
     `,
   },
+  {
+    // Indexed packs instead of indexed blobs: finding what is new looks at a few pack
+    // rows, not every blob of the store. Each pack is scanned (through blobs_pack) once.
+    version: 2,
+    up: `
+      DROP TABLE pipeline_seen;
+      CREATE TABLE pipeline_packs (pack TEXT PRIMARY KEY) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** What `dv runs` lists, computed once when a record is indexed. */
@@ -52,35 +61,36 @@ export class PipelineStore {
     migrate(repo.db, 'pipeline', PIPELINE_MIGRATIONS);
   }
 
-  /** Indexes type 4/5 blobs that arrived without going through this class (pulls). */
+  /** Indexes the type 4/5 blobs of packs not scanned yet (written here, pulled, or repacked by gc). */
   async sync(): Promise<void> {
     const db = this.repo.db;
-    const unseen = db.prepare(
-      'SELECT id, type FROM blobs WHERE type IN (?, ?) AND id NOT IN (SELECT blob FROM pipeline_seen)',
-    ).all(BlobType.RunRecord, BlobType.RunCache) as { id: Buffer; type: number }[];
-    if (unseen.length === 0) return;
+    const packs = db.prepare('SELECT id FROM packs WHERE id NOT IN (SELECT pack FROM pipeline_packs)').pluck().all() as string[];
+    if (packs.length === 0) return;
+    const inPack = db.prepare('SELECT id, type FROM blobs WHERE pack = ? AND type IN (?, ?)');
     const docs: { id: Buffer; type: number; doc: unknown }[] = [];
-    for (const u of unseen) {
-      try {
-        docs.push({ ...u, doc: JSON.parse((await this.repo.blobs.get(u.id)).toString('utf8')) });
-      } catch {
-        docs.push({ ...u, doc: null }); // unreadable: fsck reports it; do not retry on every lookup
+    for (const pack of packs) {
+      for (const u of inPack.all(pack, BlobType.RunRecord, BlobType.RunCache) as { id: Buffer; type: number }[]) {
+        try {
+          docs.push({ ...u, doc: JSON.parse((await this.repo.blobs.get(u.id)).toString('utf8')) });
+        } catch {
+          // unreadable: fsck reports it; the pack still counts as scanned, not retried on every lookup
+        }
       }
     }
-    const seen = db.prepare('INSERT OR IGNORE INTO pipeline_seen (blob) VALUES (?)');
+    const scanned = db.prepare('INSERT OR IGNORE INTO pipeline_packs (pack) VALUES (?)');
     const cache = db.prepare('INSERT OR IGNORE INTO pipeline_cache (key, blob) VALUES (?, ?)');
     const runs = db.prepare('INSERT OR REPLACE INTO pipeline_runs (id, blob, started_at, summary) VALUES (?, ?, ?, ?)');
     db.transaction(() => {
       for (const { id, type, doc } of docs) {
         const hex = id.toString('hex');
-        if (doc && type === BlobType.RunCache && typeof (doc as RunCacheEntry).key === 'string') {
+        if (type === BlobType.RunCache && typeof (doc as RunCacheEntry | null)?.key === 'string') {
           cache.run((doc as RunCacheEntry).key, hex);
-        } else if (doc && type === BlobType.RunRecord && typeof (doc as RunRecord).id === 'string') {
+        } else if (type === BlobType.RunRecord && typeof (doc as RunRecord | null)?.id === 'string') {
           const r = doc as RunRecord;
           runs.run(r.id, hex, r.startedAt, JSON.stringify(summarize(r)));
         }
-        seen.run(id);
       }
+      for (const pack of packs) scanned.run(pack);
     })();
   }
 

@@ -167,7 +167,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   const ctx: StageContext = {
     repo, store: p.store, runId, params: p.params, jobs: opts.jobs ?? 1, keepGoing: opts.keepGoing ?? false,
     executor: opts.executor ?? new LocalExecutor({ root: repo.root, tmpDir: path.join(repo.dvDir, 'tmp') }),
-    retryBaseDelayMs: opts.retryBaseDelayMs, signal: opts.signal, emit, files: hashed.files, contents: new Map(), statCache,
+    retryBaseDelayMs: opts.retryBaseDelayMs, signal: opts.signal, emit, files: hashed.files, contents: new Map(), statCache, cleanup: [],
   };
   const state: PipelineState = { ...p.loaded.state };
   const plans: StagePlan[] = [];
@@ -221,6 +221,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   await p.store.writeRecord(record);
   // Sealing here, even on failure, keeps the run-cache entries of finished datums: the next run resumes from them.
   await p.store.flush();
+  await Promise.all(ctx.cleanup);
   if (thrown) throw thrown; // its stat rows may name content of a discarded pack: not saved
   statCache.save();
   return { runId, status, dryRun: false, branch: p.branch, plans, commit, record, error };

@@ -42,6 +42,8 @@ export interface StageContext {
   contents: Map<string, StoredOutput | null>;
   /** Saved by the caller once the run's packs are sealed. */
   statCache: StatCache;
+  /** Work left running in the background; the caller awaits it before returning. */
+  cleanup: Promise<unknown>[];
 }
 
 export interface StageOutcome {
@@ -169,7 +171,8 @@ export async function runStage(ctx: StageContext, stage: StageConfig, plan: Stag
   try {
     await applyOutputs(ctx, plan, previous, staged);
   } finally {
-    await Promise.all(disposers.map((f) => f()));
+    // Emptied scratch directories go while the next stage or the commit proceeds.
+    for (const f of disposers) ctx.cleanup.push(f().catch(() => undefined));
   }
   for (const d of plan.datums) {
     if (d.action !== 'remove') continue;

@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/pipeline/config.js';
+import { plainWords } from '../../src/pipeline/argv.js';
 import { LocalExecutor, type Job } from '../../src/pipeline/executor.js';
 import { datumsOf } from '../../src/pipeline/plan.js';
 import { backoffMs, runPool, runWithRetries } from '../../src/pipeline/scheduler.js';
@@ -166,5 +167,42 @@ describe('retries and the pool', () => {
     const go = await runPool(jobs(cfg), (j) => ex.run(j), { concurrency: 1, isFailure, keepGoing: true });
     expect(go.failed).toBe(true);
     expect(ranLines()).toHaveLength(4);
+  });
+});
+
+describe('commands without a shell', () => {
+  it('only commands the shell would merely split into words qualify', () => {
+    expect(plainWords("cp data/raw/a.txt '/tmp/x y/o.txt'")).toEqual(['cp', 'data/raw/a.txt', '/tmp/x y/o.txt']);
+    expect(plainWords("python3  clean.py --t=0.5 ''")).toEqual(['python3', 'clean.py', '--t=0.5', '']);
+    expect(plainWords("x'a b'c")).toEqual(['xa bc']);
+    for (const cmd of ['echo hi', 'exit 3', 'cd data', 'A=1 tool', 'cp a b; rm c', 'cat *.txt', 'ls ~', 'cp "a" b',
+      "cp 'it'\\''s' b", 'tool $HOME', 'tool > out', 'a | b', 'tool # note', '', '   ', "tool 'unclosed", 'tool\nother']) {
+      expect(plainWords(cmd), cmd).toBeNull();
+    }
+  });
+
+  it('execs plain commands found on the job PATH and keeps the shell for the rest', async () => {
+    mkdirSync(join(root, 'bin'));
+    writeFileSync(join(root, 'bin/upper'), '#!/bin/sh\necho "$2" >> ran.log\ntr a-z A-Z < "$1" > "$2"\n');
+    chmodSync(join(root, 'bin/upper'), 0o755);
+    writeFileSync(join(root, 'data/raw/it is.txt'), 'spaced\n');
+    const ex = new LocalExecutor({ root });
+    const env = { PATH: `${join(root, 'bin')}:/usr/bin:/bin` };
+    expect(ex.launch("upper 'a b' c", env)).toEqual({ file: join(root, 'bin/upper'), args: ['a b', 'c'], argv0: 'upper' });
+    expect(ex.launch('upper a; true', env).file).toBe('/bin/sh');
+    expect(ex.launch('no-such-program a', env).file).toBe('/bin/sh');
+    expect(new LocalExecutor({ root, shell: '/bin/bash' }).launch('upper a b', env).file).toBe('/bin/bash');
+
+    const cfg = config(FOREACH('upper ${in} ${out}', `env: { PATH: "${env.PATH}" }`));
+    const spaced = jobs(cfg).find((j) => j.datum.id === 'data/raw/it is.txt')!;
+    const r = await ex.run(spaced);
+    expect(r.error).toBeNull();
+    expect(readFileSync(r.outputs[0]!.file, 'utf8')).toBe('SPACED\n');
+    await r.dispose();
+
+    const builtin = await ex.run(jobs(config(FOREACH('exit 3')))[0]!);
+    expect(builtin.error).toBe('exited with status 3');
+    const missing = await ex.run(jobs(config(FOREACH('no-such-program ${in}')))[0]!);
+    expect(missing.error).toBe('exited with status 127');
   });
 });
