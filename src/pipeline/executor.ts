@@ -3,7 +3,8 @@
 // (LocalExecutor: a scratch directory under .dv/tmp; a container executor would
 // mount volumes) and hands back the output files for the caller to store.
 import { spawn } from 'node:child_process';
-import { lstat, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { lstatSync, mkdirSync, mkdtempSync, statSync } from 'node:fs';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { findProgram, plainWords } from './argv.js';
 import { interpolate, type Bindings } from './interpolate.js';
@@ -100,10 +101,18 @@ async function walkFiles(dir: string, rel: string, out: { rel: string; abs: stri
   return null;
 }
 
+function lstatOrNull(p: string): ReturnType<typeof lstatSync> | null {
+  try {
+    return lstatSync(p);
+  } catch {
+    return null;
+  }
+}
+
 export class LocalExecutor implements Executor {
   readonly name = 'local';
   private readonly tmpDir: string;
-  private tmpReady: Promise<unknown> | null = null;
+  private tmpReady = false;
   private programs = new Map<string, string | null>();
 
   constructor(private readonly opts: LocalExecutorOptions) {
@@ -151,14 +160,16 @@ export class LocalExecutor implements Executor {
     const { stage, datum } = job;
     const startedAt = new Date();
     const t0 = performance.now();
-    await (this.tmpReady ??= mkdir(this.tmpDir, { recursive: true }));
-    const scratch = await mkdtemp(join(this.tmpDir, `job-${stage.name}-`));
+    // A few small metadata calls: synchronous ones cost a fraction of a thread-pool round trip.
+    if (!this.tmpReady) mkdirSync(this.tmpDir, { recursive: true });
+    this.tmpReady = true;
+    const scratch = mkdtempSync(join(this.tmpDir, `job-${stage.name}-`));
     const dispose = (): Promise<void> => rm(scratch, { recursive: true, force: true });
     const sp = (p: string): string => join(scratch, p);
     const outs = stage.outs.map(sp);
     const out = datum.out === null ? null : sp(datum.out);
-    for (const o of stage.outs) await mkdir(stage.outDirs.includes(o) ? sp(o) : dirname(sp(o)), { recursive: true });
-    if (out) await mkdir(dirname(out), { recursive: true });
+    for (const o of stage.outs) mkdirSync(stage.outDirs.includes(o) ? sp(o) : dirname(sp(o)), { recursive: true });
+    if (out) mkdirSync(dirname(out), { recursive: true });
 
     const base = { startedAt: startedAt.toISOString(), dispose };
     const stdout = new Tail(this.opts.maxLogBytes ?? 1 << 20);
@@ -228,7 +239,7 @@ export class LocalExecutor implements Executor {
     const found: { rel: string; abs: string }[] = [];
     for (const o of job.stage.outs) {
       const abs = join(scratch, o);
-      const st = await lstat(abs).catch(() => null);
+      const st = lstatOrNull(abs);
       if (st?.isFile()) found.push({ rel: o, abs });
       else if (st?.isDirectory()) {
         const err = await walkFiles(abs, o, found);
@@ -242,7 +253,7 @@ export class LocalExecutor implements Executor {
     }
     const outputs: JobOutput[] = [];
     for (const f of found) {
-      const st = await stat(f.abs);
+      const st = statSync(f.abs);
       outputs.push({ path: f.rel, file: f.abs, size: st.size, mode: st.mode & 0o111 ? 0o755 : 0o644 });
     }
     return outputs;
