@@ -18,6 +18,7 @@ import { isUnder } from './paths.js';
 import { parseBackfill, planPipeline, planStage } from './plan.js';
 import { PipelineStore } from './records.js';
 import { saveState, type LoadedState } from './state.js';
+import { WorkspaceUndo } from './undo.js';
 import { runStage, type RunEvent, type StageContext, type StoredOutput } from './stage-run.js';
 import type {
   Backfill, BackfillOrder, ParamValue, PipelineState, RunRecord, StageConfig, StagePlan, StageRunRecord,
@@ -168,6 +169,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
     repo, store: p.store, runId, params: p.params, jobs: opts.jobs ?? 1, keepGoing: opts.keepGoing ?? false,
     executor: opts.executor ?? new LocalExecutor({ root: repo.root, tmpDir: path.join(repo.dvDir, 'tmp') }),
     retryBaseDelayMs: opts.retryBaseDelayMs, signal: opts.signal, emit, files: hashed.files, contents: new Map(), statCache, cleanup: [],
+    undo: new WorkspaceUndo(repo.root, path.join(repo.dvDir, 'tmp', `undo-${runId.slice(0, 16)}`)),
   };
   const state: PipelineState = { ...p.loaded.state };
   const plans: StagePlan[] = [];
@@ -202,12 +204,19 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
     if (status === 'succeeded' && did) {
       commit = await commitRun(repo, p, ctx, hashed, drift, baseFlat, runId, opts.message ?? defaultMessage(stageRecords));
       emit({ type: 'commit', commit });
+      if (repo.head().branch === p.branch) await afterDvCommit(repo, commit, (await repo.readCommit(commit)).paths);
     }
   } catch (e) {
     thrown = e;
     status = 'failed';
     error = (e as Error).message;
   }
+  if (!commit) {
+    // Nothing committed (failed, cancelled, or no change): the workspace goes back to how the run found it.
+    ctx.undo.rollback();
+    statCache.forget(ctx.contents.keys());
+  }
+  ctx.cleanup.push(ctx.undo.discard());
   const finishedAt = new Date();
   const record: RunRecord = {
     format: 2, id: runId, branch: p.branch, base: p.base, commit, status,
@@ -283,7 +292,5 @@ async function commitRun(repo: Repo, p: Prepared, ctx: StageContext, hashed: Has
   }
   for (const rel of drift.deleted) if (!ctx.contents.has(rel)) changes.set(rel, null);
   if (!repo.refs.get(`heads/${p.branch}`) && p.base) repo.refs.set(`heads/${p.branch}`, p.base);
-  const id = await repo.commitChanges(p.branch, changes, message, { run: runId });
-  if (repo.head().branch === p.branch) await afterDvCommit(repo, id, (await repo.readCommit(id)).paths);
-  return id;
+  return repo.commitChanges(p.branch, changes, message, { run: runId });
 }

@@ -10,6 +10,7 @@ import type { StoredFile } from '../repo/types.js';
 import { StatCache, fileMode } from '../repo/workspace.js';
 import type { Executor } from './executor.js';
 import type { PipelineStore } from './records.js';
+import type { WorkspaceUndo } from './undo.js';
 import { runPool, runWithRetries, type RetriedResult } from './scheduler.js';
 import type {
   DatumPlan, DatumRunRecord, DatumState, Params, RunCacheEntry, StageConfig, StagePlan, StageRunRecord, StageState,
@@ -44,6 +45,8 @@ export interface StageContext {
   statCache: StatCache;
   /** Work left running in the background; the caller awaits it before returning. */
   cleanup: Promise<unknown>[];
+  /** What the run replaced in the workspace, to put back if it does not commit. */
+  undo: WorkspaceUndo;
 }
 
 export interface StageOutcome {
@@ -207,7 +210,7 @@ async function applyOutputs(ctx: StageContext, plan: StagePlan, previous: StageS
     }
   }
   for (const p of doomed) {
-    fs.rmSync(path.join(repo.root, p), { force: true });
+    ctx.undo.setAside(p);
     files.delete(p);
     contents.set(p, null);
   }
@@ -216,9 +219,11 @@ async function applyOutputs(ctx: StageContext, plan: StagePlan, previous: StageS
     const dest = path.join(repo.root, s.path);
     if (s.file) {
       fs.mkdirSync(path.dirname(dest), { recursive: true });
-      fs.rmSync(dest, { recursive: true, force: true });
+      ctx.undo.setAside(s.path);
+      fs.rmSync(dest, { recursive: true, force: true }); // an earlier stage's output of this run
       fs.renameSync(s.file, dest);
     } else if (files.get(s.path) !== s.stored.hash || !fs.existsSync(dest)) {
+      ctx.undo.setAside(s.path);
       await restoreFile(repo.blobs, s.stored, dest, s.stored.mode, s.path);
     }
     files.set(s.path, s.stored.hash);

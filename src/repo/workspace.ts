@@ -45,6 +45,11 @@ export class StatCache {
   private mirror = '';
   private fingerprint = '';
   private dirty = false;
+  /** Where each row of `raw` starts, when `raw` is a well-formed record (see mergeIndex). */
+  private base: RecordIndex | null = null;
+  /** Paths recorded or forgotten since load. Kept across saves: every other row still
+   * equals its bytes in `raw`, so each save can copy those instead of encoding them. */
+  private touched = new Set<string>();
 
   constructor(private db: DB) {}
 
@@ -53,7 +58,7 @@ export class StatCache {
       const row = this.db.prepare('SELECT mirror, fingerprint, data FROM workspace_index WHERE id = 1').get() as
         { mirror: string; fingerprint: string; data: Buffer } | undefined;
       this.raw = row?.data ?? Buffer.alloc(0);
-      this.rows = decodeIndex(this.raw);
+      ({ rows: this.rows, index: this.base } = decodeIndex(this.raw));
       this.mirror = row?.mirror ?? '';
       this.fingerprint = row?.fingerprint ?? '';
     }
@@ -114,13 +119,16 @@ export class StatCache {
     for (const { file: f, hash } of rows) {
       if (now - f.mtime < RACY_MS) continue;
       cache.set(f.path, [f.size, f.mtime, f.ino, f.mode, hash]);
+      this.touched.add(f.path);
       this.changed();
     }
   }
 
   forget(paths: Iterable<string>): void {
     const cache = this.load();
-    for (const p of paths) if (cache.delete(p)) this.changed();
+    for (const p of paths) {
+      if (cache.delete(p)) { this.touched.add(p); this.changed(); }
+    }
   }
 
   /** Drops every row not in `keep` (files no longer in the workspace or no longer stored). */
@@ -156,53 +164,125 @@ export class StatCache {
   save(): void {
     if (!this.dirty) return;
     const rows = this.load();
+    // A pipeline run touches a handful of rows out of many thousands: splice those into
+    // the loaded record. Past ~1/8 touched, encoding everything costs about the same.
+    const data = this.base && this.touched.size <= this.base.paths.length / 8
+      ? mergeIndex(rows, this.raw, this.base, this.touched)
+      : encodeIndex(rows, this.raw);
     this.db.prepare('INSERT INTO workspace_index (id, mirror, fingerprint, files, data) VALUES (1, ?, ?, ?, ?) ' +
       'ON CONFLICT(id) DO UPDATE SET mirror = excluded.mirror, fingerprint = excluded.fingerprint, files = excluded.files, data = excluded.data')
-      .run(this.mirror, this.fingerprint, rows.size, encodeIndex(rows, this.raw));
+      .run(this.mirror, this.fingerprint, rows.size, data);
     this.dirty = false;
   }
 }
 
 const INDEX_MAGIC = 0x44565349; // "DVSI"
+/** A row: u16 path length, path (UTF-8), then size, mtime, ino (f64), mode (u32), hash (32 bytes). */
+const ROW_FIXED = 60;
+
+/** Where the rows of a loaded record start: `paths` in record order (which is sorted),
+ * row i at byte starts[i], and starts[paths.length] the end of the last row. */
+interface RecordIndex {
+  paths: string[];
+  starts: number[];
+}
 
 /** Hashes still undecoded (offsets into `raw`, the record they were loaded from) are
  * copied as bytes: most rows survive a save unchanged. */
 function encodeIndex(rows: Map<string, StatRow>, raw: Buffer): Buffer {
   const paths = [...rows.keys()].sort();
   const names = paths.map((p) => Buffer.from(p, 'utf8'));
-  const buf = Buffer.allocUnsafe(8 + names.reduce((s, n) => s + 2 + n.length + 60, 0));
+  const buf = Buffer.allocUnsafe(8 + names.reduce((s, n) => s + 2 + n.length + ROW_FIXED, 0));
   buf.writeUInt32LE(INDEX_MAGIC, 0);
   buf.writeUInt32LE(paths.length, 4);
   let o = 8;
-  paths.forEach((p, i) => {
-    const [size, mtime, ino, mode, hash] = rows.get(p)!;
-    buf.writeUInt16LE(names[i].length, o);
-    names[i].copy(buf, o + 2);
-    o += 2 + names[i].length;
-    buf.writeDoubleLE(size, o);
-    buf.writeDoubleLE(mtime, o + 8);
-    buf.writeDoubleLE(ino, o + 16);
-    buf.writeUInt32LE(mode, o + 24);
-    if (typeof hash === 'number') raw.copy(buf, o + 28, hash, hash + 32);
-    else buf.write(hash, o + 28, 32, 'hex');
-    o += 60;
-  });
+  paths.forEach((p, i) => { o = writeRow(buf, o, names[i], rows.get(p)!, raw); });
   return buf;
 }
 
-function decodeIndex(buf: Buffer): Map<string, StatRow> {
+/** The full encoding of `rows` (whose hashes are all strings), as save() stores it. */
+export function encodeStatIndex(rows: Map<string, [number, number, number, number, string]>): Buffer {
+  return encodeIndex(rows, Buffer.alloc(0));
+}
+
+/** Writes one row at `o`; returns the offset after it. */
+function writeRow(buf: Buffer, o: number, name: Buffer, [size, mtime, ino, mode, hash]: StatRow, raw: Buffer): number {
+  buf.writeUInt16LE(name.length, o);
+  name.copy(buf, o + 2);
+  o += 2 + name.length;
+  buf.writeDoubleLE(size, o);
+  buf.writeDoubleLE(mtime, o + 8);
+  buf.writeDoubleLE(ino, o + 16);
+  buf.writeUInt32LE(mode, o + 24);
+  if (typeof hash === 'number') raw.copy(buf, o + 28, hash, hash + 32);
+  else buf.write(hash, o + 28, 32, 'hex');
+  return o + ROW_FIXED;
+}
+
+/**
+ * The same bytes as encodeIndex(rows, raw), in O(touched) encoding work: the rows of
+ * `raw` between two touched paths are copied as one range, and only the touched rows
+ * still present are encoded. Sound because an untouched row's bytes are what encoding
+ * it gives (decoding a record this encoder wrote loses nothing), and because the
+ * record's paths are in the order `.sort()` puts them (decodeIndex checks).
+ */
+function mergeIndex(rows: Map<string, StatRow>, raw: Buffer, base: RecordIndex, touched: Set<string>): Buffer {
+  const { paths, starts } = base;
+  const head = Buffer.allocUnsafe(8);
+  head.writeUInt32LE(INDEX_MAGIC, 0);
+  head.writeUInt32LE(rows.size, 4);
+  const parts: Buffer[] = [head];
+  let next = 0; // first row of `raw` not yet copied or replaced
+  for (const p of [...touched].sort()) {
+    const i = lowerBound(paths, p, next);
+    if (i > next) parts.push(raw.subarray(starts[next], starts[i]));
+    next = paths[i] === p ? i + 1 : i; // skip the old version of a modified or removed row
+    const r = rows.get(p);
+    if (r) {
+      const name = Buffer.from(p, 'utf8');
+      const row = Buffer.allocUnsafe(2 + name.length + ROW_FIXED);
+      writeRow(row, 0, name, r, raw);
+      parts.push(row);
+    }
+  }
+  parts.push(raw.subarray(starts[next], starts[paths.length]));
+  return Buffer.concat(parts);
+}
+
+/** The first index in sorted `a`, from `lo`, whose element is >= `x`. */
+function lowerBound(a: string[], x: string, lo: number): number {
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The rows, and where they start when the record can be merged into (see mergeIndex). */
+function decodeIndex(buf: Buffer): { rows: Map<string, StatRow>; index: RecordIndex | null } {
   const rows = new Map<string, StatRow>();
-  if (buf.length < 8 || buf.readUInt32LE(0) !== INDEX_MAGIC) return rows; // unreadable: start empty, files get re-read
+  if (buf.length < 8 || buf.readUInt32LE(0) !== INDEX_MAGIC) return { rows, index: null }; // unreadable: start empty, files get re-read
   const n = buf.readUInt32LE(4);
+  const paths: string[] = [];
+  const starts: number[] = [];
+  let sorted = true;
   let o = 8;
   for (let i = 0; i < n && o + 2 <= buf.length; i++) {
     const len = buf.readUInt16LE(o);
     const p = buf.toString('utf8', o + 2, o + 2 + len);
+    // Strictly increasing as `.sort()` orders: not so if the record is damaged, or if a
+    // path was not valid UTF-16 (lone surrogates come back as U+FFFD).
+    if (i > 0 && !(paths[i - 1] < p)) sorted = false;
+    paths.push(p);
+    starts.push(o);
     o += 2 + len;
     rows.set(p, [buf.readDoubleLE(o), buf.readDoubleLE(o + 8), buf.readDoubleLE(o + 16), buf.readUInt32LE(o + 24), o + 28]);
-    o += 60;
+    o += ROW_FIXED;
   }
-  return rows;
+  starts.push(o);
+  return { rows, index: sorted && o <= buf.length ? { paths, starts } : null };
 }
 
 export function toEntry(name: string, mode: number, c: StoredFile): FileEntry {

@@ -39,7 +39,7 @@ if [ -e slow ]; then sleep 30; fi
 tr a-z A-Z < "$1" > "$2"
 echo "t=$3" >> "$2"
 `;
-const AGG_SH = 'echo weekly >> ran.log\ncat "$1"/*.csv > "$2"\n';
+const AGG_SH = 'echo weekly >> ran.log\nif [ -e fail-weekly ]; then exit 5; fi\ncat "$1"/*.csv > "$2"\n';
 
 let root: string;
 let repo: Repo;
@@ -152,6 +152,35 @@ describe('runPipeline', () => {
     expect(ran()).toEqual(['clean 2024-01-03', 'clean 2024-01-04', 'clean 2024-01-05', 'weekly']);
     expect(resumed.plans[0]!.counts).toEqual({ run: 3, cached: 2, reuse: 0, remove: 0 });
     expect(readFileSync(join(root, 'data/clean/2024-01-01.csv'), 'utf8')).toBe('DAY 2024-01-01\nt=2\n');
+  });
+
+  it('a failure downstream puts back what upstream stages changed, and the next run takes them from the run-cache', async () => {
+    await run();
+    ran();
+    const outputs = (): Record<string, string> => Object.fromEntries(['data/clean', 'data']
+      .flatMap((d) => readdirSync(join(root, d)).filter((f) => f.endsWith('.csv')).map((f) => `${d}/${f}`))
+      .map((p) => [p, readFileSync(join(root, p), 'utf8')]));
+    const before = outputs();
+    write('data/raw/2024-01-06.csv', 'day 2024-01-06\n'); // a new datum: its output is created...
+    unlinkSync(join(root, 'data/raw/2024-01-05.csv'));      // ...and a removed one's output deleted
+    write('fail-weekly', '');
+    const failed = await run({ params: ['threshold=2'] });
+    expect(failed.status).toBe('failed');
+    expect(failed.commit).toBeNull();
+    expect(ran()).toEqual(['clean 2024-01-01', 'clean 2024-01-02', 'clean 2024-01-03', 'clean 2024-01-04', 'clean 2024-01-06', 'weekly']);
+    expect(outputs()).toEqual(before);
+    expect(existsSync(join(root, 'data/clean/2024-01-06.csv'))).toBe(false);
+    const st = await status(repo);
+    expect([...st.modified, ...st.added, ...st.deleted].filter((p) => !p.startsWith('data/raw/'))).toEqual([]);
+    expect(readdirSync(join(root, '.dv/tmp'))).toEqual([]);
+
+    unlinkSync(join(root, 'fail-weekly'));
+    const resumed = await run({ params: ['threshold=2'] });
+    expect(resumed.status).toBe('succeeded');
+    expect(ran()).toEqual(['weekly']);
+    expect(resumed.plans[0]!.counts).toEqual({ run: 0, cached: 5, reuse: 0, remove: 1 });
+    expect(readFileSync(join(root, 'data/clean/2024-01-06.csv'), 'utf8')).toBe('DAY 2024-01-06\nt=2\n');
+    expect(existsSync(join(root, 'data/clean/2024-01-05.csv'))).toBe(false);
   });
 
   it('dry-run explains without running; force reruns everything', async () => {

@@ -1,0 +1,55 @@
+// A run changes the workspace stage by stage (downstream commands read upstream
+// outputs there), yet a run that fails must leave it as it found it. Every path a run
+// is about to replace or delete is first moved aside, once, into a directory under
+// .dv/tmp (same filesystem: a rename); a failed run moves it all back, a committed
+// run throws it away. A process killed half-way leaves the originals in that
+// directory rather than losing them.
+import fs from 'node:fs';
+import path from 'node:path';
+
+export class WorkspaceUndo {
+  /** Project-relative path -> where its previous content waits (null: it did not exist). */
+  private saved = new Map<string, string | null>();
+
+  constructor(private readonly root: string, private readonly dir: string) {}
+
+  /** Call before replacing or deleting `rel`; moves what is there now aside. */
+  setAside(rel: string): void {
+    if (this.saved.has(rel)) return;
+    const abs = path.join(this.root, rel);
+    let kept: string | null = null;
+    if (fs.lstatSync(abs, { throwIfNoEntry: false })) {
+      kept = path.join(this.dir, rel);
+      fs.mkdirSync(path.dirname(kept), { recursive: true });
+      fs.renameSync(abs, kept);
+    }
+    this.saved.set(rel, kept);
+  }
+
+  get paths(): string[] {
+    return [...this.saved.keys()];
+  }
+
+  /** Puts every set-aside path back as it was; directories the run created and left empty go. */
+  rollback(): void {
+    for (const [rel, kept] of [...this.saved].reverse()) {
+      const abs = path.join(this.root, rel);
+      fs.rmSync(abs, { recursive: true, force: true });
+      if (kept) {
+        fs.mkdirSync(path.dirname(abs), { recursive: true });
+        fs.renameSync(kept, abs);
+      } else {
+        for (let d = path.dirname(abs); d.startsWith(this.root + path.sep); d = path.dirname(d)) {
+          try { fs.rmdirSync(d); } catch { break; } // not empty (or gone): stop climbing
+        }
+      }
+    }
+    this.saved.clear();
+  }
+
+  /** Drops the set-aside copies (the run's result was committed). */
+  async discard(): Promise<void> {
+    this.saved.clear();
+    await fs.promises.rm(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,138 @@
+// The stat cache record: save() splices touched rows into the record it loaded instead
+// of re-encoding every row. These tests pin that the result is byte for byte the full
+// encoding of the same rows, on a real repository DB, across reloads and repeated saves.
+import crypto from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Repo } from '../../src/repo/repo.js';
+import { encodeStatIndex, StatCache, type WsFile } from '../../src/repo/workspace.js';
+import { RepoFixtures } from '../helpers/repo.js';
+
+const fx = new RepoFixtures();
+afterEach(() => {
+  vi.restoreAllMocks();
+  fx.closeAll();
+});
+
+type Row = [number, number, number, number, string];
+const OLD = Date.UTC(2020, 0, 1); // mtimes well past the racy window
+
+/** A file row whose stat and hash depend on `seed` (so a new seed is a modification). */
+function row(path: string, seed: number): { file: WsFile; hash: string } {
+  const hash = crypto.createHash('sha256').update(`${path}#${seed}`).digest('hex');
+  return { file: { path, size: 100 + seed, mtime: OLD + seed * 1000.5, ino: 10_000 + seed, mode: seed % 5 === 0 ? 0o755 : 0o644 }, hash };
+}
+
+/** Paths in varied order: UTF-16 order (as `.sort()` uses) differs from UTF-8 byte order
+ * for the astral and fullwidth names. */
+function pathOf(i: number): string {
+  const name = ['f', 'é', '\u{1F600}', '\uFF5E', 'F'][i % 5];
+  return `data/d${i % 7}/${name}${String(i).padStart(5, '0')}.csv`;
+}
+
+describe('stat cache save', () => {
+  let repo: Repo;
+  /** What the stored record must hold: path -> row. */
+  let model: Map<string, Row>;
+
+  const stored = () => repo.db.prepare('SELECT data FROM workspace_index WHERE id = 1').pluck().get() as Buffer;
+
+  function apply(cache: StatCache, rows: { file: WsFile; hash: string }[]): void {
+    cache.record(rows, Date.now());
+    for (const { file: f, hash } of rows) model.set(f.path, [f.size, f.mtime, f.ino, f.mode, hash]);
+  }
+
+  function drop(cache: StatCache, paths: string[]): void {
+    cache.forget(paths);
+    for (const p of paths) model.delete(p);
+  }
+
+  /** Saves, counting the f64 writes: three per row encoded rather than copied. */
+  function save(cache: StatCache): number {
+    const spy = vi.spyOn(Buffer.prototype, 'writeDoubleLE');
+    try {
+      cache.save();
+      return spy.mock.calls.length;
+    } finally {
+      spy.mockRestore();
+    }
+  }
+
+  /** The stored bytes are the full encoding of `model`, and a fresh cache reads it back. */
+  function expectStored(): void {
+    expect(stored().equals(encodeStatIndex(model))).toBe(true);
+    const fresh = new StatCache(repo.db);
+    expect(fresh.size).toBe(model.size);
+    for (const [p, [size, mtime, ino, mode, hash]] of model) {
+      expect(fresh.hashOf({ path: p, size, mtime, ino, mode })).toBe(hash);
+    }
+  }
+
+  beforeEach(async () => {
+    ({ repo } = await fx.create());
+    model = new Map();
+    const cache = new StatCache(repo.db);
+    apply(cache, Array.from({ length: 3000 }, (_, i) => row(pathOf(i), i)));
+    cache.save();
+    expectStored();
+  });
+
+  it('encodes only the touched rows, and stores what a full encode gives', () => {
+    const cache = new StatCache(repo.db);
+    const sorted = [...model.keys()].sort();
+    // Modified, including the first and last rows of the record, and two rows one apart.
+    apply(cache, [sorted[0], sorted[1], sorted[10], sorted[12], sorted[1500], sorted[2999], pathOf(42)].map((p, k) => row(p, 5000 + k)));
+    // Added at the start, in the middle and at the end; one next to a modified row.
+    const added = ['!first', 'AAA', `${sorted[1500]}x`, 'data/d3/m.csv', 'data/\u{1F600}.csv', '~last', '\uFF5E'];
+    apply(cache, added.map((p, k) => row(p, 6000 + k)));
+    // Removed: loaded rows (first after the modified ones, last-but-one, a run in the
+    // middle), a modified row and an added row.
+    drop(cache, [sorted[2], sorted[2998], sorted[700], sorted[701], sorted[702], pathOf(42), 'AAA']);
+    // Too recent to be recorded ("racy"): neither stored nor touched.
+    const racy = row('data/racy.csv', 1);
+    cache.record([{ file: { ...racy.file, mtime: Date.now() }, hash: racy.hash }]);
+
+    const encoded = save(cache);
+    expect(encoded).toBeLessThanOrEqual(3 * 12);
+    expectStored();
+  });
+
+  it('stays exact over successive record/save cycles on one instance', () => {
+    const cache = new StatCache(repo.db);
+    const sorted = [...model.keys()].sort();
+    for (let cycle = 0; cycle < 6; cycle++) {
+      // Decoding hashes (as status does) changes no row.
+      for (const p of sorted.slice(cycle * 100, cycle * 100 + 50)) {
+        const [size, mtime, ino, mode, hash] = model.get(p) ?? [0, 0, 0, 0, ''];
+        if (hash) expect(cache.hashOf({ path: p, size, mtime, ino, mode })).toBe(hash);
+      }
+      apply(cache, [sorted[cycle * 400], sorted[cycle * 400 + 1], `new/${cycle}.csv`].map((p) => row(p, 7000 + cycle)));
+      drop(cache, [sorted[cycle * 400 + 7], `new/${cycle - 1}.csv`]);
+      if (cycle === 5) {
+        // Many rows at once: past 1/8 of the record, the full encode.
+        apply(cache, sorted.slice(1000, 1600).map((p) => row(p, 8000)));
+        expect(save(cache)).toBeGreaterThan(3 * 600);
+      } else {
+        // Rows touched in earlier cycles are encoded again; the rest are copied.
+        expect(save(cache)).toBeLessThanOrEqual(3 * 3 * (cycle + 1));
+      }
+      expectStored();
+    }
+  });
+
+  it('saves exactly after retainOnly, which decodes every hash but touches only what it drops', () => {
+    const cache = new StatCache(repo.db);
+    const gone = new Set([...model.keys()].filter((_, i) => i % 300 === 7));
+    const hashes = new Map([...model].map(([p, r]) => [p, r[4]]));
+    cache.retainOnly((p, h) => {
+      expect(h).toBe(hashes.get(p));
+      return !gone.has(p);
+    });
+    for (const p of gone) model.delete(p);
+    expect(save(cache)).toBe(0); // only removals: every remaining row is copied
+    expectStored();
+
+    apply(cache, [row('data/after-retain.csv', 9000)]);
+    save(cache);
+    expectStored();
+  });
+});
