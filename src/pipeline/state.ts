@@ -43,13 +43,18 @@ export async function loadState(blobs: BlobStore, ref: PipelineStateRef): Promis
   for (const [stage, r] of Object.entries(ref)) {
     const datums: Record<string, DatumState> = {};
     let sound = Array.isArray(r.buckets) && r.buckets.length === 2 ** r.bits;
-    for (const [i, id] of (r.buckets ?? []).entries()) {
-      if (id === null) continue;
+    const present = (r.buckets ?? []).flatMap((id, i) => (id === null ? [] : [{ id, i }]));
+    let data: Buffer[];
+    try {
+      data = await blobs.getMany(present.map(({ id }) => Buffer.from(id, 'hex'))); // written together: few reads
+    } catch (e) {
+      throw new CorruptionError(`pipeline state of stage ${stage} is damaged: ${(e as Error).message}`);
+    }
+    for (const [k, { id, i }] of present.entries()) {
       let doc: BucketDoc;
       try {
-        doc = JSON.parse((await blobs.get(id)).toString('utf8')) as BucketDoc;
-      } catch (e) {
-        if (e instanceof CorruptionError) throw e;
+        doc = JSON.parse(data[k]!.toString('utf8')) as BucketDoc;
+      } catch {
         throw new CorruptionError(`pipeline state bucket ${id} of stage ${stage} cannot be decoded`);
       }
       for (const [d, s] of Object.entries(doc.datums)) {
