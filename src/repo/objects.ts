@@ -84,7 +84,12 @@ export const PARTS_ABOVE = 1024;
  * and an insertion or deletion moves no boundary but its own. */
 const PART_DIVISOR = 256;
 /** Hard cap, so no run of unlucky names makes one part large. */
-const PART_MAX = 4096;
+export const PART_MAX = 4096;
+
+/** Whether a part always ends after this entry, wherever it stands. */
+function endsPart(e: TreeEntry): boolean {
+  return fnv1a32(entrySortKey(e)) % PART_DIVISOR === 0;
+}
 
 /** Splits sorted entries into parts at content-defined boundaries. Part of the format. */
 export function splitParts(sorted: TreeEntry[]): TreeEntry[][] {
@@ -92,13 +97,31 @@ export function splitParts(sorted: TreeEntry[]): TreeEntry[][] {
   let cur: TreeEntry[] = [];
   for (const e of sorted) {
     cur.push(e);
-    if (cur.length >= PART_MAX || fnv1a32(entrySortKey(e)) % PART_DIVISOR === 0) {
+    if (cur.length >= PART_MAX || endsPart(e)) {
       parts.push(cur);
       cur = [];
     }
   }
   if (cur.length) parts.push(cur);
   return parts;
+}
+
+/** How many of n ascending keys (keyAt(0..n-1)) are <= key. */
+function countUpTo(n: number, keyAt: (i: number) => string, key: string): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keyAt(mid) <= key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Index of the entry with this sort key in sorted entries, or -1. */
+function indexOfKey(sorted: TreeEntry[], key: string): number {
+  const i = countUpTo(sorted.length, (j) => entrySortKey(sorted[j]!), key) - 1;
+  return i >= 0 && entrySortKey(sorted[i]!) === key ? i : -1;
 }
 
 const ID_RE = /^[0-9a-f]{64}$/;
@@ -115,6 +138,8 @@ export class ObjectStore {
   /** Parts read or written, by their first entry: an unchanged part is recognised by
    * identity of its entries (updateTree keeps untouched entry objects) and not re-encoded. */
   private partsByFirst = new WeakMap<TreeEntry, { id: string; entries: TreeEntry[] }>();
+  /** The entries of each part of a cached partitioned tree, in order: editTree works on these. */
+  private partLists = new WeakMap<Tree, TreeEntry[][]>();
 
   constructor(readonly blobs: BlobStore) {}
 
@@ -125,18 +150,34 @@ export class ObjectStore {
       if (Array.isArray(doc.parts) && doc.entries === undefined) {
         if (!doc.parts.every((p) => typeof p === 'string' && ID_RE.test(p))) throw new CorruptionError(`tree ${id} is malformed`);
         const data = await this.blobs.getMany(doc.parts.map((p) => Buffer.from(p, 'hex')));
-        const entries: TreeEntry[] = [];
+        const lists: TreeEntry[][] = [];
         for (const [i, pid] of doc.parts.entries()) {
           const part = await this.decodeEntries(parse<StoredTree>(data[i]!, 'tree', pid), pid);
+          // Never written; editTree locates entries by each part's first one.
+          if (!part.length) throw new CorruptionError(`tree ${id} is malformed`);
           this.remember(pid, part);
-          for (const e of part) entries.push(e);
+          lists.push(part);
         }
-        t = { entries, parts: doc.parts };
+        t = this.partitioned(doc.parts, lists);
       } else {
         t = { entries: await this.decodeEntries(doc, id) };
       }
       this.trees.set(id, t);
     }
+    return t;
+  }
+
+  /** The entry of a tree with this sort key (a file's name, a directory's name + '/'),
+   * by binary search: a lookup in a large directory costs no map of all its entries. */
+  async findEntry(treeId: string, key: string): Promise<TreeEntry | undefined> {
+    const { entries } = await this.readTree(treeId);
+    const i = indexOfKey(entries, key);
+    return i >= 0 ? entries[i] : undefined;
+  }
+
+  private partitioned(parts: string[], lists: TreeEntry[][]): Tree {
+    const t = { entries: ([] as TreeEntry[]).concat(...lists), parts };
+    this.partLists.set(t, lists);
     return t;
   }
 
@@ -165,14 +206,84 @@ export class ObjectStore {
   async writeTree(tree: Tree): Promise<string> {
     const sorted = [...tree.entries].sort(compareEntries);
     if (sorted.length <= PARTS_ABOVE) return this.writeEntries(sorted);
+    const lists = splitParts(sorted);
     const parts: string[] = [];
-    for (const part of splitParts(sorted)) {
-      const known = this.partsByFirst.get(part[0]!);
-      const same = known && known.entries.length === part.length && known.entries.every((e, i) => e === part[i]);
-      parts.push(same ? known.id : await this.writeEntries(part));
+    for (const part of lists) parts.push(await this.writePart(part));
+    return this.writeIndex(parts, lists);
+  }
+
+  /**
+   * Applies edits to one directory (null: empty) and writes it; null when it ends up empty.
+   * Edits are keyed by sort key (a file's name, a directory's name + '/'; null deletes that
+   * entry), so a file and a directory of one name are distinct entries, as in buildTree.
+   * In a partitioned directory only the parts holding an edit are rebuilt: the result is
+   * the tree writeTree would give for all entries, at the cost of those parts.
+   */
+  async editTree(treeId: string | null, edits: Map<string, TreeEntry | null>): Promise<string | null> {
+    if (!edits.size) return treeId;
+    const t = treeId ? await this.readTree(treeId) : { entries: [] };
+    const lists = this.partLists.get(t);
+    if (!lists) {
+      const byKey = new Map(t.entries.map((e) => [entrySortKey(e), e]));
+      for (const [key, e] of edits) { if (e) byKey.set(key, e); else byKey.delete(key); }
+      return byKey.size ? this.writeTree({ entries: [...byKey.values()] }) : null;
     }
+    // Each edit goes to the last part starting at or before its key (the first part for
+    // keys before all): deleting from there finds the entry, inserting keeps order.
+    const byPart = new Map<number, Map<string, TreeEntry | null>>();
+    let count = t.entries.length;
+    for (const [key, e] of edits) {
+      const p = Math.max(0, countUpTo(lists.length, (i) => entrySortKey(lists[i]![0]!), key) - 1);
+      const had = indexOfKey(lists[p]!, key) >= 0;
+      if (!had && !e) continue;
+      count += (e ? 1 : 0) - (had ? 1 : 0);
+      if (!byPart.has(p)) byPart.set(p, new Map());
+      byPart.get(p)!.set(key, e);
+    }
+    const edited = (i: number): TreeEntry[] => {
+      const mine = byPart.get(i);
+      if (!mine) return lists[i]!;
+      const kept = lists[i]!.filter((e) => !mine.has(entrySortKey(e)));
+      for (const e of mine.values()) if (e) kept.push(e);
+      return kept.sort(compareEntries);
+    };
+    if (count <= PARTS_ABOVE) {
+      const all = lists.flatMap((_, i) => edited(i));
+      return all.length ? this.writeEntries(all) : null;
+    }
+    const parts: string[] = [];
+    const out: TreeEntry[][] = [];
+    for (let i = 0; i < lists.length;) {
+      if (!byPart.has(i)) {
+        parts.push(t.parts![i]!);
+        out.push(lists[i++]!);
+        continue;
+      }
+      // A part starts where the full split would cut (induction from the first part), so
+      // re-splitting from here up to the next entry that always ends a part gives the full
+      // split's parts. That may take in following parts: when the edits removed the last
+      // entry, added after it, or the part was ended by PART_MAX rather than by its entry.
+      let run: TreeEntry[] = [];
+      do run = run.concat(edited(i++));
+      while (i < lists.length && run.length > 0 && !endsPart(run[run.length - 1]!));
+      for (const part of splitParts(run)) {
+        parts.push(await this.writePart(part));
+        out.push(part);
+      }
+    }
+    return this.writeIndex(parts, out);
+  }
+
+  /** Writes one part of a partitioned directory, unless it is a part read or written before. */
+  private async writePart(part: TreeEntry[]): Promise<string> {
+    const known = this.partsByFirst.get(part[0]!);
+    const same = known && known.entries.length === part.length && known.entries.every((e, i) => e === part[i]);
+    return same ? known.id : this.writeEntries(part);
+  }
+
+  private async writeIndex(parts: string[], lists: TreeEntry[][]): Promise<string> {
     const id = (await this.blobs.put(BlobType.Tree, Buffer.from(JSON.stringify({ parts }), 'utf8'))).toString('hex');
-    this.trees.set(id, { entries: sorted, parts });
+    this.trees.set(id, this.partitioned(parts, lists));
     return id;
   }
 

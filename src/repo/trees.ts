@@ -1,5 +1,6 @@
 // Walking, building and comparing trees. Paths are project-relative with '/'.
 import type { ObjectStore } from './objects.js';
+import { DvError } from '../store/errors.js';
 import type { DirEntry, FileEntry, Tree, TreeEntry, WalkItem } from './types.js';
 
 export type FlatTree = Map<string, FileEntry>;
@@ -28,7 +29,7 @@ export async function lookup(objects: ObjectStore, rootTree: string, path: strin
   let entry: TreeEntry = { name: '', type: 'dir', tree: rootTree };
   for (const part of parts) {
     if (entry.type !== 'dir') return null;
-    const next: TreeEntry | undefined = (await objects.readTree(entry.tree)).entries.find((e) => e.name === part);
+    const next: TreeEntry | undefined = (await objects.findEntry(entry.tree, part)) ?? (await objects.findEntry(entry.tree, `${part}/`));
     if (!next) return null;
     entry = next;
   }
@@ -87,31 +88,40 @@ export async function buildTree(objects: ObjectStore, files: Iterable<[string, F
 
 /**
  * Applies file changes (null = delete) to a tree, rewriting only the directories on the
- * changed paths: a commit of a few files into a large tree costs a few small trees,
- * not the whole tree. Directories left empty disappear, as they never exist in dv.
+ * changed paths, and in a large directory only the parts holding a change: a commit of a
+ * few files into a large tree costs a few small trees, not the whole tree. The result is
+ * the tree buildTree gives for the changed file list. Directories left empty disappear,
+ * as they never exist in dv.
  */
 export async function updateTree(objects: ObjectStore, root: string | null, changes: Map<string, FileEntry | null>): Promise<string> {
-  const apply = async (treeId: string | null, list: [string, FileEntry | null][]): Promise<string | null> => {
-    const byName = new Map<string, TreeEntry>((treeId ? (await objects.readTree(treeId)).entries : []).map((e) => [e.name, e]));
+  const apply = async (treeId: string | null, list: [string, FileEntry | null][], dirPath: string): Promise<string | null> => {
+    // Keyed by sort key: deleting file `x` leaves a directory `x/` alone, and the reverse.
+    const edits = new Map<string, TreeEntry | null>();
     const below = new Map<string, [string, FileEntry | null][]>();
     for (const [p, e] of list) {
       const i = p.indexOf('/');
-      if (i >= 0) {
-        const dir = p.slice(0, i);
-        if (!below.has(dir)) below.set(dir, []);
-        below.get(dir)!.push([p.slice(i + 1), e]);
-      } else if (e) byName.set(p, { ...e, name: p });
-      else if (byName.get(p)?.type === 'file') byName.delete(p);
+      if (i < 0) { edits.set(p, e && { ...e, name: p }); continue; }
+      const dir = p.slice(0, i);
+      if (!below.has(dir)) below.set(dir, []);
+      below.get(dir)!.push([p.slice(i + 1), e]);
     }
     for (const [dir, sub] of below) {
-      const cur = byName.get(dir);
-      const id = await apply(cur?.type === 'dir' ? cur.tree : null, sub);
-      if (id === null) byName.delete(dir);
-      else byName.set(dir, { name: dir, type: 'dir', tree: id });
+      const cur = treeId ? await objects.findEntry(treeId, `${dir}/`) : undefined;
+      const was = cur?.type === 'dir' ? cur.tree : null;
+      const id = await apply(was, sub, `${dirPath}${dir}/`);
+      if (id !== was) edits.set(`${dir}/`, id === null ? null : { name: dir, type: 'dir', tree: id });
     }
-    return byName.size === 0 ? null : objects.writeTree({ entries: [...byName.values()] });
+    // A path is a file or a directory, never both (a workspace could not hold it).
+    const after = async (key: string): Promise<boolean> =>
+      edits.has(key) ? edits.get(key) !== null : treeId !== null && (await objects.findEntry(treeId, key)) !== undefined;
+    for (const e of edits.values()) {
+      if (e === null) continue;
+      const other = e.type === 'dir' ? e.name : `${e.name}/`;
+      if (await after(other)) throw new DvError(`'${dirPath}${e.name}' would be both a file and a directory`);
+    }
+    return objects.editTree(treeId, edits);
   };
-  return (await apply(root, [...changes])) ?? objects.writeTree({ entries: [] });
+  return (await apply(root, [...changes], '')) ?? objects.writeTree({ entries: [] });
 }
 
 export interface Change {

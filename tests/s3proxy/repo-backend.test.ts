@@ -196,6 +196,17 @@ describe('RepoBackend over a real repository', () => {
     await expect(s.repo.commitChanges('nobranch', new Map([['x', f]]), 'm', { createBranch: false })).rejects.toThrow(/no branch/);
     expect(s.repo.refs.get('heads/nobranch')).toBeUndefined();
   });
+
+  it('a key that would be both a file and a directory is refused with 400 and changes nothing', async () => {
+    const before = s.repo.refs.get('heads/staging')!;
+    for (const Key of ['staging/data/sub', 'staging/data/a.csv/inner.txt']) {
+      await expect(s.client.send(new PutObjectCommand({ Bucket: 'weather', Key, Body: 'clash' })))
+        .rejects.toMatchObject({ name: 'InvalidRequest', $metadata: { httpStatusCode: 400 } });
+    }
+    expect(s.repo.refs.get('heads/staging')).toBe(before);
+    expect((await body(s.client, 'staging/data/sub/b.txt')).toString()).toBe('bee');
+    expect((await body(s.client, 'staging/data/a.csv')).toString()).toBe('x,y\n1,2\n');
+  });
 });
 
 describe('gc and uploads in flight', () => {
