@@ -561,6 +561,7 @@ static napi_value scan(napi_env env, napi_callback_info info) {
 
 napi_value cdc_set_gear(napi_env env, napi_callback_info info);
 napi_value cdc_cut(napi_env env, napi_callback_info info);
+napi_value spawn_process(napi_env env, napi_callback_info info);
 
 NAPI_MODULE_INIT() {
   napi_value fn, abi;
@@ -570,6 +571,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "cdcSetGear", fn);
   napi_create_function(env, "cdcCut", NAPI_AUTO_LENGTH, cdc_cut, NULL, &fn);
   napi_set_named_property(env, exports, "cdcCut", fn);
+  napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, spawn_process, NULL, &fn);
+  napi_set_named_property(env, exports, "spawn", fn);
   napi_create_uint32(env, DVSCAN_ABI, &abi);
   napi_set_named_property(env, exports, "abi", abi);
   return exports;

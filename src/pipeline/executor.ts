@@ -2,11 +2,11 @@
 // stage, the datum and the params, and each executor lays out paths its own way
 // (LocalExecutor: a scratch directory under .dv/tmp; a container executor would
 // mount volumes) and hands back the output files for the caller to store.
-import { spawn } from 'node:child_process';
 import { lstatSync, mkdirSync, mkdtempSync, statSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { findProgram, plainWords } from './argv.js';
+import { startProcess } from './process.js';
 import { interpolate, type Bindings } from './interpolate.js';
 import { workspaceBindings } from './plan.js';
 import type { Datum, Params, StageConfig } from './types.js';
@@ -64,28 +64,8 @@ export interface LocalExecutorOptions {
   env?: NodeJS.ProcessEnv;
   /** Time between SIGTERM and SIGKILL on cancel or timeout. */
   killGraceMs?: number;
-}
-
-/** Keeps the last `max` bytes of a stream. */
-class Tail {
-  private chunks: Buffer[] = [];
-  private total = 0;
-  truncated = false;
-  constructor(private readonly max: number) {}
-  push(b: Buffer): void {
-    this.chunks.push(b);
-    this.total += b.length;
-    while (this.chunks.length > 1 && this.total - this.chunks[0]!.length >= this.max) {
-      this.total -= this.chunks.shift()!.length;
-      this.truncated = true;
-    }
-  }
-  value(): Buffer {
-    const all = Buffer.concat(this.chunks);
-    if (all.length <= this.max) return all;
-    this.truncated = true;
-    return all.subarray(all.length - this.max);
-  }
+  /** 'node' forces Node's child_process even where the native spawner is built (tests). */
+  spawnVia?: 'native' | 'node';
 }
 
 async function walkFiles(dir: string, rel: string, out: { rel: string; abs: string }[]): Promise<string | null> {
@@ -172,16 +152,12 @@ export class LocalExecutor implements Executor {
     if (out) mkdirSync(dirname(out), { recursive: true });
 
     const base = { startedAt: startedAt.toISOString(), dispose };
-    const stdout = new Tail(this.opts.maxLogBytes ?? 1 << 20);
-    const stderr = new Tail(this.opts.maxLogBytes ?? 1 << 20);
-    const finish = async (r: Omit<JobResult, 'startedAt' | 'dispose' | 'stdout' | 'stderr' | 'truncated' | 'durationMs'>): Promise<JobResult> => {
+    const finish = async (r: Omit<JobResult, 'startedAt' | 'dispose' | 'durationMs'>): Promise<JobResult> => {
       if (r.status !== 'succeeded') await dispose();
-      return {
-        ...base, ...r, stdout: stdout.value(), stderr: stderr.value(),
-        truncated: stdout.truncated || stderr.truncated, durationMs: Math.round(performance.now() - t0),
-      };
+      return { ...base, ...r, durationMs: Math.round(performance.now() - t0) };
     };
-    if (signal?.aborted) return finish({ status: 'cancelled', exitCode: null, signal: null, error: 'cancelled', outputs: [] });
+    const none = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), truncated: false };
+    if (signal?.aborted) return finish({ ...none, status: 'cancelled', exitCode: null, signal: null, error: 'cancelled', outputs: [] });
 
     // Same template as the planner's, but ${out}/${outdir}/${outs} name the scratch copies.
     const bindings: Bindings = {
@@ -189,16 +165,10 @@ export class LocalExecutor implements Executor {
       outdir: stage.foreach !== null ? outs[0]! : null,
     };
     const env = this.environment(job, scratch, bindings);
-    const { file, args, argv0 } = this.launch(interpolate(stage.cmd, bindings, 'shell'), env);
-    const child = spawn(file, args, {
-      cwd: this.opts.root,
-      env,
-      argv0,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true, // own process group, so cancelling kills the command's children too
-    });
-    child.stdout.on('data', (b: Buffer) => stdout.push(b));
-    child.stderr.on('data', (b: Buffer) => stderr.push(b));
+    const child = startProcess({
+      ...this.launch(interpolate(stage.cmd, bindings, 'shell'), env),
+      cwd: this.opts.root, env, scratch, maxLogBytes: this.opts.maxLogBytes ?? 1 << 20,
+    }, this.opts.spawnVia);
 
     let stopped: 'cancelled' | 'timeout' | null = null;
     const stop = (why: 'cancelled' | 'timeout'): void => {
@@ -213,20 +183,19 @@ export class LocalExecutor implements Executor {
     const onAbort = (): void => stop('cancelled');
     signal?.addEventListener('abort', onAbort, { once: true });
     const timer = stage.timeoutSec === null ? null : setTimeout(() => stop('timeout'), stage.timeoutSec * 1000);
-
-    const exit = await new Promise<{ code: number | null; sig: string | null; err?: Error }>((resolve) => {
-      child.once('error', (err) => resolve({ code: null, sig: null, err }));
-      child.once('close', (code, sig) => resolve({ code, sig }));
-    });
+    const exit = await child.exited;
     signal?.removeEventListener('abort', onAbort);
     if (timer) clearTimeout(timer);
 
-    const fields = { exitCode: exit.code, signal: exit.sig, outputs: [] as JobOutput[] };
+    const fields = {
+      exitCode: exit.code, signal: exit.signal, outputs: [] as JobOutput[],
+      stdout: exit.stdout, stderr: exit.stderr, truncated: exit.truncated,
+    };
     if (stopped === 'cancelled') return finish({ ...fields, status: 'cancelled', error: 'cancelled' });
     if (stopped === 'timeout') return finish({ ...fields, status: 'failed', error: `timed out after ${stage.timeoutSec}s` });
-    if (exit.err) return finish({ ...fields, status: 'failed', error: `could not start: ${exit.err.message}` });
+    if (exit.error) return finish({ ...fields, status: 'failed', error: `could not start: ${exit.error.message}` });
     if (exit.code !== 0) {
-      const error = exit.sig ? `killed by ${exit.sig}` : `exited with status ${exit.code}`;
+      const error = exit.signal ? `killed by ${exit.signal}` : `exited with status ${exit.code}`;
       return finish({ ...fields, status: 'failed', error });
     }
     const collected = await this.collect(job, scratch, startedAt.getTime());

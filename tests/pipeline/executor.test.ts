@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/pipeline/config.js';
 import { plainWords } from '../../src/pipeline/argv.js';
 import { LocalExecutor, type Job } from '../../src/pipeline/executor.js';
+import { spawnImplementation } from '../../src/pipeline/process.js';
 import { datumsOf } from '../../src/pipeline/plan.js';
 import { backoffMs, runPool, runWithRetries } from '../../src/pipeline/scheduler.js';
 import type { PipelineConfig } from '../../src/pipeline/types.js';
@@ -38,12 +39,13 @@ function ranLines(): string[] {
 const FOREACH = (cmd: string, extra = ''): string =>
   `foreach: data/raw/*.txt\nouts: data/out/\ncmd: ${JSON.stringify(cmd)}\n${extra}`;
 
-describe('LocalExecutor', () => {
+// The native spawner (posix_spawn, output to files) and Node's child_process must behave alike.
+describe.each(['native', 'node'] as const)('LocalExecutor (%s spawn)', (via) => {
   it('runs the command in the project root, writes outputs to scratch only, sets DV_* vars', async () => {
     const cfg = config(FOREACH('echo "$DV_DATUM" >> ran.log; tr a-z A-Z < ${in} > ${out}; ' +
       'echo "$DV_STAGE|$DV_RUN_ID|$DV_PARAMS_JSON|$DV_WORKSPACE|$DV_INPUT|$DV_ATTEMPT|$PWD|${n}"; [ "$OUT" = "$DV_OUTPUT" ]',
       'params: [n]\nenv: { OUT: "${out}" }'));
-    const ex = new LocalExecutor({ root });
+    const ex = new LocalExecutor({ root, spawnVia: via, spawnVia: via });
     const [job] = jobs(cfg);
     const r = await ex.run(job!);
     expect(r.error).toBeNull();
@@ -63,7 +65,7 @@ describe('LocalExecutor', () => {
   it('a failing command leaves nothing behind and reports why', async () => {
     writeFileSync(join(root, 'data/out.keep'), 'x');
     const cfg = config(FOREACH('echo partial > ${out}; echo boom >&2; exit 3'));
-    const r = await new LocalExecutor({ root }).run(jobs(cfg)[0]!);
+    const r = await new LocalExecutor({ root, spawnVia: via, spawnVia: via }).run(jobs(cfg)[0]!);
     expect(r.status).toBe('failed');
     expect(r.exitCode).toBe(3);
     expect(r.error).toBe('exited with status 3');
@@ -76,21 +78,21 @@ describe('LocalExecutor', () => {
   it('fails when a declared output is missing, hinting at in-place writes', async () => {
     writeFileSync(join(root, 'gen.sh'), 'echo x > result.txt\n');
     const cfg = config('cmd: sh gen.sh\nouts: [result.txt]');
-    const r = await new LocalExecutor({ root }).run(jobs(cfg)[0]!);
+    const r = await new LocalExecutor({ root, spawnVia: via, spawnVia: via }).run(jobs(cfg)[0]!);
     expect(r.status).toBe('failed');
     expect(r.error).toBe('did not write output result.txt; it was written in the workspace instead, write it to ${out} or $DV_OUTPUT');
   });
 
   it('collects directory outs recursively and keeps modes', async () => {
     const cfg = config('cmd: "mkdir -p ${out}/sub && echo 1 > ${out}/x && echo 2 > ${out}/sub/y && chmod +x ${out}/x"\nouts: [gen/]');
-    const r = await new LocalExecutor({ root }).run(jobs(cfg)[0]!);
+    const r = await new LocalExecutor({ root, spawnVia: via, spawnVia: via }).run(jobs(cfg)[0]!);
     expect(r.outputs.map((o) => [o.path, o.mode, o.size])).toEqual([['gen/sub/y', 0o644, 2], ['gen/x', 0o755, 2]]);
     await r.dispose();
   });
 
   it('keeps only the tail of long logs', async () => {
     const cfg = config('cmd: "i=0; while [ $i -lt 2000 ]; do echo line$i; i=$((i+1)); done"');
-    const r = await new LocalExecutor({ root, maxLogBytes: 100 }).run(jobs(cfg)[0]!);
+    const r = await new LocalExecutor({ root, spawnVia: via, maxLogBytes: 100 }).run(jobs(cfg)[0]!);
     expect(r.stdout.length).toBe(100);
     expect(r.truncated).toBe(true);
     expect(r.stdout.toString().endsWith('line1999\n')).toBe(true);
@@ -99,16 +101,31 @@ describe('LocalExecutor', () => {
   it('cancels and times out whole process groups', async () => {
     const ctl = new AbortController();
     const cfg = config('cmd: "sleep 30 & wait"');
-    const p = new LocalExecutor({ root, killGraceMs: 200 }).run(jobs(cfg)[0]!, ctl.signal);
+    const p = new LocalExecutor({ root, spawnVia: via, killGraceMs: 200 }).run(jobs(cfg)[0]!, ctl.signal);
     setTimeout(() => ctl.abort(), 100);
     const t0 = Date.now();
     const r = await p;
     expect(r.status).toBe('cancelled');
     expect(Date.now() - t0).toBeLessThan(5000);
     const timed = config('cmd: sleep 30\ntimeout: 0.2');
-    const r2 = await new LocalExecutor({ root, killGraceMs: 200 }).run(jobs(timed)[0]!);
+    const r2 = await new LocalExecutor({ root, spawnVia: via, killGraceMs: 200 }).run(jobs(timed)[0]!);
     expect(r2.status).toBe('failed');
     expect(r2.error).toBe('timed out after 0.2s');
+  });
+
+  it('reports signals, unstartable shells, and gives the command no stdin', async () => {
+    if (via === 'native' && existsSync(join(__dirname, '../../native/build/Release/dvscan.node'))) {
+      expect(spawnImplementation()).toBe('native');
+    }
+    const killed = await new LocalExecutor({ root, spawnVia: via }).run(jobs(config('cmd: "echo before; kill -9 $$"'))[0]!);
+    expect(killed.error).toBe('killed by SIGKILL');
+    expect(killed.signal).toBe('SIGKILL');
+    expect(killed.stdout.toString()).toBe('before\n');
+    const noShell = await new LocalExecutor({ root, spawnVia: via, shell: '/nonexistent/sh' }).run(jobs(config('cmd: "true"'))[0]!);
+    expect(noShell.status).toBe('failed');
+    expect(noShell.error).toMatch(/^could not start: .*(ENOENT|No such file)/);
+    const stdin = await new LocalExecutor({ root, spawnVia: via }).run(jobs(config('cmd: "cat; echo read-all"'))[0]!);
+    expect(stdin.stdout.toString()).toBe('read-all\n');
   });
 });
 

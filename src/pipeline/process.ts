@@ -1,0 +1,162 @@
+// Starting a command's process and collecting how it ended, with the tails of its
+// stdout and stderr. Two ways, same result: the native addon's posix_spawn
+// (native/spawn.c: no fork of this large process, output to files in the job's
+// scratch directory), or Node's child_process with pipes when the addon is absent
+// or DV_NATIVE=0. Either way the child leads its own process group, so the caller
+// can signal the whole group.
+import { spawn } from 'node:child_process';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface ProcessSpec {
+  file: string;
+  args: string[];
+  /** argv[0] the program sees; default `file`. */
+  argv0?: string;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** A directory of the job's own where output files may go (the native path uses it). */
+  scratch: string;
+  /** Bytes kept from the end of stdout and of stderr. */
+  maxLogBytes: number;
+}
+
+export interface ProcessExit {
+  code: number | null;
+  signal: string | null;
+  /** Set when the process could not be started at all. */
+  error?: Error;
+  stdout: Buffer;
+  stderr: Buffer;
+  truncated: boolean;
+}
+
+export interface StartedProcess {
+  /** Undefined when it could not be started. */
+  pid: number | undefined;
+  exited: Promise<ProcessExit>;
+}
+
+type NativeSpawn = (file: string, argv: string[], envp: string[], cwd: string, stdoutPath: string,
+  stderrPath: string, onExit: (code: number, signal: number) => void) => number;
+
+const ADDON = fileURLToPath(new URL('../../native/build/Release/dvscan.node', import.meta.url));
+
+function loadNativeSpawn(): NativeSpawn | null {
+  if (process.env.DV_NATIVE === '0') return null;
+  try {
+    const mod = createRequire(import.meta.url)(ADDON) as { spawn?: NativeSpawn };
+    return typeof mod.spawn === 'function' ? mod.spawn : null;
+  } catch {
+    return null;
+  }
+}
+
+let nativeSpawn: NativeSpawn | null | undefined;
+
+/** Which implementation startProcess uses here: 'native' or 'node'. */
+export function spawnImplementation(): 'native' | 'node' {
+  nativeSpawn ??= loadNativeSpawn();
+  return nativeSpawn ? 'native' : 'node';
+}
+
+/** Starts `spec` the native way when the addon has it (unless `via` says 'node'). */
+export function startProcess(spec: ProcessSpec, via: 'native' | 'node' = 'native'): StartedProcess {
+  return via === 'native' && spawnImplementation() === 'native' ? startNative(spec, nativeSpawn!) : startNode(spec);
+}
+
+const signalName = (n: number): string =>
+  Object.entries(constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
+
+function startNative(spec: ProcessSpec, native: NativeSpawn): StartedProcess {
+  const out = join(spec.scratch, '.dv-stdout');
+  const err = join(spec.scratch, '.dv-stderr');
+  const envp = Object.entries(spec.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+  let resolveExit!: (e: ProcessExit) => void;
+  const exited = new Promise<ProcessExit>((resolve) => { resolveExit = resolve; });
+  let pid: number | undefined;
+  try {
+    pid = native(spec.file, [spec.argv0 ?? spec.file, ...spec.args], envp, spec.cwd, out, err, (code, sig) => {
+      const o = readTail(out, spec.maxLogBytes);
+      const e = readTail(err, spec.maxLogBytes);
+      resolveExit({
+        code: code < 0 ? null : code, signal: sig ? signalName(sig) : null,
+        stdout: o.data, stderr: e.data, truncated: o.truncated || e.truncated,
+      });
+    });
+  } catch (e) {
+    resolveExit({ code: null, signal: null, error: e as Error, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), truncated: false });
+  }
+  return { pid, exited };
+}
+
+/** The last `max` bytes of a file (empty if it is missing). */
+function readTail(file: string, max: number): { data: Buffer; truncated: boolean } {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return { data: Buffer.alloc(0), truncated: false };
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const n = Math.min(size, max);
+    const data = Buffer.alloc(n);
+    let got = 0;
+    while (got < n) {
+      const r = readSync(fd, data, got, n - got, size - n + got);
+      if (r === 0) break;
+      got += r;
+    }
+    return { data: data.subarray(0, got), truncated: size > max };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Keeps the last `max` bytes of a stream. */
+class Tail {
+  private chunks: Buffer[] = [];
+  private total = 0;
+  truncated = false;
+  constructor(private readonly max: number) {}
+  push(b: Buffer): void {
+    this.chunks.push(b);
+    this.total += b.length;
+    while (this.chunks.length > 1 && this.total - this.chunks[0]!.length >= this.max) {
+      this.total -= this.chunks.shift()!.length;
+      this.truncated = true;
+    }
+  }
+  value(): Buffer {
+    const all = Buffer.concat(this.chunks);
+    if (all.length <= this.max) return all;
+    this.truncated = true;
+    return all.subarray(all.length - this.max);
+  }
+}
+
+function startNode(spec: ProcessSpec): StartedProcess {
+  const stdout = new Tail(spec.maxLogBytes);
+  const stderr = new Tail(spec.maxLogBytes);
+  const child = spawn(spec.file, spec.args, {
+    cwd: spec.cwd,
+    env: spec.env,
+    argv0: spec.argv0,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // own process group
+  });
+  child.stdout.on('data', (b: Buffer) => stdout.push(b));
+  child.stderr.on('data', (b: Buffer) => stderr.push(b));
+  const exited = new Promise<ProcessExit>((resolve) => {
+    const done = (code: number | null, signal: string | null, error?: Error): void => resolve({
+      code, signal, error, stdout: stdout.value(), stderr: stderr.value(), truncated: stdout.truncated || stderr.truncated,
+    });
+    child.once('error', (err) => done(null, null, err));
+    child.once('close', (code, sig) => done(code, sig));
+  });
+  return { pid: child.pid, exited };
+}
