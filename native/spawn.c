@@ -34,8 +34,10 @@ static void *wait_child(void *arg) {
   int status = 0;
   while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR) {}
   w->status = status;
-  napi_call_threadsafe_function(w->tsfn, w, napi_tsfn_blocking);
-  napi_release_threadsafe_function(w->tsfn, napi_tsfn_release);
+  // report_exit frees w on the JS thread, possibly before the call below returns.
+  napi_threadsafe_function tsfn = w->tsfn;
+  napi_call_threadsafe_function(tsfn, w, napi_tsfn_blocking);
+  napi_release_threadsafe_function(tsfn, napi_tsfn_release);
   return NULL;
 }
 
