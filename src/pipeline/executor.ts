@@ -3,7 +3,7 @@
 // (LocalExecutor: a scratch directory under .dv/tmp; a container executor would
 // mount volumes) and hands back the output files for the caller to store.
 import { lstatSync, mkdirSync, mkdtempSync, statSync } from 'node:fs';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { findProgram, plainWords } from './argv.js';
 import { startProcess } from './process.js';
@@ -49,6 +49,8 @@ export interface JobResult {
 export interface Executor {
   readonly name: string;
   run(job: Job, signal?: AbortSignal): Promise<JobResult>;
+  /** Frees what the executor keeps between jobs; called once the run is over. */
+  close?(): Promise<void>;
 }
 
 export interface LocalExecutorOptions {
@@ -81,6 +83,11 @@ async function walkFiles(dir: string, rel: string, out: { rel: string; abs: stri
   return null;
 }
 
+/** The directories a job's scratch copy of the stage's outs needs. */
+function scratchLayout(stage: StageConfig, dir: string): string[] {
+  return stage.outs.map((o) => join(dir, stage.outDirs.includes(o) ? o : dirname(o)));
+}
+
 function lstatOrNull(p: string): ReturnType<typeof lstatSync> | null {
   try {
     return lstatSync(p);
@@ -94,6 +101,9 @@ export class LocalExecutor implements Executor {
   private readonly tmpDir: string;
   private tmpReady = false;
   private programs = new Map<string, string | null>();
+  /** Per stage: scratch directories made in the background while a command ran. */
+  private ready = new Map<string, string[]>();
+  private making = new Map<string, Promise<void>>();
 
   constructor(private readonly opts: LocalExecutorOptions) {
     this.tmpDir = opts.tmpDir ?? join(opts.root, '.dv', 'tmp');
@@ -140,16 +150,12 @@ export class LocalExecutor implements Executor {
     const { stage, datum } = job;
     const startedAt = new Date();
     const t0 = performance.now();
-    // A few small metadata calls: synchronous ones cost a fraction of a thread-pool round trip.
-    if (!this.tmpReady) mkdirSync(this.tmpDir, { recursive: true });
-    this.tmpReady = true;
-    const scratch = mkdtempSync(join(this.tmpDir, `job-${stage.name}-`));
+    const scratch = this.takeScratch(stage);
     const dispose = (): Promise<void> => rm(scratch, { recursive: true, force: true });
     const sp = (p: string): string => join(scratch, p);
     const outs = stage.outs.map(sp);
     const out = datum.out === null ? null : sp(datum.out);
-    for (const o of stage.outs) mkdirSync(stage.outDirs.includes(o) ? sp(o) : dirname(sp(o)), { recursive: true });
-    if (out) mkdirSync(dirname(out), { recursive: true });
+    if (out) mkdirSync(dirname(out), { recursive: true }); // the datum's own subdirectories, if any
 
     const base = { startedAt: startedAt.toISOString(), dispose };
     const finish = async (r: Omit<JobResult, 'startedAt' | 'dispose' | 'durationMs'>): Promise<JobResult> => {
@@ -201,6 +207,38 @@ export class LocalExecutor implements Executor {
     const collected = await this.collect(job, scratch, startedAt.getTime());
     if (typeof collected === 'string') return finish({ ...fields, status: 'failed', error: collected });
     return finish({ ...fields, status: 'succeeded', error: null, outputs: collected });
+  }
+
+  /**
+   * A new scratch directory holding the stage's out directories. Creating directories
+   * is the slowest metadata operation on many filesystems (a journal block each), so
+   * the next job's is made in the background while this job's command runs.
+   */
+  private takeScratch(stage: StageConfig): string {
+    if (!this.tmpReady) mkdirSync(this.tmpDir, { recursive: true });
+    this.tmpReady = true;
+    const prefix = join(this.tmpDir, `job-${stage.name}-`);
+    let dir = this.ready.get(stage.name)?.pop();
+    if (!dir) {
+      dir = mkdtempSync(prefix);
+      for (const d of scratchLayout(stage, dir)) mkdirSync(d, { recursive: true });
+    }
+    if (!this.making.has(stage.name)) {
+      const next = (async () => {
+        const made = await mkdtemp(prefix);
+        for (const d of scratchLayout(stage, made)) await mkdir(d, { recursive: true });
+        this.ready.set(stage.name, [...(this.ready.get(stage.name) ?? []), made]);
+      })().catch(() => undefined).finally(() => this.making.delete(stage.name));
+      this.making.set(stage.name, next);
+    }
+    return dir;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.making.values());
+    const unused = [...this.ready.values()].flat();
+    this.ready.clear();
+    await Promise.all(unused.map((d) => rm(d, { recursive: true, force: true })));
   }
 
   /** The files under the declared outs in scratch, or why they are not acceptable. */

@@ -217,6 +217,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
     statCache.forget(ctx.contents.keys());
   }
   ctx.cleanup.push(ctx.undo.discard());
+  if (!opts.executor) ctx.cleanup.push(ctx.executor.close?.() ?? Promise.resolve()); // ours: drop its spare scratch dirs
   const finishedAt = new Date();
   const record: RunRecord = {
     format: 2, id: runId, branch: p.branch, base: p.base, commit, status,

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/pipeline/config.js';
 import { plainWords } from '../../src/pipeline/argv.js';
 import { LocalExecutor, type Job } from '../../src/pipeline/executor.js';
-import { spawnImplementation } from '../../src/pipeline/process.js';
+import { spawnImplementation, startProcess } from '../../src/pipeline/process.js';
 import { datumsOf } from '../../src/pipeline/plan.js';
 import { backoffMs, runPool, runWithRetries } from '../../src/pipeline/scheduler.js';
 import type { PipelineConfig } from '../../src/pipeline/types.js';
@@ -45,7 +45,7 @@ describe.each(['native', 'node'] as const)('LocalExecutor (%s spawn)', (via) => 
     const cfg = config(FOREACH('echo "$DV_DATUM" >> ran.log; tr a-z A-Z < ${in} > ${out}; ' +
       'echo "$DV_STAGE|$DV_RUN_ID|$DV_PARAMS_JSON|$DV_WORKSPACE|$DV_INPUT|$DV_ATTEMPT|$PWD|${n}"; [ "$OUT" = "$DV_OUTPUT" ]',
       'params: [n]\nenv: { OUT: "${out}" }'));
-    const ex = new LocalExecutor({ root, spawnVia: via, spawnVia: via });
+    const ex = new LocalExecutor({ root, spawnVia: via });
     const [job] = jobs(cfg);
     const r = await ex.run(job!);
     expect(r.error).toBeNull();
@@ -59,13 +59,16 @@ describe.each(['native', 'node'] as const)('LocalExecutor (%s spawn)', (via) => 
     expect(readFileSync(r.outputs[0]!.file, 'utf8')).toBe('A\n');
     expect(existsSync(join(root, 'data/out'))).toBe(false);
     await r.dispose();
+    await ex.close(); // the scratch directory it made ahead for a next job
     expect(readdirSync(join(root, '.dv/tmp'))).toEqual([]);
   });
 
   it('a failing command leaves nothing behind and reports why', async () => {
     writeFileSync(join(root, 'data/out.keep'), 'x');
     const cfg = config(FOREACH('echo partial > ${out}; echo boom >&2; exit 3'));
-    const r = await new LocalExecutor({ root, spawnVia: via, spawnVia: via }).run(jobs(cfg)[0]!);
+    const ex = new LocalExecutor({ root, spawnVia: via });
+    const r = await ex.run(jobs(cfg)[0]!);
+    await ex.close();
     expect(r.status).toBe('failed');
     expect(r.exitCode).toBe(3);
     expect(r.error).toBe('exited with status 3');
@@ -78,14 +81,14 @@ describe.each(['native', 'node'] as const)('LocalExecutor (%s spawn)', (via) => 
   it('fails when a declared output is missing, hinting at in-place writes', async () => {
     writeFileSync(join(root, 'gen.sh'), 'echo x > result.txt\n');
     const cfg = config('cmd: sh gen.sh\nouts: [result.txt]');
-    const r = await new LocalExecutor({ root, spawnVia: via, spawnVia: via }).run(jobs(cfg)[0]!);
+    const r = await new LocalExecutor({ root, spawnVia: via }).run(jobs(cfg)[0]!);
     expect(r.status).toBe('failed');
     expect(r.error).toBe('did not write output result.txt; it was written in the workspace instead, write it to ${out} or $DV_OUTPUT');
   });
 
   it('collects directory outs recursively and keeps modes', async () => {
     const cfg = config('cmd: "mkdir -p ${out}/sub && echo 1 > ${out}/x && echo 2 > ${out}/sub/y && chmod +x ${out}/x"\nouts: [gen/]');
-    const r = await new LocalExecutor({ root, spawnVia: via, spawnVia: via }).run(jobs(cfg)[0]!);
+    const r = await new LocalExecutor({ root, spawnVia: via }).run(jobs(cfg)[0]!);
     expect(r.outputs.map((o) => [o.path, o.mode, o.size])).toEqual([['gen/sub/y', 0o644, 2], ['gen/x', 0o755, 2]]);
     await r.dispose();
   });
@@ -126,6 +129,21 @@ describe.each(['native', 'node'] as const)('LocalExecutor (%s spawn)', (via) => 
     expect(noShell.error).toMatch(/^could not start: .*(ENOENT|No such file)/);
     const stdin = await new LocalExecutor({ root, spawnVia: via }).run(jobs(config('cmd: "cat; echo read-all"'))[0]!);
     expect(stdin.stdout.toString()).toBe('read-all\n');
+  });
+});
+
+describe('the native spawner under load', () => {
+  it('starts hundreds of short processes, many at once, and reports each exit exactly once', async () => {
+    const scratch = join(root, 'scratch');
+    const results = await runPool(Array.from({ length: 400 }, (_, i) => i), async (i) => {
+      const dir = join(scratch, String(i));
+      mkdirSync(dir, { recursive: true });
+      const p = startProcess({ file: '/bin/sh', args: ['-c', `echo out-${i}; echo err-${i} >&2; exit ${i % 7}`], cwd: root,
+        env: { PATH: '/usr/bin:/bin' }, scratch: dir, maxLogBytes: 1024 });
+      const exit = await p.exited;
+      return exit.code === i % 7 && exit.stdout.toString() === `out-${i}\n` && exit.stderr.toString() === `err-${i}\n`;
+    }, { concurrency: 32 });
+    expect(results.results.filter((ok) => ok !== true)).toEqual([]);
   });
 });
 
