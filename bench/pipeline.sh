@@ -22,23 +22,33 @@ t_noop=$(median_secs 5 $DV run -q)
 ran=$($DV runs --json -n 1 | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s)[0].counts.run))')
 echo "no-op run, 10,000 inputs: ${t_noop}s (median of 5), ${ran} commands run (target < 2 s, 0 commands)"
 
-# Five rounds of 10 changed inputs. The reference is the same 10 commands, each forked
-# and exec'd by a shell loop: "overhead" is everything dv adds around a command (dv
-# runs such a plain command without a shell of its own, so none is counted for it).
-changed_run() {  # changed_run N ROUND: append to N inputs, time `dv run`
-  for i in $(seq 0 $(($1 - 1))); do echo "round $2" >> "data/raw/$(printf %05d $i).txt"; done
-  secs $DV run -q
+# Paired rounds: change N inputs, time `dv run`, then time a no-op run under the same
+# conditions (after an untimed one that settles the stat cache); the per-round
+# difference is what the N datums cost, robust to this machine drifting between
+# rounds. The reference is the same N commands, each forked and exec'd by a shell
+# loop: "overhead" is everything dv adds around a command (dv runs such a plain
+# command without a shell of its own, so none is counted for it).
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+rounds() {  # rounds N COUNT: prints "changed no-op" per round
+  for r in $(seq "$2"); do
+    for i in $(seq 0 $(($1 - 1))); do echo "round $1.$r" >> "data/raw/$(printf %05d $i).txt"; done
+    local tc tn; tc=$(secs $DV run -q); sleep 1.1; $DV run -q >/dev/null; tn=$(secs $DV run -q)
+    echo "$tc $tn"
+  done
 }
-t_ten=$(for r in 1 2 3 4 5; do changed_run 10 $r; echo; done | sort -n | awk '{a[NR]=$1} END {print a[3]}')
-ran=$($DV runs --json -n 1 | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s)[0].counts.run))')
+rounds 10 7 > "$WORK/r10"
+ran=$($DV runs --json -n 4 | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).find((r)=>r.counts.run>0).counts.run))')
+t_ten=$(awk '{print $1}' "$WORK/r10" | median); t_ten_noop=$(awk '{print $2}' "$WORK/r10" | median)
+d_ten=$(awk '{print $1 - $2}' "$WORK/r10" | median)
 t_cmds=$(median_secs 5 sh -c 'for f in $(ls data/raw | head -n 10); do cp data/raw/$f /tmp/dv-bench-ref-$f; done')
-overhead=$(echo "($t_ten - $t_noop - $t_cmds) * 1000 / 10" | bc -l | xargs printf '%.1f')
-echo "run after changing 10 inputs: ${t_ten}s (median of 5), ${ran} commands run; no-op ${t_noop}s + the 10 commands alone ${t_cmds}s -> ${overhead} ms overhead per datum (target < 5 ms)"
+overhead=$(echo "($d_ten - $t_cmds) * 1000 / 10" | bc -l | xargs printf '%.1f')
+echo "run after changing 10 inputs: ${t_ten}s vs no-op ${t_ten_noop}s (medians of 7 paired rounds; per-round difference ${d_ten}s), ${ran} commands run; the 10 commands alone ${t_cmds}s -> ${overhead} ms overhead per datum (target < 5 ms)"
 # The same with 100 changed inputs: the slope separates per-datum cost from per-run cost.
-t_hundred=$(for r in 6 7 8; do changed_run 100 $r; echo; done | sort -n | awk '{a[NR]=$1} END {print a[2]}')
+rounds 100 3 > "$WORK/r100"
+d_hundred=$(awk '{print $1 - $2}' "$WORK/r100" | median)
 t_cmds100=$(median_secs 3 sh -c 'for f in $(ls data/raw | head -n 100); do cp data/raw/$f /tmp/dv-bench-ref-$f; done')
-marginal=$(echo "(($t_hundred - $t_cmds100) - ($t_ten - $t_cmds)) * 1000 / 90" | bc -l | xargs printf '%.1f')
-echo "run after changing 100 inputs: ${t_hundred}s vs commands alone ${t_cmds100}s -> ${marginal} ms marginal overhead per datum (slope between 10 and 100 changed)"
+marginal=$(echo "(($d_hundred - $t_cmds100) - ($d_ten - $t_cmds)) * 1000 / 90" | bc -l | xargs printf '%.1f')
+echo "run after changing 100 inputs: ${d_hundred}s more than a no-op (median of 3 paired rounds) vs commands alone ${t_cmds100}s -> ${marginal} ms marginal overhead per datum (slope between 10 and 100 changed)"
 
 # CPU-bound datums: each burns ~0.3 s of CPU in the shell.
 rm -rf "$WORK/cpu" && mkdir -p "$WORK/cpu/data/in" && cd "$WORK/cpu"
