@@ -21,11 +21,11 @@ export function sizeArg(v: string): number {
   return Math.floor(Number(m[1]) * mult);
 }
 
-/** `90s`, `30m`, `1h`, `2d`, `500ms`; a bare number is seconds. Milliseconds out. */
+/** `90s`, `30m`, `1h`, `2d`, `1w`, `500ms`; a bare number is seconds. Milliseconds out. */
 export function durationArg(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(v.trim());
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)?$/.exec(v.trim());
   if (!m) throw new InvalidArgumentError(`not a duration: '${v}' (e.g. 30m, 1h, 2d)`);
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[(m[2] ?? 's') as 's'];
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3600_000, d: 86_400_000, w: 604_800_000 }[(m[2] ?? 's') as 's'];
 }
 
 /** A repeatable option: every value, in order. */

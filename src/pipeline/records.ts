@@ -151,6 +151,18 @@ export class PipelineStore {
     return JSON.parse((await this.repo.blobs.get(blob)).toString('utf8')) as RunRecord;
   }
 
+  /** Runs that started before `iso` (an ISO 8601 instant) and their record blobs. */
+  runsStartedBefore(iso: string): { id: string; blob: string }[] {
+    return this.repo.db.prepare('SELECT id, blob FROM pipeline_runs WHERE started_at < ?').all(iso) as { id: string; blob: string }[];
+  }
+
+  /** After gc: forgets rows whose blob is gone, so `dv runs` stops listing a pruned run and its keys miss. */
+  pruneIndex(): void {
+    for (const table of ['pipeline_cache', 'pipeline_runs']) {
+      this.repo.db.prepare(`DELETE FROM ${table} WHERE NOT EXISTS (SELECT 1 FROM blobs WHERE blobs.id = unhex(${table}.blob))`).run();
+    }
+  }
+
   listRuns(limit?: number): RunSummary[] {
     const sql = 'SELECT summary FROM pipeline_runs ORDER BY started_at DESC, id' + (limit ? ' LIMIT ?' : '');
     const stmt = this.repo.db.prepare(sql).pluck();

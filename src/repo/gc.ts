@@ -1,6 +1,7 @@
 // dv gc: drop what no ref, HEAD, pipeline record or the workspace needs.
 import type { Repo } from './repo.js';
-import { markReachable, rootIds } from './reachable.js';
+import { markReachable, rootIds, type MarkResult } from './reachable.js';
+import { BlobType } from '../store/packfile.js';
 import { StatCache } from './workspace.js';
 import { blobsOfPack, clearTmp, deletePack, indexedPacks, packFilesOnDisk, repack } from '../store/maintenance.js';
 import { packPath } from '../store/packwriter.js';
@@ -16,14 +17,31 @@ export interface GcResult {
   orphanPacks: number;
   /** Packs left alone: written while a `dv serve` may still commit their data (see leases.ts). */
   packsProtected: number;
+  /** Run records (type 4) and run-cache entries (type 5) deleted by `pruneRunsMs`. */
+  runsPruned: number;
+  cacheEntriesPruned: number;
+}
+
+export interface GcOptions {
+  dryRun?: boolean;
+  /**
+   * The live set, when something other than every ref, HEAD, run record and run-cache
+   * entry decides it (the pipeline's run retention, src/pipeline/retention.ts).
+   */
+  mark?: (repo: Repo) => Promise<MarkResult>;
+  /** Called after objects were deleted (not on a dry run), inside the lock. */
+  afterDelete?: () => void;
 }
 
 const mtimeMs = (file: string): number | null => fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? null;
 
-export async function gc(repo: Repo, opts: { dryRun?: boolean } = {}): Promise<GcResult> {
+export async function gc(repo: Repo, opts: GcOptions = {}): Promise<GcResult> {
   return repo.withLock('gc', async () => {
-    const { live, fileHashes } = await markReachable(repo, rootIds(repo));
-    const result: GcResult = { dryRun: !!opts.dryRun, packsDeleted: 0, packsRewritten: 0, objectsDeleted: 0, bytesFreed: 0, orphanPacks: 0, packsProtected: 0 };
+    const { live, fileHashes } = opts.mark ? await opts.mark(repo) : await markReachable(repo, rootIds(repo));
+    const result: GcResult = {
+      dryRun: !!opts.dryRun, packsDeleted: 0, packsRewritten: 0, objectsDeleted: 0, bytesFreed: 0, orphanPacks: 0, packsProtected: 0,
+      runsPruned: 0, cacheEntriesPruned: 0,
+    };
     // Commits wait for our lock, so what can be in flight is data stored but not yet
     // committed by a lease holder (dv serve): packs written since it started are kept.
     const since = protectedSince(repo.dvDir);
@@ -35,6 +53,9 @@ export async function gc(repo: Repo, opts: { dryRun?: boolean } = {}): Promise<G
       const mtime = mtimeMs(packPath(repo.blobs.packsDir, pack.id));
       if (mtime !== null && isProtected(mtime)) { result.packsProtected++; continue; }
       result.objectsDeleted += dead.length;
+      // Records and entries die only when opts.mark left them out (run retention).
+      result.runsPruned += dead.filter((b) => b.type === BlobType.RunRecord).length;
+      result.cacheEntriesPruned += dead.filter((b) => b.type === BlobType.RunCache).length;
       result.bytesFreed += dead.reduce((s, b) => s + b.length, 0);
       if (dead.length === blobs.length) result.packsDeleted++;
       else result.packsRewritten++;
@@ -52,6 +73,7 @@ export async function gc(repo: Repo, opts: { dryRun?: boolean } = {}): Promise<G
       if (!opts.dryRun) deletePack(repo.blobs, id);
     }
     if (!opts.dryRun) {
+      if (result.objectsDeleted) opts.afterDelete?.();
       clearTmp(repo.blobs);
       // A stat cache row vouches that its content is stored; after gc that holds only for reachable files.
       const cache = new StatCache(repo.db);

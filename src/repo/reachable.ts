@@ -7,12 +7,21 @@ const ID_RE = /\b[0-9a-f]{64}\b/g;
 
 /** Roots: refs, HEAD and pipeline records (types 4 and 5). */
 export function rootIds(repo: Repo): string[] {
+  return [...new Set([...refRoots(repo), ...blobsOfType(repo, BlobType.RunRecord, BlobType.RunCache)])];
+}
+
+/** The commits refs and HEAD point at. */
+export function refRoots(repo: Repo): string[] {
   const roots = new Set<string>(repo.refs.list().map((r) => r.target));
   const head = repo.headCommit();
   if (head) roots.add(head);
-  const runs = repo.db.prepare('SELECT id FROM blobs WHERE type IN (?, ?)').pluck().all(BlobType.RunRecord, BlobType.RunCache) as Buffer[];
-  for (const id of runs) roots.add(id.toString('hex'));
   return [...roots];
+}
+
+/** Ids of every stored blob of the given types. */
+export function blobsOfType(repo: Repo, ...types: BlobType[]): string[] {
+  const ids = repo.db.prepare(`SELECT id FROM blobs WHERE type IN (${types.map(() => '?').join(', ')})`).pluck().all(...types) as Buffer[];
+  return ids.map((id) => id.toString('hex'));
 }
 
 export interface MarkResult {
@@ -21,12 +30,14 @@ export interface MarkResult {
   broken: Map<string, string>;
   /** Checksums of every reachable file. */
   fileHashes: Set<string>;
+  /** Run ids of reachable commits made by a pipeline run. */
+  runs: Set<string>;
 }
 
-export async function markReachable(repo: Repo, roots: string[]): Promise<MarkResult> {
-  const live = new Set<string>();
-  const broken = new Map<string, string>();
-  const fileHashes = new Set<string>();
+/** With `prev`, extends that result in place: only what the new roots add is walked. */
+export async function markReachable(repo: Repo, roots: string[], prev?: MarkResult): Promise<MarkResult> {
+  const m: MarkResult = prev ?? { live: new Set(), broken: new Map(), fileHashes: new Set(), runs: new Set() };
+  const { live, broken, fileHashes, runs } = m;
   const stack: [string, string][] = roots.map((r) => [r, 'root']);
   while (stack.length) {
     const [id, from] = stack.pop()!;
@@ -38,6 +49,7 @@ export async function markReachable(repo: Repo, roots: string[]): Promise<MarkRe
     try {
       if (loc.type === BlobType.Commit) {
         const c = await repo.readCommit(id);
+        if (c.run) runs.add(c.run);
         stack.push([c.tree, `commit ${id}`]);
         for (const p of c.parents) stack.push([p, `commit ${id}`]);
       } else if (loc.type === BlobType.Tree) {
@@ -61,5 +73,5 @@ export async function markReachable(repo: Repo, roots: string[]): Promise<MarkRe
       broken.set(id, from);
     }
   }
-  return { live, broken, fileHashes };
+  return m;
 }

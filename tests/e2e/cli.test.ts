@@ -275,6 +275,7 @@ describe('errors', () => {
       await dvError(proj, ['run', '-j', '0'], 2, /-j, --jobs .* integer from 1/);
       await dvError(proj, ['push', '--jobs', '999'], 2, /integer from 1 to 256/);
       await dvError(proj, ['gc', '--remote', '--grace', 'soon'], 2, /not a duration/);
+      await dvError(proj, ['gc', '--prune-runs', 'soon'], 2, /not a duration/);
       await dvError(proj, ['serve', '--port', '70000'], 2, /integer from 0 to 65535/);
       await dvError(proj, ['serve', '--cache-size', 'big'], 2, /not a size/);
       await dvError(proj, ['export', 'HEAD'], 2, /--output/);

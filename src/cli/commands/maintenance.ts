@@ -15,7 +15,9 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .option('--remote [name]', 'collect garbage on a remote instead (the default remote if NAME is omitted)')
     .option('--grace <duration>', 'with --remote: keep unreferenced packs younger than this (default 1h)', durationArg)
     .option('-j, --jobs <n>', 'with --remote: parallel requests (default 8)', jobsArg)
+    .option('--prune-runs <age>', 'also drop records and run-cache entries of runs older than AGE (e.g. 30d, 1w) whose commits no ref reaches', durationArg)
     .action((o) => withRepo(g(), async (repo, progress) => {
+      if (o.remote && o.pruneRuns !== undefined) throw new DvError('--prune-runs applies to local gc only: dv gc --remote keeps every run', 2);
       if (o.remote) {
         const { remoteGc } = await import('../../repo/remote/gc.js');
         const r = await remoteGc(repo, { remote: o.remote === true ? undefined : o.remote, graceMs: o.grace, dryRun: o.dryRun, jobs: o.jobs, onProgress: progress.update });
@@ -26,10 +28,12 @@ export function register(program: Command, g: () => GlobalOptions): void {
           + `(${humanBytes(r.partlyDead.reduce((s, p) => s + p.deadBytes, 0))} dead)`);
         return;
       }
-      const r = await gc(repo, { dryRun: o.dryRun });
+      const r = o.pruneRuns === undefined ? await gc(repo, { dryRun: o.dryRun })
+        : await (await import('../../pipeline/retention.js')).gcPruningRuns(repo, o.pruneRuns, { dryRun: o.dryRun });
       if (o.json) { printJson(r); return; }
       const verb = r.dryRun ? 'would free' : 'freed';
       println(`${verb} ${humanBytes(r.bytesFreed)}: ${r.objectsDeleted} objects, ${r.packsDeleted} packs deleted, ${r.packsRewritten} rewritten, ${r.orphanPacks} orphan packs`);
+      if (r.runsPruned || r.cacheEntriesPruned) println(`${r.dryRun ? 'would prune' : 'pruned'} ${r.runsPruned} old run(s) and ${r.cacheEntriesPruned} run-cache entry(ies)`);
       if (r.packsProtected) println(`kept ${r.packsProtected} recent pack(s): a running dv serve may still commit their data`);
     }));
 
