@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "dvspawn.h"
 #include <sys/types.h>
 
 #define DVSCAN_ABI 1
@@ -561,7 +562,6 @@ static napi_value scan(napi_env env, napi_callback_info info) {
 
 napi_value cdc_set_gear(napi_env env, napi_callback_info info);
 napi_value cdc_cut(napi_env env, napi_callback_info info);
-napi_value spawn_process(napi_env env, napi_callback_info info);
 
 NAPI_MODULE_INIT() {
   napi_value fn, abi;
@@ -571,8 +571,10 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "cdcSetGear", fn);
   napi_create_function(env, "cdcCut", NAPI_AUTO_LENGTH, cdc_cut, NULL, &fn);
   napi_set_named_property(env, exports, "cdcCut", fn);
+#ifndef DV_NO_SPAWN
   napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, spawn_process, NULL, &fn);
   napi_set_named_property(env, exports, "spawn", fn);
+#endif
   napi_create_uint32(env, DVSCAN_ABI, &abi);
   napi_set_named_property(env, exports, "abi", abi);
   return exports;

@@ -23,6 +23,10 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "dvspawn.h"
+
+#ifndef DV_NO_SPAWN
+
 typedef struct {
   pid_t pid;
   int status;
@@ -162,3 +166,4 @@ done:
   free_strings(envp);
   return result;
 }
+#endif  // DV_NO_SPAWN
