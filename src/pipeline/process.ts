@@ -6,10 +6,9 @@
 // can signal the whole group.
 import { spawn } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { nativeAddon } from '../store/native-addon.js';
 
 export interface ProcessSpec {
   file: string;
@@ -43,29 +42,20 @@ export interface StartedProcess {
 type NativeSpawn = (file: string, argv: string[], envp: string[], cwd: string, stdoutPath: string,
   stderrPath: string, onExit: (code: number, signal: number) => void) => number;
 
-const ADDON = fileURLToPath(new URL('../../native/build/Release/dvscan.node', import.meta.url));
-
-function loadNativeSpawn(): NativeSpawn | null {
-  if (process.env.DV_NATIVE === '0') return null;
-  try {
-    const mod = createRequire(import.meta.url)(ADDON) as { spawn?: NativeSpawn };
-    return typeof mod.spawn === 'function' ? mod.spawn : null;
-  } catch {
-    return null;
-  }
+function nativeSpawn(): NativeSpawn | null {
+  const fn = nativeAddon()?.spawn;
+  return typeof fn === 'function' ? (fn as NativeSpawn) : null;
 }
-
-let nativeSpawn: NativeSpawn | null | undefined;
 
 /** Which implementation startProcess uses here: 'native' or 'node'. */
 export function spawnImplementation(): 'native' | 'node' {
-  nativeSpawn ??= loadNativeSpawn();
-  return nativeSpawn ? 'native' : 'node';
+  return nativeSpawn() ? 'native' : 'node';
 }
 
 /** Starts `spec` the native way when the addon has it (unless `via` says 'node'). */
 export function startProcess(spec: ProcessSpec, via: 'native' | 'node' = 'native'): StartedProcess {
-  return via === 'native' && spawnImplementation() === 'native' ? startNative(spec, nativeSpawn!) : startNode(spec);
+  const native = via === 'native' ? nativeSpawn() : null;
+  return native ? startNative(spec, native) : startNode(spec);
 }
 
 const signalName = (n: number): string =>

@@ -6,8 +6,7 @@
 //
 // DV_NATIVE=0 disables the addon; DV_NATIVE=1 makes a missing addon an error (to check
 // that a build or benchmark really uses it).
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { loadNativeAddon, NATIVE_ADDON_PATH } from '../store/native-addon.js';
 import type { ScanItem, WsFile } from './scan.js';
 
 /** Bumped with native/scan.c's DVSCAN_ABI whenever the interface changes. */
@@ -19,8 +18,6 @@ interface Addon {
   scan(root: string, items: ScanItem[], threads: number): { count: number; paths: string; nums: Float64Array } | null;
 }
 
-export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../native/build/Release/dvscan.node', import.meta.url));
-
 const LONE_SURROGATE = /\p{Cs}/u;
 
 let addon: Addon | null | undefined;
@@ -28,14 +25,12 @@ let loadError: unknown;
 
 function load(): Addon | null {
   if (addon === undefined) {
-    try {
-      const mod = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as Addon;
-      if (mod.abi !== ABI || typeof mod.scan !== 'function') throw new Error(`${NATIVE_ADDON_PATH} is stale (abi ${mod.abi}, want ${ABI}); rebuild with \`node scripts/build-native.mjs\``);
-      addon = mod;
-    } catch (e) {
-      addon = null;
-      loadError = e;
-    }
+    const { addon: mod, error } = loadNativeAddon();
+    loadError = error;
+    addon = null;
+    if (mod && (mod.abi !== ABI || typeof mod.scan !== 'function')) {
+      loadError = new Error(`${NATIVE_ADDON_PATH} is stale (abi ${mod.abi}, want ${ABI}); rebuild with \`node scripts/build-native.mjs\``);
+    } else if (mod) addon = mod as unknown as Addon;
   }
   return addon;
 }

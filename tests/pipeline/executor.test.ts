@@ -6,6 +6,7 @@ import { parseConfig } from '../../src/pipeline/config.js';
 import { plainWords } from '../../src/pipeline/argv.js';
 import { LocalExecutor, type Job } from '../../src/pipeline/executor.js';
 import { spawnImplementation, startProcess } from '../../src/pipeline/process.js';
+import { NATIVE_ADDON_PATH } from '../../src/store/native-addon.js';
 import { datumsOf } from '../../src/pipeline/plan.js';
 import { backoffMs, runPool, runWithRetries } from '../../src/pipeline/scheduler.js';
 import type { PipelineConfig } from '../../src/pipeline/types.js';
@@ -117,7 +118,7 @@ describe.each(['native', 'node'] as const)('LocalExecutor (%s spawn)', (via) => 
   });
 
   it('reports signals, unstartable shells, and gives the command no stdin', async () => {
-    if (via === 'native' && existsSync(join(__dirname, '../../native/build/Release/dvscan.node'))) {
+    if (via === 'native' && process.env.DV_NATIVE !== '0' && existsSync(NATIVE_ADDON_PATH)) {
       expect(spawnImplementation()).toBe('native');
     }
     const killed = await new LocalExecutor({ root, spawnVia: via }).run(jobs(config('cmd: "echo before; kill -9 $$"'))[0]!);

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fileMode, scanItems, scanWorkspace, type WsFile } from '../../src/repo/scan.js';
-import { NATIVE_ADDON_PATH, nativeScan, nativeScanAvailable, unpack } from '../../src/repo/native-scan.js';
+import { nativeScan, nativeScanAvailable, unpack } from '../../src/repo/native-scan.js';
+import { NATIVE_ADDON_PATH } from '../../src/store/native-addon.js';
 import { makeTempDir, removeDir } from '../helpers/cli.js';
 
 // The tests set DV_NATIVE and DV_SCAN_THREADS themselves; they start from neither being set

@@ -1,0 +1,27 @@
+// The optional C addon (native/*.c -> native/build/Release/dvscan.node, built by
+// scripts/build-native.mjs at install). One module, loaded once; each of its parts
+// (workspace scanner, chunker loop, process spawner) has a JavaScript twin that runs
+// when the addon, or that part of it, is missing. DV_NATIVE=0 turns it all off.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../native/build/Release/dvscan.node', import.meta.url));
+
+let loaded: { addon: Record<string, unknown> | null; error: unknown } | undefined;
+
+/** The addon's exports (null when it is not built or fails to load, with why), whatever DV_NATIVE says. */
+export function loadNativeAddon(): { addon: Record<string, unknown> | null; error: unknown } {
+  if (!loaded) {
+    try {
+      loaded = { addon: createRequire(import.meta.url)(NATIVE_ADDON_PATH) as Record<string, unknown>, error: null };
+    } catch (error) {
+      loaded = { addon: null, error };
+    }
+  }
+  return loaded;
+}
+
+/** The addon when native code is allowed (DV_NATIVE is not 0) and it loads, else null. */
+export function nativeAddon(): Record<string, unknown> | null {
+  return process.env.DV_NATIVE === '0' ? null : loadNativeAddon().addon;
+}
