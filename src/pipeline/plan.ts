@@ -4,6 +4,7 @@
 // actually produced: identical outputs upstream plan nothing downstream.
 import { DvError } from '../store/errors.js';
 import { blake3Hex } from '../store/hash.js';
+import { lowerBound } from '../store/sorted.js';
 import { interpolate, type Bindings } from './interpolate.js';
 import { isUnder, matcher } from './paths.js';
 import type {
@@ -28,17 +29,6 @@ export interface PlanStageInput {
   pending?: Pending;
   /** Whether the run-cache holds an entry for a key. */
   hasCache?: (key: string) => boolean;
-}
-
-function lowerBound(a: string[], x: string): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (a[mid]! < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** Sorted view of a FileHashes snapshot, built once per stage plan (the map changes between stages). */

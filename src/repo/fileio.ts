@@ -8,18 +8,12 @@ import { Readable } from 'node:stream';
 import type { BlobStore } from '../store/blobstore.js';
 import { CorruptionError, DvError } from '../store/errors.js';
 import { tempName } from '../store/fsutil.js';
+import { partitionPoint } from '../store/sorted.js';
 import type { ChunkRef, StoredFile } from './types.js';
 
 /** Index of the chunk containing byte `pos`, by binary search over chunk offsets. */
 export function chunkAt(offsets: number[], pos: number): number {
-  let lo = 0;
-  let hi = offsets.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (offsets[mid] <= pos) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
+  return partitionPoint(1, offsets.length, (i) => offsets[i]! <= pos) - 1; // offsets[0] is 0
 }
 
 export function chunkOffsets(chunks: ChunkRef[]): number[] {

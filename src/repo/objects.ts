@@ -4,6 +4,7 @@ import { BlobType } from '../store/packfile.js';
 import type { BlobStore } from '../store/blobstore.js';
 import { CorruptionError } from '../store/errors.js';
 import { fnv1a32 } from '../store/hash.js';
+import { partitionPoint } from '../store/sorted.js';
 import type { ChunkRef, Commit, Tree, TreeEntry } from './types.js';
 
 /** Directories sort as `name/` so that a depth-first walk yields S3 key order. */
@@ -106,21 +107,9 @@ export function splitParts(sorted: TreeEntry[]): TreeEntry[][] {
   return parts;
 }
 
-/** How many of n ascending keys (keyAt(0..n-1)) are <= key. */
-function countUpTo(n: number, keyAt: (i: number) => string, key: string): number {
-  let lo = 0;
-  let hi = n;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (keyAt(mid) <= key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 /** Index of the entry with this sort key in sorted entries, or -1. */
 function indexOfKey(sorted: TreeEntry[], key: string): number {
-  const i = countUpTo(sorted.length, (j) => entrySortKey(sorted[j]!), key) - 1;
+  const i = partitionPoint(0, sorted.length, (j) => entrySortKey(sorted[j]!) <= key) - 1;
   return i >= 0 && entrySortKey(sorted[i]!) === key ? i : -1;
 }
 
@@ -233,7 +222,7 @@ export class ObjectStore {
     const byPart = new Map<number, Map<string, TreeEntry | null>>();
     let count = t.entries.length;
     for (const [key, e] of edits) {
-      const p = Math.max(0, countUpTo(lists.length, (i) => entrySortKey(lists[i]![0]!), key) - 1);
+      const p = Math.max(0, partitionPoint(0, lists.length, (i) => entrySortKey(lists[i]![0]!) <= key) - 1);
       const had = indexOfKey(lists[p]!, key) >= 0;
       if (!had && !e) continue;
       count += (e ? 1 : 0) - (had ? 1 : 0);

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { DB } from '../store/db.js';
 import { DvError } from '../store/errors.js';
 import { createHasher } from '../store/hash.js';
+import { lowerBound } from '../store/sorted.js';
 import { SKIP_DIRS, type WsFile } from './scan.js';
 import type { FileEntry, StoredFile } from './types.js';
 
@@ -247,17 +248,6 @@ function mergeIndex(rows: Map<string, StatRow>, raw: Buffer, base: RecordIndex, 
   }
   parts.push(raw.subarray(starts[next], starts[paths.length]));
   return Buffer.concat(parts);
-}
-
-/** The first index in sorted `a`, from `lo`, whose element is >= `x`. */
-function lowerBound(a: string[], x: string, lo: number): number {
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** The rows, and where they start when the record can be merged into (see mergeIndex). */
