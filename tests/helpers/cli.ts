@@ -308,3 +308,12 @@ export function snapshotTree(dir: string): Record<string, string> {
   }
   return out;
 }
+
+/** The lines commands appended to `<root>/ran.log` since the last call (the log is consumed). */
+export function takeRanLog(root: string): string[] {
+  const f = path.join(root, 'ran.log');
+  if (!fs.existsSync(f)) return [];
+  const lines = fs.readFileSync(f, 'utf8').trim().split('\n').filter(Boolean);
+  fs.unlinkSync(f);
+  return lines;
+}

@@ -1,7 +1,7 @@
 // dv gc --prune-runs on real repositories and real shell commands: old runs that no
 // reachable commit needs go with their run-cache entries and everything only they
 // kept; runs the next `dv run` or `dv lineage` reads stay.
-import { existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -18,7 +18,7 @@ import type { Repo } from '../../src/repo/repo.js';
 import { add } from '../../src/repo/snapshot.js';
 import { DvError } from '../../src/store/errors.js';
 import { BlobType } from '../../src/store/packfile.js';
-import { writeFile } from '../helpers/cli.js';
+import { takeRanLog, writeFile } from '../helpers/cli.js';
 import { blobRow, countBlobs, RepoFixtures } from '../helpers/repo.js';
 
 const DV_YAML = `
@@ -49,13 +49,7 @@ afterEach(() => fx.closeAll());
 let root: string;
 let repo: Repo;
 
-function ran(): string[] {
-  const f = join(root, 'ran.log');
-  if (!existsSync(f)) return [];
-  const lines = readFileSync(f, 'utf8').trim().split('\n').filter(Boolean);
-  unlinkSync(f);
-  return lines;
-}
+const ran = (): string[] => takeRanLog(root);
 
 const run = async (o: RunOptions = {}): Promise<RunRecord> => {
   const r: RunResult = await runPipeline(repo, { retryBaseDelayMs: 1, ...o });

@@ -12,6 +12,7 @@ import { lineage, listRuns, showRun } from '../../src/pipeline/history.js';
 import { describeReason } from '../../src/pipeline/plan.js';
 import { LocalExecutor, type Executor, type Job } from '../../src/pipeline/executor.js';
 import { runPipeline, type RunOptions } from '../../src/pipeline/run.js';
+import { takeRanLog } from '../helpers/cli.js';
 
 const DV_YAML = `
 params: { threshold: 1 }
@@ -49,13 +50,7 @@ function write(p: string, text: string): void {
   writeFileSync(join(root, p), text);
 }
 
-function ran(): string[] {
-  const f = join(root, 'ran.log');
-  if (!existsSync(f)) return [];
-  const lines = readFileSync(f, 'utf8').trim().split('\n').filter(Boolean);
-  unlinkSync(f);
-  return lines;
-}
+const ran = (): string[] => takeRanLog(root);
 
 const run = (o: RunOptions = {}) => runPipeline(repo, { retryBaseDelayMs: 1, ...o });
 
