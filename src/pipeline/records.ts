@@ -71,7 +71,7 @@ export class PipelineStore {
     for (const pack of packs) {
       for (const u of inPack.all(pack, BlobType.RunRecord, BlobType.RunCache) as { id: Buffer; type: number }[]) {
         try {
-          docs.push({ ...u, doc: JSON.parse((await this.repo.blobs.get(u.id)).toString('utf8')) });
+          docs.push({ ...u, doc: await this.readDoc(u.id) });
         } catch {
           // unreadable: fsck reports it; the pack still counts as scanned, not retried on every lookup
         }
@@ -100,6 +100,11 @@ export class PipelineStore {
     await this.sync();
   }
 
+  /** A JSON blob (record, run-cache entry, state bucket); throws when missing, corrupt or not JSON. */
+  async readDoc<T>(id: Buffer | string): Promise<T> {
+    return JSON.parse((await this.repo.blobs.get(id)).toString('utf8')) as T;
+  }
+
   async writeLog(text: string): Promise<string> {
     return (await this.repo.blobs.put(BlobType.Log, Buffer.from(text, 'utf8'))).toString('hex');
   }
@@ -116,7 +121,7 @@ export class PipelineStore {
   async readCacheEntry(key: string): Promise<RunCacheEntry | null> {
     const blob = this.cacheBlob(key);
     if (!blob) return null;
-    return JSON.parse((await this.repo.blobs.get(blob)).toString('utf8')) as RunCacheEntry;
+    return this.readDoc<RunCacheEntry>(blob);
   }
 
   private cacheLookup: ReturnType<Repo['db']['prepare']> | null = null;
@@ -148,7 +153,7 @@ export class PipelineStore {
   async readRecord(runId: string): Promise<RunRecord> {
     const blob = this.repo.db.prepare('SELECT blob FROM pipeline_runs WHERE id = ?').pluck().get(runId) as string | undefined;
     if (!blob) throw new DvError(`unknown run '${runId}'`);
-    return JSON.parse((await this.repo.blobs.get(blob)).toString('utf8')) as RunRecord;
+    return this.readDoc<RunRecord>(blob);
   }
 
   /** Runs that started before `iso` (an ISO 8601 instant) and their record blobs. */

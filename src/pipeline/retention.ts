@@ -40,7 +40,7 @@ export async function markKeepingRecentRuns(repo: Repo, maxAgeMs: number): Promi
   const oldRecords = new Set(old.map((r) => r.blob));
   const roots = blobsOfType(repo, BlobType.RunRecord).filter((id) => !oldRecords.has(id));
   for (const id of blobsOfType(repo, BlobType.RunCache)) {
-    if (!oldRuns.has(await readRun(repo, id))) roots.push(id);
+    if (!oldRuns.has(await readRun(store, id))) roots.push(id);
   }
   return markReachable(repo, roots, fromRefs);
 }
@@ -62,21 +62,13 @@ async function producerRuns(store: PipelineStore, runs: Set<string>): Promise<Se
     for (const id of Object.values(r.state).flatMap((s) => s.buckets)) {
       if (!id || buckets.has(id)) continue;
       buckets.add(id);
-      add((await readJson<{ datums?: Record<string, DatumState> }>(store.repo, id))?.datums); // unreadable: fsck reports it
+      add((await store.readDoc<{ datums?: Record<string, DatumState> }>(id).catch(() => null))?.datums); // unreadable: fsck reports it
     }
   }
   return producers;
 }
 
 /** The run that wrote a run-cache entry ('' when unreadable: kept, fsck reports it). */
-async function readRun(repo: Repo, id: string): Promise<string> {
-  return String((await readJson<RunCacheEntry>(repo, id))?.run ?? '');
-}
-
-async function readJson<T>(repo: Repo, id: string): Promise<T | null> {
-  try {
-    return JSON.parse((await repo.blobs.get(id)).toString('utf8')) as T;
-  } catch {
-    return null;
-  }
+async function readRun(store: PipelineStore, id: string): Promise<string> {
+  return String((await store.readDoc<RunCacheEntry>(id).catch(() => null))?.run ?? '');
 }
