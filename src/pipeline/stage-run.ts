@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Repo } from '../repo/repo.js';
 import { restoreFile } from '../repo/fileio.js';
 import type { StoredFile } from '../repo/types.js';
-import { StatCache, fileMode } from '../repo/workspace.js';
+import { fileMode, type StatCache } from '../repo/workspace.js';
 import type { Executor } from './executor.js';
 import type { PipelineStore } from './records.js';
 import type { WorkspaceUndo } from './undo.js';

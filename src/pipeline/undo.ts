@@ -26,10 +26,6 @@ export class WorkspaceUndo {
     this.saved.set(rel, kept);
   }
 
-  get paths(): string[] {
-    return [...this.saved.keys()];
-  }
-
   /** Puts every set-aside path back as it was; directories the run created and left empty go. */
   rollback(): void {
     for (const [rel, kept] of [...this.saved].reverse()) {
