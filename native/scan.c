@@ -12,9 +12,10 @@
  *    ENOENT/ENOTDIR give no entries; "." and ".." are dropped; entries are sorted by
  *    strcmp (libuv's scandir does that); a DT_UNKNOWN entry is typed by lstat (Node's
  *    getDirents does that). Directories other than .dv/.git are walked, regular files
- *    are stat'ed, everything else (symlinks included) is ignored.
- *  - a file item is stat'ed like fs.statSync(`${root}/${rel}`, {throwIfNoEntry: false}):
- *    it follows symlinks, ENOENT skips the file, and only regular files are kept.
+ *    and symlinks are lstat'ed, everything else is ignored.
+ *  - a file item is lstat'ed like fs.lstatSync(`${root}/${rel}`, {throwIfNoEntry: false}):
+ *    ENOENT skips the file; regular files and symlinks (mode 0120000, never followed)
+ *    are kept.
  *  - output order is the JS walk's: depth first, entries in sorted order.
  *  - mtimeMs is computed as Node's msFromTimeSpec does, in doubles:
  *    sec * 1e3 + nsec / 1e6 (built with -ffp-contract=off so it is never fused).
@@ -39,7 +40,7 @@
 #include "dvspawn.h"
 #include <sys/types.h>
 
-#define DVSCAN_ABI 1
+#define DVSCAN_ABI 2
 #define STAT_CHUNK 256
 #define MAX_THREADS 16
 
@@ -187,11 +188,18 @@ static double ms_from_timespec(double sec, double nsec) {
   return a + b;
 }
 
-/* fs.statSync(path, {throwIfNoEntry: false}) + isFile(), for `path` relative to `dirfd`
- * (AT_FDCWD for an absolute one). 1: regular file, 0: skip, -1: bail. */
+/* fs.lstatSync(path, {throwIfNoEntry: false}) + (isFile() || isSymbolicLink()), for `path`
+ * relative to `dirfd` (AT_FDCWD for an absolute one). 1: keep, 0: skip, -1: bail. */
 static int stat_file(int dirfd, const char *path, double nums[4]) {
   struct stat st;
-  if (fstatat(dirfd, path, &st, 0) != 0) return errno == ENOENT ? 0 : -1;
+  if (fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) != 0) return errno == ENOENT ? 0 : -1;
+  if (S_ISLNK(st.st_mode)) {
+    nums[0] = (double)st.st_size;
+    nums[1] = ms_from_timespec((double)st.st_mtim.tv_sec, (double)st.st_mtim.tv_nsec);
+    nums[2] = (double)st.st_ino;
+    nums[3] = 0120000;
+    return 1;
+  }
   if (!S_ISREG(st.st_mode)) return 0;
   nums[0] = (double)st.st_size;
   nums[1] = ms_from_timespec((double)st.st_mtim.tv_sec, (double)st.st_mtim.tv_nsec);
@@ -286,17 +294,17 @@ static void run_dir(ctx_t *c, node_t *n, const char *root, size_t root_len) {
     e.name = arena + offs[i];
     int t = types[i];
     /* Node decodes names lossily; the JS would then stat or read a different path. */
-    if ((t == DT_UNKNOWN || t == DT_DIR || t == DT_REG) && !valid_utf8((const unsigned char *)e.name, e.name_len)) { failed = 1; break; }
+    if ((t == DT_UNKNOWN || t == DT_DIR || t == DT_REG || t == DT_LNK) && !valid_utf8((const unsigned char *)e.name, e.name_len)) { failed = 1; break; }
     if (t == DT_UNKNOWN) {
       /* getDirents: lstatSync(join(path, name)); an error there throws. */
       struct stat st;
       if (fstatat(dirfd(d), e.name, &st, AT_SYMLINK_NOFOLLOW) != 0) { failed = 1; break; }
-      t = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
+      t = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : S_ISLNK(st.st_mode) ? DT_LNK : DT_UNKNOWN;
     }
     if (t == DT_DIR) {
       if (strcmp(e.name, ".dv") == 0 || strcmp(e.name, ".git") == 0) continue;
       e.kind = E_DIR;
-    } else if (t == DT_REG) {
+    } else if (t == DT_REG || t == DT_LNK) {
       e.kind = E_FILE;
     } else {
       continue;

@@ -2,8 +2,10 @@
 import { Command, CommanderError } from 'commander';
 import { DvError } from '../store/errors.js';
 import type { GlobalOptions } from './context.js';
+import { installInterruptHandlers } from './interrupt.js';
 import { register as registerWorkspace } from './commands/workspace.js';
 import { register as registerHistory } from './commands/history.js';
+import { register as registerMerge } from './commands/merge.js';
 import { register as registerMaintenance } from './commands/maintenance.js';
 import { register as registerPipeline } from './commands/pipeline.js';
 import { register as registerRemote } from './commands/remote.js';
@@ -18,14 +20,25 @@ const program = new Command('dv')
   .exitOverride()
   .configureOutput({ outputError: () => {} });
 
-const globals = (): GlobalOptions => {
+// Global options are resolved once, before the command's action runs: `-C DIR` is
+// applied here and nowhere else (a relative DIR applied twice was a bug).
+const resolved: GlobalOptions = {};
+program.hook('preAction', () => {
   const o = program.opts();
-  if (o.cwd) process.chdir(o.cwd);
-  return { quiet: o.quiet };
-};
+  if (o.cwd) {
+    try {
+      process.chdir(o.cwd);
+    } catch {
+      throw new DvError(`cannot change to directory '${o.cwd}' (-C)`, 2);
+    }
+  }
+  resolved.quiet = !!o.quiet;
+});
+const globals = (): GlobalOptions => resolved;
 
 registerWorkspace(program, globals);
 registerHistory(program, globals);
+registerMerge(program, globals);
 registerMaintenance(program, globals);
 registerPipeline(program, globals);
 registerRemote(program, globals);
@@ -36,6 +49,7 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
+installInterruptHandlers();
 process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); });
 
 try {

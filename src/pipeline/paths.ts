@@ -1,7 +1,7 @@
 // Project-relative path helpers shared by config validation, the graph and the planner.
 import picomatch from 'picomatch';
 
-import { isUnder } from '../repo/snapshot.js';
+import { isUnder } from '../repo/paths.js';
 
 export { isUnder };
 

@@ -3,7 +3,7 @@
 // policy nothing a pipeline ever produced is reclaimed. This decides which of them
 // stay; gc (src/repo/gc.ts) then sweeps what only the others kept.
 import { gc, type GcOptions, type GcResult } from '../repo/gc.js';
-import { blobsOfType, markReachable, refRoots, rootIds, type MarkResult } from '../repo/reachable.js';
+import { historyRoots, markReachable, rootIds, rootList, type MarkResult } from '../repo/reachable.js';
 import type { Repo } from '../repo/repo.js';
 import { BlobType } from '../store/packfile.js';
 import { PipelineStore } from './records.js';
@@ -27,7 +27,7 @@ export function gcPruningRuns(repo: Repo, maxAgeMs: number, opts: Pick<GcOptions
  * of runs without an indexed record have no known age: kept.
  */
 export async function markKeepingRecentRuns(repo: Repo, maxAgeMs: number): Promise<MarkResult> {
-  const fromRefs = await markReachable(repo, refRoots(repo));
+  const fromRefs = await markReachable(repo, rootList(await historyRoots(repo)));
   const store = new PipelineStore(repo);
   await store.sync(); // records in packs not indexed yet (pulled ones) need their age
   let old = store.runsStartedBefore(new Date(Date.now() - maxAgeMs).toISOString()).filter((r) => !fromRefs.runs.has(r.id));
@@ -35,11 +35,11 @@ export async function markKeepingRecentRuns(repo: Repo, maxAgeMs: number): Promi
     const producers = await producerRuns(store, fromRefs.runs);
     old = old.filter((r) => !producers.has(r.id));
   }
-  if (old.length === 0) return markReachable(repo, rootIds(repo), fromRefs);
+  if (old.length === 0) return markReachable(repo, await rootIds(repo), fromRefs);
   const oldRuns = new Set(old.map((r) => r.id));
   const oldRecords = new Set(old.map((r) => r.blob));
-  const roots = blobsOfType(repo, BlobType.RunRecord).filter((id) => !oldRecords.has(id));
-  for (const id of blobsOfType(repo, BlobType.RunCache)) {
+  const roots = repo.blobs.idsOfType(BlobType.RunRecord).filter((id) => !oldRecords.has(id));
+  for (const id of repo.blobs.idsOfType(BlobType.RunCache)) {
     if (!oldRuns.has(await readRun(store, id))) roots.push(id);
   }
   return markReachable(repo, roots, fromRefs);

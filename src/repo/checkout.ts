@@ -4,18 +4,25 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DvError } from '../store/errors.js';
 import { pool } from '../store/pool.js';
-import { resolveGitRevision } from './git.js';
+import { onlyReachableFrom } from './graph.js';
 import { restoreFile } from './fileio.js';
 import type { Repo } from './repo.js';
-import { isUnder, normalizeTracked, type Progress } from './snapshot.js';
+import type { Progress } from './snapshot.js';
+import { isUnder, normalizeTracked } from './paths.js';
 import { sameContent, type FlatTree } from './trees.js';
 import { hashFile, scanWorkspace, StatCache, type WsFile } from './workspace.js';
+import { isLink } from './types.js';
+import { deleteMeta, getMeta, setMeta } from '../store/db.js';
 
 const RESTORE_CONCURRENCY = 8;
 
 export interface CheckoutOptions {
   paths?: string[];
   force?: boolean;
+  /** Move HEAD's branch to the target (a merge's fast-forward or merge commit), with this reflog message. */
+  advance?: string;
+  /** Write the workspace only; HEAD stays (a merge stopped on conflicts, to be resolved). */
+  keepHead?: boolean;
   onProgress?: (p: Progress) => void;
 }
 
@@ -24,24 +31,29 @@ export interface CheckoutResult {
   branch: string | null;
   written: string[];
   removed: string[];
+  /** Set when this checkout detached HEAD (a commit id, tag, HEAD~N, git revision). */
+  detached: boolean;
+  /** Commits HEAD leaves behind that no branch or tag reaches (only the reflog keeps them), newest first. */
+  leftBehind: string[];
 }
 
-/** A dv ref, or a git revision of the enclosing repository (through its dv.lock). */
+/** A dv ref, or a git revision of the enclosing repository (through its dv.lock). A
+ * branch name, or HEAD while on a branch, keeps HEAD on that branch, as in git. */
 export async function resolveCheckoutTarget(repo: Repo, ref: string): Promise<{ commit: string; branch: string | null }> {
-  if (ref.startsWith('git:')) {
-    const c = await resolveGitRevision(repo, ref.slice(4));
-    if (!c) throw new DvError(`unknown git revision '${ref.slice(4)}'`);
-    return { commit: await repo.resolve(c), branch: null };
-  }
-  try {
-    const commit = await repo.resolve(ref);
-    return { commit, branch: repo.refs.get(`heads/${ref}`) ? ref : null };
-  } catch (e) {
-    if (!(e instanceof DvError) || e.code === 'CORRUPT') throw e;
-    const c = await resolveGitRevision(repo, ref);
-    if (!c) throw e;
-    return { commit: await repo.resolve(c), branch: null };
-  }
+  const commit = await repo.resolve(ref);
+  const name = ref.replace(/^heads\//, '');
+  if (repo.refs.get(`heads/${name}`) && !ref.startsWith('git:')) return { commit, branch: name };
+  const head = repo.head();
+  if ((ref === 'HEAD' || ref === '@') && head.branch) return { commit, branch: head.branch };
+  return { commit, branch: null };
+}
+
+/** Commits reachable from `from` that no branch, tag or remote-tracking ref reaches. */
+async function leftBehind(repo: Repo, from: string | null, to: string): Promise<string[]> {
+  if (!from || from === to) return [];
+  const refs = repo.refs.list().map((r) => r.target);
+  if (refs.includes(from)) return [];
+  return onlyReachableFrom(repo, from, [...refs, to]);
 }
 
 function restrict(files: FlatTree, scope: string[]): FlatTree {
@@ -51,90 +63,195 @@ function restrict(files: FlatTree, scope: string[]): FlatTree {
 export async function checkout(repo: Repo, ref: string, opts: CheckoutOptions = {}): Promise<CheckoutResult> {
   return repo.withLock('checkout', async () => {
     const target = await resolveCheckoutTarget(repo, ref);
-    const targetCommit = await repo.readCommit(target.commit);
-    const headId = repo.headCommit();
-    const headPaths = headId ? (await repo.readCommit(headId)).paths : [];
-    const scope = opts.paths?.length ? normalizeTracked(opts.paths) : normalizeTracked([...headPaths, ...targetCommit.paths]);
-    const want = restrict(await repo.flatten(target.commit), scope);
-    const have = restrict(await repo.flatten(headId), scope);
-    const cache = new StatCache(repo.db);
-    const ws = new Map<string, WsFile>((await scanWorkspace(repo.root, scope, cache.size)).map((f) => [f.path, f]));
-
-    const current = async (f: WsFile) => cache.hashOf(f) ?? (await hashFile(path.join(repo.root, f.path)));
-    const toWrite: string[] = [];
-    const toRemove: string[] = [];
-    const conflicts: string[] = [];
-    for (const p of new Set([...want.keys(), ...ws.keys()])) {
-      const w = want.get(p);
-      const f = ws.get(p);
-      const h = have.get(p);
-      if (!f) { if (w) toWrite.push(p); continue; }
-      if (!w && !h) continue; // untracked new file: left alone, as git does
-      const hash = await current(f);
-      const mine = { ...f, name: p, type: 'file' as const, hash, chunks: [] };
-      if (w && sameContent(mine, w)) continue;
-      // Safe to replace: the content is committed (HEAD's version, the target's, or a stored one).
-      const safe = (h && h.hash === hash) || (w && w.hash === hash) || cache.hashOf(f) !== null;
-      if (!safe && !opts.force) conflicts.push(p);
-      if (w) toWrite.push(p);
-      else toRemove.push(p);
-    }
-    // Untracked files are left alone, unless they stand where the target puts a file
-    // (inside a directory that becomes a file) or a directory (a file that becomes one):
-    // writing the target would destroy them, so they are conflicts too.
-    const untracked = (p: string) => ws.has(p) && !want.has(p) && !have.has(p);
-    for (const p of ws.keys()) {
-      if (!untracked(p)) continue;
-      for (let d = path.posix.dirname(p); d !== '.'; d = path.posix.dirname(d)) {
-        if (want.has(d)) { if (!opts.force) conflicts.push(p); break; }
-      }
-    }
-    for (const p of want.keys()) {
-      for (let d = path.posix.dirname(p); d !== '.'; d = path.posix.dirname(d)) {
-        if (untracked(d) && !toRemove.includes(d)) { if (!opts.force) conflicts.push(d); toRemove.push(d); break; }
-      }
-    }
-    if (conflicts.length) {
-      const shown = conflicts.sort().slice(0, 5).join(', ') + (conflicts.length > 5 ? `, ... (${conflicts.length} files)` : '');
-      throw new DvError(`checkout would overwrite uncommitted changes in ${shown}; commit them or use --force`);
-    }
-
-    const progress: Progress = { phase: 'checkout', files: 0, totalFiles: toWrite.length, bytes: 0,
-      totalBytes: toWrite.reduce((s, p) => s + want.get(p)!.size, 0) };
-    const recorded: { file: WsFile; hash: string }[] = [];
-    for (const p of toRemove) fs.rmSync(path.join(repo.root, p), { force: true });
-    removeEmptyDirs(repo.root, toRemove, want);
-    // Several restores in flight: each one's fsync overlaps the next one's writes.
-    await pool(toWrite.sort(), RESTORE_CONCURRENCY, async (p) => {
-      const e = want.get(p)!;
-      const abs = path.join(repo.root, p);
-      const existing = fs.statSync(abs, { throwIfNoEntry: false });
-      if (existing?.isDirectory()) fs.rmSync(abs, { recursive: true });
-      await restoreFile(repo.blobs, e, abs, e.mode, p);
-      const st = fs.statSync(abs);
-      recorded.push({ file: { path: p, size: st.size, mtime: st.mtimeMs, ino: st.ino, mode: e.mode }, hash: e.hash });
-      progress.files++;
-      progress.bytes += e.size;
-      opts.onProgress?.(progress);
-    });
-    // Mode-only changes (the executable bit) are fixed in place.
-    const written = new Set(toWrite);
-    for (const [p, w] of want) {
-      const f = ws.get(p);
-      if (f && !written.has(p) && f.mode !== w.mode) fs.chmodSync(path.join(repo.root, p), w.mode);
-    }
-    repo.db.transaction(() => {
-      cache.forget(toRemove);
-      cache.record(recorded);
-      if (!opts.paths?.length) {
-        cache.mirrorIfComplete(targetCommit.tree, want);
-        if (target.branch) repo.refs.setHeadBranch(target.branch);
-        else repo.refs.setHeadDetached(target.commit);
-      }
-      cache.save();
-    })();
-    return { commit: target.commit, branch: opts.paths?.length ? repo.head().branch : target.branch, written: toWrite, removed: toRemove };
+    return checkoutTo(repo, target, opts);
   });
+}
+
+/**
+ * Finishes a checkout that was killed half-way (its journal names the target), so the
+ * workspace is one version again. Returns what it did, or null when nothing was pending.
+ */
+export async function finishInterruptedCheckout(repo: Repo): Promise<CheckoutResult | null> {
+  if (!readJournal(repo)) return null;
+  return repo.withLock('checkout', async () => {
+    const j = readJournal(repo);
+    return j ? checkoutTo(repo, { commit: j.commit, branch: j.branch }, { advance: j.advance }) : null;
+  });
+}
+
+interface Plan {
+  want: FlatTree;
+  ws: Map<string, WsFile>;
+  toWrite: string[];
+  toRemove: string[];
+  /** Symlinks standing where a leading directory of a written path must be. */
+  links: string[];
+}
+
+export async function checkoutTo(repo: Repo, target: { commit: string; branch: string | null }, opts: CheckoutOptions): Promise<CheckoutResult> {
+  const targetCommit = await repo.readCommit(target.commit);
+  const headId = repo.headCommit();
+  const headPaths = headId ? (await repo.readCommit(headId)).paths : [];
+  const restoring = !!opts.paths?.length;
+  const movesHead = !restoring && !opts.keepHead;
+  const scope = restoring ? normalizeTracked(opts.paths!) : normalizeTracked([...headPaths, ...targetCommit.paths]);
+  const want = restrict(await repo.flatten(target.commit), scope);
+  if (restoring) {
+    const missing = opts.paths!.filter((p) => ![...want.keys()].some((w) => isUnder(w, p)));
+    if (missing.length) throw new DvError(`path '${missing[0]}' did not match any file in ${target.commit.slice(0, 12)}; nothing changed`);
+  }
+  // Files of HEAD, and of the target of a checkout killed half-way, are known versions:
+  // replacing them loses nothing.
+  const known = [restrict(await repo.flatten(headId), scope)];
+  const journal = readJournal(repo);
+  if (journal && journal.commit !== target.commit) known.push(restrict(await repo.flatten(journal.commit), scope));
+  const cache = new StatCache(repo.db);
+  const plan = await planCheckout(repo, want, known, cache, scope, !!opts.force);
+  const left = movesHead && !opts.advance ? await leftBehind(repo, headId, target.commit) : [];
+  if (movesHead) writeJournal(repo, { ...target, from: headId, advance: opts.advance });
+  const recorded = await applyCheckout(repo, plan, opts.onProgress);
+  repo.db.transaction(() => {
+    cache.forget(plan.toRemove);
+    cache.record(recorded);
+    if (movesHead) {
+      cache.mirrorIfComplete(targetCommit.tree, want);
+      const why = `checkout: moving to ${target.branch ?? target.commit.slice(0, 12)}`;
+      if (opts.advance) repo.refs.advanceHead(target.commit, opts.advance);
+      else if (target.branch) repo.refs.setHeadBranch(target.branch, why);
+      else repo.refs.setHeadDetached(target.commit, why);
+      clearJournal(repo);
+    }
+    cache.save();
+  })();
+  return {
+    commit: target.commit, branch: movesHead && !opts.advance ? target.branch : repo.head().branch, written: plan.toWrite,
+    removed: plan.toRemove, detached: movesHead && !opts.advance && target.branch === null,
+    leftBehind: left,
+  };
+}
+
+async function planCheckout(repo: Repo, want: FlatTree, known: FlatTree[], cache: StatCache, scope: string[], force: boolean): Promise<Plan> {
+  const ws = new Map<string, WsFile>((await scanWorkspace(repo.root, scope, cache.size)).map((f) => [f.path, f]));
+  const current = async (f: WsFile) => cache.hashOf(f) ?? (await hashFile(path.join(repo.root, f.path), f.mode));
+  const isKnown = (p: string) => known.some((k) => k.has(p));
+  const toWrite: string[] = [];
+  const toRemove: string[] = [];
+  const conflicts: string[] = [];
+  for (const p of new Set([...want.keys(), ...ws.keys()])) {
+    const w = want.get(p);
+    const f = ws.get(p);
+    if (!f) { if (w) toWrite.push(p); continue; }
+    if (!w && !isKnown(p)) continue; // untracked new file: left alone, as git does
+    const hash = await current(f);
+    const mine = { ...f, name: p, type: 'file' as const, hash, chunks: [] };
+    if (w && sameContent(mine, w)) continue;
+    // Safe to replace: the content is committed (a known version, the target's, or a stored one).
+    const safe = known.some((k) => k.get(p)?.hash === hash) || (w && w.hash === hash) || cache.hashOf(f) !== null;
+    if (!safe && !force) conflicts.push(p);
+    if (w) toWrite.push(p);
+    else toRemove.push(p);
+  }
+  // Untracked files are left alone, unless they stand where the target puts a file
+  // (inside a directory that becomes a file) or a directory (a file that becomes one):
+  // writing the target would destroy them, so they are conflicts too.
+  const untracked = (p: string) => ws.has(p) && !want.has(p) && !isKnown(p);
+  for (const p of ws.keys()) {
+    if (!untracked(p)) continue;
+    for (let d = path.posix.dirname(p); d !== '.'; d = path.posix.dirname(d)) {
+      if (want.has(d)) { if (!force) conflicts.push(p); break; }
+    }
+  }
+  for (const p of want.keys()) {
+    for (let d = path.posix.dirname(p); d !== '.'; d = path.posix.dirname(d)) {
+      if (untracked(d) && !toRemove.includes(d)) { if (!force) conflicts.push(d); toRemove.push(d); break; }
+    }
+  }
+  if (conflicts.length) {
+    const shown = conflicts.sort().slice(0, 5).join(', ') + (conflicts.length > 5 ? `, ... (${conflicts.length} files)` : '');
+    throw new DvError(`checkout would overwrite uncommitted changes in ${shown}; commit them or use --force`);
+  }
+  const links = linkedParents(repo.root, [...toWrite, ...toRemove]);
+  if (links.size && !force) {
+    const [dir, to] = links.entries().next().value as [string, string];
+    throw new DvError(`'${dir}' is a symbolic link (to ${to}): dv never writes through a link; `
+      + 'move the data back, or use --force to replace the link itself with the version\'s files');
+  }
+  return { want, ws, toWrite, toRemove, links: [...links.keys()] };
+}
+
+/**
+ * Leading directories of `paths` that are symbolic links in the workspace, with their
+ * targets. Writing `data/a.csv` through a `data` link would change files outside the
+ * project, as git refuses to.
+ */
+export function linkedParents(root: string, paths: string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  const checked = new Set<string>();
+  for (const p of paths) {
+    const dirs: string[] = [];
+    for (let d = path.posix.dirname(p); d !== '.'; d = path.posix.dirname(d)) dirs.unshift(d);
+    for (const d of dirs) {
+      if (checked.has(d)) continue;
+      checked.add(d);
+      const st = fs.lstatSync(path.join(root, d), { throwIfNoEntry: false });
+      if (st?.isSymbolicLink()) { out.set(d, fs.readlinkSync(path.join(root, d))); break; }
+    }
+  }
+  return out;
+}
+
+async function applyCheckout(repo: Repo, plan: Plan, onProgress?: (p: Progress) => void): Promise<{ file: WsFile; hash: string }[]> {
+  const { want, toWrite, toRemove } = plan;
+  const progress: Progress = { phase: 'checkout', files: 0, totalFiles: toWrite.length, bytes: 0,
+    totalBytes: toWrite.reduce((s, p) => s + want.get(p)!.size, 0) };
+  const recorded: { file: WsFile; hash: string }[] = [];
+  for (const l of plan.links) fs.unlinkSync(path.join(repo.root, l)); // --force: the link itself, not what it points to
+  for (const p of toRemove) fs.rmSync(path.join(repo.root, p), { force: true });
+  removeEmptyDirs(repo.root, toRemove, want);
+  // Several restores in flight: each one's fsync overlaps the next one's writes.
+  await pool([...toWrite].sort(), RESTORE_CONCURRENCY, async (p) => {
+    const e = want.get(p)!;
+    const abs = path.join(repo.root, p);
+    const existing = fs.lstatSync(abs, { throwIfNoEntry: false });
+    if (existing?.isDirectory()) fs.rmSync(abs, { recursive: true });
+    await restoreFile(repo.blobs, e, abs, e.mode, p);
+    const st = fs.lstatSync(abs);
+    recorded.push({ file: { path: p, size: st.size, mtime: st.mtimeMs, ino: st.ino, mode: e.mode }, hash: e.hash });
+    progress.files++;
+    progress.bytes += e.size;
+    onProgress?.(progress);
+  });
+  // Mode-only changes (the executable bit) are fixed in place.
+  const written = new Set(toWrite);
+  for (const [p, w] of want) {
+    const f = plan.ws.get(p);
+    if (f && !written.has(p) && f.mode !== w.mode && !isLink(w.mode)) fs.chmodSync(path.join(repo.root, p), w.mode);
+  }
+  return recorded;
+}
+
+interface Journal {
+  commit: string;
+  branch: string | null;
+  from: string | null;
+  advance?: string;
+}
+
+// A checkout's target, recorded before the first file is written and cleared with the
+// HEAD move: a checkout killed in between is finished by the next command.
+const JOURNAL_KEY = 'checkout_journal';
+
+function readJournal(repo: Repo): Journal | null {
+  const raw = getMeta(repo.db, JOURNAL_KEY);
+  return raw ? JSON.parse(raw) as Journal : null;
+}
+
+function writeJournal(repo: Repo, j: Journal): void {
+  setMeta(repo.db, JOURNAL_KEY, JSON.stringify(j));
+}
+
+function clearJournal(repo: Repo): void {
+  deleteMeta(repo.db, JOURNAL_KEY);
 }
 
 /** Directories emptied by removals go too, unless the target still has files there. */

@@ -18,6 +18,8 @@ export interface RepoConfig {
   remotes: Record<string, RemoteConfig>;
   /** The remote push/pull/fetch use when none is named (the first one added). */
   defaultRemote?: string;
+  /** How long reflog entries keep what they name alive (gc roots), in days; default 30. */
+  reflogExpireDays?: number;
 }
 
 export function defaultConfig(chunker: ChunkerParams = DEFAULT_CHUNKER): RepoConfig {

@@ -9,7 +9,7 @@ import type { BlobStore } from '../store/blobstore.js';
 import { CorruptionError, DvError } from '../store/errors.js';
 import { tempName } from '../store/fsutil.js';
 import { partitionPoint } from '../store/sorted.js';
-import type { ChunkRef, StoredFile } from './types.js';
+import { isLink, type ChunkRef, type StoredFile } from './types.js';
 
 /** Index of the chunk containing byte `pos`, by binary search over chunk offsets. */
 export function chunkAt(offsets: number[], pos: number): number {
@@ -57,6 +57,7 @@ function restoreTemp(store: BlobStore, dest: string): string {
 export async function restoreFile(store: BlobStore, file: StoredFile, dest: string, mode: number, label = dest): Promise<void> {
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   const tmp = restoreTemp(store, dest);
+  if (isLink(mode)) return restoreLink(store, file, tmp, dest, label);
   const fd = fs.openSync(tmp, 'w', mode);
   try {
     let pos = 0;
@@ -79,4 +80,18 @@ export async function restoreFile(store: BlobStore, file: StoredFile, dest: stri
 }
 
 const fsyncAsync = promisify(fs.fsync);
+
+/** A symlink is made under a temporary name and renamed over `dest` (which replaces a
+ * link at `dest` itself, never anything it points to). */
+async function restoreLink(store: BlobStore, file: StoredFile, tmp: string, dest: string, label: string): Promise<void> {
+  const parts: Buffer[] = [];
+  try {
+    for await (const part of readRange(store, file)) parts.push(part);
+  } catch (e) {
+    if (e instanceof DvError) throw new DvError(`cannot restore ${label}: ${e.message}`, e.exitCode, e.code);
+    throw e;
+  }
+  fs.symlinkSync(Buffer.concat(parts), tmp);
+  fs.renameSync(tmp, dest);
+}
 

@@ -34,7 +34,7 @@ export async function fsck(repo: Repo, opts: { onProgress?: (done: number, total
   const tmp = fs.existsSync(repo.blobs.tmpDir) ? fs.readdirSync(repo.blobs.tmpDir).length : 0;
   if (tmp) warnings.push(`${tmp} temporary file(s) in .dv/tmp; dv gc removes old ones`);
 
-  const { broken } = await markReachable(repo, rootIds(repo));
+  const { broken } = await markReachable(repo, await rootIds(repo));
   for (const [id, from] of broken) bad.add(id), errors.push(`object ${id} referenced by ${from} is missing or unreadable`);
   if (bad.size) {
     for (const line of await affectedFiles(repo, bad)) errors.push(line);

@@ -1,6 +1,7 @@
-// dv gc: drop what no ref, HEAD, pipeline record or the workspace needs.
+// dv gc: drop what no root (reachable.ts: refs, HEAD, reflog, dv.lock in git history,
+// pipeline records) reaches.
 import type { Repo } from './repo.js';
-import { markReachable, rootIds, type MarkResult } from './reachable.js';
+import { gcRoots, markReachable, reflogExpireMs, rootList, type GcRoots, type MarkResult } from './reachable.js';
 import { BlobType } from '../store/packfile.js';
 import { StatCache } from './workspace.js';
 import { blobsOfPack, clearTmp, deletePack, indexedPacks, packFilesOnDisk, repack } from '../store/maintenance.js';
@@ -20,6 +21,10 @@ export interface GcResult {
   /** Run records (type 4) and run-cache entries (type 5) deleted by `pruneRunsMs`. */
   runsPruned: number;
   cacheEntriesPruned: number;
+  /** What was kept alive, by kind of root (see reachable.ts). */
+  roots: GcRoots;
+  /** Reflog entries dropped for being older than the expiry (not on a dry run). */
+  reflogExpired: number;
 }
 
 export interface GcOptions {
@@ -33,14 +38,27 @@ export interface GcOptions {
   afterDelete?: () => void;
 }
 
+/** Packs gc deleted or rewrote: their content was garbage here, so fetch skips them. */
+export function droppedPacks(repo: Repo): Set<string> {
+  return new Set(repo.db.prepare('SELECT id FROM dropped_packs').pluck().all() as string[]);
+}
+
+export function forgetDropped(repo: Repo, ids: string[]): void {
+  const del = repo.db.prepare('DELETE FROM dropped_packs WHERE id = ?');
+  repo.db.transaction(() => { for (const id of ids) del.run(id); })();
+}
+
 const mtimeMs = (file: string): number | null => fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? null;
 
 export async function gc(repo: Repo, opts: GcOptions = {}): Promise<GcResult> {
   return repo.withLock('gc', async () => {
-    const { live, fileHashes } = opts.mark ? await opts.mark(repo) : await markReachable(repo, rootIds(repo));
+    const now = Date.now();
+    const reflogExpired = opts.dryRun ? 0 : repo.refs.expireReflog(new Date(now - reflogExpireMs(repo)).toISOString());
+    const roots = await gcRoots(repo, now);
+    const { live, fileHashes } = opts.mark ? await opts.mark(repo) : await markReachable(repo, rootList(roots));
     const result: GcResult = {
       dryRun: !!opts.dryRun, packsDeleted: 0, packsRewritten: 0, objectsDeleted: 0, bytesFreed: 0, orphanPacks: 0, packsProtected: 0,
-      runsPruned: 0, cacheEntriesPruned: 0,
+      runsPruned: 0, cacheEntriesPruned: 0, roots, reflogExpired,
     };
     // Commits wait for our lock, so what can be in flight is data stored but not yet
     // committed by a lease holder (dv serve): packs written since it started are kept.
@@ -59,7 +77,10 @@ export async function gc(repo: Repo, opts: GcOptions = {}): Promise<GcResult> {
       result.bytesFreed += dead.reduce((s, b) => s + b.length, 0);
       if (dead.length === blobs.length) result.packsDeleted++;
       else result.packsRewritten++;
-      if (!opts.dryRun) await repack(repo.blobs, pack.id, live);
+      if (!opts.dryRun) {
+        await repack(repo.blobs, pack.id, live);
+        repo.db.prepare('INSERT OR IGNORE INTO dropped_packs (id) VALUES (?)').run(pack.id);
+      }
     }
     // Packs written by an interrupted process but never indexed.
     const indexed = new Set(indexedPacks(repo.blobs).map((p) => p.id));

@@ -1,12 +1,12 @@
 // Cuts content into chunks and stores them; returns the file's chunk list and checksum.
 // Files are read through one reusable buffer, so memory stays flat for any file size.
 import fs from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { chunkStream, cut, type ChunkerParams } from '../store/chunker.js';
 import { BlobType } from '../store/packfile.js';
 import type { BlobStore } from '../store/blobstore.js';
 import { blake3, createHasher } from '../store/hash.js';
-import type { ChunkRef, StoredFile } from './types.js';
+import { isLink, type ChunkRef, type StoredFile } from './types.js';
 
 const READ_BYTES = 8 << 20;
 
@@ -17,7 +17,9 @@ export class Ingestor {
     this.buf = Buffer.allocUnsafe(Math.max(READ_BYTES, params.max * 2));
   }
 
-  async storeFile(absPath: string): Promise<StoredFile> {
+  /** Stores a workspace file; a symlink (`mode` MODE_LINK) as its target text. */
+  async storeFile(absPath: string, mode?: number): Promise<StoredFile> {
+    if (mode !== undefined && isLink(mode)) return this.storeStream(Readable.from([fs.readlinkSync(absPath, { encoding: 'buffer' })]));
     const fd = fs.openSync(absPath, 'r');
     try {
       const chunks: ChunkRef[] = [];

@@ -10,7 +10,7 @@ import { loadNativeAddon, NATIVE_ADDON_PATH } from '../store/native-addon.js';
 import type { ScanItem, WsFile } from './scan.js';
 
 /** Bumped with native/scan.c's DVSCAN_ABI whenever the interface changes. */
-const ABI = 1;
+const ABI = 2;
 
 interface Addon {
   abi: number;

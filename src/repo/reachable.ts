@@ -1,27 +1,55 @@
-// Marks every object reachable from a set of roots: commits -> parents and trees,
-// trees -> parts, subtrees and chunks, run records -> every object id they mention.
+// What gc must keep: the roots (by kind) and everything reachable from them along the
+// object graph's edges (edges.ts). The roots are the one list of what can still be
+// asked for: every branch, tag and remote-tracking ref, HEAD, every position a branch
+// or HEAD held within the reflog's expiry, every data version a dv.lock names in the
+// enclosing git repository's history, and pipeline records (runs and run-cache).
 import { BlobType } from '../store/packfile.js';
+import { edgesOf, hasEdges } from './edges.js';
+import { gitLockedCommits } from './git.js';
 import type { Repo } from './repo.js';
 
-const ID_RE = /\b[0-9a-f]{64}\b/g;
+export const DEFAULT_REFLOG_EXPIRE_MS = 30 * 86_400_000;
 
-/** Roots: refs, HEAD and pipeline records (types 4 and 5). */
-export function rootIds(repo: Repo): string[] {
-  return [...new Set([...refRoots(repo), ...blobsOfType(repo, BlobType.RunRecord, BlobType.RunCache)])];
+export interface GcRoots {
+  refs: string[];
+  head: string[];
+  reflog: string[];
+  /** Named by a dv.lock in git history (or git's index, or the working tree). */
+  git: string[];
+  /** Run records and run-cache entries. */
+  pipeline: string[];
 }
 
-/** The commits refs and HEAD point at. */
-export function refRoots(repo: Repo): string[] {
-  const roots = new Set<string>(repo.refs.list().map((r) => r.target));
+/** The commits a user can still name: refs, HEAD, the reflog, and dv.lock files in git history. */
+export async function historyRoots(repo: Repo, now = Date.now()): Promise<Omit<GcRoots, 'pipeline'>> {
   const head = repo.headCommit();
-  if (head) roots.add(head);
-  return [...roots];
+  const since = new Date(now - reflogExpireMs(repo)).toISOString();
+  const reflog = repo.refs.reflogCommitsSince(since).filter((id) => repo.objects.isCommit(id));
+  return {
+    refs: [...new Set(repo.refs.list().map((r) => r.target))],
+    head: head ? [head] : [],
+    reflog,
+    git: (await gitLockedCommits(repo)).filter((id) => repo.objects.isCommit(id)),
+  };
 }
 
-/** Ids of every stored blob of the given types. */
-export function blobsOfType(repo: Repo, ...types: BlobType[]): string[] {
-  const ids = repo.db.prepare(`SELECT id FROM blobs WHERE type IN (${types.map(() => '?').join(', ')})`).pluck().all(...types) as Buffer[];
-  return ids.map((id) => id.toString('hex'));
+export async function gcRoots(repo: Repo, now = Date.now()): Promise<GcRoots> {
+  return { ...(await historyRoots(repo, now)), pipeline: repo.blobs.idsOfType(BlobType.RunRecord, BlobType.RunCache) };
+}
+
+/** Every root id, of every kind. */
+export async function rootIds(repo: Repo): Promise<string[]> {
+  return rootList(await gcRoots(repo));
+}
+
+export function rootList(roots: Partial<GcRoots>): string[] {
+  return [...new Set(Object.values(roots).flat())];
+}
+
+/** The reflog's expiry: `reflogExpireDays` in .dv/config.json, else 30 days. */
+export function reflogExpireMs(repo: Repo): number {
+  const days = repo.config.reflogExpireDays;
+  return typeof days === 'number' && days >= 0 ? days * 86_400_000 : DEFAULT_REFLOG_EXPIRE_MS;
 }
 
 export interface MarkResult {
@@ -38,6 +66,7 @@ export interface MarkResult {
 export async function markReachable(repo: Repo, roots: string[], prev?: MarkResult): Promise<MarkResult> {
   const m: MarkResult = prev ?? { live: new Set(), broken: new Map(), fileHashes: new Set(), runs: new Set() };
   const { live, broken, fileHashes, runs } = m;
+  const exists = (id: string) => repo.blobs.locate(Buffer.from(id, 'hex')) !== undefined;
   const stack: [string, string][] = roots.map((r) => [r, 'root']);
   while (stack.length) {
     const [id, from] = stack.pop()!;
@@ -45,30 +74,13 @@ export async function markReachable(repo: Repo, roots: string[], prev?: MarkResu
     live.add(id);
     const loc = repo.blobs.locate(Buffer.from(id, 'hex'));
     if (!loc) { broken.set(id, from); continue; }
-    if (loc.type === BlobType.Chunk || loc.type === BlobType.Log || loc.type === BlobType.ChunkList) continue;
+    if (!hasEdges(loc.type)) continue;
     try {
-      if (loc.type === BlobType.Commit) {
-        const c = await repo.readCommit(id);
-        if (c.run) runs.add(c.run);
-        stack.push([c.tree, `commit ${id}`]);
-        for (const p of c.parents) stack.push([p, `commit ${id}`]);
-      } else if (loc.type === BlobType.Tree) {
-        const tree = await repo.readTree(id);
-        for (const part of tree.parts ?? []) live.add(part); // their entries are the tree's, walked here
-        for (const e of tree.entries) {
-          if (e.type === 'dir') stack.push([e.tree, `tree ${id}`]);
-          else {
-            fileHashes.add(e.hash);
-            if (e.list) stack.push([e.list, `tree ${id}`]);
-            for (const [chunk] of e.chunks) if (!live.has(chunk)) stack.push([chunk, `tree ${id}`]);
-          }
-        }
-      } else {
-        const text = (await repo.blobs.get(id)).toString('utf8');
-        for (const ref of text.match(ID_RE) ?? []) {
-          if (ref !== id && repo.blobs.locate(Buffer.from(ref, 'hex'))) stack.push([ref, `record ${id}`]);
-        }
-      }
+      const e = edgesOf(loc.type, await repo.blobs.get(id), id, exists);
+      if (e.run) runs.add(e.run);
+      for (const h of e.fileHashes) fileHashes.add(h);
+      const by = `${BlobType[loc.type]?.toLowerCase() ?? 'object'} ${id}`;
+      for (const c of e.children) if (!live.has(c)) stack.push([c, by]);
     } catch {
       broken.set(id, from);
     }

@@ -9,14 +9,18 @@ import { migrate, openDb, STORE_MIGRATIONS, type DB } from '../store/db.js';
 import { DvError } from '../store/errors.js';
 import { RepoLock } from '../store/lock.js';
 import { defaultConfig, readConfig, writeConfig, type RepoConfig } from './config.js';
+import { GitLockCache } from './git-cache.js';
+import { findGitRoot, gitIdentity, gitInfo, ignoreInGit, resolveGitRevision } from './git.js';
 import { Ingestor } from './ingest.js';
 import { ObjectStore } from './objects.js';
 import { openFile } from './fileio.js';
 import { Refs, checkRefName, type Head } from './refs.js';
 import { REPO_MIGRATIONS } from './schema.js';
 import { flatten, lookup, updateTree, walk, type FlatTree } from './trees.js';
+import { isUnder, normalizeTracked } from './paths.js';
 import type { ChunkerParams } from '../store/chunker.js';
-import type { Commit, FileEntry, StoredFile, Tree, TreeEntry, WalkItem } from './types.js';
+import { BlobType } from '../store/packfile.js';
+import type { Commit, FileEntry, GitInfo, StoredFile, Tree, TreeEntry, WalkItem } from './types.js';
 
 export const DV_DIR = '.dv';
 
@@ -28,6 +32,21 @@ export interface CommitChangesOptions {
   createBranch?: boolean;
   /** How long to wait for another process's lock (default: DV_LOCK_WAIT_MS, else 5 s). */
   lockWaitMs?: number;
+  /** Paths to add to the tracked set exactly (pipeline outs); other new paths are
+   * tracked by their first segment, as an S3 key's top-level prefix. */
+  track?: string[];
+  /** The code version, when the caller already read it (default: read now). */
+  git?: GitInfo | null;
+}
+
+/** What a new commit is made of; author, time and code version are filled in. */
+export interface NewCommit {
+  tree: string;
+  parents: string[];
+  paths: string[];
+  message: string;
+  run?: string | null;
+  git?: GitInfo | null;
 }
 
 /** Paths a commit may hold: project-relative, `/`-separated, no empty, `.` or `..`
@@ -50,6 +69,7 @@ export class Repo {
   readonly blobs: BlobStore;
   readonly objects: ObjectStore;
   readonly refs: Refs;
+  readonly gitLocks: GitLockCache;
   config: RepoConfig;
   private lock: RepoLock;
   private lockDepth = 0;
@@ -63,6 +83,7 @@ export class Repo {
     this.blobs = new BlobStore(this.db, this.dvDir, opts.packReader);
     this.objects = new ObjectStore(this.blobs);
     this.refs = new Refs(this.db);
+    this.gitLocks = new GitLockCache(this.db);
     this.lock = new RepoLock(path.join(this.dvDir, 'lock'));
   }
 
@@ -76,6 +97,8 @@ export class Repo {
     writeConfig(path.join(dvDir, 'config.json'), config);
     const repo = new Repo(root);
     repo.refs.setHeadBranch('main');
+    // .dv/ holds the object store and keys.json's secrets: never for `git add -A`.
+    if (findGitRoot(root)) ignoreInGit(root, ['/.dv/']);
     return repo;
   }
 
@@ -115,6 +138,11 @@ export class Repo {
     }
   }
 
+  /** Whether a writer (this process or another) holds the repository lock now. */
+  isLocked(): boolean {
+    return this.lockDepth > 0 || this.lock.isHeld();
+  }
+
   head(): Head {
     return this.refs.head();
   }
@@ -123,11 +151,25 @@ export class Repo {
     return this.refs.head().commit;
   }
 
-  /** Commit id for: HEAD, branch, tag, full id, unique id prefix (>= 4), with ~N / ^ suffixes. */
+  /**
+   * Commit id for: HEAD, a branch, tag or remote-tracking ref, a full id or unique id
+   * prefix (>= 4 hex digits), `REF@{N}` (the Nth previous position in the reflog), with
+   * `~N` / `^` suffixes; else a git revision of the enclosing repository, through the
+   * dv.lock committed with it (`git:REV` asks for git resolution only).
+   */
   async resolve(ref: string): Promise<string> {
-    const m = /^(.*?)((?:~\d*|\^)*)$/.exec(ref.trim())!;
-    const base = m[1];
-    let id = this.resolveBase(base, ref);
+    const spec = ref.trim();
+    if (spec.startsWith('git:')) return this.resolveGit(spec.slice(4), ref);
+    const m = /^(.*?)((?:~\d*|\^)*)$/.exec(spec)!;
+    let id: string;
+    try {
+      id = this.resolveBase(m[1], ref);
+    } catch (e) {
+      if (!(e instanceof DvError) || e.code !== 'UNKNOWN_REF') throw e;
+      const fromGit = await resolveGitRevision(this, m[1]);
+      if (!fromGit) throw e;
+      id = await this.resolveBase(fromGit, ref);
+    }
     for (const step of m[2].match(/~\d*|\^/g) ?? []) {
       const n = step === '^' || step === '~' ? 1 : Number(step.slice(1));
       for (let i = 0; i < n; i++) {
@@ -139,8 +181,19 @@ export class Repo {
     return id;
   }
 
+  private async resolveGit(rev: string, ref: string): Promise<string> {
+    const c = await resolveGitRevision(this, rev);
+    if (!c) throw new DvError(`unknown git revision '${rev}'`, 1, 'UNKNOWN_REF');
+    if (!this.objects.isCommit(c)) {
+      throw new DvError(`${ref} names data version ${c.slice(0, 12)}, which this repository does not have; dv fetch (or pull) from the remote it was pushed to`, 1, 'UNKNOWN_REF');
+    }
+    return c;
+  }
+
   private resolveBase(base: string, ref: string): string {
-    if (base === '' ) throw new DvError(`invalid ref '${ref}'`, 2);
+    if (base === '') throw new DvError(`invalid ref '${ref}'`, 2);
+    const at = /^(.*)@\{(\d+)\}$/.exec(base);
+    if (at) return this.resolveReflog(at[1], Number(at[2]), ref);
     if (base === 'HEAD' || base === '@') {
       const c = this.headCommit();
       if (!c) throw new DvError('HEAD has no commits yet; run dv add first', 1, 'UNKNOWN_REF');
@@ -152,18 +205,20 @@ export class Repo {
       if (target) return target;
     }
     if (/^[0-9a-f]{4,64}$/.test(base)) {
-      const matches = this.commitsWithPrefix(base);
+      const matches = this.blobs.idsWithPrefix(base, BlobType.Commit);
       if (matches.length === 1) return matches[0];
       if (matches.length > 1) throw new DvError(`ref '${base}' is ambiguous (${matches.length} commits start with it)`);
     }
     throw new DvError(`unknown ref '${ref}'`, 1, 'UNKNOWN_REF');
   }
 
-  private commitsWithPrefix(prefix: string): string[] {
-    const lo = Buffer.from(prefix.padEnd(64, '0'), 'hex');
-    const hi = Buffer.from(prefix.padEnd(64, 'f'), 'hex');
-    return (this.db.prepare('SELECT id FROM blobs WHERE id >= ? AND id <= ? AND type = 3').pluck().all(lo, hi) as Buffer[])
-      .map((b) => b.toString('hex'));
+  /** `HEAD@{2}`, `main@{1}`: where the ref was N moves ago. */
+  private resolveReflog(name: string, n: number, ref: string): string {
+    const log = name === '' || name === 'HEAD' ? 'HEAD' : `heads/${name.replace(/^heads\//, '')}`;
+    const entries = this.refs.reflog(log, n + 1);
+    const id = n === 0 ? (entries[0]?.new ?? undefined) : entries[n - 1]?.old ?? undefined;
+    if (!id) throw new DvError(`'${ref}': the reflog of ${log} has only ${entries.length} entries`, 1, 'UNKNOWN_REF');
+    return id;
   }
 
   readCommit(id: string): Promise<Commit> {
@@ -202,10 +257,30 @@ export class Repo {
     return stored;
   }
 
+  /** DV_AUTHOR, else git's identity (GIT_AUTHOR_NAME/EMAIL, the git configs), else user@host. */
   author(): string {
     if (process.env.DV_AUTHOR) return process.env.DV_AUTHOR;
+    const fromGit = gitIdentity(this.root);
+    if (fromGit) return fromGit;
     const u = os.userInfo().username;
     return `${u} <${u}@${os.hostname()}>`;
+  }
+
+  private gitCache: { at: number; info: Promise<GitInfo | null> } | null = null;
+
+  /** The enclosing git repository's HEAD and dirty flag; reused for a second by a server's stream of commits. */
+  gitInfo(): Promise<GitInfo | null> {
+    if (!this.gitCache || Date.now() - this.gitCache.at > 1000) this.gitCache = { at: Date.now(), info: gitInfo(this.root) };
+    return this.gitCache.info;
+  }
+
+  /** The one place a commit object is made: author, time and code version filled in. */
+  async writeCommit(c: NewCommit): Promise<string> {
+    const commit: Commit = {
+      tree: c.tree, parents: c.parents, paths: c.paths, message: c.message, author: this.author(),
+      time: new Date().toISOString(), git: c.git !== undefined ? c.git : await this.gitInfo(), run: c.run ?? null,
+    };
+    return this.objects.writeCommit(commit);
   }
 
   /**
@@ -228,16 +303,13 @@ export class Repo {
       for (const [p, c] of changes) {
         entries.set(p, c && { name: p.split('/').pop()!, type: 'file', mode: c.mode ?? 0o644, size: c.size, hash: c.hash, chunks: c.chunks });
       }
-      const paths = new Set(base?.paths ?? []);
-      for (const p of changes.keys()) if (![...paths].some((t) => p === t || p.startsWith(t + '/'))) paths.add(p.split('/')[0]);
+      const tracked = normalizeTracked([...(base?.paths ?? []), ...(opts.track ?? [])]);
+      const untracked = [...changes.keys()].filter((p) => !tracked.some((t) => isUnder(p, t)));
+      const paths = normalizeTracked([...tracked, ...untracked.map((p) => p.split('/')[0])]);
       const tree = await updateTree(this.objects, base?.tree ?? null, entries);
-      const commit: Commit = {
-        tree, parents: parent ? [parent] : [], paths: [...paths].sort(), message, author: this.author(),
-        time: new Date().toISOString(), git: null, run: opts.run ?? null,
-      };
-      const id = await this.objects.writeCommit(commit);
+      const id = await this.writeCommit({ tree, parents: parent ? [parent] : [], paths, message, run: opts.run, git: opts.git });
       this.blobs.flush();
-      this.refs.set(`heads/${branch}`, id);
+      this.refs.set(`heads/${branch}`, id, `${opts.run ? 'run' : 'commit'}: ${message.split('\n')[0]}`);
       return id;
     }, { waitMs: opts.lockWaitMs });
   }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { blake3 } from '../store/hash.js';
 import { nativeScan, pack, unpack, type PackedScan } from './native-scan.js';
-import { MODE_EXEC, MODE_FILE } from './types.js';
+import { MODE_EXEC, MODE_FILE, MODE_LINK } from './types.js';
 
 export interface WsFile {
   path: string;
@@ -32,9 +32,14 @@ const PARALLEL_MIN_FILES = 20_000;
 /** Threads of the native scanner (the stat calls are mostly kernel time, and wait on the disk when cold). */
 const NATIVE_THREADS = 4;
 
+/** The mode dv records for an lstat mode: a link, an executable or a plain file. */
 export function fileMode(statMode: number): number {
+  if ((statMode & fs.constants.S_IFMT) === fs.constants.S_IFLNK) return MODE_LINK;
   return statMode & 0o111 ? MODE_EXEC : MODE_FILE;
 }
+
+/** What a scan records: regular files and symbolic links (as links, never followed). */
+const recorded = (st: fs.Stats | undefined): boolean => !!st && (st.isFile() || st.isSymbolicLink());
 
 function readDir(root: string, rel: string): fs.Dirent[] {
   try {
@@ -50,17 +55,17 @@ function childItems(root: string, rel: string): ScanItem[] {
   const out: ScanItem[] = [];
   for (const d of readDir(root, rel)) {
     if (d.isDirectory()) { if (!SKIP_DIRS.has(d.name)) out.push({ rel: `${rel}/${d.name}`, dir: true }); }
-    else if (d.isFile()) out.push({ rel: `${rel}/${d.name}`, dir: false });
+    else if (d.isFile() || d.isSymbolicLink()) out.push({ rel: `${rel}/${d.name}`, dir: false });
   }
   return out;
 }
 
-/** Walks the items depth-first, calling `emit` for every regular file. */
+/** Walks the items depth-first, calling `emit` for every regular file and symlink. */
 export function scanItems(root: string, items: ScanItem[], emit: (rel: string, st: fs.Stats) => void): void {
   const visit = (it: ScanItem): void => {
     if (it.dir) { for (const c of childItems(root, it.rel)) visit(c); return; }
-    const st = fs.statSync(`${root}/${it.rel}`, { throwIfNoEntry: false });
-    if (st?.isFile()) emit(it.rel, st);
+    const st = fs.lstatSync(`${root}/${it.rel}`, { throwIfNoEntry: false });
+    if (recorded(st)) emit(it.rel, st!);
   };
   for (const it of items) visit(it);
 }
@@ -68,9 +73,10 @@ export function scanItems(root: string, items: ScanItem[], emit: (rel: string, s
 function topItems(root: string, tracked: string[]): ScanItem[] {
   const items: ScanItem[] = [];
   for (const t of tracked) {
-    const st = fs.statSync(path.join(root, t), { throwIfNoEntry: false });
+    // lstat: a tracked directory replaced by a link to elsewhere is a link, not walked.
+    const st = fs.lstatSync(path.join(root, t), { throwIfNoEntry: false });
     if (st?.isDirectory()) items.push({ rel: t, dir: true });
-    else if (st?.isFile()) items.push({ rel: t, dir: false });
+    else if (recorded(st)) items.push({ rel: t, dir: false });
   }
   return items;
 }

@@ -16,4 +16,18 @@ export const REPO_MIGRATIONS: Migration[] = [
       ALTER TABLE workspace_index ADD COLUMN files INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    // Every move of a branch or HEAD (refs.ts); the dv.lock read at each git commit
+    // (git commits never change, so what their dv.lock names is cached for good; dv is
+    // null where the commit has no dv.lock); packs gc deleted or rewrote, which fetch
+    // does not download again unless a ref turns out to need them.
+    version: 3,
+    up: `
+      CREATE TABLE reflog (id INTEGER PRIMARY KEY AUTOINCREMENT, ref TEXT NOT NULL, old TEXT, new TEXT,
+                           time TEXT NOT NULL, message TEXT NOT NULL);
+      CREATE INDEX reflog_ref ON reflog (ref, id);
+      CREATE TABLE git_locks (commit_id TEXT PRIMARY KEY, dv TEXT, parents TEXT NOT NULL);
+      CREATE TABLE dropped_packs (id TEXT PRIMARY KEY);
+    `,
+  },
 ];

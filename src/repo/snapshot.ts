@@ -3,12 +3,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { DvError } from '../store/errors.js';
-import { gitInfo, afterDvCommit } from './git.js';
+import { afterDvCommit } from './git.js';
+import { clearMergeState, readMergeState, type MergeState } from './merge-state.js';
 import type { Repo } from './repo.js';
 import { buildTree, diffFlat, type Change, type FlatTree } from './trees.js';
-import type { Commit, FileEntry } from './types.js';
+import type { FileEntry } from './types.js';
 import { scanDetailed } from './scan.js';
 import { StatCache, toEntry, type WsFile } from './workspace.js';
+import { isUnder, normalizeTracked } from './paths.js';
 
 export interface Progress {
   phase: string;
@@ -31,16 +33,6 @@ export interface SnapshotResult {
   bytes: number;
 }
 
-export function isUnder(p: string, root: string): boolean {
-  return root === '' || p === root || p.startsWith(root + '/');
-}
-
-/** Drops paths already covered by another one (`data` covers `data/a.csv`). */
-export function normalizeTracked(paths: string[]): string[] {
-  const sorted = [...new Set(paths)].sort();
-  return sorted.filter((p) => !sorted.some((q) => q !== p && isUnder(p, q)));
-}
-
 /** Reads the workspace files under `scope` into a flat tree, storing new content.
  * A file whose cached hash equals HEAD's is taken from HEAD without being read. */
 export async function readWorkspace(repo: Repo, cache: StatCache, ws: WsFile[], head: FlatTree, onProgress?: (p: Progress) => void):
@@ -58,7 +50,7 @@ export async function readWorkspace(repo: Repo, cache: StatCache, ws: WsFile[], 
   // Path order keeps a directory's files together in packs, and packs reproducible.
   todo.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   for (const f of todo) {
-    const content = await ingest.storeFile(path.join(repo.root, f.path));
+    const content = await ingest.storeFile(path.join(repo.root, f.path), f.mode);
     files.set(f.path, toEntry(path.posix.basename(f.path), f.mode, content));
     fresh.push({ file: f, hash: content.hash });
     progress.files++;
@@ -67,10 +59,11 @@ export async function readWorkspace(repo: Repo, cache: StatCache, ws: WsFile[], 
   return { files, fresh };
 }
 
-async function snapshot(repo: Repo, tracked: string[], scope: string[], opts: SnapshotOptions): Promise<SnapshotResult> {
+async function snapshot(repo: Repo, tracked: string[], scope: string[], opts: SnapshotOptions, merging?: MergeState): Promise<SnapshotResult> {
   const parent = repo.headCommit();
   const parentCommit = parent ? await repo.readCommit(parent) : null;
-  const samePaths = parentCommit !== null && parentCommit.paths.join('\0') === tracked.join('\0');
+  // Concluding a merge always makes its two-parent commit, even with no file changed.
+  const samePaths = !merging && parentCommit !== null && parentCommit.paths.join('\0') === tracked.join('\0');
   const cache = new StatCache(repo.db);
   const scan = await scanDetailed(repo.root, scope, cache.size);
   const whole = scope.join('\0') === tracked.join('\0');
@@ -91,25 +84,19 @@ async function snapshot(repo: Repo, tracked: string[], scope: string[], opts: Sn
   const bytes = [...files.values()].reduce((s, e) => s + e.size, 0);
   const unchanged = changes.length === 0 && samePaths;
   const sorted = [...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const commit: Commit | null = unchanged ? null : {
-    tree: await buildTree(repo.objects, sorted),
-    parents: parent ? [parent] : [],
-    paths: tracked,
-    message: opts.message ?? defaultMessage(changes),
-    author: repo.author(),
-    time: new Date().toISOString(),
-    git: await gitInfo(repo.root),
-    run: null,
-  };
-  const id = commit ? await repo.objects.writeCommit(commit) : null;
+  const message = opts.message ?? defaultMessage(changes);
+  const tree = unchanged ? null : await buildTree(repo.objects, sorted);
+  const parents = parent ? [parent, ...(merging ? [merging.theirs] : [])] : [];
+  const id = tree && await repo.writeCommit({ tree, parents, paths: tracked, message });
   repo.blobs.flush();
   repo.db.transaction(() => {
     cache.record(fresh);
     cache.retainOnly((p, hash) => files.get(p)?.hash === hash);
-    cache.mirrorIfComplete(commit?.tree ?? parentCommit!.tree, files);
+    cache.mirrorIfComplete(tree ?? parentCommit!.tree, files);
     if (whole) cache.rememberScan(scan);
     cache.save();
-    if (id) repo.refs.advanceHead(id);
+    if (id) repo.refs.advanceHead(id, `${merging ? 'commit (merge)' : 'commit'}: ${message.split('\n')[0]}`);
+    if (id && merging) clearMergeState(repo);
   })();
   if (id) await afterDvCommit(repo, id, tracked);
   return { commit: id, changes, files: files.size, bytes };
@@ -125,7 +112,7 @@ export async function add(repo: Repo, paths: string[], opts: SnapshotOptions = {
   if (paths.length === 0) throw new DvError('nothing to add: give one or more paths', 2);
   for (const p of paths) {
     if (p === '') throw new DvError('cannot track the project root itself; add its data directories', 2);
-    if (!fs.existsSync(path.join(repo.root, p))) throw new DvError(`path '${p}' does not exist`);
+    if (!fs.lstatSync(path.join(repo.root, p), { throwIfNoEntry: false })) throw new DvError(`path '${p}' does not exist`);
   }
   return repo.withLock('add', async () => {
     const parent = repo.headCommit();
@@ -140,7 +127,15 @@ export async function commit(repo: Repo, opts: SnapshotOptions = {}): Promise<Sn
     const parent = repo.headCommit();
     if (!parent) throw new DvError("nothing is tracked yet; use 'dv add PATH' first");
     const tracked = (await repo.readCommit(parent)).paths;
-    return snapshot(repo, tracked, tracked, opts);
+    const merging = readMergeState(repo);
+    if (!merging) return snapshot(repo, tracked, tracked, opts);
+    const open = merging.conflicts.filter((p) => !merging.resolved.includes(p));
+    if (open.length) {
+      throw new DvError(`merge of ${merging.name} has unresolved conflicts: ${open.join(', ')}; take a side with 'dv checkout --ours|--theirs PATH'`);
+    }
+    const all = normalizeTracked([...tracked, ...(await repo.readCommit(merging.theirs)).paths]);
+    const head = repo.head().branch ?? 'HEAD';
+    return snapshot(repo, all, all, { ...opts, message: opts.message ?? `Merge ${merging.name} into ${head}` }, merging);
   });
 }
 

@@ -1,9 +1,8 @@
 // dv status and dv diff against the workspace.
 import type { Repo } from './repo.js';
-import { isUnder } from './snapshot.js';
+import { isUnder } from './paths.js';
+import { readMergeState, type MergeState } from './merge-state.js';
 import { diffFlat, diffTrees, type Change, type FlatTree } from './trees.js';
-import fs from 'node:fs';
-import path from 'node:path';
 import { scanDetailed } from './scan.js';
 import { scanWorkspace, StatCache, workspaceHashes, type WsFile } from './workspace.js';
 
@@ -14,6 +13,8 @@ export interface StatusResult {
   added: string[];
   modified: string[];
   deleted: string[];
+  /** A merge stopped on conflicts and being resolved (merge.ts), else null. */
+  merge: MergeState | null;
 }
 
 /** The workspace as a flat tree of (hash, mode); chunk lists are left empty. */
@@ -38,7 +39,7 @@ export async function status(repo: Repo, paths?: string[]): Promise<StatusResult
   const tracked = paths?.length ? narrow(all, paths) : all;
   const cache = new StatCache(repo.db);
   const scan = await scanDetailed(repo.root, tracked, cache.size);
-  const result = { branch, commit, tracked, added: [] as string[], modified: [] as string[], deleted: [] as string[] };
+  const result: StatusResult = { branch, commit, tracked, added: [], modified: [], deleted: [], merge: readMergeState(repo) };
   // Fast paths: the cache mirrors HEAD and every file is unchanged since it was recorded,
   // known from the scan's fingerprint, else from one cache lookup per file.
   if (commit && !paths?.length) {
@@ -81,7 +82,7 @@ function narrow(tracked: string[], paths: string[]): string[] {
  * dv process holds the lock; the cache is only an optimisation.
  */
 function updateCache(repo: Repo, cache: StatCache, change: () => void): void {
-  if (fs.existsSync(path.join(repo.dvDir, 'lock'))) return;
+  if (repo.isLocked()) return;
   try {
     repo.db.transaction(() => {
       change();

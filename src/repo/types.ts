@@ -5,6 +5,10 @@ export type ChunkRef = [id: string, length: number];
 
 export const MODE_FILE = 0o644;
 export const MODE_EXEC = 0o755;
+/** A symbolic link (git's 120000): its content is the link's target text, never followed. */
+export const MODE_LINK = 0o120000;
+
+export const isLink = (mode: number): boolean => mode === MODE_LINK;
 
 export interface FileEntry {
   name: string;

@@ -7,7 +7,7 @@ import { DvError } from '../store/errors.js';
 import { createHasher } from '../store/hash.js';
 import { lowerBound } from '../store/sorted.js';
 import { SKIP_DIRS, type WsFile } from './scan.js';
-import type { FileEntry, StoredFile } from './types.js';
+import { isLink, type FileEntry, type StoredFile } from './types.js';
 
 export { scanWorkspace, fileMode, type WsFile } from './scan.js';
 
@@ -279,9 +279,10 @@ export function toEntry(name: string, mode: number, c: StoredFile): FileEntry {
   return { name, type: 'file', mode, size: c.size, hash: c.hash, chunks: c.chunks };
 }
 
-/** BLAKE3 of a file's content, streamed through a fixed buffer. */
-export async function hashFile(abs: string): Promise<string> {
+/** BLAKE3 of a file's content, streamed through a fixed buffer; of a link's target text. */
+export async function hashFile(abs: string, mode?: number): Promise<string> {
   const h = await createHasher();
+  if (mode !== undefined && isLink(mode)) return h.update(fs.readlinkSync(abs, { encoding: 'buffer' })).digestHex();
   const fd = fs.openSync(abs, 'r');
   try {
     const buf = Buffer.allocUnsafe(4 << 20);
@@ -299,6 +300,6 @@ export async function hashFile(abs: string): Promise<string> {
 /** Current content hash of each workspace file: from the stat cache, else by reading it. */
 export async function workspaceHashes(root: string, files: WsFile[], cache: StatCache): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (const f of files) out.set(f.path, cache.hashOf(f) ?? (await hashFile(path.join(root, f.path))));
+  for (const f of files) out.set(f.path, cache.hashOf(f) ?? (await hashFile(path.join(root, f.path), f.mode)));
   return out;
 }

@@ -105,6 +105,20 @@ export class BlobStore {
     return this.stmtGet.get(id) as BlobLocation | undefined;
   }
 
+  /** Hex ids of every indexed blob of the given types. */
+  idsOfType(...types: BlobType[]): string[] {
+    const ids = this.db.prepare(`SELECT id FROM blobs WHERE type IN (${types.map(() => '?').join(', ')})`).pluck().all(...types) as Buffer[];
+    return ids.map((id) => id.toString('hex'));
+  }
+
+  /** Hex ids of the indexed blobs of `type` whose hex id starts with `prefix`. */
+  idsWithPrefix(prefix: string, type: BlobType): string[] {
+    const lo = Buffer.from(prefix.padEnd(64, '0'), 'hex');
+    const hi = Buffer.from(prefix.padEnd(64, 'f'), 'hex');
+    return (this.db.prepare('SELECT id FROM blobs WHERE id >= ? AND id <= ? AND type = ?').pluck().all(lo, hi, type) as Buffer[])
+      .map((b) => b.toString('hex'));
+  }
+
   /** Stores `data` unless a blob with the same id exists; returns the id. */
   async put(type: BlobType, data: Uint8Array, knownId?: Buffer): Promise<Buffer> {
     const id = knownId ?? blake3(data);

@@ -33,6 +33,10 @@ export function setMeta(db: DB, key: string, value: string): void {
   db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
 }
 
+export function deleteMeta(db: DB, key: string): void {
+  db.prepare('DELETE FROM meta WHERE key = ?').run(key);
+}
+
 /** Applies the area's pending migrations in one transaction. A database written by a
  * newer dv is refused rather than silently misread. */
 export function migrate(db: DB, area: string, migrations: Migration[]): void {

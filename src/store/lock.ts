@@ -1,11 +1,16 @@
-// One writer at a time per repository: an O_EXCL lock file holding the owner's pid.
-// A lock left by a killed process (same host, pid gone) is taken over, so kill -9
-// never wedges a repository.
+// One writer at a time per repository. Mutual exclusion is a kernel lock: an
+// exclusive SQLite transaction held open on `<file>.db` (POSIX advisory locks, which
+// the kernel drops when the holder dies), so a takeover after kill -9 is atomic by
+// construction: there is no stale state to judge and no window in which two
+// processes can both decide they won. `<file>` itself only says who holds the lock
+// (pid, host, command), for the message a waiting process prints; it is written after
+// the lock is taken and may be left behind by a killed holder, which means nothing.
 import fs from 'node:fs';
 import os from 'node:os';
+import Database from 'better-sqlite3';
 import { DvError } from './errors.js';
 
-interface LockInfo {
+export interface LockInfo {
   pid: number;
   host: string;
   command: string;
@@ -26,7 +31,7 @@ export function alive(pid: number): boolean {
   }
 }
 
-function readLock(file: string): LockInfo | null {
+function readInfo(file: string): LockInfo | null {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as LockInfo;
   } catch {
@@ -34,47 +39,55 @@ function readLock(file: string): LockInfo | null {
   }
 }
 
+const isBusy = (e: unknown): boolean => /^SQLITE_(BUSY|LOCKED)/.test((e as { code?: string }).code ?? '');
+
 export class RepoLock {
-  private held = false;
+  private db: Database.Database | null = null;
   constructor(private file: string) {}
+
+  /** Takes the kernel lock without waiting: true when it is now ours. */
+  private tryTake(): boolean {
+    const db = new Database(`${this.file}.db`, { timeout: 0 });
+    try {
+      db.exec('BEGIN EXCLUSIVE');
+      this.db = db;
+      return true;
+    } catch (e) {
+      db.close();
+      if (isBusy(e)) return false;
+      throw e;
+    }
+  }
 
   /** Waits up to `waitMs` (DV_LOCK_WAIT_MS overrides) for another dv process, then refuses. */
   acquire(command: string, waitMs = Number(process.env.DV_LOCK_WAIT_MS ?? 5000)): void {
-    const info: LockInfo = { pid: process.pid, host: os.hostname(), command, since: new Date().toISOString() };
+    if (this.db) throw new DvError(`internal: lock ${this.file} taken twice`);
     const deadline = Date.now() + waitMs;
-    for (;;) {
-      try {
-        const fd = fs.openSync(this.file, 'wx', 0o644);
-        fs.writeSync(fd, JSON.stringify(info));
-        fs.closeSync(fd);
-        this.held = true;
-        return;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
-      const owner = readLock(this.file);
-      if (owner === null) {
-        // Written but not yet filled by its creator, or garbage from a crash at that instant.
-        if (this.ageMs() > 2000) { fs.rmSync(this.file, { force: true }); continue; }
-      } else if (owner.host === os.hostname() && !alive(owner.pid)) {
-        fs.rmSync(this.file, { force: true });
-        continue;
-      }
+    while (!this.tryTake()) {
       if (Date.now() >= deadline) {
-        const who = owner ? `pid ${owner.pid} ('dv ${owner.command}', since ${owner.since})` : 'another process';
+        const owner = readInfo(this.file);
+        const who = owner && alive(owner.pid) ? `pid ${owner.pid} ('dv ${owner.command}', since ${owner.since})` : 'another process';
         throw new DvError(`repository is locked by ${who}; try again when it finishes`, 1, 'LOCKED');
       }
       sleep(50);
     }
+    const info: LockInfo = { pid: process.pid, host: os.hostname(), command, since: new Date().toISOString() };
+    fs.writeFileSync(this.file, JSON.stringify(info)); // a hint for messages: no fsync needed
   }
 
-  private ageMs(): number {
-    try { return Date.now() - fs.statSync(this.file).mtimeMs; } catch { return 0; }
+  /** Whether some process (this one included) holds the lock right now. */
+  isHeld(): boolean {
+    if (this.db) return true;
+    if (!this.tryTake()) return true;
+    this.release();
+    return false;
   }
 
   release(): void {
-    if (!this.held) return;
-    this.held = false;
+    const db = this.db;
+    if (!db) return;
+    this.db = null;
     fs.rmSync(this.file, { force: true });
+    db.close(); // ends the transaction: the kernel lock goes with the connection
   }
 }

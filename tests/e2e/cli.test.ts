@@ -8,6 +8,7 @@ import git from 'isomorphic-git';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Repo } from '../../src/repo/repo.js';
 import {
+import { RepoLock } from '../../src/store/lock.js';
   describeRun, dv, dvJson, dvOk, ensureBuilt, listFiles, snapshotTree, TempDirs, TEST_AUTHOR, writeFile, writeRandomFile,
   type RunResult,
 } from '../helpers/cli.js';
@@ -287,18 +288,21 @@ describe('errors', () => {
   });
 
   it('the lock is refused with a clear message while another process holds it', async () => {
-    // A lock held by a live process (this test process) on this host.
+    // The lock held by a live process (this test process, through the library).
     const lock = path.join(proj, '.dv', 'lock');
-    fs.writeFileSync(lock, JSON.stringify({ pid: process.pid, host: os.hostname(), command: 'add', since: new Date().toISOString() }));
+    const held = new RepoLock(lock);
+    held.acquire('add');
     try {
       const r = await dv(proj, ['tag', 'locked'], { env: { DV_LOCK_WAIT_MS: '200' } });
       expectError(['tag', 'locked'], r, 1, new RegExp(`locked by pid ${process.pid} \\('dv add'`));
       // Readers do not need the lock.
       await dvOk(proj, ['status']);
     } finally {
-      fs.rmSync(lock, { force: true });
+      held.release();
     }
-    // A lock left by a dead process is taken over.
+    // What a holder killed at any moment leaves (an empty or stale info file) means nothing.
+    fs.writeFileSync(lock, '');
+    await dvOk(proj, ['tag', 'after-empty-lock'], { env: { DV_LOCK_WAIT_MS: '200' } });
     fs.writeFileSync(lock, JSON.stringify({ pid: 999_999_999, host: os.hostname(), command: 'add', since: new Date().toISOString() }));
     await dvOk(proj, ['tag', 'after-stale-lock'], { env: { DV_LOCK_WAIT_MS: '200' } });
     expect(fs.existsSync(lock)).toBe(false);

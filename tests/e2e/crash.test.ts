@@ -227,8 +227,11 @@ describe('kill -9', () => {
       await dvOk(proj, ['checkout', 'main', '--force']);
       for (let i = 0; i < BIG_FILES; i += 2) writeRandomFile(proj, `data/big/f${i}.bin`, BIG_BYTES, `crash-gc-${i}-${tag}`);
       await dvOk(proj, ['commit', '-m', `adopt ${tag}`]);
-      await dvOk(proj, ['branch', '-d', `junk-${tag}`]);
+      await dvOk(proj, ['branch', '-D', `junk-${tag}`]);
     };
+    // The reflog would keep the junk for 30 days: make its entries expire at once.
+    const cfg = path.join(proj, '.dv', 'config.json');
+    fs.writeFileSync(cfg, JSON.stringify({ ...JSON.parse(fs.readFileSync(cfg, 'utf8')), reflogExpireDays: 0 }));
     const triggers = moments([
       { label: 'while a pack is being rewritten', arm: packWriting },
       { label: '250 ms after taking the lock', afterLockMs: 250 },

@@ -72,7 +72,12 @@ describe('gc', () => {
     expect(countBlobs(repo, BlobType.Chunk)).toBe(chunksBefore);
     const sharedChunks = (await fileEntry(repo, c2, 'data/shared.bin')).chunks.map(([id]) => id);
     const mainFiles = snapshotTree(path.join(root, 'data'));
-    await deleteBranch(repo, 'exp');
+    await expect(deleteBranch(repo, 'exp')).rejects.toThrow(/not fully merged/);
+    await deleteBranch(repo, 'exp', true);
+    // The reflog keeps the deleted branch's commits (30 days by default)...
+    expect((await gc(repo, { dryRun: true })).objectsDeleted).toBe(0);
+    // ...until its entries expire.
+    repo.config.reflogExpireDays = 0;
 
     // --dry-run reports but deletes nothing.
     const packsBefore = packFilesOnDisk(repo);
@@ -142,6 +147,8 @@ describe('gc', () => {
 
     await deleteTag(repo, 't1');
     await checkout(repo, 'main');
+    expect(located(repo, c3)).toBe(true); // the reflog holds it
+    repo.config.reflogExpireDays = 0;
     const r = await gc(repo);
     // c1 is still c2's parent: history stays, so old.bin stays.
     expect(oldChunks.every((id) => located(repo, id))).toBe(true);

@@ -39,9 +39,9 @@ const DIST_SCAN = fileURLToPath(new URL('../../dist/repo/scan.js', import.meta.u
 
 const byPath = (files: WsFile[]) => [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 
-/** What fs.statSync says about each file, as the JS path records it. */
+/** What fs.lstatSync says about each file, as the JS path records it. */
 function statOf(root: string, rel: string): WsFile {
-  const st = fs.statSync(`${root}/${rel}`);
+  const st = fs.lstatSync(`${root}/${rel}`);
   return { path: rel, size: st.size, mtime: st.mtimeMs, ino: st.ino, mode: fileMode(st.mode) };
 }
 
@@ -74,7 +74,7 @@ beforeAll(() => {
   w('tree/sub/.git/config', 'x');
   w('tree/sub/worktree/.git', 'gitdir: elsewhere');
   w('tree/sub/.dvignore-not-special', 'x');
-  // Symlinks inside a walked dir are ignored; tracked symlinks are followed (statSync).
+  // Symlinks, tracked or inside a walked dir, are recorded as links (lstat), never followed.
   fs.mkdirSync(path.join(root, 'target-dir/inner'), { recursive: true });
   w('target-dir/inner/t.txt');
   w('target-file.txt', 'target');
@@ -119,16 +119,16 @@ function walkFiles(rootDir: string, rel: string): string[] {
 }
 
 describe('JS scan', () => {
-  it('finds regular files, follows tracked symlinks only, and skips .git/.dv dirs', async () => {
+  it('finds regular files and symlinks (as links, never followed), and skips .git/.dv dirs', async () => {
     const files = await scanWith(false, root, TRACKED);
     const paths = files.map((f) => f.path);
     expect(paths).toContain('tree/sub/worktree/.git');
-    expect(paths).toContain('link-file');
-    expect(paths).toContain('link-dir/inner/t.txt');
     expect(paths).toContain('tree/unicode/🙂 emoji');
     expect(paths).toContain('tree/empty');
     expect(paths.filter((p) => p === 'tree/sub/deeper/deepest/leaf.txt')).toHaveLength(2); // tracked twice, as given
-    expect(paths.some((p) => /\/\.(git|dv)\//.test(p) || p.includes('link-to') || p.includes('dangling') || p.endsWith('fifo'))).toBe(false);
+    const links = files.filter((f) => f.mode === 0o120000).map((f) => f.path).sort();
+    expect(links).toEqual(['link-dir', 'link-file', 'tree/dangling', 'tree/link-to-dir', 'tree/link-to-file']);
+    expect(paths.some((p) => /\/\.(git|dv)\//.test(p) || p.startsWith('link-dir/') || p.endsWith('fifo'))).toBe(false);
     const mode = (p: string) => files.find((f) => f.path === p)!.mode;
     expect([mode('tree/run.sh'), mode('tree/owner-exec'), mode('tree/other-exec'), mode('tree/private'), mode('tree/a.txt')])
       .toEqual([0o755, 0o755, 0o755, 0o644, 0o644]);
@@ -173,7 +173,7 @@ describe.skipIf(!NATIVE)('native scan', () => {
     expect(native.length).toBeGreaterThan(1500);
     const mtimes = new Set<number>();
     for (const f of native) {
-      const st = fs.statSync(`${root}/${f.path}`);
+      const st = fs.lstatSync(`${root}/${f.path}`);
       expect(Object.is(f.mtime, st.mtimeMs)).toBe(true);
       expect(f.ino).toBe(st.ino);
       expect(f.size).toBe(st.size);

@@ -8,6 +8,7 @@ import { exportTar, importTar } from '../../repo/archive.js';
 import { projectPath } from '../../repo/workspace.js';
 import { withRepo, type GlobalOptions } from '../context.js';
 import { humanBytes, printJson, println, shortId } from '../output.js';
+import { graphLines } from '../graph.js';
 
 
 export function register(program: Command, g: () => GlobalOptions): void {
@@ -16,32 +17,44 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .argument('[ref]', 'start from this ref instead of HEAD')
     .option('-n, --max-count <n>', 'show at most N commits', intArg(0))
     .option('--oneline', 'one line per commit')
+    .option('--graph', 'draw the commit graph (merges) beside the log')
     .option('--json', 'print JSON')
     .action((ref: string | undefined, o) => withRepo(g(), async (repo) => {
       const entries = await log(repo, { ref, limit: o.maxCount });
       if (o.json) { printJson(entries); return; }
-      for (const e of entries) {
+      const graph = o.graph ? graphLines(entries) : entries.map(() => ({ prefix: '', after: [] as string[] }));
+      for (const [i, e] of entries.entries()) {
+        const { prefix, after } = graph[i];
+        const pad = prefix.replace(/\*/g, '|');
         const counts = `+${e.counts.added} ~${e.counts.modified} -${e.counts.deleted}`;
-        if (o.oneline) { println(`${shortId(e.id)} ${e.message} (${counts})`); continue; }
-        println(`commit ${e.id}`);
-        println(`Author: ${e.author}`);
-        println(`Date:   ${e.time}`);
-        if (e.git) println(`Code:   git ${e.git.commit.slice(0, 12)}${e.git.dirty ? ' (dirty)' : ''}`);
-        if (e.run) println(`Run:    ${e.run}`);
-        println(`Files:  ${counts}`);
-        println('');
-        println(`    ${e.message}`);
-        println('');
+        if (o.oneline) { println(`${prefix}${shortId(e.id)} ${e.message} (${counts})`); after.forEach((l) => println(l)); continue; }
+        println(`${prefix}commit ${e.id}`);
+        if (e.parents.length > 1) println(`${pad}Merge:  ${e.parents.map(shortId).join(' ')}`);
+        println(`${pad}Author: ${e.author}`);
+        println(`${pad}Date:   ${e.time}`);
+        if (e.git) println(`${pad}Code:   git ${e.git.commit.slice(0, 12)}${e.git.dirty ? ' (dirty)' : ''}`);
+        if (e.run) println(`${pad}Run:    ${e.run}`);
+        println(`${pad}Files:  ${counts}`);
+        println(pad.trimEnd());
+        println(`${pad}    ${e.message}`);
+        println(pad.trimEnd());
+        after.forEach((l) => println(l));
       }
     }));
 
   program.command('branch')
     .description('list branches, create NAME at START (default HEAD), or delete with -d')
     .argument('[name]').argument('[start]')
-    .option('-d, --delete', 'delete the branch')
+    .option('-d, --delete', 'delete the branch (refused when HEAD does not contain it)')
+    .option('-D', 'delete the branch even if it is not merged')
     .option('--json', 'print JSON')
     .action((name: string | undefined, start: string | undefined, o) => withRepo(g(), async (repo) => {
-      if (name && o.delete) { await deleteBranch(repo, name); return; }
+      if (name && (o.delete || o.D)) {
+        const b = await deleteBranch(repo, name, !!o.D);
+        if (o.json) printJson(b);
+        else if (!g().quiet) println(`Deleted branch ${b.name} (was ${shortId(b.commit)}); 'dv branch ${b.name} ${shortId(b.commit)}' brings it back`);
+        return;
+      }
       if (name) {
         const b = await createBranch(repo, name, start);
         if (o.json) printJson(b); else if (!g().quiet) println(`branch ${b.name} at ${shortId(b.commit)}`);

@@ -35,6 +35,8 @@ export function register(program: Command, g: () => GlobalOptions): void {
       println(`${verb} ${humanBytes(r.bytesFreed)}: ${r.objectsDeleted} objects, ${r.packsDeleted} packs deleted, ${r.packsRewritten} rewritten, ${r.orphanPacks} orphan packs`);
       if (r.runsPruned || r.cacheEntriesPruned) println(`${r.dryRun ? 'would prune' : 'pruned'} ${r.runsPruned} old run(s) and ${r.cacheEntriesPruned} run-cache entry(ies)`);
       if (r.packsProtected) println(`kept ${r.packsProtected} recent pack(s): a running dv serve may still commit their data`);
+      const k = r.roots;
+      if (r.dryRun) println(`roots: ${k.refs.length} ref target(s), ${k.head.length} HEAD, ${k.reflog.length} in the reflog, ${k.git.length} named by dv.lock in git history, ${k.pipeline.length} pipeline record(s)`);
     }));
 
   program.command('fsck')

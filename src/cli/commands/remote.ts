@@ -81,7 +81,8 @@ export function register(program: Command, g: () => GlobalOptions): void {
         else if (x.status === 'created') println(` * ${n}: new at ${shortId(x.new)}`);
         else println(`${x.status === 'forced' ? ' + ' : '   '}${n}: ${shortId(x.old!)}${x.status === 'forced' ? '...' : '..'}${shortId(x.new)}${x.status === 'forced' ? ' (forced)' : ''}`);
       }
-      if (r.refs.every((x) => x.status === 'up-to-date')) println(`everything up to date on ${r.url}`);
+      if (r.pinned.length) println(` * pinned ${r.pinned.length} data version(s) named by dv.lock in git history`);
+      if (r.refs.every((x) => x.status === 'up-to-date') && !r.pinned.length) println(`everything up to date on ${r.url}`);
       else println(`uploaded ${r.packsUploaded} pack(s), ${humanBytes(r.bytesUploaded)} to ${r.url}; ${r.packsSkipped} already there`);
     }));
 

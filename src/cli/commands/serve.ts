@@ -36,7 +36,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
       const { RepoBackend, bucketName } = await import('../../s3proxy/repo-backend.js');
       const { KeyStore } = await import('../../s3proxy/keys.js');
       const { startS3Server } = await import('../../s3proxy/server.js');
-      const cwd = globals.cwd ?? process.cwd();
+      const cwd = process.cwd();
       type Mirror = import('../../s3proxy/remote-mirror.js').RemoteMirror;
       let mirror: Mirror | undefined;
       let repo: RepoT;

@@ -9,6 +9,7 @@ import { checkout } from '../../repo/checkout.js';
 import { remoteStatus, type RemoteStatus } from '../../repo/remote/status.js';
 import { projectPath } from '../../repo/workspace.js';
 import { DEFAULT_CHUNKER } from '../../store/chunker.js';
+import { DvError } from '../../store/errors.js';
 import type { Change } from '../../repo/trees.js';
 import { withRepo, type GlobalOptions } from '../context.js';
 import { humanBytes, printJson, println, shortId } from '../output.js';
@@ -42,11 +43,11 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .option('--json', 'print JSON')
     .action((o) => {
       const chunker = { min: o.chunkMin ?? DEFAULT_CHUNKER.min, avg: o.chunkAvg ?? DEFAULT_CHUNKER.avg, max: o.chunkMax ?? DEFAULT_CHUNKER.max };
-      const repo = Repo.init(g().cwd ?? process.cwd(), { chunker });
+      const repo = Repo.init(process.cwd(), { chunker });
       const out = { root: repo.root, chunker: repo.config.chunker };
       repo.close();
       if (o.json) printJson(out);
-      else println(`Initialized empty dv repository in ${path.join(out.root, '.dv')}`);
+      else if (!g().quiet) println(`Initialized empty dv repository in ${path.join(out.root, '.dv')}`);
     });
 
   program.command('add')
@@ -87,6 +88,11 @@ export function register(program: Command, g: () => GlobalOptions): void {
       const r = o.remote ? await remoteStatus(repo) : undefined;
       if (o.json) { printJson(r ? { ...s, remote: r } : s); return; }
       println(s.branch ? `On branch ${s.branch}` : `HEAD detached at ${s.commit ? shortId(s.commit) : '(none)'}`);
+      if (s.merge) {
+        const open = s.merge.conflicts.filter((p) => !s.merge!.resolved.includes(p));
+        println(open.length ? `Merging ${s.merge.name}: unresolved conflicts (take a side with 'dv checkout --ours|--theirs PATH'):` : `Merging ${s.merge.name}: all conflicts resolved ('dv commit' concludes the merge)`);
+        open.forEach((p) => println(`  both modified: ${p}`));
+      }
       if (r) println(remoteStatusLine(r));
       const lines = [...s.added.map((p) => `  added:    ${p}`), ...s.modified.map((p) => `  modified: ${p}`), ...s.deleted.map((p) => `  deleted:  ${p}`)];
       lines.sort((a, b) => a.slice(12).localeCompare(b.slice(12)));
@@ -107,11 +113,23 @@ export function register(program: Command, g: () => GlobalOptions): void {
     }));
 
   program.command('checkout')
-    .description('make tracked paths match REF (dv ref, or a git revision via dv.lock)')
-    .argument('<ref>').argument('[paths...]')
-    .option('-f, --force', 'overwrite uncommitted changes')
+    .description('make tracked paths match REF (dv ref, or a git revision via dv.lock); --ours/--theirs PATH resolve a merge conflict')
+    .argument('<ref>', 'REF, or with --ours/--theirs the first conflicting PATH').argument('[paths...]')
+    .option('-f, --force', 'overwrite uncommitted changes (and replace a symlinked directory itself)')
+    .option('--ours', 'resolve conflicting PATHs of a merge in progress with our version')
+    .option('--theirs', 'resolve conflicting PATHs of a merge in progress with the merged branch\'s version')
     .option('--json', 'print JSON')
     .action((ref: string, paths: string[], o) => withRepo(g(), async (repo, progress) => {
+      if (o.ours || o.theirs) {
+        if (o.ours && o.theirs) throw new DvError('--ours and --theirs exclude each other', 2);
+        const { resolveConflicts } = await import('../../repo/merge.js');
+        const all = [ref, ...paths].map((p) => projectPath(repo.root, process.cwd(), p));
+        const s = await resolveConflicts(repo, o.ours ? 'ours' : 'theirs', all);
+        const open = s.conflicts.filter((p) => !s.resolved.includes(p));
+        if (o.json) printJson({ resolved: s.resolved, unresolved: open });
+        else if (!g().quiet) println(open.length ? `resolved ${all.join(', ')}; still in conflict: ${open.join(', ')}` : "all conflicts resolved; 'dv commit' concludes the merge");
+        return;
+      }
       const rel = paths.map((p) => projectPath(repo.root, process.cwd(), p));
       const r = await checkout(repo, ref, { paths: rel, force: o.force, onProgress: progress.update });
       progress.done();
@@ -119,6 +137,12 @@ export function register(program: Command, g: () => GlobalOptions): void {
       if (!g().quiet) {
         const where = r.branch ? `branch '${r.branch}'` : `detached HEAD at ${shortId(r.commit)}`;
         println(`${r.written.length} written, ${r.removed.length} removed; ${rel.length ? `restored ${rel.join(', ')} from ${shortId(r.commit)}` : where}`);
+        if (r.detached) println(`note: HEAD is detached at ${shortId(r.commit)} ('${ref}'); commits made here belong to no branch until 'dv branch NAME'`);
+      }
+      if (r.leftBehind.length) {
+        const n = r.leftBehind.length;
+        process.stderr.write(`warning: leaving ${n} commit${n === 1 ? '' : 's'} behind, not on any branch or tag (newest ${shortId(r.leftBehind[0])}); `
+          + `the reflog keeps ${n === 1 ? 'it' : 'them'} for 30 days, 'dv branch NAME ${shortId(r.leftBehind[0])}' keeps ${n === 1 ? 'it' : 'them'} for good\n`);
       }
     }));
 }

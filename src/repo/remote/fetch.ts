@@ -6,6 +6,7 @@
 // arrive stay, indexed: that is what makes a re-run resume).
 import { DvError } from '../../store/errors.js';
 import { indexedPacks } from '../../store/maintenance.js';
+import { droppedPacks, forgetDropped } from '../gc.js';
 import { markReachable } from '../reachable.js';
 import type { Repo } from '../repo.js';
 import { resolveRemote } from './config.js';
@@ -55,11 +56,19 @@ export async function fetchWith(repo: Repo, remote: Remote, onProgress?: OnProgr
   const remoteRefs = await remote.listRefs();
   const remotePacks = await remote.listPacks();
   const have = new Set(indexedPacks(repo.blobs).map((p) => p.id));
+  // Packs a local gc deleted as garbage stay away, unless a ref needs them after all.
+  const dropped = droppedPacks(repo);
   const missing = [...remotePacks.values()].filter((p) => !have.has(p.id));
-  const fetched = await downloadPacks(remote, repo.blobs, missing, onProgress);
+  const fetched = await downloadPacks(remote, repo.blobs, missing.filter((p) => !dropped.has(p.id)), onProgress);
 
   const changes = planRefs(repo, remote.name, remoteRefs);
-  await checkComplete(repo, remote, changes.filter((c) => c.status === 'new' || c.status === 'updated'));
+  const moved = changes.filter((c) => c.status === 'new' || c.status === 'updated');
+  if (!(await isComplete(repo, moved))) {
+    const again = missing.filter((p) => dropped.has(p.id));
+    fetched.push(...await downloadPacks(remote, repo.blobs, again, onProgress));
+    forgetDropped(repo, again.map((p) => p.id));
+    await checkComplete(repo, remote, moved);
+  }
   repo.db.transaction(() => {
     for (const c of changes) {
       if (c.status === 'pruned') repo.refs.delete(c.ref);
@@ -89,6 +98,10 @@ function planRefs(repo: Repo, remoteName: string, remoteRefs: RemoteRef[]): Fetc
     if (!seen.has(r.name)) out.push({ ref: r.name, old: r.target, new: null, status: 'pruned' });
   }
   return out.sort((a, b) => a.ref.localeCompare(b.ref));
+}
+
+async function isComplete(repo: Repo, changed: FetchedRef[]): Promise<boolean> {
+  return changed.length === 0 || (await markReachable(repo, changed.map((c) => c.new!))).broken.size === 0;
 }
 
 /** Every object the new ref targets reach must now be here and readable. */

@@ -1,5 +1,5 @@
-// dv gc --remote: delete remote packs that nothing reachable from the remote's refs
-// (or a shared run record) uses.
+// dv gc --remote: delete remote packs that nothing reachable from the remote's refs,
+// its pins (data versions named by dv.lock in git history) or a shared run record uses.
 //
 // Safety against concurrent pushes, which upload packs before the ref that makes
 // them live:
@@ -82,11 +82,12 @@ async function collect(repo: Repo, remote: Remote, graceMs: number, dryRun: bool
   onProgress?: OnProgress): Promise<RemoteGcResult> {
   // Refs after the lease is visible (acquireLease waited the settle delay), packs after refs.
   const refs = await remote.listRefs();
+  const pins = await remote.listPins();
   const packs = [...(await remote.listPacks()).values()];
   const meter = new Meter('gc: reading pack tables', packs.length, 0, onProgress);
   const tables = await readRemoteTables(repo, remote, packs, () => meter.fileDone());
   const index = indexTables(tables);
-  const { live, broken } = await markRemote(repo, remote, index, refs.map((r) => r.commit));
+  const { live, broken } = await markRemote(repo, remote, index, [...refs.map((r) => r.commit), ...pins]);
   if (broken.size) {
     const [id, from] = broken.entries().next().value as [string, string];
     throw new DvError(`remote '${remote.name}' lacks or cannot read ${broken.size} object(s) its refs need `

@@ -34,6 +34,17 @@ export function refKey(ref: string): string {
   return `${REFS_PREFIX}${ref}`;
 }
 
+/**
+ * Pins: `refs/pins/<commit id>` marks a data version that a dv.lock in git history
+ * names, so that remote gc keeps it and a colleague's `dv checkout git:REV` finds it
+ * after a fetch, although no branch or tag reaches it (docs/remotes.md, "Pins").
+ */
+export const PINS_PREFIX = 'refs/pins/';
+
+export function pinKey(commit: string): string {
+  return `${PINS_PREFIX}${commit}`;
+}
+
 /** The per-ref lease used where the server has no conditional writes. */
 export function refLeaseKey(ref: string): string {
   return `${LOCKS_PREFIX}refs/${ref}`;

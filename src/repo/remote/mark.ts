@@ -8,9 +8,8 @@ import { blake3 } from '../../store/hash.js';
 import { BlobType, readTable, readTableFromFile, type PackEntry } from '../../store/packfile.js';
 import { packPath } from '../../store/packwriter.js';
 import { pool } from '../../store/pool.js';
-import { decodeChunkList } from '../objects.js';
+import { edgesOf, hasEdges } from '../edges.js';
 import type { Repo } from '../repo.js';
-import type { Commit, Tree } from '../types.js';
 import { packKey } from './layout.js';
 import type { Remote, RemotePack } from './remote.js';
 
@@ -46,8 +45,6 @@ export function indexTables(tables: Map<string, PackEntry[]>): Map<string, Remot
   return index;
 }
 
-const ID_RE = /\b[0-9a-f]{64}\b/g;
-
 /** Live object ids from `roots` (ref targets) plus every run record and run-cache
  * entry (shared through the remote, so they are roots there as locally). */
 export async function markRemote(repo: Repo, remote: Remote, index: Map<string, RemoteBlob>, roots: string[]):
@@ -67,26 +64,10 @@ export async function markRemote(repo: Repo, remote: Remote, index: Map<string, 
   const visit = async (id: string, from: string): Promise<[string, string][]> => {
     const b = index.get(id);
     if (!b) { broken.set(id, from); return []; }
-    if (b.type === BlobType.Chunk || b.type === BlobType.Log) return [];
+    if (!hasEdges(b.type)) return [];
     try {
-      const data = await read(id, b);
       const by = `${BlobType[b.type]?.toLowerCase() ?? 'object'} ${id}`;
-      const edges = (ids: string[]) => ids.map((c): [string, string] => [c, by]);
-      if (b.type === BlobType.ChunkList) return edges(decodeChunkList(data, id).map(([c]) => c));
-      const text = data.toString('utf8');
-      if (b.type === BlobType.Commit) {
-        const c = JSON.parse(text) as Commit;
-        return edges([c.tree, ...c.parents]);
-      }
-      if (b.type === BlobType.Tree) {
-        // As stored: a large directory names its parts, a large file its chunk list blob.
-        const tree = JSON.parse(text) as Tree;
-        if (tree.parts) return edges(tree.parts);
-        return edges(tree.entries.flatMap((e) =>
-          e.type === 'dir' ? [e.tree] : [...(e.list ? [e.list] : []), ...(e.chunks ?? []).map(([c]) => c)]));
-      }
-      // Run records and anything newer: every id they mention that the remote holds.
-      return edges((text.match(ID_RE) ?? []).filter((r) => r !== id && index.has(r)));
+      return edgesOf(b.type, await read(id, b), id, (r) => index.has(r)).children.map((c): [string, string] => [c, by]);
     } catch (e) {
       broken.set(id, `${from} (${(e as Error).message})`);
       return [];

@@ -7,6 +7,7 @@ import { DvError } from '../../store/errors.js';
 import { indexedPacks } from '../../store/maintenance.js';
 import { pool } from '../../store/pool.js';
 import type { Repo } from '../repo.js';
+import { historyRoots } from '../reachable.js';
 import { isAncestor } from './ancestry.js';
 import { resolveRemote } from './config.js';
 import type { OnProgress } from './progress.js';
@@ -46,9 +47,11 @@ export interface PushResult {
   packsSkipped: number;
   /** How refs were protected: compare-and-swap, or the best-effort lease. */
   refUpdates: 'conditional-write' | 'lease' | 'none';
+  /** Data versions newly pinned on the remote: named by a dv.lock in git history. */
+  pinned: string[];
 }
 
-function selectRefs(repo: Repo, opts: PushOptions): { ref: string; commit: string }[] {
+function selectRefs(repo: Repo, opts: PushOptions, hasPins: boolean): { ref: string; commit: string }[] {
   const out = new Map<string, string>();
   for (const n of opts.refs ?? []) {
     const ref = repo.refs.get(`heads/${n}`) ? `heads/${n}` : repo.refs.get(`tags/${n}`) ? `tags/${n}` : null;
@@ -59,7 +62,10 @@ function selectRefs(repo: Repo, opts: PushOptions): { ref: string; commit: strin
   if (opts.tags) for (const r of repo.refs.list('tags/')) out.set(r.name, r.target);
   if (!opts.refs?.length && !opts.all) {
     const head = repo.head();
-    if (head.branch === null) throw new DvError('HEAD is detached: name the branch to push');
+    if (head.branch === null) {
+      if (hasPins) return []; // the versions git's dv.lock files name still go, as pins
+      throw new DvError('HEAD is detached: name the branch to push');
+    }
     if (!head.commit) throw new DvError(`branch '${head.branch}' has no commits yet: nothing to push`);
     out.set(`heads/${head.branch}`, head.commit);
   }
@@ -70,10 +76,11 @@ function selectRefs(repo: Repo, opts: PushOptions): { ref: string; commit: strin
 export async function push(repo: Repo, opts: PushOptions = {}): Promise<PushResult> {
   const { name, config } = resolveRemote(repo, opts.remote);
   return repo.withLock('push', async () => {
-    const wanted = selectRefs(repo, opts);
+    const pins = (await historyRoots(repo)).git;
+    const wanted = selectRefs(repo, opts, pins.length > 0);
     const remote = Remote.connect(name, config, { jobs: opts.jobs });
     try {
-      return await pushWith(repo, remote, wanted, opts);
+      return await pushWith(repo, remote, wanted, pins, opts);
     } finally {
       remote.close();
     }
@@ -95,7 +102,8 @@ async function classify(repo: Repo, remote: Remote, ref: string, local: string, 
   throw rejectedNonFastForward(remote, ref, why);
 }
 
-async function pushWith(repo: Repo, remote: Remote, wanted: { ref: string; commit: string }[], opts: PushOptions): Promise<PushResult> {
+async function pushWith(repo: Repo, remote: Remote, wanted: { ref: string; commit: string }[], pins: string[],
+  opts: PushOptions): Promise<PushResult> {
   await remote.ensureMeta(repo.config.chunker);
   // Checked before sending anything, as git does; writeRemoteRef checks again at the end.
   const theirs = await pool(wanted, remote.jobs, (w) => remote.readRef(w.ref));
@@ -105,9 +113,11 @@ async function pushWith(repo: Repo, remote: Remote, wanted: { ref: string; commi
     plans.push({ ref: w.ref, old: theirs[i]?.commit ?? null, new: w.commit, status, theirs: theirs[i] });
   }
   const result: PushResult = { remote: remote.name, url: remote.url, refs: plans.map(({ theirs: _, ...p }) => p),
-    packsUploaded: 0, bytesUploaded: 0, packsSkipped: 0, refUpdates: 'none' };
+    packsUploaded: 0, bytesUploaded: 0, packsSkipped: 0, refUpdates: 'none', pinned: [] };
   const moving = plans.filter((p) => p.status !== 'up-to-date');
-  if (moving.length) {
+  const pinned = pins.length ? await remote.listPins() : new Set<string>();
+  const newPins = pins.filter((id) => !pinned.has(id));
+  if (moving.length || newPins.length) {
     await checkNoGc(remote); // fail before uploading, not after
     const remotePacks = await remote.listPacks();
     // A size mismatch is an upload cut short on a server that stores partial bodies.
@@ -119,6 +129,10 @@ async function pushWith(repo: Repo, remote: Remote, wanted: { ref: string; commi
     result.packsSkipped = local.length - missing.length;
     result.refUpdates = (await remote.conditionalWrites()) ? 'conditional-write' : 'lease';
     for (const p of moving) await writeRemoteRef(remote, p.ref, p.theirs, p.new, { force: p.status === 'forced' });
+    // After the packs, like refs: a pin never names data the remote lacks.
+    if (newPins.length) await checkNoGc(remote);
+    await pool(newPins, remote.jobs, (id) => remote.writePin(id));
+    result.pinned = newPins;
   }
   repo.db.transaction(() => {
     for (const p of plans) if (p.ref.startsWith('heads/')) repo.refs.set(`remotes/${remote.name}/${p.ref.slice(6)}`, p.new);

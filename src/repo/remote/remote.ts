@@ -6,7 +6,7 @@ import { S3Backend } from '../../store/s3backend.js';
 import type { RemoteConfig } from '../config.js';
 import type { RepoConfig } from '../config.js';
 import {
-  decodeMeta, decodeRef, describeChunker, encodeMeta, isBranchOrTagRef, META_KEY, PACKS_PREFIX, parsePackKey,
+  decodeMeta, decodeRef, describeChunker, encodeMeta, encodeRef, isBranchOrTagRef, META_KEY, PACKS_PREFIX, parsePackKey, PINS_PREFIX, pinKey,
   REFS_PREFIX, refKey, sameChunker, type RemoteMeta,
 } from './layout.js';
 
@@ -106,6 +106,21 @@ export class Remote {
   async readRef(name: string): Promise<RemoteRef | null> {
     const got = await this.backend.get(refKey(name));
     return got && { name, commit: decodeRef(got.body, `${this.url}/${refKey(name)}`), etag: got.etag };
+  }
+
+  /** The commits pinned on the remote (one LIST; the id is the key). */
+  async listPins(): Promise<Set<string>> {
+    const out = new Set<string>();
+    for await (const o of this.backend.list(PINS_PREFIX)) {
+      const id = o.key.slice(PINS_PREFIX.length);
+      if (/^[0-9a-f]{64}$/.test(id)) out.add(id);
+    }
+    return out;
+  }
+
+  /** Pins a commit whose objects are already on the remote. */
+  async writePin(commit: string): Promise<void> {
+    await this.backend.put(pinKey(commit), encodeRef(commit), { contentType: 'text/plain' });
   }
 
   /** Branches and tags: one LIST, then the (small) ref bodies in parallel. */
