@@ -10,7 +10,7 @@ import type { Repo } from './repo.js';
 import type { Progress } from './snapshot.js';
 import { isUnder, normalizeTracked } from './paths.js';
 import { sameContent, type FlatTree } from './trees.js';
-import { hashFile, scanWorkspace, StatCache, type WsFile } from './workspace.js';
+import { hashFile, linkedParents, scanWorkspace, StatCache, type WsFile } from './workspace.js';
 import { isLink } from './types.js';
 import { deleteMeta, getMeta, setMeta } from '../store/db.js';
 
@@ -177,27 +177,6 @@ async function planCheckout(repo: Repo, want: FlatTree, known: FlatTree[], cache
       + 'move the data back, or use --force to replace the link itself with the version\'s files');
   }
   return { want, ws, toWrite, toRemove, links: [...links.keys()] };
-}
-
-/**
- * Leading directories of `paths` that are symbolic links in the workspace, with their
- * targets. Writing `data/a.csv` through a `data` link would change files outside the
- * project, as git refuses to.
- */
-export function linkedParents(root: string, paths: string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  const checked = new Set<string>();
-  for (const p of paths) {
-    const dirs: string[] = [];
-    for (let d = path.posix.dirname(p); d !== '.'; d = path.posix.dirname(d)) dirs.unshift(d);
-    for (const d of dirs) {
-      if (checked.has(d)) continue;
-      checked.add(d);
-      const st = fs.lstatSync(path.join(root, d), { throwIfNoEntry: false });
-      if (st?.isSymbolicLink()) { out.set(d, fs.readlinkSync(path.join(root, d))); break; }
-    }
-  }
-  return out;
 }
 
 async function applyCheckout(repo: Repo, plan: Plan, onProgress?: (p: Progress) => void): Promise<{ file: WsFile; hash: string }[]> {

@@ -268,8 +268,9 @@ export class Repo {
 
   private gitCache: { at: number; info: Promise<GitInfo | null> } | null = null;
 
-  /** The enclosing git repository's HEAD and dirty flag; reused for a second by a server's stream of commits. */
-  gitInfo(): Promise<GitInfo | null> {
+  /** The enclosing git repository's HEAD and dirty flag, reused for a second: a server's
+   * stream of commits (commitChanges) reads git once, not per commit. */
+  private recentGitInfo(): Promise<GitInfo | null> {
     if (!this.gitCache || Date.now() - this.gitCache.at > 1000) this.gitCache = { at: Date.now(), info: gitInfo(this.root) };
     return this.gitCache.info;
   }
@@ -278,7 +279,7 @@ export class Repo {
   async writeCommit(c: NewCommit): Promise<string> {
     const commit: Commit = {
       tree: c.tree, parents: c.parents, paths: c.paths, message: c.message, author: this.author(),
-      time: new Date().toISOString(), git: c.git !== undefined ? c.git : await this.gitInfo(), run: c.run ?? null,
+      time: new Date().toISOString(), git: c.git !== undefined ? c.git : await gitInfo(this.root), run: c.run ?? null,
     };
     return this.objects.writeCommit(commit);
   }
@@ -307,7 +308,8 @@ export class Repo {
       const untracked = [...changes.keys()].filter((p) => !tracked.some((t) => isUnder(p, t)));
       const paths = normalizeTracked([...tracked, ...untracked.map((p) => p.split('/')[0])]);
       const tree = await updateTree(this.objects, base?.tree ?? null, entries);
-      const id = await this.writeCommit({ tree, parents: parent ? [parent] : [], paths, message, run: opts.run, git: opts.git });
+      const git = opts.git !== undefined ? opts.git : await this.recentGitInfo();
+      const id = await this.writeCommit({ tree, parents: parent ? [parent] : [], paths, message, run: opts.run, git });
       this.blobs.flush();
       this.refs.set(`heads/${branch}`, id, `${opts.run ? 'run' : 'commit'}: ${message.split('\n')[0]}`);
       return id;

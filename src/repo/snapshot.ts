@@ -9,7 +9,7 @@ import type { Repo } from './repo.js';
 import { buildTree, diffFlat, type Change, type FlatTree } from './trees.js';
 import type { FileEntry } from './types.js';
 import { scanDetailed } from './scan.js';
-import { StatCache, toEntry, type WsFile } from './workspace.js';
+import { linkedParents, StatCache, toEntry, type WsFile } from './workspace.js';
 import { isUnder, normalizeTracked } from './paths.js';
 
 export interface Progress {
@@ -110,6 +110,11 @@ function defaultMessage(changes: Change[]): string {
 /** dv add PATH...: start tracking PATHs and snapshot them. */
 export async function add(repo: Repo, paths: string[], opts: SnapshotOptions = {}): Promise<SnapshotResult> {
   if (paths.length === 0) throw new DvError('nothing to add: give one or more paths', 2);
+  const links = linkedParents(repo.root, paths);
+  if (links.size) {
+    const [dir, to] = links.entries().next().value as [string, string];
+    throw new DvError(`'${dir}' is a symbolic link (to ${to}): dv never reads or writes through a link; add '${dir}' itself (recorded as a link) or the real directory`);
+  }
   for (const p of paths) {
     if (p === '') throw new DvError('cannot track the project root itself; add its data directories', 2);
     if (!fs.lstatSync(path.join(repo.root, p), { throwIfNoEntry: false })) throw new DvError(`path '${p}' does not exist`);

@@ -303,3 +303,24 @@ export async function workspaceHashes(root: string, files: WsFile[], cache: Stat
   for (const f of files) out.set(f.path, cache.hashOf(f) ?? (await hashFile(path.join(root, f.path), f.mode)));
   return out;
 }
+
+/**
+ * Leading directories of `paths` that are symbolic links in the workspace, with their
+ * targets. Writing `data/a.csv` through a `data` link would change files outside the
+ * project, as git refuses to.
+ */
+export function linkedParents(root: string, paths: string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  const checked = new Set<string>();
+  for (const p of paths) {
+    const dirs: string[] = [];
+    for (let d = path.posix.dirname(p); d !== '.'; d = path.posix.dirname(d)) dirs.unshift(d);
+    for (const d of dirs) {
+      if (checked.has(d)) continue;
+      checked.add(d);
+      const st = fs.lstatSync(path.join(root, d), { throwIfNoEntry: false });
+      if (st?.isSymbolicLink()) { out.set(d, fs.readlinkSync(path.join(root, d))); break; }
+    }
+  }
+  return out;
+}

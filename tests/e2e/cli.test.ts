@@ -7,8 +7,8 @@ import path from 'node:path';
 import git from 'isomorphic-git';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Repo } from '../../src/repo/repo.js';
-import {
 import { RepoLock } from '../../src/store/lock.js';
+import {
   describeRun, dv, dvJson, dvOk, ensureBuilt, listFiles, snapshotTree, TempDirs, TEST_AUTHOR, writeFile, writeRandomFile,
   type RunResult,
 } from '../helpers/cli.js';
@@ -69,7 +69,7 @@ describe('walkthrough', () => {
     c1 = r.stdout.trim();
     v1 = snapshotTree(data);
     const s = await dvJson<Record<string, unknown>>(proj, ['status', '--json']);
-    expect(s).toEqual({ branch: 'main', commit: c1, tracked: ['data'], added: [], modified: [], deleted: [] });
+    expect(s).toEqual({ branch: 'main', commit: c1, tracked: ['data'], added: [], modified: [], deleted: [], merge: null });
     expect((await dvOk(proj, ['status'])).stdout).toMatch(/nothing to commit/);
   });
 
@@ -83,7 +83,7 @@ describe('walkthrough', () => {
       .map((m) => `${m![1]} ${m![2]}`).sort();
     expect(listed).toEqual(['added data/d.csv', 'deleted data/b.csv', 'modified data/a.csv']);
     const s = await dvJson<Record<string, unknown>>(proj, ['status', '--json']);
-    expect(s).toEqual({ branch: 'main', commit: c1, tracked: ['data'], added: ['data/d.csv'], modified: ['data/a.csv'], deleted: ['data/b.csv'] });
+    expect(s).toEqual({ branch: 'main', commit: c1, tracked: ['data'], added: ['data/d.csv'], modified: ['data/a.csv'], deleted: ['data/b.csv'], merge: null });
     // Limited to a path.
     const sub = await dvJson<{ added: string[]; modified: string[]; deleted: string[] }>(proj, ['status', 'data/a.csv', '--json']);
     expect([sub.added, sub.modified, sub.deleted]).toEqual([[], ['data/a.csv'], []]);
@@ -313,7 +313,7 @@ describe('edge cases', () => {
   it('an empty repository: nothing tracked, empty listings, commit refused', async () => {
     const proj = tmp.make('dv-e2e-empty-');
     await dvOk(proj, ['init']);
-    expect(await dvJson(proj, ['status', '--json'])).toEqual({ branch: 'main', commit: null, tracked: [], added: [], modified: [], deleted: [] });
+    expect(await dvJson(proj, ['status', '--json'])).toEqual({ branch: 'main', commit: null, tracked: [], added: [], modified: [], deleted: [], merge: null });
     expect(await dvJson(proj, ['log', '--json'])).toEqual([]);
     expect(await dvJson(proj, ['branch', '--json'])).toEqual([]);
     expect(await dvJson(proj, ['tag', '--json'])).toEqual([]);

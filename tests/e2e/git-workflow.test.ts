@@ -92,9 +92,9 @@ describe('dv in a git project', () => {
     fs.writeFileSync(cfg, JSON.stringify({ ...JSON.parse(fs.readFileSync(cfg, 'utf8')), reflogExpireDays: 0 }));
     await dvOk(proj, ['gc']);
     git(proj, 'stash', 'pop', '-q');
-    await dvOk(proj, ['checkout', 'git:HEAD', '--force']);
-    expect(fs.readFileSync(path.join(proj, 'data/a.csv'), 'utf8')).toBe('work in progress\n');
     expect(JSON.parse(fs.readFileSync(path.join(proj, 'dv.lock'), 'utf8')).commit).toBe(wip);
+    await dvOk(proj, ['checkout', wip]);
+    expect(fs.readFileSync(path.join(proj, 'data/a.csv'), 'utf8')).toBe('work in progress\n');
   });
 
   it("a colleague's git clone plus dv clone checks out a feature branch's data version; remote gc keeps it (pins)", async () => {
@@ -137,7 +137,7 @@ describe('dv in a git project', () => {
     await dvOk(proj, ['init', '-q']);
     writeFile(proj, 'in/a.txt', 'hello\n');
     await dvOk(proj, ['add', 'in'], { env: { DV_AUTHOR: undefined, GIT_AUTHOR_NAME: undefined, GIT_AUTHOR_EMAIL: undefined } });
-    writeFile(proj, 'dv.yaml', 'stages:\n  copy:\n    foreach: in/*.txt\n    cmd: cp ${in} ${out}\n    outs: [out/${stem}.txt]\n');
+    writeFile(proj, 'dv.yaml', 'stages:\n  copy:\n    foreach: in/*.txt\n    cmd: cp ${in} ${out}\n    outs: out/\n');
     await dvOk(proj, ['run'], { env: { DV_AUTHOR: undefined } });
     const log = await dvJson<{ author: string; git: { commit: string } | null; run: string | null }[]>(proj, ['log', '--json']);
     expect(log[1].author).toBe('Grace Hopper <grace@example.invalid>');

@@ -80,7 +80,9 @@ beforeEach(async () => {
 
   const main = await run();
   const onDeletedBranch = await run({ branch: 'exp', params: ['t=2'] });
-  await deleteBranch(repo, 'exp');
+  await deleteBranch(repo, 'exp', true);
+  repo.config.reflogExpireDays = 0; // else the reflog keeps the deleted branch's commit (and so its run) 30 days
+  repo.saveConfig();
   writeFile(root, 'fail-b', '');
   const failedThenUsed = await run({ params: ['t=3'] });
   unlinkSync(join(root, 'fail-b'));
@@ -175,11 +177,15 @@ describe('dv gc --prune-runs', () => {
 
 describe('dv gc --prune-runs (command line, in process)', () => {
   // main.ts turns a CommanderError into one `dv: error:` line and exit 2, a DvError into its exitCode.
+  // As `dv -C root`: main.ts changes directory once, before the command runs.
   const program = () => {
+    process.chdir(root);
     const p = new Command('dv').exitOverride().configureOutput({ writeOut: () => {}, writeErr: () => {}, outputError: () => {} });
-    register(p, () => ({ quiet: true, cwd: root }));
+    register(p, () => ({ quiet: true }));
     return p;
   };
+  const home = process.cwd();
+  afterEach(() => process.chdir(home));
 
   it('refuses a bad age as a one-line usage error, and --remote', async () => {
     const bad = await program().parseAsync(['gc', '--prune-runs', 'soon'], { from: 'user' }).catch((e: unknown) => e);

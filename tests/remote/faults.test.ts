@@ -93,7 +93,7 @@ describe('packs that vanish between listing and download', () => {
     await dvOk(a, ['commit', '-m', 'tmp'], env);
     const tmpPack = [...localPacks()].filter((f) => !packsBefore.has(f)).map((f) => path.basename(f))[0];
     await dvOk(a, ['checkout', 'main'], env);
-    await dvOk(a, ['branch', '-d', 'tmp'], env);
+    await dvOk(a, ['branch', '-D', 'tmp'], env);
     writeFile(path.join(a, 'data/more.txt'), 'more\n');
     await dvOk(a, ['commit', '-m', 'more'], env);
     await dvOk(a, ['push'], env);
