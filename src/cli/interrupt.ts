@@ -3,7 +3,8 @@
 // kernel lock that goes with the process, and an interrupted checkout is finished by
 // the next command (its journal), so stopping at once is safe and a re-run resumes.
 // A command with its own graceful stop (dv run: stop launching, cancel running
-// commands, record the run) installs a handler for the duration instead.
+// commands, record the run; dv serve: drain and release its lease) installs a handler
+// for the duration instead, through withInterruptHandler or its own process listener.
 type Handler = (signal: NodeJS.Signals) => void;
 
 const handlers: Handler[] = [];
@@ -16,6 +17,8 @@ function defaultStop(signal: NodeJS.Signals): void {
 
 let seen = 0;
 function dispatch(signal: NodeJS.Signals): void {
+  // A command listening for the signal itself stops in its own way.
+  if (handlers.length === 0 && process.listenerCount(signal) > 1) return;
   // A second Ctrl-C always stops at once.
   if (++seen > 1 || handlers.length === 0) return defaultStop(signal);
   handlers[handlers.length - 1](signal);
