@@ -65,7 +65,7 @@ function CsvTable(p: { refName: string; path: string }) {
           </tbody>
         </table>
       </div>
-      {t.data ? <Pager offset={offset} limit={100} more={t.data.more} onGo={setOffset} /> : null}
+      {t.data ? <Pager offset={offset} limit={100} more={t.data.more} shown={t.data.items.length} onGo={setOffset} /> : null}
     </Box>
   );
 }

@@ -78,7 +78,7 @@ function History(p: { refName: string }) {
             </tbody>
           </table>
         </div>
-        {log.data ? <Pager offset={offset} limit={30} more={log.data.more} onGo={setOffset} /> : null}
+        {log.data ? <Pager offset={offset} limit={30} more={log.data.more} shown={items.length} onGo={setOffset} /> : null}
       </Box>
     </>
   );

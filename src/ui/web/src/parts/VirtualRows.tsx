@@ -22,7 +22,7 @@ export function VirtualRows<T>(p: VirtualRowsProps<T>) {
   const [, bump] = useState(0);
   const pages = useRef(new Map<number, T[] | 'loading'>());
   useEffect(() => { pages.current = new Map(); setTop(0); if (box.current) box.current.scrollTop = 0; bump((n) => n + 1); }, [p.listKey]);
-  const height = p.height ?? 480;
+  const height = Math.min(p.height ?? 480, Math.max(p.rowHeight, p.total * p.rowHeight) + 2);
   const first = Math.max(0, Math.floor(top / p.rowHeight) - 10);
   const last = Math.min(p.total, Math.ceil((top + height) / p.rowHeight) + 10);
   useEffect(() => {
