@@ -1,5 +1,5 @@
 // The console in a real browser (Debian's Chromium through playwright-core), as a user
-// clicks through it: versions and files with previews, a diff down to its rows, a run
+// clicks through it: versions and files with previews (CSV, JSON, image, Parquet), a diff down to its rows, a run
 // with a failed datum and its log, the stage DAG and a file's lineage; and the login
 // of `dv serve --ui`. Each page is saved as a screenshot (tests/ui/.screenshots).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,7 +39,7 @@ describe('the console in Chromium', () => {
     await b.shot('versions');
   });
 
-  it('browses files at a ref and previews CSV, JSON and an image', async () => {
+  it('browses files at a ref and previews CSV, JSON, an image and Parquet', async () => {
     const { page } = b;
     await page.getByTestId('branches').getByRole('link', { name: 'files' }).last().click();
     await page.getByRole('link', { name: /data\/$/ }).click();
@@ -61,6 +61,13 @@ describe('the console in Chromium', () => {
     await page.getByRole('link', { name: 'pixel.png' }).click();
     const img = page.getByTestId('image-preview');
     await expect.poll(() => img.evaluate((e) => (e as HTMLImageElement).naturalWidth)).toBe(2);
+    await page.getByTestId('crumbs').getByRole('link', { name: 'data' }).click();
+    await page.getByRole('link', { name: 'readings.parquet' }).click();
+    const pq = page.getByTestId('parquet-preview');
+    await expect.poll(() => pq.innerText()).toContain('oslo');
+    expect(await pq.innerText()).toMatch(/Schema \(3 rows\)/);
+    expect(await pq.locator('tbody tr').count()).toBe(3);
+    await b.shot('file-parquet');
   });
 
   it('diffs two refs, filters the changes and opens a row-level diff', async () => {

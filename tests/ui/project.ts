@@ -1,7 +1,8 @@
 // A project for the console tests, made with the real CLI: three commits (one by a
 // pipeline run), a tag, a branch, a run with a failed datum (and its log), CSV, JSON,
-// text and PNG files; and `dv ui` / `dv serve --ui` started on a free loopback port.
+// text, PNG and Parquet files; and `dv ui` / `dv serve --ui` started on a free loopback port.
 import zlib from 'node:zlib';
+import { parquetWriteBuffer } from 'hyparquet-writer';
 import { dv, dvOk, spawnDv, waitFor, writeFile, type DvProcess } from '../helpers/cli.js';
 
 export const DV_YAML = `
@@ -63,6 +64,9 @@ export async function makeProject(root: string): Promise<UiProject> {
   writeFile(root, 'data/info.json', '{"source":"station feed","units":{"temp":"C"}}');
   writeFile(root, 'data/notes.txt', 'Readings from three stations.\n');
   writeFile(root, 'data/pixel.png', png());
+  writeFile(root, 'data/readings.parquet', new Uint8Array(parquetWriteBuffer({
+    columnData: [{ name: 'city', data: ['paris', 'rome', 'oslo'], type: 'STRING' }, { name: 'temp', data: [12, 21, -5], type: 'INT32' }],
+  })));
   await dvOk(root, ['add', 'data', '-m', 'raw readings']);
   await dvOk(root, ['tag', 'v1']);
   await dvOk(root, ['run']);
