@@ -60,7 +60,7 @@ describe('the console in Chromium', () => {
     await page.getByTestId('crumbs').getByRole('link', { name: 'data' }).click();
     await page.getByRole('link', { name: 'pixel.png' }).click();
     const img = page.getByTestId('image-preview');
-    await expect.poll(() => img.evaluate((e) => (e as HTMLImageElement).naturalWidth)).toBe(2);
+    await expect.poll(() => img.evaluate((e) => (e as unknown as { naturalWidth: number }).naturalWidth)).toBe(2);
     await page.getByTestId('crumbs').getByRole('link', { name: 'data' }).click();
     await page.getByRole('link', { name: 'readings.parquet' }).click();
     const pq = page.getByTestId('parquet-preview');
@@ -160,7 +160,7 @@ describe('dv serve --ui in Chromium', () => {
     await expect.poll(() => page.getByTestId('who').innerText()).toContain(key.id);
     await expect.poll(() => page.getByTestId('branches').innerText()).toContain('dev');
     expect(await page.getByTestId('branches').innerText()).not.toContain('main');
-    expect(await page.evaluate(() => document.cookie)).toBe(''); // HttpOnly: no script sees the session
+    expect(await page.evaluate(() => (globalThis as unknown as { document: { cookie: string } }).document.cookie)).toBe(''); // HttpOnly: no script sees the session
     await b.shot('login-dev-key');
   });
 });
