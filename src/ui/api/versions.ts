@@ -1,5 +1,6 @@
 // /ui/api/refs, /ui/api/log, /ui/api/tree, /ui/api/file: branches and tags, history
 // (all parents, so merges show), and a directory listing at any ref, one page at a time.
+import type { LogEntry } from '../../repo/history.js';
 import type { Repo } from '../../repo/repo.js';
 import { diffTrees } from '../../repo/trees.js';
 import type { Commit, TreeEntry } from '../../repo/types.js';
@@ -17,24 +18,13 @@ export function refs(repo: Repo, p: Principal): unknown {
   return { head: head.branch, branches: list('heads/', 'branch'), tags: list('tags/', 'tag') };
 }
 
-export interface LogItem {
-  id: string;
-  parents: string[];
-  message: string;
-  author: string;
-  time: string;
-  git: Commit['git'];
-  run: string | null;
-  counts: { added: number; modified: number; deleted: number };
-}
-
 /** Commits reachable from the ref, newest first over every parent; one page. */
 export async function history(repo: Repo, p: Principal, q: Query): Promise<unknown> {
   const r = await resolveFor(repo, p, q.str('ref', 'HEAD'));
   const { offset, limit } = q.page(50, 500);
   const seen = new Set<string>([r.commit]);
   const frontier: { id: string; c: Commit }[] = [{ id: r.commit, c: await repo.readCommit(r.commit) }];
-  const out: LogItem[] = [];
+  const out: LogEntry[] = [];
   let index = 0;
   while (frontier.length && out.length < limit) {
     frontier.sort((a, b) => (a.c.time < b.c.time ? 1 : a.c.time > b.c.time ? -1 : 0));
