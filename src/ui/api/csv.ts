@@ -14,15 +14,16 @@ export class CsvRows {
     for (let i = 0; i < text.length; i++) {
       const c = text[i]!;
       if (this.quoted) {
-        if (c === '"') {
-          if (text[i + 1] === '"') { this.field += '"'; i++; } else { this.quoted = false; this.afterQuote = true; }
-        } else this.field += c;
+        if (c === '"') { this.quoted = false; this.afterQuote = true; } else this.field += c;
         continue;
       }
-      if (c === '"' && this.field === '' && !this.afterQuote) this.quoted = true;
+      // A quote right after a closing one was a doubled (escaped) quote: no look-ahead,
+      // so a "" cut between two pieces of text reads the same.
+      if (c === '"' && this.afterQuote) { this.field += '"'; this.quoted = true; this.afterQuote = false; }
+      else if (c === '"' && this.field === '') this.quoted = true;
       else if (c === this.sep) this.endField();
       else if (c === '\n') { this.endField(); out.push(this.row); this.row = []; }
-      else if (c !== '\r') this.field += c;
+      else if (c !== '\r') { this.field += c; this.afterQuote = false; }
     }
     return out;
   }
