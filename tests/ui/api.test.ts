@@ -2,7 +2,7 @@
 // previews, diffs, runs and their logs, the DAG and lineage; read-only routes; login,
 // session cookies and the read patterns of access keys.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dvOk, TempDirs } from '../helpers/cli.js';
+import { dvOk, TempDirs, writeFile } from '../helpers/cli.js';
 import { makeProject, startUi, type RunningUi, type UiProject } from './project.js';
 
 const dirs = new TempDirs();
@@ -195,5 +195,43 @@ describe('dv serve --ui (access keys)', () => {
     expect((await api(srv.url, 'refs', as(cookie!))).status).toBe(200);
     await dvOk(proj.root, ['keys', 'revoke', all.id]);
     expect((await api(srv.url, 'refs', as(cookie!))).status).toBe(401);
+  });
+});
+
+describe('a directory stored in parts (more than 1,024 entries)', () => {
+  let big: RunningUi;
+  const N = 3000;
+  const names = Array.from({ length: N }, (_, i) => `f${String(i).padStart(5, '0')}.txt`);
+  beforeAll(async () => {
+    const root = dirs.make('dv-ui-big-');
+    await dvOk(root, ['init']);
+    for (const n of names) writeFile(root, `many/${n}`, n);
+    await dvOk(root, ['add', 'many', '-m', 'many']);
+    big = await startUi(root, ['ui']);
+  }, 120_000);
+  afterAll(async () => { await big?.stop(); });
+
+  type TreePage = { items: { name: string; size: number }[]; total: number | null; more: boolean; estimate: number };
+
+  it('serves the first page before it knows the total, and every entry once over all pages', async () => {
+    const first = (await api<TreePage>(big.url, 'tree?ref=main&path=many&limit=200')).body;
+    expect(first.items.map((e) => e.name)).toEqual(names.slice(0, 200));
+    expect(first.total).toBeNull();
+    expect(first.more).toBe(true);
+    expect(first.estimate).toBeGreaterThan(200);
+    const seen: string[] = [];
+    for (let offset = 0, more = true; more; offset += 700) {
+      const p = (await api<TreePage>(big.url, `tree?ref=main&path=many&limit=700&offset=${offset}`)).body;
+      seen.push(...p.items.map((e) => e.name));
+      more = p.more;
+    }
+    expect(seen).toEqual(names);
+    // Every part has been seen once: later pages know the total and skip to their offset.
+    const deep = (await api<TreePage>(big.url, 'tree?ref=main&path=many&limit=200&offset=2950')).body;
+    expect(deep.items.map((e) => e.name)).toEqual(names.slice(2950));
+    expect(deep).toMatchObject({ total: N, more: false });
+    const filtered = (await api<TreePage>(big.url, 'tree?ref=main&path=many&q=f0299')).body;
+    expect(filtered.items.map((e) => e.name)).toEqual(names.slice(2990));
+    expect(filtered.total).toBe(10);
   });
 });

@@ -7,6 +7,7 @@ import type { Commit, TreeEntry } from '../../repo/types.js';
 import { mayRead, resolveFor } from '../access.js';
 import { notFound, pageOf, type Query } from '../http.js';
 import type { Principal } from '../session.js';
+import { dirPage } from './dirpage.js';
 import { previewKind } from './preview.js';
 
 export function refs(repo: Repo, p: Principal): unknown {
@@ -50,18 +51,23 @@ function describe(e: TreeEntry): unknown {
     : { name: e.name, type: 'file', size: e.size, hash: e.hash, mode: e.mode };
 }
 
-/** One page of a directory at a ref; `q` keeps the entries whose name contains it. */
+/** One page of a directory at a ref (total null until known, see dirpage.ts); `q` keeps
+ * the entries whose name contains it (that reads the whole directory). */
 export async function tree(repo: Repo, p: Principal, q: Query): Promise<unknown> {
   const r = await resolveFor(repo, p, q.str('ref', 'HEAD'));
   const path = cleanPath(q.str('path', ''));
   const entry = await repo.lookup(r.commit, path);
   if (!entry) throw notFound(`${path} does not exist at ${r.ref}`);
   if (entry.type !== 'dir') throw notFound(`${path} is a file at ${r.ref}`);
-  const { entries } = await repo.readTree(entry.tree);
+  const page = q.page(200, 2000);
   const filter = q.opt('q')?.toLowerCase();
-  const list = filter ? entries.filter((e) => e.name.toLowerCase().includes(filter)) : entries;
-  const page = pageOf(list, q.page(200, 2000));
-  return { ref: r.ref, commit: r.commit, path, ...page, items: page.items.map(describe) };
+  if (!filter) {
+    const d = await dirPage(repo, entry.tree, page.offset, page.limit);
+    return { ref: r.ref, commit: r.commit, path, ...page, ...d, items: d.items.map(describe) };
+  }
+  const list = (await repo.readTree(entry.tree)).entries.filter((e) => e.name.toLowerCase().includes(filter));
+  const p2 = pageOf(list, page);
+  return { ref: r.ref, commit: r.commit, path, ...p2, more: p2.offset + p2.items.length < p2.total, estimate: p2.total, items: p2.items.map(describe) };
 }
 
 /** A file's metadata and how the page may preview it. */

@@ -7,7 +7,7 @@ import { Box, Pager } from '../parts/common';
 import { fileHref, href, treeHref } from '../route';
 
 interface TreeDoc {
-  ref: string; commit: string; path: string; offset: number; limit: number; total: number;
+  ref: string; commit: string; path: string; offset: number; limit: number; total: number | null; more: boolean; estimate: number;
   items: { name: string; type: 'file' | 'dir'; size?: number; hash?: string; mode?: number }[];
 }
 
@@ -39,7 +39,7 @@ export function Tree(p: { refName: string; path: string }) {
       <div class="toolbar">
         <input placeholder="filter names" value={filter} data-testid="tree-filter"
           onInput={(e) => { setFilter((e.target as HTMLInputElement).value); setOffset(0); }} />
-        {t.data ? <span class="muted">commit <code>{short(t.data.commit)}</code> · {t.data.total.toLocaleString()} entries</span> : null}
+        {t.data ? <span class="muted">commit <code>{short(t.data.commit)}</code> · {t.data.total === null ? `~${t.data.estimate.toLocaleString()}` : t.data.total.toLocaleString()} entries</span> : null}
       </div>
       <Box error={t.error} loading={t.loading && !t.data}>
         <table class="grid" data-testid="tree">
@@ -58,7 +58,7 @@ export function Tree(p: { refName: string; path: string }) {
             ))}
           </tbody>
         </table>
-        {t.data ? <Pager offset={offset} limit={PAGE} total={t.data.total} onGo={setOffset} /> : null}
+        {t.data ? <Pager offset={offset} limit={PAGE} total={t.data.total ?? undefined} more={t.data.more} shown={t.data.items.length} onGo={setOffset} /> : null}
       </Box>
     </>
   );
