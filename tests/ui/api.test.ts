@@ -2,7 +2,7 @@
 // previews, diffs, runs and their logs, the DAG and lineage; read-only routes; login,
 // session cookies and the read patterns of access keys.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dvOk, TempDirs, writeFile } from '../helpers/cli.js';
+import { dv, dvOk, TempDirs, writeFile } from '../helpers/cli.js';
 import { makeProject, startUi, type RunningUi, type UiProject } from './project.js';
 
 const dirs = new TempDirs();
@@ -127,6 +127,28 @@ describe('dv ui (loopback, no key)', () => {
     expect((await fetch(`${ui.url}tree`, { method: 'POST' })).status).toBe(405);
     expect((await api(ui.url, 'refs')).body).toEqual(before);
     expect((await api(ui.url, 'metrics')).status).toBe(501);
+  });
+
+  it('serves the built page from dv itself: no CDN, a strict CSP, nothing outside its folder', async () => {
+    const html = await fetch(ui.url);
+    expect(html.status).toBe(200);
+    expect(html.headers.get('content-security-policy')).toMatch(/default-src 'self'/);
+    const text = await html.text();
+    expect(text).not.toMatch(/https?:\/\//);
+    const js = /src="(\/ui\/assets\/[^"]+\.js)"/.exec(text)![1]!;
+    const asset = await fetch(new URL(js, ui.url));
+    expect(asset.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect((await asset.text()).length).toBeGreaterThan(10_000);
+    for (const probe of ['..%2f..%2f..%2fpackage.json', '%2e%2e/%2e%2e/%2e%2e/package.json', 'assets/..%2f..%2f..%2f..%2fpackage.json']) {
+      const r = await fetch(`${ui.url}${probe}`);
+      expect(await r.text(), probe).not.toContain('"devDependencies"');
+    }
+  });
+
+  it('dv ui outside a repository says so', async () => {
+    const r = await dv(dirs.make('dv-ui-none-'), ['ui']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^dv: error: not a dv repository/);
   });
 
   it('answers a key-less console only under a loopback host name', async () => {
