@@ -76,8 +76,8 @@ export function register(program: Command, g: () => GlobalOptions): void {
       mirror?.refreshEvery(o.refresh, (e) => process.stderr.write(`dv serve: refreshing from ${mirror!.remote.url} failed: ${(e as Error).message}\n`));
 
       const bucket = backend.name;
-      if (o.ui) println(`ui:       ${running.url}/ui/`);
       println(`endpoint: ${running.url}`);
+      if (o.ui) println(`ui:       ${running.url}/ui/`);
       println(`bucket:   s3://${bucket}/<ref>/<path>  (${mirror ? `read-only, from remote ${o.remote} ${mirror.remote.url}` : projectRoot})`);
       if (!globals.quiet) {
         const n = keys.list().length;

@@ -52,7 +52,7 @@ function Changes(p: { a: string; b: string }) {
               {d.data.items.map((c) => (
                 <tr key={c.path} class={`st-${c.status}`}>
                   <td><span class={`badge s-${c.status}`}>{c.status}</span></td>
-                  <td><a href={fileHref(c.status === 'deleted' ? d.data!.a.commit : d.data!.b.commit, c.path)}>{c.path}</a></td>
+                  <td><a href={fileHref(c.status === 'deleted' ? d.data!.a.ref : d.data!.b.ref, c.path)}>{c.path}</a></td>
                   <td class="num">{bytes(c.oldSize)}</td><td class="num">{bytes(c.newSize)}</td>
                   <td>{c.rowDiff ? <a href={href('diff', [], { a: p.a, b: p.b, file: c.path })}>rows</a> : null}</td>
                 </tr>

@@ -12,12 +12,12 @@ interface LNode {
   run?: string; git?: { commit: string; dirty: boolean } | null; matches?: boolean; inputs: LNode[];
 }
 
-function toGraph(root: LNode, commit: string): { nodes: GNode[]; edges: GEdge[] } {
+function toGraph(root: LNode, ref: string): { nodes: GNode[]; edges: GEdge[] } {
   const nodes = new Map<string, GNode>();
   const edges: GEdge[] = [];
   const visit = (n: LNode): string => {
     const fid = `f:${n.path}`;
-    if (!nodes.has(fid)) nodes.set(fid, { id: fid, label: n.path, sub: n.hash ? short(n.hash) : n.kind, cls: `k-${n.kind}`, href: fileHref(commit, n.path) });
+    if (!nodes.has(fid)) nodes.set(fid, { id: fid, label: n.path, sub: n.hash ? short(n.hash) : n.kind, cls: `k-${n.kind}`, href: fileHref(ref, n.path) });
     if (n.run && n.stage) {
       const sid = `d:${n.stage}:${n.datum ?? ''}`;
       if (!nodes.has(sid)) {
@@ -35,8 +35,8 @@ function toGraph(root: LNode, commit: string): { nodes: GNode[]; edges: GEdge[] 
 export function LineagePage(p: { refName?: string; path?: string }) {
   const [ref, setRef] = useState(p.refName ?? 'HEAD');
   const [path, setPath] = useState(p.path ?? '');
-  const d = useLoad(`${p.refName}:${p.path}`, () => (p.path ? get<{ commit: string; root: LNode }>('lineage', { ref: p.refName ?? 'HEAD', path: p.path }) : Promise.resolve(null)));
-  const g = d.data ? toGraph(d.data.root, d.data.commit) : null;
+  const d = useLoad(`${p.refName}:${p.path}`, () => (p.path ? get<{ ref: string; commit: string; root: LNode }>('lineage', { ref: p.refName ?? 'HEAD', path: p.path }) : Promise.resolve(null)));
+  const g = d.data ? toGraph(d.data.root, d.data.ref) : null;
   return (
     <>
       <h2>Lineage</h2>
