@@ -3,7 +3,7 @@
 // with a failed datum and its log, the stage DAG and a file's lineage; and the login
 // of `dv serve --ui`. Each page is saved as a screenshot (tests/ui/.screenshots).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dvOk, TempDirs } from '../helpers/cli.js';
+import { dvOk, TempDirs, writeFile } from '../helpers/cli.js';
 import { openBrowser, type Browser } from './browser.js';
 import { makeProject, startUi, type RunningUi, type UiProject } from './project.js';
 
@@ -162,5 +162,38 @@ describe('dv serve --ui in Chromium', () => {
     expect(await page.getByTestId('branches').innerText()).not.toContain('main');
     expect(await page.evaluate(() => (globalThis as unknown as { document: { cookie: string } }).document.cookie)).toBe(''); // HttpOnly: no script sees the session
     await b.shot('login-dev-key');
+  });
+});
+
+describe('a run of many datums in Chromium', () => {
+  let many: RunningUi;
+  let runId: string;
+  const N = 400;
+  beforeAll(async () => {
+    const root = dirs.make('dv-ui-many-');
+    await dvOk(root, ['init']);
+    for (let i = 0; i < N; i++) writeFile(root, `in/f${String(i).padStart(4, '0')}.txt`, `${i}\n`);
+    writeFile(root, 'dv.yaml', 'stages:\n  copy:\n    foreach: in/*.txt\n    cmd: cp ${in} ${out}\n    outs: out/\n');
+    await dvOk(root, ['add', 'in', '-m', 'inputs']);
+    await dvOk(root, ['run', '-j', '2']);
+    runId = (JSON.parse((await dvOk(root, ['runs', '--json'])).stdout) as { id: string }[])[0]!.id;
+    many = await startUi(root, ['ui']);
+  }, 180_000);
+  afterAll(async () => { await many?.stop(); });
+
+  it('keeps only the visible datum rows in the page and fetches the rest as it scrolls', async () => {
+    const { page } = b;
+    await page.goto(`${many.url}#/run/${runId}/copy`);
+    const datums = page.getByTestId('datums');
+    await expect.poll(() => datums.locator('.drow').count()).toBeGreaterThan(5);
+    expect(await page.locator('.stage .toolbar').innerText()).toContain(`${N} datums listed`);
+    expect(await datums.locator('.vrow').count()).toBeLessThan(60);
+    await datums.evaluate((e) => { e.scrollTop = e.scrollHeight; });
+    const last = datums.locator(`.vrow[style*="top: ${(N - 1) * 26}px"] .drow`);
+    await expect.poll(() => last.count()).toBe(1);
+    expect(await last.getAttribute('data-datum')).toMatch(/^in\/f\d{4}\.txt$/);
+    expect(await datums.locator('.vrow').count()).toBeLessThan(60);
+    expect(await datums.locator('.gantt .bar.s-succeeded').count()).toBeGreaterThan(5);
+    await b.shot('run-many');
   });
 });
