@@ -145,6 +145,16 @@ describe('dv ui (loopback, no key)', () => {
     }
   });
 
+  it('dv ui --login asks for a key even on loopback', async () => {
+    const locked = await startUi(proj.root, ['ui', '--login']);
+    try {
+      expect((await api(locked.url, 'refs')).status).toBe(401);
+      expect(((await api(locked.url, 'session')).body as { anonymous: boolean }).anonymous).toBe(false);
+    } finally {
+      await locked.stop();
+    }
+  });
+
   it('dv ui outside a repository says so', async () => {
     const r = await dv(dirs.make('dv-ui-none-'), ['ui']);
     expect(r.code).toBe(1);
