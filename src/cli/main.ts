@@ -10,6 +10,7 @@ import { register as registerMaintenance } from './commands/maintenance.js';
 import { register as registerPipeline } from './commands/pipeline.js';
 import { register as registerRemote } from './commands/remote.js';
 import { register as registerServe } from './commands/serve.js';
+import { register as registerUi } from './commands/ui.js';
 
 const program = new Command('dv')
   .description('data version control: chunked, deduplicated, versioned datasets')
@@ -43,6 +44,7 @@ registerMaintenance(program, globals);
 registerPipeline(program, globals);
 registerRemote(program, globals);
 registerServe(program, globals);
+registerUi(program, globals);
 
 function fail(message: string, code: number): never {
   process.stderr.write(`dv: error: ${message.replace(/\s*\n\s*/g, ' ').trim()}\n`);

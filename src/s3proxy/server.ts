@@ -134,13 +134,17 @@ async function handle(backend: ProxyBackend, opts: ServerOptions, uploads: Uploa
   }
 }
 
+/** Gets the first look at each request (the web console, under /ui/); true = it answered. */
+export type RequestHook = (req: IncomingMessage, res: ServerResponse) => boolean;
+
 /** The HTTP server, not yet listening; see startS3Server for the default 127.0.0.1 binding. */
-export function createS3Server(backend: ProxyBackend, opts: ServerOptions): Server {
+export function createS3Server(backend: ProxyBackend, opts: ServerOptions & { ui?: RequestHook }): Server {
   const uploads = new Uploads(opts.uploadTtlMs);
   // requestTimeout 0: a multi-GiB upload may legitimately take longer than Node's
   // default 5 minutes; idle sockets are still closed by the socket timeout below.
   const server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 });
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    if (opts.ui?.(req, res)) return;
     handle(backend, opts, uploads, req, res).catch(() => res.destroy());
   };
   server.on('request', onRequest);
@@ -177,7 +181,7 @@ export interface RunningS3Server {
 /** Create and listen; binds to 127.0.0.1 unless `host` says otherwise. */
 export async function startS3Server(
   backend: ProxyBackend,
-  opts: ServerOptions & { host?: string; port?: number },
+  opts: ServerOptions & { host?: string; port?: number; ui?: RequestHook },
 ): Promise<RunningS3Server> {
   const server = createS3Server(backend, opts);
   const host = opts.host ?? DEFAULT_HOST;

@@ -30,6 +30,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .option('--refresh <duration>', 'with --remote: re-read the remote\'s refs this often (0 = never)', durationArg, 30_000)
     .option('--region <region>', 'region reported to clients', 'us-east-1')
     .option('-v, --verbose', 'log one line per request to stderr (never secrets)')
+    .option('--ui', 'also serve the web console at /ui/ (log in with an access key)')
     .action(async (o) => {
       const globals = g();
       const { Repo } = await import('../../repo/repo.js');
@@ -64,6 +65,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
       const running = await startS3Server(backend, {
         keys, anonymousRead: o.anonymousRead, region: o.region, host: o.host, port: o.port,
         onRequest: o.verbose ? (i) => process.stderr.write(logLine(i) + '\n') : undefined,
+        ui: o.ui ? await (await import('./ui.js')).uiHook(repo, keys, backend.name) : undefined,
       }).catch((e: NodeJS.ErrnoException) => {
         backend.close();
         mirror ? mirror.close() : repo.close();
@@ -75,6 +77,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
 
       const bucket = backend.name;
       println(`endpoint: ${running.url}`);
+      if (o.ui) println(`ui:       ${running.url}/ui/`);
       println(`bucket:   s3://${bucket}/<ref>/<path>  (${mirror ? `read-only, from remote ${o.remote} ${mirror.remote.url}` : projectRoot})`);
       if (!globals.quiet) {
         const n = keys.list().length;
