@@ -71,7 +71,8 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .option('--json', 'print JSON')
     .action((name: string | undefined, refs: string[], o) => withRepo(g(), async (repo, progress) => {
       const { push } = await import('../../repo/remote/push.js');
-      const r = await push(repo, { remote: name, refs, all: o.all, tags: o.tags, force: o.force, jobs: o.jobs, onProgress: progress.update });
+      const r = await push(repo, { remote: name, refs, all: o.all, tags: o.tags, force: o.force, jobs: o.jobs, onProgress: progress.update,
+        onWait: (m: string) => { if (!g().quiet) process.stderr.write(`dv: ${m}\n`); } });
       progress.done();
       if (o.json) { printJson(r); return; }
       if (g().quiet) return;
