@@ -67,7 +67,7 @@ function safeName(name: string): string {
 export async function importTar(repo: Repo, file: string, dest: string, opts: { force?: boolean; message?: string } = {}): Promise<SnapshotResult> {
   if (!fs.existsSync(file)) throw new DvError(`no such file: ${file}`);
   if (dest === '') throw new DvError('give a destination directory inside the project', 2);
-  const stage = fs.mkdtempSync(path.join(repo.dvDir, 'tmp', 'import-'));
+  const stage = fs.mkdtempSync(path.join(repo.dvDir, 'tmp', `import-${process.pid}-`));
   const names: string[] = [];
   try {
     const extract = tar.extract();

@@ -6,6 +6,7 @@
 // those files, so a later `dv add` stores them again instead of trusting the cache.
 import fs from 'node:fs';
 import path from 'node:path';
+import { clearTmp } from '../store/maintenance.js';
 import { rebuildIndex, type SetAside } from '../store/rebuild.js';
 import { damagedFiles, fsck, type FsckResult } from './fsck.js';
 import { markReachable, rootIds } from './reachable.js';
@@ -41,6 +42,7 @@ export interface RepairResult {
 
 export async function repair(repo: Repo, opts: RepairOptions = {}): Promise<RepairResult> {
   return repo.withLock('fsck --repair', async () => {
+    clearTmp(repo.blobs);
     const rebuilt = await rebuildIndex(repo.blobs, path.join(repo.dvDir, 'lost+found'));
     const restored = await restoreFromWorkspace(repo);
     let fetched: RepairResult['fetched'] = null;

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { BlobStore } from './blobstore.js';
 import { CorruptionError } from './errors.js';
+import { alive } from './lock.js';
 import { blake3 } from './hash.js';
 import { PackWriter, packPath, type SealedPack } from './packwriter.js';
 
@@ -76,14 +77,24 @@ export async function repack(store: BlobStore, pack: string, keep: Set<string>):
   return sealed.id;
 }
 
-/** Leftovers of interrupted writers; recent entries may belong to a running process
- * that does not hold the lock (a pipeline's scratch directory), so they stay. */
+/** The pid a temp entry's name carries (`pack-PID-…`, `fetch-ID-PID-…`, `restore-PID-…`,
+ * `import-PID-…`), or null for names without one. */
+export function tmpOwner(name: string): number | null {
+  const m = /^(?:pack|restore|import)-(\d+)-|^fetch-[0-9a-f]+-(\d+)-/.exec(name);
+  return m ? Number(m[1] ?? m[2]) : null;
+}
+
+/** Leftovers of interrupted writers. An entry whose name carries the pid of a process
+ * that no longer runs goes at once; others (a pipeline's scratch directory, whose
+ * process does not hold the lock) only once older than `olderThanMs`. */
 export function clearTmp(store: BlobStore, olderThanMs = 3600_000): number {
   if (!fs.existsSync(store.tmpDir)) return 0;
   let n = 0;
   for (const name of fs.readdirSync(store.tmpDir)) {
     const p = path.join(store.tmpDir, name);
-    if (Date.now() - fs.statSync(p).mtimeMs < olderThanMs) continue;
+    const pid = tmpOwner(name);
+    const dead = pid !== null && pid !== process.pid && !alive(pid);
+    if (!dead && Date.now() - fs.statSync(p).mtimeMs < olderThanMs) continue;
     fs.rmSync(p, { recursive: true, force: true });
     n++;
   }
