@@ -32,7 +32,10 @@ registerRemote(program, globals);
 registerServe(program, globals);
 
 function fail(message: string, code: number): never {
-  process.stderr.write(`dv: error: ${message.replace(/\s*\n\s*/g, ' ').trim()}\n`);
+  // One line of printable text: text read from damaged data may hold any bytes.
+  const line = message.replace(/\s*\n\s*/g, ' ').trim()
+    .replace(/[\x00-\x1f\x7f-\x9f]|\p{Cs}/gu, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`); // eslint-disable-line no-control-regex
+  process.stderr.write(`dv: error: ${line}\n`);
   process.exit(code);
 }
 
