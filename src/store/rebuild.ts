@@ -97,9 +97,12 @@ export async function rebuildIndex(store: BlobStore, lostDir: string, onProgress
   // Only once the index no longer names them: remove the damaged originals.
   for (const d of damaged) if (d.id !== salvage?.id) fs.rmSync(d.file, { force: true });
   for (const hex of have) lost.delete(hex);
+  // A damaged index of any table is rebuilt from the table; VACUUM rewrites the whole
+  // file (reclaiming the pages of tables unlinked above).
   let database = databaseProblems(store);
-  if (database.length) {
-    try { store.db.exec('VACUUM'); } catch { /* reported below */ }
+  for (const sql of ['REINDEX', 'VACUUM']) {
+    if (!database.length) break;
+    try { store.db.exec(sql); } catch { /* reported below */ }
     database = databaseProblems(store);
   }
   return { packs: packs.length, objects: have.size, setAside, salvaged, lost: [...lost].sort(), database };
@@ -115,10 +118,27 @@ function oldRows(store: BlobStore, pack: string): PackEntry[] {
   }
 }
 
+/** The old tables' pages are damaged: drop them, or when even that fails, unlink them
+ * from the schema (their pages become free space, which VACUUM reclaims) and start
+ * them afresh. Everything they held is derived from the packs. */
 function recreateTables(store: BlobStore): void {
+  const db = store.db;
   try {
-    store.db.exec('DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS packs;');
-    store.db.exec(STORE_MIGRATIONS[0].up);
+    try {
+      db.exec('DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS packs;');
+    } catch {
+      const version = db.pragma('schema_version', { simple: true }) as number;
+      db.unsafeMode(true); // lifts SQLite's defensive mode, which forbids editing the schema
+      try {
+        db.pragma('writable_schema = ON');
+        db.prepare("DELETE FROM sqlite_schema WHERE tbl_name IN ('blobs', 'packs')").run();
+        db.pragma(`schema_version = ${version + 1}`);
+        db.pragma('writable_schema = OFF');
+      } finally {
+        db.unsafeMode(false);
+      }
+    }
+    db.exec(STORE_MIGRATIONS[0].up);
   } catch (e) {
     throw new DvError(`cannot rebuild the index in .dv/dv.db (${(e as Error).message}); move .dv/dv.db aside and run dv fsck --repair again`);
   }
