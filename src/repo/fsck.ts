@@ -35,7 +35,9 @@ export async function fsck(repo: Repo, opts: { onProgress?: (done: number, total
   const tmp = fs.existsSync(repo.blobs.tmpDir) ? fs.readdirSync(repo.blobs.tmpDir).length : 0;
   if (tmp) problems.push({ kind: 'temp-files', severity: 'warning', message: `${tmp} temporary file(s) in .dv/tmp; dv gc removes those no running dv holds` });
 
-  const { broken } = await markReachable(repo, rootIds(repo).filter((id) => ID_RE.test(id)));
+  // Roots not stored at all were reported as refs just above.
+  const roots = rootIds(repo).filter((id) => ID_RE.test(id) && repo.blobs.locate(Buffer.from(id, 'hex')));
+  const { broken } = await markReachable(repo, roots);
   for (const [id, from] of broken) {
     bad.add(id);
     err({ kind: 'missing-object', object: id, message: `object ${id} referenced by ${from} is missing or unreadable` });
@@ -68,7 +70,8 @@ function checkRefs(repo: Repo, err: (p: Omit<Problem, 'severity'>) => void): voi
     if (!valid) err({ kind: 'ref', ref: name, message: `ref '${name}' has an invalid name` });
     if (!ID_RE.test(r.target)) { err({ kind: 'ref', ref: name, message: `ref '${name}' holds '${printable(r.target)}', not a commit id` }); continue; }
     const loc = repo.blobs.locate(Buffer.from(r.target, 'hex'));
-    if (loc && loc.type !== BlobType.Commit) err({ kind: 'ref', ref: name, message: `ref '${name}' points at ${r.target}, which is not a commit` });
+    if (!loc) err({ kind: 'ref', ref: name, message: `ref '${name}' points at ${r.target}, which is not stored (a damaged ref, or its commit was lost)` });
+    else if (loc.type !== BlobType.Commit) err({ kind: 'ref', ref: name, message: `ref '${name}' points at ${r.target}, which is not a commit` });
   }
   const head = getMeta(repo.db, 'HEAD') ?? 'ref: heads/main';
   if (head.startsWith('ref: heads/')) {

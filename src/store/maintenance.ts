@@ -112,8 +112,41 @@ export function blobIdsOfType(store: BlobStore, ...types: number[]): string[] {
   return ids.map((id) => id.toString('hex'));
 }
 
+/** Bytes 18 and 19 of an SQLite file: its read and write format versions (1 rollback
+ * journal, 2 WAL). Anything else makes SQLite open the file read-only, silently. */
+function headerVersions(file: string): [number, number] | null {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const b = Buffer.alloc(2);
+      return fs.readSync(fd, b, 0, 2, 18) === 2 ? [b[0], b[1]] : null;
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return null;
+  }
+}
+
+/** Puts back the format versions of a damaged header (WAL, as dv always uses). Takes
+ * effect when the database is next opened. Returns whether it changed anything. */
+export function repairDatabaseHeader(store: BlobStore): boolean {
+  const v = headerVersions(store.db.name);
+  if (!v || (v[0] === 2 && v[1] === 2)) return false;
+  const fd = fs.openSync(store.db.name, 'r+');
+  try {
+    fs.writeSync(fd, Buffer.from([2, 2]), 0, 2, 18);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return true;
+}
+
 /** SQLite's own check of its file: [] when the database is sound. */
 export function databaseProblems(store: BlobStore): string[] {
+  const v = headerVersions(store.db.name);
+  if (v && (v[0] !== 2 || v[1] !== 2)) return [`the file header is damaged (format versions ${v[0]}/${v[1]}, not 2/2: SQLite opens it read-only)`];
   try {
     const rows = store.db.prepare('PRAGMA integrity_check').pluck().all() as string[];
     return rows.length === 1 && rows[0] === 'ok' ? [] : rows;

@@ -9,7 +9,7 @@ import type { BlobStore } from './blobstore.js';
 import { DvError } from './errors.js';
 import { STORE_MIGRATIONS } from './db.js';
 import { fsyncDir } from './fsutil.js';
-import { blobsOfPack, databaseProblems, packFilesOnDisk, replaceIndex } from './maintenance.js';
+import { blobsOfPack, databaseProblems, packFilesOnDisk, repairDatabaseHeader, replaceIndex } from './maintenance.js';
 import { PackWriter, packPath, type SealedPack } from './packwriter.js';
 import type { PackEntry } from './packfile.js';
 import { blobIntact, checkPackFile, PACK_ID_RE } from './verify.js';
@@ -43,6 +43,9 @@ interface Damaged {
 }
 
 export async function rebuildIndex(store: BlobStore, lostDir: string, onProgress?: (done: number, total: number) => void): Promise<RebuildResult> {
+  if (repairDatabaseHeader(store)) {
+    throw new DvError('repaired the header of .dv/dv.db (SQLite had opened it read-only); run dv fsck --repair again to finish', 1, 'AGAIN');
+  }
   const good: SealedPack[] = [];
   const damaged: Damaged[] = [];
   const ids = packFilesOnDisk(store).filter((id) => PACK_ID_RE.test(id));
