@@ -75,7 +75,7 @@ export async function printRepair(r: RepairResult, json: boolean, done: () => vo
     for (const f of r.restoredFromWorkspace) println(`restored ${f} from the workspace copy`);
     if (r.fetched) println(`fetched ${r.fetched.packs} pack(s), ${humanBytes(r.fetched.bytes)} from ${r.fetched.remote}`);
     for (const f of r.lostFiles) println(`lost: ${f.path} (commit ${f.commit.slice(0, 12)})`);
-    if (r.lostVersions.length) println(`${r.lostVersions.length} version(s) still lack data: re-add the files, or run dv fetch --repair from a remote that has them`);
+    if (r.lostVersions.length) println(`${r.lostVersions.length} version(s) still lack data: put the files back and run dv fsck --repair again, or run dv fetch --repair from a remote that has them`);
     printFsck(r.fsck);
   }
   if (!r.fsck.ok) throw new DvError(`repair left ${r.fsck.errors.length} problem(s)`, 1, 'FSCK');
