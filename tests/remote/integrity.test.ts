@@ -6,21 +6,10 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
-import { bucket, dv, dvEnv, dvJson, dvOk, errorLine, listAll, randomData, removeTempDirs, tempDir, writeFile, type Env } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { bucket, dv, dvJson, dvOk, errorLine, initWithRemote, listAll, randomData, tempDir, useS3Server, writeFile } from './helpers.js';
 
-let s3: S3TestServer;
-let env: Env;
-
-beforeAll(async () => {
-  s3 = await startS3Server();
-  env = dvEnv(s3);
-});
-afterAll(async () => {
-  await s3?.stop();
-  removeTempDirs();
-});
+const suite = useS3Server();
 
 function packFiles(dir: string): string[] {
   const root = path.join(dir, '.dv', 'packs');
@@ -37,9 +26,8 @@ function flip(file: string, offset: number): void {
 }
 
 async function project(prefix: string): Promise<string> {
-  const a = tempDir();
-  await dvOk(a, ['init'], env);
-  await dvOk(a, ['remote', 'add', 'origin', `s3://${s3.bucket}/${prefix}`, '--endpoint', s3.endpoint], env);
+  const { s3, env } = suite;
+  const a = await initWithRemote(s3, env, prefix);
   writeFile(path.join(a, 'data/big.bin'), randomData(600_000, `${prefix}-big`));
   writeFile(path.join(a, 'data/small.txt'), 'small\n');
   await dvOk(a, ['add', 'data', '-m', 'v1'], env);
@@ -48,6 +36,7 @@ async function project(prefix: string): Promise<string> {
 
 describe('push never uploads a damaged pack', () => {
   it('refuses when the magic of a pack is flipped, uploads nothing; pushes once repaired', async () => {
+    const { s3, env } = suite;
     const a = await project('magic');
     const [pack] = packFiles(a);
     flip(pack, 0);
@@ -70,6 +59,7 @@ describe('push never uploads a damaged pack', () => {
 
 describe('dv fetch --repair', () => {
   it('brings back from the remote every object damaged or missing here', async () => {
+    const { s3, env } = suite;
     const a = await project('repair');
     await dvOk(a, ['push'], env);
     const parent = tempDir();
@@ -106,44 +96,37 @@ function deadPid(): number {
 }
 
 describe('ref leases of killed pushes', () => {
-  const lease = (pid: number, host: string, ms: number) => Buffer.from(JSON.stringify({
-    owner: 'someone-else', host, pid, command: 'push heads/main', expires: new Date(Date.now() + ms).toISOString(),
-  }));
-
-  it('takes over at once a lease whose holder on this host is gone, and says so', async () => {
-    const a = await project('takeover');
+  /** A pushed project with one more commit, and a foreign lease on its branch; pushes. */
+  async function pushPastLease(prefix: string, pid: number, host: string, ms: number) {
+    const { s3, env } = suite;
+    const a = await project(prefix);
     await dvOk(a, ['push'], env);
     writeFile(path.join(a, 'data/more.txt'), 'more\n');
     await dvOk(a, ['commit', '-m', 'v2'], env);
-    await bucket(s3, 'takeover').put('locks/refs/heads/main', lease(deadPid(), os.hostname(), 60_000));
+    await bucket(s3, prefix).put('locks/refs/heads/main', Buffer.from(JSON.stringify({
+      owner: 'someone-else', host, pid, command: 'push heads/main', expires: new Date(Date.now() + ms).toISOString(),
+    })));
     const r = await dv(a, ['push', '--json'], env);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).refs[0].status).toBe('updated');
+    return r;
+  }
+
+  it('takes over at once a lease whose holder on this host is gone, and says so', async () => {
+    const r = await pushPastLease('takeover', deadPid(), os.hostname(), 60_000);
     expect(r.stderr).toMatch(/taking over .*locks\/refs\/heads\/main: its holder 'dv push heads\/main' \(pid \d+ on .*\) is no longer running/);
-    expect([...(await listAll(bucket(s3, 'takeover'), 'locks/')).keys()]).toEqual([]);
+    expect([...(await listAll(bucket(suite.s3, 'takeover'), 'locks/')).keys()]).toEqual([]);
   });
 
   it('waits for a live holder, saying whom it waits for, and goes on once the lease expires', async () => {
-    const a = await project('wait');
-    await dvOk(a, ['push'], env);
-    writeFile(path.join(a, 'data/more.txt'), 'more\n');
-    await dvOk(a, ['commit', '-m', 'v2'], env);
     // This test process is alive: its lease must be respected until it expires.
-    await bucket(s3, 'wait').put('locks/refs/heads/main', lease(process.pid, os.hostname(), 5000));
-    const r = await dv(a, ['push'], env);
-    expect(r.code, r.stderr).toBe(0);
+    const r = await pushPastLease('wait', process.pid, os.hostname(), 5000);
     expect(r.stderr).toMatch(/waiting for .*locks\/refs\/heads\/main, held by 'dv push heads\/main' \(pid \d+ on .*lease expires .*\): until it is released or expires/);
     expect(r.stderr).not.toMatch(/taking over/);
   });
 
   it('never takes over a lease of another host, however its pid looks', async () => {
-    const a = await project('otherhost');
-    await dvOk(a, ['push'], env);
-    writeFile(path.join(a, 'data/more.txt'), 'more\n');
-    await dvOk(a, ['commit', '-m', 'v2'], env);
-    await bucket(s3, 'otherhost').put('locks/refs/heads/main', lease(deadPid(), `not-${os.hostname()}`, 5000));
-    const r = await dv(a, ['push'], env);
-    expect(r.code, r.stderr).toBe(0);
+    const r = await pushPastLease('otherhost', deadPid(), `not-${os.hostname()}`, 5000);
     expect(r.stderr).toMatch(/waiting for/);
     expect(r.stderr).not.toMatch(/taking over/);
   });
