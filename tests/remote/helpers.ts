@@ -48,7 +48,8 @@ export async function dvJson<T = any>(cwd: string, args: string[], env: Env): Pr
 /** Asserts the one-line error contract and returns the message. */
 export function errorLine(r: Run): string {
   if (r.code !== 1) throw new Error(`expected exit 1, got ${r.code}: ${r.stderr}${r.stdout}`);
-  const lines = r.stderr.trimEnd().split('\n');
+  // Notices of a push waiting for (or taking over) a ref lease may come first.
+  const lines = r.stderr.trimEnd().split('\n').filter((l) => !/^dv: (waiting for|taking over) /.test(l));
   if (lines.length !== 1 || !lines[0].startsWith('dv: error: ')) throw new Error(`not one error line: ${r.stderr}`);
   return lines[0];
 }
