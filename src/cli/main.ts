@@ -1,6 +1,6 @@
 // dv: command-line entry. Commands are registered per area; errors become one line.
 import { Command, CommanderError } from 'commander';
-import { DvError } from '../store/errors.js';
+import { DvError, printable } from '../store/errors.js';
 import type { GlobalOptions } from './context.js';
 import { installInterruptHandlers } from './interrupt.js';
 import { register as registerWorkspace } from './commands/workspace.js';
@@ -47,7 +47,9 @@ registerServe(program, globals);
 registerUi(program, globals);
 
 function fail(message: string, code: number): never {
-  process.stderr.write(`dv: error: ${message.replace(/\s*\n\s*/g, ' ').trim()}\n`);
+  // One line of printable text: text read from damaged data may hold any bytes.
+  const line = printable(message.replace(/\s*\n\s*/g, ' ').trim());
+  process.stderr.write(`dv: error: ${line}\n`);
   process.exit(code);
 }
 

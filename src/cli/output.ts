@@ -67,3 +67,15 @@ export class ProgressLine {
 export function shortId(id: string): string {
   return id.slice(0, 12);
 }
+
+const C_ESCAPES: Record<string, string> = { '\x07': '\\a', '\b': '\\b', '\t': '\\t', '\n': '\\n', '\v': '\\v', '\f': '\\f', '\r': '\\r', '"': '\\"', '\\': '\\\\' };
+
+/** A path as git prints it (core.quotePath=false): as is, unless it holds a control
+ * character, `"` or `\`; then in double quotes with C escapes (octal for the rest), so
+ * a name with a newline stays on one line and cannot fake another entry. */
+export function quotePath(p: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (!/[\x00-\x1f\x7f"\\]/.test(p)) return p;
+  // eslint-disable-next-line no-control-regex
+  return `"${p.replace(/[\x00-\x1f\x7f"\\]/g, (c) => C_ESCAPES[c] ?? `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`)}"`;
+}

@@ -7,7 +7,7 @@
 // got back.
 import type { DB } from '../store/db.js';
 import { getMeta, setMeta } from '../store/db.js';
-import { DvError } from '../store/errors.js';
+import { DvError, printable } from '../store/errors.js';
 
 export interface Ref {
   name: string;
@@ -48,12 +48,6 @@ export function checkRefName(name: string, what: string): void {
     if (part.endsWith('.lock')) throw bad("no path component may end with '.lock'");
   }
   if (name === 'HEAD' || /^[0-9a-f]{64}$/.test(name)) throw bad('reserved');
-}
-
-/** Text safe for a one-line message: control and non-printable characters escaped. */
-export function printable(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 export class Refs {

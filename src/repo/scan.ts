@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { DvError } from '../store/errors.js';
 import { blake3 } from '../store/hash.js';
 import { nativeScan, pack, unpack, type PackedScan } from './native-scan.js';
 import { MODE_EXEC, MODE_FILE, MODE_LINK } from './types.js';
@@ -51,9 +52,23 @@ function readDir(root: string, rel: string): fs.Dirent[] {
   }
 }
 
+/** Names are UTF-8 text in trees: a name that is not valid UTF-8 would be decoded lossily
+ * (to U+FFFD), fail its stat and vanish from the commit without a word. Refused instead,
+ * naming the file with its bad bytes escaped. */
+function checkNames(root: string, rel: string, entries: fs.Dirent[]): void {
+  if (!entries.some((d) => d.name.includes('\ufffd'))) return;
+  for (const raw of fs.readdirSync(`${root}/${rel}`, { encoding: 'buffer' })) {
+    if (Buffer.from(raw.toString('utf8'), 'utf8').equals(raw)) continue;
+    const shown = [...raw].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+    throw new DvError(`${rel}/${shown}: file name is not valid UTF-8; dv records names as UTF-8 text, so rename it (nothing was recorded)`, 1, 'BAD_NAME');
+  }
+}
+
 function childItems(root: string, rel: string): ScanItem[] {
   const out: ScanItem[] = [];
-  for (const d of readDir(root, rel)) {
+  const entries = readDir(root, rel);
+  checkNames(root, rel, entries);
+  for (const d of entries) {
     if (d.isDirectory()) { if (!SKIP_DIRS.has(d.name)) out.push({ rel: `${rel}/${d.name}`, dir: true }); }
     else if (d.isFile() || d.isSymbolicLink()) out.push({ rel: `${rel}/${d.name}`, dir: false });
   }
@@ -92,7 +107,8 @@ function expand(root: string, items: ScanItem[]): ScanItem[] {
 function scanInWorker(root: string, items: ScanItem[]): Promise<WsFile[]> {
   return new Promise((resolve, reject) => {
     const w = new Worker(new URL('./scan-worker.js', import.meta.url), { workerData: { root, items } });
-    w.once('message', (m: { paths: string[]; nums: Float64Array }) => {
+    w.once('message', (m: { paths: string[]; nums: Float64Array; error?: string }) => {
+      if (m.error !== undefined) { reject(new DvError(m.error, 1, 'BAD_NAME')); return; }
       const out: WsFile[] = new Array(m.paths.length);
       for (let i = 0; i < m.paths.length; i++) {
         out[i] = { path: m.paths[i], size: m.nums[i * 4], mtime: m.nums[i * 4 + 1], ino: m.nums[i * 4 + 2], mode: m.nums[i * 4 + 3] };

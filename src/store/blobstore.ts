@@ -49,11 +49,13 @@ export class LocalPackReader implements PackReader {
   private fd(pack: string): number {
     let fd = this.fds.get(pack);
     if (fd !== undefined) return fd;
+    // A damaged index row can name any bytes: never echo them, never open a path from them.
+    if (!/^[0-9a-f]{64}$/.test(pack)) throw new CorruptionError('the index names a pack by an invalid id (a damaged row); run dv fsck --repair');
     if (this.fds.size >= MAX_OPEN_PACKS) this.closeOne();
     try {
       fd = fs.openSync(packPath(this.packsDir, pack), 'r');
     } catch {
-      throw new CorruptionError(`pack ${pack} is missing`);
+      throw new CorruptionError(`pack ${pack} is missing; run dv fsck`);
     }
     this.fds.set(pack, fd);
     return fd;

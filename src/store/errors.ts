@@ -14,3 +14,9 @@ export class CorruptionError extends DvError {
     this.name = 'CorruptionError';
   }
 }
+
+/** Printable one-line form of text that may come from damaged data (errors, names). */
+export function printable(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\x00-\x1f\x7f-\x9f\p{Cs}\ufffd]/gu, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

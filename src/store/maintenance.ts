@@ -1,12 +1,12 @@
-// Pack-level maintenance used by gc and fsck: listing packs on disk, verifying them,
-// deleting and repacking. Knows nothing about commits: callers say what is live.
+// Pack-level maintenance used by gc, fsck and repair: listing packs and index rows,
+// deleting, repacking, replacing the index. Knows nothing about commits: callers say what is live.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BlobStore } from './blobstore.js';
 import { CorruptionError } from './errors.js';
+import { alive } from './lock.js';
 import { blake3 } from './hash.js';
-import { readTableFromFile, type PackEntry } from './packfile.js';
-import { PackWriter, packPath } from './packwriter.js';
+import { PackWriter, packPath, type SealedPack } from './packwriter.js';
 
 export interface PackRow {
   id: string;
@@ -39,43 +39,6 @@ export interface PackBlob {
 
 export function blobsOfPack(store: BlobStore, pack: string): PackBlob[] {
   return store.db.prepare('SELECT id, type, offset, length FROM blobs WHERE pack = ? ORDER BY offset').all(pack) as PackBlob[];
-}
-
-export interface PackCheck {
-  pack: string;
-  problem?: string;
-  /** Blob ids (hex) whose bytes are missing or do not match their id. */
-  bad: string[];
-}
-
-/** Re-reads a pack: its table must match the index, and every blob its hash. */
-export async function verifyPack(store: BlobStore, pack: string): Promise<PackCheck> {
-  const indexed = blobsOfPack(store, pack);
-  const file = packPath(store.packsDir, pack);
-  const all = () => ({ pack, bad: indexed.map((b) => b.id.toString('hex')) });
-  if (!fs.existsSync(file)) return { ...all(), problem: 'pack file is missing' };
-  let table: PackEntry[];
-  try {
-    table = await readTableFromFile(file, pack);
-  } catch (e) {
-    return { ...all(), problem: (e as Error).message };
-  }
-  const inTable = new Map(table.map((e) => [e.id.toString('hex'), e]));
-  const bad: string[] = [];
-  store.local.forget(pack);
-  for (const b of indexed) {
-    const hex = b.id.toString('hex');
-    const t = inTable.get(hex);
-    if (!t || t.offset !== b.offset || t.length !== b.length) { bad.push(hex); continue; }
-    try {
-      const data = store.local.readSync(pack, b.offset, b.length);
-      if (!blake3(data).equals(b.id)) bad.push(hex);
-    } catch (e) {
-      if (!(e instanceof CorruptionError)) throw e;
-      bad.push(hex);
-    }
-  }
-  return { pack, bad };
 }
 
 /** Removes a pack and its index rows; the rows go first so no reader is sent to a missing file. */
@@ -114,16 +77,91 @@ export async function repack(store: BlobStore, pack: string, keep: Set<string>):
   return sealed.id;
 }
 
-/** Leftovers of interrupted writers; recent entries may belong to a running process
- * that does not hold the lock (a pipeline's scratch directory), so they stay. */
+/** The pid a temp entry's name carries (`pack-PID-…`, `fetch-ID-PID-…`, `restore-PID-…`,
+ * `import-PID-…`), or null for names without one. */
+export function tmpOwner(name: string): number | null {
+  const m = /^(?:pack|restore|import)-(\d+)-|^fetch-[0-9a-f]+-(\d+)-/.exec(name);
+  return m ? Number(m[1] ?? m[2]) : null;
+}
+
+/** Leftovers of interrupted writers. An entry whose name carries the pid of a process
+ * that no longer runs goes at once; others (a pipeline's scratch directory, whose
+ * process does not hold the lock) only once older than `olderThanMs`. */
 export function clearTmp(store: BlobStore, olderThanMs = 3600_000): number {
   if (!fs.existsSync(store.tmpDir)) return 0;
   let n = 0;
   for (const name of fs.readdirSync(store.tmpDir)) {
     const p = path.join(store.tmpDir, name);
-    if (Date.now() - fs.statSync(p).mtimeMs < olderThanMs) continue;
+    const pid = tmpOwner(name);
+    const dead = pid !== null && pid !== process.pid && !alive(pid);
+    if (!dead && Date.now() - fs.statSync(p).mtimeMs < olderThanMs) continue;
     fs.rmSync(p, { recursive: true, force: true });
     n++;
   }
   return n;
+}
+
+/** Every pack id an index row names (normally those of the packs table). */
+export function packsNamedByRows(store: BlobStore): string[] {
+  return store.db.prepare('SELECT DISTINCT pack FROM blobs ORDER BY pack').pluck().all() as string[];
+}
+
+/** Ids (hex) of every indexed blob of the given types. */
+export function blobIdsOfType(store: BlobStore, ...types: number[]): string[] {
+  const ids = store.db.prepare(`SELECT id FROM blobs WHERE type IN (${types.map(() => '?').join(', ')})`).pluck().all(...types) as Buffer[];
+  return ids.map((id) => id.toString('hex'));
+}
+
+/** Bytes 18 and 19 of an SQLite file: its read and write format versions (1 rollback
+ * journal, 2 WAL). Anything else makes SQLite open the file read-only, silently. */
+function headerVersions(file: string): [number, number] | null {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const b = Buffer.alloc(2);
+      return fs.readSync(fd, b, 0, 2, 18) === 2 ? [b[0], b[1]] : null;
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return null;
+  }
+}
+
+/** Puts back the format versions of a damaged header (WAL, as dv always uses). Takes
+ * effect when the database is next opened. Returns whether it changed anything. */
+export function repairDatabaseHeader(store: BlobStore): boolean {
+  const v = headerVersions(store.db.name);
+  if (!v || (v[0] === 2 && v[1] === 2)) return false;
+  const fd = fs.openSync(store.db.name, 'r+');
+  try {
+    fs.writeSync(fd, Buffer.from([2, 2]), 0, 2, 18);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return true;
+}
+
+/** SQLite's own check of its file: [] when the database is sound. */
+export function databaseProblems(store: BlobStore): string[] {
+  const v = headerVersions(store.db.name);
+  if (v && (v[0] !== 2 || v[1] !== 2)) return [`the file header is damaged (format versions ${v[0]}/${v[1]}, not 2/2: SQLite opens it read-only)`];
+  try {
+    const rows = store.db.prepare('PRAGMA integrity_check').pluck().all() as string[];
+    return rows.length === 1 && rows[0] === 'ok' ? [] : rows;
+  } catch (e) {
+    return [(e as Error).message];
+  }
+}
+
+/** Replaces the whole blob index with what `packs` hold, in one transaction. The first
+ * pack listed that holds a blob is the one the index sends readers to. */
+export function replaceIndex(store: BlobStore, packs: SealedPack[]): void {
+  store.db.transaction(() => {
+    store.db.prepare('DELETE FROM blobs').run();
+    store.db.prepare('DELETE FROM packs').run();
+    for (const p of packs) store.indexPack(p);
+  })();
+  store.local.close();
 }

@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { S3Backend } from '../../src/store/s3backend.js';
 import * as cli from '../helpers/cli.js';
-import type { S3TestServer } from '../helpers/s3server.js';
+import { afterAll, beforeAll } from 'vitest';
+import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
 
 cli.ensureBuilt();
 
@@ -47,7 +48,8 @@ export async function dvJson<T = any>(cwd: string, args: string[], env: Env): Pr
 /** Asserts the one-line error contract and returns the message. */
 export function errorLine(r: Run): string {
   if (r.code !== 1) throw new Error(`expected exit 1, got ${r.code}: ${r.stderr}${r.stdout}`);
-  const lines = r.stderr.trimEnd().split('\n');
+  // Notices of a push waiting for (or taking over) a ref lease may come first.
+  const lines = r.stderr.trimEnd().split('\n').filter((l) => !/^dv: (waiting for|taking over) /.test(l));
   if (lines.length !== 1 || !lines[0].startsWith('dv: error: ')) throw new Error(`not one error line: ${r.stderr}`);
   return lines[0];
 }
@@ -167,4 +169,19 @@ export async function initWithRemote(s3: { bucket: string; endpoint: string }, e
   await dvOk(dir, ['init'], env);
   await dvOk(dir, ['remote', 'add', 'origin', `s3://${s3.bucket}/${prefix}`, '--endpoint', s3.endpoint], env);
   return dir;
+}
+
+/** For a test file: starts s3rver before its tests, stops it and removes temp dirs after.
+ * Read `suite.s3` and `suite.env` inside tests (they are set by then). */
+export function useS3Server(): { s3: S3TestServer; env: Env } {
+  const suite = {} as { s3: S3TestServer; env: Env };
+  beforeAll(async () => {
+    suite.s3 = await startS3Server();
+    suite.env = dvEnv(suite.s3);
+  });
+  afterAll(async () => {
+    await suite.s3?.stop();
+    removeTempDirs();
+  });
+  return suite;
 }

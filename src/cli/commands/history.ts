@@ -7,7 +7,7 @@ import { cat, ls } from '../../repo/read.js';
 import { exportTar, importTar } from '../../repo/archive.js';
 import { projectPath } from '../../repo/workspace.js';
 import { withRepo, type GlobalOptions } from '../context.js';
-import { humanBytes, printJson, println, shortId } from '../output.js';
+import { humanBytes, printJson, println, quotePath, shortId } from '../output.js';
 import { graphLines } from '../graph.js';
 
 
@@ -92,8 +92,8 @@ export function register(program: Command, g: () => GlobalOptions): void {
       const items = await ls(repo, spec, { recursive: o.recursive });
       if (o.json) { printJson(items); return; }
       for (const it of items) {
-        if (it.type === 'dir') println(`${'dir'.padEnd(10)} ${''.padEnd(12)} ${it.path}/`);
-        else println(`${humanBytes(it.size!).padEnd(10)} ${it.hash!.slice(0, 12)} ${it.path}`);
+        if (it.type === 'dir') println(`${'dir'.padEnd(10)} ${''.padEnd(12)} ${quotePath(`${it.path}/`)}`);
+        else println(`${humanBytes(it.size!).padEnd(10)} ${it.hash!.slice(0, 12)} ${quotePath(it.path)}`);
       }
     }));
 

@@ -1,7 +1,8 @@
-// gc, fsck
+// gc, fsck (and fsck --repair, whose printer dv fetch --repair shares)
 import type { Command } from 'commander';
 import { gc } from '../../repo/gc.js';
-import { fsck } from '../../repo/fsck.js';
+import { fsck, type FsckResult } from '../../repo/fsck.js';
+import type { RepairResult } from '../../repo/repair.js';
 import { DvError } from '../../store/errors.js';
 import { withRepo, type GlobalOptions } from '../context.js';
 import { humanBytes, printJson, println } from '../output.js';
@@ -40,17 +41,44 @@ export function register(program: Command, g: () => GlobalOptions): void {
     }));
 
   program.command('fsck')
-    .description('verify every pack, object hash and reference')
+    .description('verify every pack byte, index row, object hash, ref and reference; --repair rebuilds the index')
     .option('--json', 'print JSON')
+    .option('--repair', 'rebuild the index from the packs, set damaged packs aside in .dv/lost+found, re-store lost data from the workspace')
+    .option('--remote [name]', 'with --repair: also fetch from this remote (default: the default remote) what is damaged or missing')
     .action((o) => withRepo(g(), async (repo, progress) => {
-      const r = await fsck(repo, { onProgress: (done, total) => progress.update({ phase: 'fsck', files: done, totalFiles: total }) });
+      if (o.remote !== undefined && !o.repair) throw new DvError('--remote goes with --repair (dv fsck --repair --remote NAME)', 2);
+      if (o.repair) {
+        const { repair } = await import('../../repo/repair.js');
+        await printRepair(await repair(repo, { remote: o.remote === true ? '' : o.remote, onProgress: progress.update }), o.json, () => progress.done());
+        return;
+      }
+      const r = await fsck(repo, { onProgress: (done, total) => progress.update({ phase: 'fsck', files: done, totalFiles: total, unit: 'packs' }) });
       progress.done();
       if (o.json) printJson(r);
-      else {
-        r.warnings.forEach((w) => println(`warning: ${w}`));
-        r.errors.forEach((e) => println(`error: ${e}`));
-        if (r.ok) println(`ok: ${r.packs} packs, ${r.objects} objects verified`);
-      }
+      else printFsck(r);
       if (!r.ok) throw new DvError(`fsck found ${r.errors.length} problem(s)`, 1, 'FSCK');
     }));
+}
+
+function printFsck(r: FsckResult): void {
+  r.warnings.forEach((w) => println(`warning: ${w}`));
+  r.errors.forEach((e) => println(`error: ${e}`));
+  if (r.ok) println(`ok: ${r.packs} packs, ${r.objects} objects verified`);
+}
+
+/** Shared by dv fsck --repair and dv fetch --repair. */
+export async function printRepair(r: RepairResult, json: boolean, done: () => void): Promise<void> {
+  done();
+  if (json) printJson(r);
+  else {
+    println(`index rebuilt from ${r.packs} pack(s), ${r.objects} objects`);
+    for (const s of r.setAside) println(`set aside damaged pack ${s.pack} in ${s.file}: ${s.problems.join('; ')}`);
+    if (r.salvaged) println(`salvaged ${r.salvaged} intact object(s) from damaged packs`);
+    for (const f of r.restoredFromWorkspace) println(`restored ${f} from the workspace copy`);
+    if (r.fetched) println(`fetched ${r.fetched.packs} pack(s), ${humanBytes(r.fetched.bytes)} from ${r.fetched.remote}`);
+    for (const f of r.lostFiles) println(`lost: ${f.path} (commit ${f.commit.slice(0, 12)})`);
+    if (r.lostVersions.length) println(`${r.lostVersions.length} version(s) still lack data: put the files back and run dv fsck --repair again, or run dv fetch --repair from a remote that has them`);
+    printFsck(r.fsck);
+  }
+  if (!r.fsck.ok) throw new DvError(`repair left ${r.fsck.errors.length} problem(s)`, 1, 'FSCK');
 }

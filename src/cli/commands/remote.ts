@@ -71,7 +71,8 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .option('--json', 'print JSON')
     .action((name: string | undefined, refs: string[], o) => withRepo(g(), async (repo, progress) => {
       const { push } = await import('../../repo/remote/push.js');
-      const r = await push(repo, { remote: name, refs, all: o.all, tags: o.tags, force: o.force, jobs: o.jobs, onProgress: progress.update });
+      const r = await push(repo, { remote: name, refs, all: o.all, tags: o.tags, force: o.force, jobs: o.jobs, onProgress: progress.update,
+        onWait: (m: string) => { if (!g().quiet) process.stderr.write(`dv: ${m}\n`); } });
       progress.done();
       if (o.json) { printJson(r); return; }
       if (g().quiet) return;
@@ -90,8 +91,15 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .description('download the packs and refs of a remote (sets remotes/NAME/BRANCH)')
     .argument('[remote]')
     .option('-j, --jobs <n>', 'parallel downloads (default 8)', jobsArg)
+    .option('--repair', 'first rebuild the local index and set damaged packs aside (dv fsck --repair), then fetch what they held')
     .option('--json', 'print JSON')
     .action((name: string | undefined, o) => withRepo(g(), async (repo, progress) => {
+      if (o.repair) {
+        const { repair } = await import('../../repo/repair.js');
+        const { printRepair } = await import('./maintenance.js');
+        await printRepair(await repair(repo, { remote: name ?? '', onProgress: progress.update }), o.json, () => progress.done());
+        return;
+      }
       const { fetch } = await import('../../repo/remote/fetch.js');
       const r = await fetch(repo, { remote: name, jobs: o.jobs, onProgress: progress.update });
       progress.done();

@@ -9,11 +9,14 @@
 // fooled when one writer's read-then-write spans the other's whole settle delay
 // (a process paused for longer than the delay), or when a holder stalls past the
 // expiry, or when client clocks disagree by more than the TTL. Servers with
-// conditional writes do not need it for refs (see refupdate.ts).
+// conditional writes do not need it for refs (see refupdate.ts). A lease whose holder
+// is provably gone (same host, its pid no longer running: a killed push) is taken over
+// at once instead of waited out; a waiter is told whom it waits for.
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Backend } from '../../store/backend.js';
 import { DvError } from '../../store/errors.js';
+import { alive } from '../../store/lock.js';
 
 export interface LeaseBody {
   owner: string;
@@ -30,6 +33,8 @@ export interface LeaseOptions {
   /** How long to keep trying while another live lease exists. */
   waitMs?: number;
   settleMs?: number;
+  /** Told once what we wait for (holder and expiry), and when a dead holder's lease is taken over. */
+  onWait?: (message: string) => void;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -90,15 +95,29 @@ export class Lease {
   }
 }
 
+/** A lease written by a process of this host that no longer runs. */
+export function holderGone(l: LeaseBody): boolean {
+  return l.host === os.hostname() && Number.isInteger(l.pid) && l.pid > 0 && l.pid !== process.pid && !alive(l.pid);
+}
+
 export async function acquireLease(backend: Backend, key: string, opts: LeaseOptions): Promise<Lease> {
   const ttlMs = opts.ttlMs ?? 60_000;
   const settle = opts.settleMs ?? settleDelayMs();
   // By default long enough for a lease abandoned by a killed process to expire.
   const deadline = Date.now() + (opts.waitMs ?? ttlMs + 15_000);
   const owner = randomUUID();
+  let told = false;
   for (;;) {
     const held = await readLiveLease(backend, key);
-    if (held && held.owner !== owner) {
+    if (held && held.owner !== owner && holderGone(held)) {
+      // Provably gone (this host, pid not running): treat the lease as free. Two takers
+      // race exactly as two writers of a free lease do: the read-back below decides.
+      opts.onWait?.(`taking over ${backend.url}/${key}: its holder ${describeLease(held)} is no longer running`);
+    } else if (held && held.owner !== owner) {
+      if (!told) {
+        told = true;
+        opts.onWait?.(`waiting for ${backend.url}/${key}, held by ${describeLease(held)}: until it is released or expires`);
+      }
       if (Date.now() >= deadline) {
         throw new DvError(`${backend.url}/${key} is held by ${describeLease(held)}; try again when it finishes`, 1, 'LOCKED');
       }

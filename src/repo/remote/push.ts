@@ -2,8 +2,10 @@
 // ref whose objects have not arrived. It sends every local pack the remote lacks
 // (including any unreachable garbage not yet collected locally): the question "what
 // does the remote lack" is then one LIST, and a re-run after an interruption skips
-// whatever already arrived.
-import { DvError } from '../../store/errors.js';
+// whatever already arrived. Each pack is checked whole before anything is sent.
+import { CorruptionError, DvError } from '../../store/errors.js';
+import { packPath } from '../../store/packwriter.js';
+import { checkPackFile } from '../../store/verify.js';
 import { indexedPacks } from '../../store/maintenance.js';
 import { pool } from '../../store/pool.js';
 import type { Repo } from '../repo.js';
@@ -26,6 +28,8 @@ export interface PushOptions {
   force?: boolean;
   jobs?: number;
   onProgress?: OnProgress;
+  /** Told what the push waits for (another writer's ref lease) and when it takes one over. */
+  onWait?: (message: string) => void;
 }
 
 export type PushStatus = 'created' | 'updated' | 'forced' | 'up-to-date';
@@ -102,6 +106,19 @@ async function classify(repo: Repo, remote: Remote, ref: string, local: string, 
   throw rejectedNonFastForward(remote, ref, why);
 }
 
+/** A pack that fails its check (any byte off, so it no longer hashes to its name) is
+ * never uploaded: every clone would get it and fail. Nothing is sent then. */
+async function verifyBeforeUpload(repo: Repo, packs: { id: string; size: number }[]): Promise<void> {
+  for (const p of packs) {
+    const check = await checkPackFile(packPath(repo.blobs.packsDir, p.id), p.id);
+    const problems = check.size === p.size ? check.problems : [`${check.size} bytes on disk, ${p.size} in the index`, ...check.problems];
+    if (problems.length) {
+      throw new CorruptionError(`local pack ${p.id} is damaged (${problems.join('; ')}); nothing was pushed; `
+        + 'run dv fsck --repair (or dv fetch --repair to restore it from a remote that has it)');
+    }
+  }
+}
+
 async function pushWith(repo: Repo, remote: Remote, wanted: { ref: string; commit: string }[], pins: string[],
   opts: PushOptions): Promise<PushResult> {
   await remote.ensureMeta(repo.config.chunker);
@@ -123,12 +140,13 @@ async function pushWith(repo: Repo, remote: Remote, wanted: { ref: string; commi
     // A size mismatch is an upload cut short on a server that stores partial bodies.
     const local = indexedPacks(repo.blobs);
     const missing = local.filter((p) => remotePacks.get(p.id)?.size !== p.size);
+    await verifyBeforeUpload(repo, missing);
     await uploadPacks(remote, repo.blobs, missing, opts.onProgress);
     result.packsUploaded = missing.length;
     result.bytesUploaded = missing.reduce((s, p) => s + p.size, 0);
     result.packsSkipped = local.length - missing.length;
     result.refUpdates = (await remote.conditionalWrites()) ? 'conditional-write' : 'lease';
-    for (const p of moving) await writeRemoteRef(remote, p.ref, p.theirs, p.new, { force: p.status === 'forced' });
+    for (const p of moving) await writeRemoteRef(remote, p.ref, p.theirs, p.new, { force: p.status === 'forced', onWait: opts.onWait });
     // After the packs, like refs: a pin never names data the remote lacks.
     if (newPins.length) await checkNoGc(remote);
     await pool(newPins, remote.jobs, (id) => remote.writePin(id));

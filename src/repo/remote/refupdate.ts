@@ -12,7 +12,7 @@
 // is not stopped. Push reports which of the two it used (`refUpdates`).
 import { DvError } from '../../store/errors.js';
 import { encodeRef, GC_LEASE_KEY, refKey, refLeaseKey } from './layout.js';
-import { acquireLease, describeLease, readLiveLease } from './lease.js';
+import { acquireLease, describeLease, holderGone, readLiveLease } from './lease.js';
 import type { Remote, RemoteRef } from './remote.js';
 
 export function describeRef(ref: string): string {
@@ -25,10 +25,11 @@ export function rejectedNonFastForward(remote: Remote, ref: string, why: string)
 }
 
 /** Refuses while a remote gc runs: it may be about to delete packs that are not
- * referenced yet, and our new ref could be the one that references them. */
+ * referenced yet, and our new ref could be the one that references them. A killed
+ * gc (same host, pid gone) deletes nothing more, so its lease does not count. */
 export async function checkNoGc(remote: Remote): Promise<void> {
   const gc = await readLiveLease(remote.backend, GC_LEASE_KEY);
-  if (gc) throw new DvError(`a remote gc is running on ${remote.url}: ${describeLease(gc)}; try again when it finishes`, 1, 'LOCKED');
+  if (gc && !holderGone(gc)) throw new DvError(`a remote gc is running on ${remote.url}: ${describeLease(gc)}; try again when it finishes`, 1, 'LOCKED');
 }
 
 /**
@@ -37,7 +38,7 @@ export async function checkNoGc(remote: Remote): Promise<void> {
  * two dv writers never interleave their read-compare-write steps).
  */
 export async function writeRemoteRef(remote: Remote, ref: string, expected: RemoteRef | null, next: string,
-  opts: { force?: boolean } = {}): Promise<void> {
+  opts: { force?: boolean; onWait?: (message: string) => void } = {}): Promise<void> {
   const body = encodeRef(next);
   const moved = () => rejectedNonFastForward(remote, ref, 'changed while this push was running');
   if (await remote.conditionalWrites() && (!expected || expected.etag)) {
@@ -54,7 +55,7 @@ export async function writeRemoteRef(remote: Remote, ref: string, expected: Remo
     }
     return;
   }
-  const lease = await acquireLease(remote.backend, refLeaseKey(ref), { command: `push ${ref}` });
+  const lease = await acquireLease(remote.backend, refLeaseKey(ref), { command: `push ${ref}`, onWait: opts.onWait });
   try {
     const current = await remote.readRef(ref);
     if (!opts.force && current?.commit !== expected?.commit) {
