@@ -8,13 +8,23 @@ import { DvError } from '../store/errors.js';
 import { buildGraph, findCycle } from './graph.js';
 import { paramOf, placeholderProblem, placeholders } from './interpolate.js';
 import { isUnder, normalizePath, overlaps, parseGlob, globMayMatch } from './paths.js';
-import type { ParamValue, Params, PartitionConfig, PipelineConfig, StageConfig } from './types.js';
+import type {
+  Hooks, ParamValue, Params, PartitionConfig, PipelineConfig, PlotSpec, PlotTemplate, StageConfig,
+} from './types.js';
 
 export const CONFIG_FILE = 'dv.yaml';
 
-const TOP_KEYS = ['params', 'stages'];
-const STAGE_KEYS = ['cmd', 'foreach', 'deps', 'outs', 'params', 'retries', 'env', 'partition', 'after', 'timeout', 'desc'];
-const STAGE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/;
+const TOP_KEYS = ['params', 'stages', 'hooks'];
+const STAGE_KEYS = ['cmd', 'foreach', 'deps', 'outs', 'params', 'retries', 'env', 'partition', 'after', 'timeout', 'desc',
+  'metrics', 'plots', 'wdir', 'frozen', 'always_changed', 'hooks'];
+/** DVC names generated stages `name@key` (foreach) and `name@a-b` (matrix). */
+const STAGE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]*$/;
+const OUT_KEYS = ['cache', 'persist', 'desc', 'remote', 'push'];
+const PLOT_KEYS = [...OUT_KEYS, 'x', 'y', 'template', 'title', 'x_label', 'y_label'];
+const TEMPLATES = ['linear', 'scatter', 'bar', 'confusion'];
+/** Node's timers hold at most 2^31-1 ms (about 24.8 days); longer ones fire at once. */
+const MAX_TIMEOUT_SEC = Math.floor((2 ** 31 - 1) / 1000);
+const MAX_RETRIES = 100;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export interface ParseOptions {
@@ -71,17 +81,79 @@ function stringList(c: Checker, place: string, v: unknown): string[] {
   });
 }
 
-function pathList(c: Checker, place: string, v: unknown): { paths: string[]; dirs: string[] } {
+/** A path of the stage, relative to its wdir, as a project-relative path. */
+function stagePath(c: Checker, place: string, p: string, wdir: string): { path: string; dir: boolean } {
+  const n = normalizePath(wdir ? `${wdir}/${p}` : p);
+  if ('error' in n) c.fail(place, n.error);
+  return n;
+}
+
+function pathList(c: Checker, place: string, v: unknown, wdir = ''): { paths: string[]; dirs: string[] } {
   const paths: string[] = [];
   const dirs: string[] = [];
   for (const s of stringList(c, place, v)) {
-    const n = normalizePath(s);
-    if ('error' in n) c.fail(place, n.error);
+    const n = stagePath(c, place, s, wdir);
     if (paths.includes(n.path)) c.fail(place, `${n.path} is listed twice`);
     paths.push(n.path);
     if (n.dir) dirs.push(n.path);
   }
   return { paths, dirs };
+}
+
+interface OutItem {
+  path: string;
+  dir: boolean;
+  opts: Raw;
+}
+
+/** outs, metrics and plots entries: `path` or `path: {cache: false, persist: true, ...}` (DVC's form). */
+function outItems(c: Checker, place: string, v: unknown, wdir: string, keys: string[]): OutItem[] {
+  if (v === undefined || v === null) return [];
+  const list = Array.isArray(v) ? v : [v];
+  return list.map((item, i) => {
+    const where = Array.isArray(v) ? `${place}[${i}]` : place;
+    if (typeof item === 'string') return { ...stagePath(c, place, item, wdir), opts: {} };
+    if (!isMap(item) || Object.keys(item).length !== 1) c.fail(where, `expected a path or {path: options}, got ${typeName(item)}`);
+    const [p, o] = Object.entries(item)[0]!;
+    const opts = o ?? {};
+    if (!isMap(opts)) c.fail(`${where}.${p}`, `expected a map of options, got ${typeName(opts)}`);
+    checkKeys(c, `${where}.${p}`, opts, keys);
+    for (const k of ['cache', 'persist', 'push']) {
+      if (opts[k] !== undefined && typeof opts[k] !== 'boolean') c.fail(`${where}.${p}.${k}`, 'expected true or false');
+    }
+    return { ...stagePath(c, where, p, wdir), opts };
+  });
+}
+
+function plotSpec(c: Checker, place: string, it: OutItem): PlotSpec {
+  const o = it.opts;
+  const str = (k: string): string | null => {
+    if (o[k] === undefined || o[k] === null) return null;
+    if (typeof o[k] !== 'string') c.fail(`${place}.${k}`, `expected a string, got ${typeName(o[k])}`);
+    return o[k] as string;
+  };
+  const template = str('template') ?? 'linear';
+  if (!TEMPLATES.includes(template)) c.fail(`${place}.template`, `unknown template '${template}' (expected one of: ${TEMPLATES.join(', ')})`);
+  const y = o.y === undefined || o.y === null ? [] : stringList(c, `${place}.y`, o.y);
+  return { path: it.path, x: str('x'), y, template: template as PlotTemplate, title: str('title') };
+}
+
+function parseHooks(c: Checker, place: string, v: unknown): Hooks {
+  if (v === undefined || v === null) return { onSuccess: null, onFailure: null };
+  if (!isMap(v)) c.fail(place, `expected a map with on_success and/or on_failure, got ${typeName(v)}`);
+  checkKeys(c, place, v, ['on_success', 'on_failure']);
+  const cmd = (k: string): string | null => {
+    if (v[k] === undefined || v[k] === null) return null;
+    if (typeof v[k] !== 'string' || (v[k] as string).trim() === '') c.fail(`${place}.${k}`, 'expected a command string');
+    return v[k] as string;
+  };
+  return { onSuccess: cmd('on_success'), onFailure: cmd('on_failure') };
+}
+
+function bool(c: Checker, place: string, v: unknown): boolean {
+  if (v === undefined || v === null) return false;
+  if (typeof v !== 'boolean') c.fail(place, `expected true or false, got ${typeName(v)}`);
+  return v;
 }
 
 function parsePartition(c: Checker, place: string, v: unknown): PartitionConfig | null {
@@ -100,78 +172,89 @@ function parsePartition(c: Checker, place: string, v: unknown): PartitionConfig 
   }
 }
 
-function parseStage(c: Checker, name: string, raw: unknown, params: Params): StageConfig {
-  const place = `stages.${name}`;
-  if (!STAGE_NAME.test(name)) c.fail(place, 'a stage name is letters, digits, _ and - (not starting with -)');
-  if (!isMap(raw)) c.fail(place, `expected a map with at least cmd, got ${typeName(raw)}`);
-  checkKeys(c, place, raw, STAGE_KEYS);
+function parseCmd(c: Checker, place: string, v: unknown): string {
+  if (typeof v === 'string' && v.trim() !== '') return v;
+  if (Array.isArray(v) && v.length > 0) return stringList(c, place, v).join(' && ');
+  return c.fail(place, v === undefined ? 'missing (the command to run)' : `expected a non-empty string, got ${typeName(v)}`);
+}
 
-  let cmd: string;
-  if (typeof raw.cmd === 'string' && raw.cmd.trim() !== '') cmd = raw.cmd;
-  else if (Array.isArray(raw.cmd) && raw.cmd.length > 0) cmd = stringList(c, `${place}.cmd`, raw.cmd).join(' && ');
-  else c.fail(`${place}.cmd`, raw.cmd === undefined ? 'missing (the command to run)' : `expected a non-empty string, got ${typeName(raw.cmd)}`);
+function parseForeach(c: Checker, place: string, v: unknown): { foreach: string | null; foreachBase: string | null } {
+  if (v === undefined || v === null) return { foreach: null, foreachBase: null };
+  if (typeof v !== 'string') c.fail(place, `expected a glob string, got ${typeName(v)}`);
+  const g = parseGlob(v);
+  if ('error' in g) c.fail(place, `bad glob ${g.error}`);
+  return { foreach: (normalizePath(v) as { path: string }).path, foreachBase: g.base };
+}
 
-  let foreach: string | null = null;
-  let foreachBase: string | null = null;
-  if (raw.foreach !== undefined && raw.foreach !== null) {
-    if (typeof raw.foreach !== 'string') c.fail(`${place}.foreach`, `expected a glob string, got ${typeName(raw.foreach)}`);
-    const g = parseGlob(raw.foreach);
-    if ('error' in g) c.fail(`${place}.foreach`, `bad glob ${g.error}`);
-    foreach = (normalizePath(raw.foreach) as { path: string }).path;
-    foreachBase = g.base;
+/** outs, metrics and plots together: every one is an output of the stage. */
+function parseOutputs(c: Checker, place: string, raw: Raw, wdir: string) {
+  const items = [
+    ...outItems(c, `${place}.outs`, raw.outs, wdir, OUT_KEYS).map((it) => ({ ...it, kind: 'outs' })),
+    ...outItems(c, `${place}.metrics`, raw.metrics, wdir, OUT_KEYS).map((it) => ({ ...it, kind: 'metrics' })),
+    ...outItems(c, `${place}.plots`, raw.plots, wdir, PLOT_KEYS).map((it) => ({ ...it, kind: 'plots' })),
+  ];
+  const out = { paths: [] as string[], dirs: [] as string[], persist: [] as string[], uncached: [] as string[],
+    metrics: [] as string[], plots: [] as PlotSpec[] };
+  for (const it of items) {
+    if (out.paths.includes(it.path)) c.fail(`${place}.${it.kind}`, `${it.path} is listed twice`);
+    out.paths.push(it.path);
+    if (it.dir) out.dirs.push(it.path);
+    if (it.opts.persist === true) out.persist.push(it.path);
+    if (it.opts.cache === false) out.uncached.push(it.path);
+    if (it.kind === 'metrics') out.metrics.push(it.path);
+    if (it.kind === 'plots') out.plots.push(plotSpec(c, `${place}.plots.${it.path}`, it));
   }
+  return out;
+}
 
-  const deps = pathList(c, `${place}.deps`, raw.deps).paths;
-  const outs = pathList(c, `${place}.outs`, raw.outs);
-  if (foreach !== null && outs.paths.length !== 1) {
-    c.fail(`${place}.outs`, 'a foreach stage needs exactly one output directory (each datum writes its part under it)');
-  }
-  const outDirs = foreach !== null ? outs.paths : outs.dirs;
-
+function parseStageParams(c: Checker, place: string, v: unknown, params: Params): string[] {
   const stageParams: string[] = [];
-  for (const [i, p] of stringList(c, `${place}.params`, raw.params).entries()) {
+  for (const [i, p] of stringList(c, place, v).entries()) {
     const known = Object.prototype.hasOwnProperty.call(params, p) || Object.keys(params).some((k) => k.startsWith(p + '.'));
-    if (!known) c.fail(`${place}.params[${i}]`, `unknown param '${p}'`);
+    if (!known) c.fail(`${place}[${i}]`, `unknown param '${p}'`);
     for (const k of Object.keys(params)) if ((k === p || k.startsWith(p + '.')) && !stageParams.includes(k)) stageParams.push(k);
   }
+  return stageParams;
+}
 
-  let retries = 0;
-  if (raw.retries !== undefined) {
-    if (typeof raw.retries !== 'number' || !Number.isInteger(raw.retries) || raw.retries < 0) {
-      c.fail(`${place}.retries`, 'expected a non-negative integer');
-    }
-    retries = raw.retries;
-  }
+function parseRetries(c: Checker, place: string, v: unknown): number {
+  if (v === undefined) return 0;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) c.fail(place, 'expected a non-negative integer');
+  if (v > MAX_RETRIES) c.fail(place, `at most ${MAX_RETRIES}`);
+  return v;
+}
 
-  let timeoutSec: number | null = null;
-  if (raw.timeout !== undefined) {
-    if (typeof raw.timeout !== 'number' || !(raw.timeout > 0)) c.fail(`${place}.timeout`, 'expected a positive number of seconds');
-    timeoutSec = raw.timeout;
-  }
+function parseTimeout(c: Checker, place: string, v: unknown): number | null {
+  if (v === undefined) return null;
+  if (typeof v !== 'number' || !(v > 0)) c.fail(place, 'expected a positive number of seconds');
+  if (v > MAX_TIMEOUT_SEC) c.fail(place, `at most ${MAX_TIMEOUT_SEC} seconds (about 24 days)`);
+  return v;
+}
 
+function parseEnv(c: Checker, place: string, v: unknown): Record<string, string> {
   const env: Record<string, string> = {};
-  if (raw.env !== undefined) {
-    if (!isMap(raw.env)) c.fail(`${place}.env`, `expected a map of NAME: value, got ${typeName(raw.env)}`);
-    for (const [k, v] of Object.entries(raw.env)) {
-      if (!ENV_NAME.test(k)) c.fail(`${place}.env.${k}`, 'not a valid environment variable name');
-      if (k.startsWith('DV_')) c.fail(`${place}.env.${k}`, 'DV_* variables are set by dv');
-      if (!['string', 'number', 'boolean'].includes(typeof v)) c.fail(`${place}.env.${k}`, `expected a string, got ${typeName(v)}`);
-      env[k] = String(v);
-    }
+  if (v === undefined) return env;
+  if (!isMap(v)) c.fail(place, `expected a map of NAME: value, got ${typeName(v)}`);
+  for (const [k, val] of Object.entries(v)) {
+    if (!ENV_NAME.test(k)) c.fail(`${place}.${k}`, 'not a valid environment variable name');
+    if (k.startsWith('DV_')) c.fail(`${place}.${k}`, 'DV_* variables are set by dv');
+    if (!['string', 'number', 'boolean'].includes(typeof val)) c.fail(`${place}.${k}`, `expected a string, got ${typeName(val)}`);
+    env[k] = String(val);
   }
+  return env;
+}
 
-  const partition = parsePartition(c, `${place}.partition`, raw.partition);
-  if (partition && foreach === null) c.fail(`${place}.partition`, 'needs foreach (the key is taken from each datum path)');
+function parseWdir(c: Checker, place: string, v: unknown): string {
+  if (v === undefined || v === null || v === '.' || v === './') return '';
+  if (typeof v !== 'string') c.fail(place, `expected a directory path, got ${typeName(v)}`);
+  const n = normalizePath(v);
+  if ('error' in n) c.fail(place, n.error);
+  return n.path;
+}
 
-  const after = stringList(c, `${place}.after`, raw.after);
-  if (raw.desc !== undefined && typeof raw.desc !== 'string') c.fail(`${place}.desc`, `expected a string, got ${typeName(raw.desc)}`);
-
-  const stage: StageConfig = {
-    name, cmd, foreach, foreachBase, deps, outs: outs.paths, outDirs, params: stageParams, retries, env,
-    partition, after, timeoutSec, desc: (raw.desc as string | undefined) ?? null,
-  };
-
-  const templates: [string, string][] = [[`${place}.cmd`, cmd], ...Object.entries(env).map(([k, v]): [string, string] => [`${place}.env.${k}`, v])];
+/** Placeholders of cmd and env must be known; params they name become stage params. */
+function checkPlaceholders(c: Checker, place: string, stage: StageConfig, params: Params): void {
+  const templates: [string, string][] = [[`${place}.cmd`, stage.cmd], ...Object.entries(stage.env).map(([k, v]): [string, string] => [`${place}.env.${k}`, v])];
   for (const [where, t] of templates) {
     for (const ph of placeholders(t)) {
       const problem = placeholderProblem(ph.name, stage, params);
@@ -181,6 +264,34 @@ function parseStage(c: Checker, name: string, raw: unknown, params: Params): Sta
     }
   }
   stage.params.sort();
+}
+
+function parseStage(c: Checker, name: string, raw: unknown, params: Params): StageConfig {
+  const place = `stages.${name}`;
+  if (!STAGE_NAME.test(name)) c.fail(place, 'a stage name is letters, digits, _ and - (not starting with -)');
+  if (!isMap(raw)) c.fail(place, `expected a map with at least cmd, got ${typeName(raw)}`);
+  checkKeys(c, place, raw, STAGE_KEYS);
+  const cmd = parseCmd(c, `${place}.cmd`, raw.cmd);
+  const { foreach, foreachBase } = parseForeach(c, `${place}.foreach`, raw.foreach);
+  const wdir = parseWdir(c, `${place}.wdir`, raw.wdir);
+  const deps = pathList(c, `${place}.deps`, raw.deps, wdir).paths;
+  const outs = parseOutputs(c, place, raw, wdir);
+  if (foreach !== null && outs.paths.length !== 1) {
+    c.fail(`${place}.outs`, 'a foreach stage needs exactly one output directory (each datum writes its part under it)');
+  }
+  const partition = parsePartition(c, `${place}.partition`, raw.partition);
+  if (partition && foreach === null) c.fail(`${place}.partition`, 'needs foreach (the key is taken from each datum path)');
+  if (raw.desc !== undefined && typeof raw.desc !== 'string') c.fail(`${place}.desc`, `expected a string, got ${typeName(raw.desc)}`);
+  const stage: StageConfig = {
+    name, cmd, foreach, foreachBase, deps, outs: outs.paths, outDirs: foreach !== null ? outs.paths : outs.dirs,
+    params: parseStageParams(c, `${place}.params`, raw.params, params), retries: parseRetries(c, `${place}.retries`, raw.retries),
+    env: parseEnv(c, `${place}.env`, raw.env), partition, after: stringList(c, `${place}.after`, raw.after),
+    timeoutSec: parseTimeout(c, `${place}.timeout`, raw.timeout), desc: (raw.desc as string | undefined) ?? null,
+    persist: outs.persist, uncached: outs.uncached, metrics: outs.metrics, plots: outs.plots, wdir,
+    frozen: bool(c, `${place}.frozen`, raw.frozen), alwaysChanged: bool(c, `${place}.always_changed`, raw.always_changed),
+    hooks: parseHooks(c, `${place}.hooks`, raw.hooks),
+  };
+  checkPlaceholders(c, place, stage, params);
   return stage;
 }
 
@@ -221,28 +332,45 @@ function checkPipeline(c: Checker, stages: Map<string, StageConfig>, exists?: (p
   }
 }
 
-/** Parses and validates the text of a dv.yaml. */
-export function parseConfig(text: string, opts: ParseOptions = {}): PipelineConfig {
-  const c: Checker = new Checker(opts.file ?? CONFIG_FILE);
+/** YAML text to plain data; syntax errors and alias bombs are one `file:line:col: ...` line. */
+export function parseYaml(text: string, file: string): unknown {
   const lines = new YAML.LineCounter();
   const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter: lines });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const pos = lines.linePos(e.pos[0]);
     const first = e.message.split('\n')[0];
-    throw new DvError(`${c.file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${first}`);
+    throw new DvError(`${file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${first}`);
   }
-  const raw: unknown = doc.toJS() ?? {};
+  try {
+    return doc.toJS({ maxAliasCount: 1000 }) ?? {};
+  } catch (e) {
+    // The yaml package refuses documents whose aliases expand past maxAliasCount (a "billion laughs").
+    throw new DvError(`${file}: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+/** Stages, cross-checks and hooks from a raw document already shaped like dv.yaml, with its params. */
+export function buildConfig(file: string, raw: Raw, params: Params, opts: ParseOptions = {}): PipelineConfig {
+  const c: Checker = new Checker(file);
+  const defs = raw.stages;
+  if (defs === undefined || defs === null) c.fail('stages', 'missing (a map of stage name: definition)');
+  if (!isMap(defs)) c.fail('stages', `expected a map of stage name: definition, got ${typeName(defs)}`);
+  const stages = new Map<string, StageConfig>();
+  for (const [name, def] of Object.entries(defs)) stages.set(name, parseStage(c, name, def, params));
+  checkPipeline(c, stages, opts.exists);
+  return { file, params, stages, hooks: parseHooks(c, 'hooks', raw.hooks) };
+}
+
+/** Parses and validates the text of a dv.yaml. */
+export function parseConfig(text: string, opts: ParseOptions = {}): PipelineConfig {
+  const c: Checker = new Checker(opts.file ?? CONFIG_FILE);
+  const raw = parseYaml(text, c.file);
   if (!isMap(raw)) c.fail('', `expected a map with params and stages, got ${typeName(raw)}`);
   checkKeys(c, '', raw, TOP_KEYS);
   const params: Params = {};
   if (raw.params !== undefined && raw.params !== null) flattenParams(c, raw.params, '', params);
-  if (raw.stages === undefined || raw.stages === null) c.fail('stages', 'missing (a map of stage name: definition)');
-  if (!isMap(raw.stages)) c.fail('stages', `expected a map of stage name: definition, got ${typeName(raw.stages)}`);
-  const stages = new Map<string, StageConfig>();
-  for (const [name, def] of Object.entries(raw.stages)) stages.set(name, parseStage(c, name, def, params));
-  checkPipeline(c, stages, opts.exists);
-  return { file: c.file, params, stages };
+  return buildConfig(c.file, raw, params, opts);
 }
 
 /** Reads `<root>/dv.yaml`; missing deps are checked against the workspace. */

@@ -192,6 +192,11 @@ export function planStage(input: PlanStageInput): StagePlan {
   const current = datumsOf(stage, index);
   for (const datum of current) {
     const prev = prevDatums[datum.id];
+    if (stage.frozen) {
+      // DVC's frozen: never run; what the last run produced stands.
+      if (prev) reuses.push({ action: 'reuse', datum, state: prev });
+      continue;
+    }
     if (backfill && !inRange(datum.key, backfill)) {
       if (prev) reuses.push({ action: 'reuse', datum, state: prev });
       continue;
@@ -209,6 +214,7 @@ export function planStage(input: PlanStageInput): StagePlan {
       if (by !== null) reasons.push({ code: 'dep-pending', detail: `${datum.input} (stage ${by})` });
       reasons.push(...depReasons);
     }
+    if (stage.alwaysChanged && reasons.length === 0) reasons.push({ code: 'always-changed' });
     if (force) reasons.unshift({ code: 'forced' });
     if (reasons.length === 0) {
       reuses.push({ action: 'reuse', datum, state: prev! });
@@ -220,7 +226,7 @@ export function planStage(input: PlanStageInput): StagePlan {
   }
 
   const removes: DatumPlan[] = [];
-  if (!backfill) {
+  if (!backfill && !stage.frozen) {
     const ids = new Set(current.map((d) => d.id));
     for (const [id, st] of Object.entries(prevDatums).sort(([a], [b]) => (a < b ? -1 : 1))) {
       if (!ids.has(id)) removes.push({ action: 'remove', datumId: id, outputs: Object.keys(st.outputs).sort() });
@@ -278,6 +284,7 @@ export function describeReason(r: Reason): string {
     case 'output-changed': return `output ${r.detail} modified`;
     case 'forced': return 'forced';
     case 'backfill': return `backfill (key ${r.detail})`;
+    case 'always-changed': return 'always_changed';
   }
 }
 

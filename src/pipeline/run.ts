@@ -18,7 +18,7 @@ import { isUnder } from './paths.js';
 import { parseBackfill, planPipeline, planStage } from './plan.js';
 import { PipelineStore } from './records.js';
 import { saveState, type LoadedState } from './state.js';
-import { WorkspaceUndo } from './undo.js';
+import { RunWorkspace } from './run-workspace.js';
 import { runStage, type RunEvent, type StageContext, type StoredOutput } from './stage-run.js';
 import type {
   Backfill, BackfillOrder, ParamValue, PipelineState, RunRecord, StageConfig, StagePlan, StageRunRecord,
@@ -165,11 +165,15 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   const statCache = new StatCache(repo.db);
   const hashed = await hashWorkspace(repo, p.roots, statCache, true);
   const drift = await driftFrom(repo, p.base, baseFlat, hashed, p.roots);
+  const ws = new RunWorkspace(repo.root, path.join(repo.dvDir, 'tmp', `undo-${runId.slice(0, 16)}`), p.roots,
+    hashed.files, hashed.ws, statCache);
   const ctx: StageContext = {
-    repo, store: p.store, runId, params: p.params, jobs: opts.jobs ?? 1, keepGoing: opts.keepGoing ?? false,
+    repo, store: p.store, ws,
     executor: opts.executor ?? new LocalExecutor({ root: repo.root, tmpDir: path.join(repo.dvDir, 'tmp') }),
-    retryBaseDelayMs: opts.retryBaseDelayMs, signal: opts.signal, emit, files: hashed.files, contents: new Map(), statCache, cleanup: [],
-    undo: new WorkspaceUndo(repo.root, path.join(repo.dvDir, 'tmp', `undo-${runId.slice(0, 16)}`)),
+    settings: {
+      runId, params: p.params, jobs: opts.jobs ?? 1, keepGoing: opts.keepGoing ?? false,
+      retryBaseDelayMs: opts.retryBaseDelayMs, signal: opts.signal, emit,
+    },
   };
   const state: PipelineState = { ...p.loaded.state };
   const plans: StagePlan[] = [];
@@ -186,7 +190,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
         break;
       }
       const plan = planStage({
-        stage, params: p.params, files: ctx.files, previous: state[stage.name], force: opts.force,
+        stage, params: p.params, files: ws.files, previous: state[stage.name], force: opts.force,
         backfill: p.backfillStages.has(stage.name) ? p.backfill : null, hasCache: (k) => p.store.hasCache(k),
       });
       plans.push(plan);
@@ -213,17 +217,17 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   }
   if (!commit) {
     // Nothing committed (failed, cancelled, or no change): the workspace goes back to how the run found it.
-    ctx.undo.rollback();
-    statCache.forget(ctx.contents.keys());
+    ws.undo.rollback();
+    statCache.forget(ws.contents.keys());
   }
-  ctx.cleanup.push(ctx.undo.discard());
-  if (!opts.executor) ctx.cleanup.push(ctx.executor.close?.() ?? Promise.resolve()); // ours: drop its spare scratch dirs
+  ws.cleanup.push(ws.undo.discard());
+  if (!opts.executor) ws.cleanup.push(ctx.executor.close?.() ?? Promise.resolve()); // ours: drop its spare scratch dirs
   const finishedAt = new Date();
   const record: RunRecord = {
     format: 2, id: runId, branch: p.branch, base: p.base, commit, status,
     startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(),
     durationMs: finishedAt.getTime() - startedAt.getTime(), git, params: p.params,
-    options: { stages: p.stages.map((s) => s.name), force: opts.force ?? false, backfill: p.backfill, jobs: ctx.jobs },
+    options: { stages: p.stages.map((s) => s.name), force: opts.force ?? false, backfill: p.backfill, jobs: ctx.settings.jobs },
     stages: stageRecords,
     state: commit ? await saveState(repo.blobs, Object.fromEntries(Object.entries(state).filter(([n]) => p.configured.has(n))), p.loaded) : null,
     error,
@@ -231,7 +235,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   await p.store.writeRecord(record);
   // Sealing here, even on failure, keeps the run-cache entries of finished datums: the next run resumes from them.
   await p.store.flush();
-  await Promise.all(ctx.cleanup);
+  await Promise.all(ws.cleanup);
   if (thrown) throw thrown; // its stat rows may name content of a discarded pack: not saved
   statCache.save();
   return { runId, status, dryRun: false, branch: p.branch, plans, commit, record, error };
@@ -281,17 +285,21 @@ async function driftFrom(repo: Repo, base: string | null, baseFlat: FlatTree, ha
 async function commitRun(repo: Repo, p: Prepared, ctx: StageContext, hashed: Hashed, drift: Drift, baseFlat: FlatTree,
   runId: string, message: string): Promise<string> {
   const changes = new Map<string, StoredOutput | null>();
-  for (const [rel, c] of ctx.contents) {
+  const uncached = p.stages.flatMap((s) => s.uncached);
+  for (const [rel, c] of ctx.ws.contents) {
+    if (uncached.some((u) => isUnder(rel, u))) continue; // cache: false: stays a plain workspace file
     const b = baseFlat.get(rel);
     if (c === null ? b !== undefined : !b || b.hash !== c.hash || b.mode !== c.mode) changes.set(rel, c);
   }
   const ingest = repo.ingestor();
   for (const rel of drift.changed) {
-    if (ctx.contents.has(rel)) continue;
+    if (ctx.ws.contents.has(rel)) continue;
     const mode = hashed.ws.get(rel)!.mode;
     changes.set(rel, hashed.stored.get(rel) ?? { ...(await ingest.storeFile(path.join(repo.root, rel))), mode });
   }
-  for (const rel of drift.deleted) if (!ctx.contents.has(rel)) changes.set(rel, null);
+  for (const rel of drift.deleted) if (!ctx.ws.contents.has(rel)) changes.set(rel, null);
   if (!repo.refs.get(`heads/${p.branch}`) && p.base) repo.refs.set(`heads/${p.branch}`, p.base);
-  return repo.commitChanges(p.branch, changes, message, { run: runId });
+  // Outputs are tracked as declared (reports/summary.csv, not all of reports/).
+  const track = p.stages.flatMap((s) => s.outs.filter((o) => !uncached.includes(o)));
+  return repo.commitChanges(p.branch, changes, message, { run: runId, track });
 }

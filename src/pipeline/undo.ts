@@ -13,17 +13,28 @@ export class WorkspaceUndo {
 
   constructor(private readonly root: string, private readonly dir: string) {}
 
-  /** Call before replacing or deleting `rel`; moves what is there now aside. */
-  setAside(rel: string): void {
-    if (this.saved.has(rel)) return;
+  /**
+   * Call before replacing or deleting `rel`; moves what is there now aside (`copy`:
+   * copies it, for a command that updates its output rather than recreating it).
+   */
+  setAside(rel: string, copy = false): void {
+    if (this.has(rel)) return;
     const abs = path.join(this.root, rel);
     let kept: string | null = null;
     if (fs.lstatSync(abs, { throwIfNoEntry: false })) {
       kept = path.join(this.dir, rel);
       fs.mkdirSync(path.dirname(kept), { recursive: true });
-      fs.renameSync(abs, kept);
+      if (copy) fs.cpSync(abs, kept, { recursive: true, mode: fs.constants.COPYFILE_FICLONE });
+      else fs.renameSync(abs, kept);
     }
     this.saved.set(rel, kept);
+  }
+
+  /** Whether `rel`, or a directory holding it, was set aside. */
+  has(rel: string): boolean {
+    if (this.saved.has(rel)) return true;
+    for (let i = rel.lastIndexOf('/'); i > 0; i = rel.lastIndexOf('/', i - 1)) if (this.saved.has(rel.slice(0, i))) return true;
+    return false;
   }
 
   /** Puts every set-aside path back as it was; directories the run created and left empty go. */

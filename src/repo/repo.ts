@@ -28,6 +28,8 @@ export interface CommitChangesOptions {
   createBranch?: boolean;
   /** How long to wait for another process's lock (default: DV_LOCK_WAIT_MS, else 5 s). */
   lockWaitMs?: number;
+  /** Paths to track as they are (a new path under one is tracked as it, not by its top directory). */
+  track?: string[];
 }
 
 /** Paths a commit may hold: project-relative, `/`-separated, no empty, `.` or `..`
@@ -229,7 +231,10 @@ export class Repo {
         entries.set(p, c && { name: p.split('/').pop()!, type: 'file', mode: c.mode ?? 0o644, size: c.size, hash: c.hash, chunks: c.chunks });
       }
       const paths = new Set(base?.paths ?? []);
-      for (const p of changes.keys()) if (![...paths].some((t) => p === t || p.startsWith(t + '/'))) paths.add(p.split('/')[0]);
+      const under = (p: string, t: string): boolean => p === t || p.startsWith(t + '/');
+      for (const p of changes.keys()) {
+        if (![...paths].some((t) => under(p, t))) paths.add(opts.track?.find((t) => under(p, t)) ?? p.split('/')[0]!);
+      }
       const tree = await updateTree(this.objects, base?.tree ?? null, entries);
       const commit: Commit = {
         tree, parents: parent ? [parent] : [], paths: [...paths].sort(), message, author: this.author(),
