@@ -11,7 +11,8 @@ import type { Repo } from '../repo/repo.js';
 import type { FlatTree } from '../repo/trees.js';
 import { hashFile, scanWorkspace, StatCache, type WsFile } from '../repo/workspace.js';
 import { DvError } from '../store/errors.js';
-import { applyParamOverrides, loadConfig } from './config.js';
+import { applyParamOverrides } from './config.js';
+import { loadPipeline } from './load.js';
 import { LocalExecutor, type Executor } from './executor.js';
 import { buildGraph, selectStages } from './graph.js';
 import { isUnder } from './paths.js';
@@ -121,7 +122,11 @@ interface Prepared {
 }
 
 async function prepare(repo: Repo, opts: RunOptions): Promise<Prepared> {
-  const config = loadConfig(repo.root);
+  const config = loadPipeline(repo.root);
+  const overrides = Array.isArray(opts.params) ? opts.params.length : Object.keys(opts.params ?? {}).length;
+  if (config.paramFiles && overrides > 0) {
+    throw new DvError('-p with dvc.yaml: the commands read params.yaml themselves; use dv exp run -p KEY=VALUE (it runs with an edited copy)', 2);
+  }
   const stages = selectStages(buildGraph(config.stages), opts.stages ?? []).map((n) => config.stages.get(n)!);
   const params = applyParamOverrides(config.params, opts.params ?? []);
   const backfill = !opts.backfill ? null
