@@ -7,7 +7,7 @@ import YAML from 'yaml';
 import { DvError } from '../store/errors.js';
 import { buildConfig, parseYaml, type ParseOptions } from './config.js';
 import { merge, resolveDeep, resolveString, type Context } from './dvc-template.js';
-import type { ParamValue, Params, PipelineConfig } from './types.js';
+import type { ParamValue, Params, PipelineConfig, PlotTemplate } from './types.js';
 
 export const DVC_FILE = 'dvc.yaml';
 export const DEFAULT_PARAMS = 'params.yaml';
@@ -170,7 +170,35 @@ export function parseDvcYaml(text: string, opts: DvcOptions): PipelineConfig {
     const file = i < 0 ? DEFAULT_PARAMS : n.slice(0, i);
     (paramFiles[file] ??= []).push(n);
   }
-  return { ...config, paramFiles };
+  return { ...config, paramFiles, ...topLevelOutputs(raw) };
+}
+
+/** dvc.yaml's top-level `metrics: [file]` and `plots: [file | {file: {x, y, template}}]`. */
+function topLevelOutputs(raw: Raw): Pick<PipelineConfig, 'metrics' | 'plots'> {
+  const paths = (v: unknown, key: string): [string, Raw][] => {
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) throw new DvError(`${DVC_FILE}: ${key}: expected a list`);
+    return v.map((it, i) => {
+      if (typeof it === 'string') return [it, {}];
+      if (isMap(it) && Object.keys(it).length === 1) {
+        const [p, o] = Object.entries(it)[0]!;
+        return [p, isMap(o) ? o : {}];
+      }
+      throw new DvError(`${DVC_FILE}: ${key}[${i}]: expected a file or {file: options}`);
+    });
+  };
+  const y = (o: Raw): string[] => (o.y === undefined ? [] : Array.isArray(o.y) ? o.y.map(String) : [String(o.y)]);
+  const template = (o: Raw): PlotTemplate => {
+    const t = o.template ?? 'linear';
+    if (!['linear', 'scatter', 'bar', 'confusion'].includes(String(t))) throw new DvError(`${DVC_FILE}: plots: unknown template '${String(t)}'`);
+    return t as PlotTemplate;
+  };
+  return {
+    metrics: paths(raw.metrics, 'metrics').map(([p]) => p),
+    plots: paths(raw.plots, 'plots').map(([p, o]) => ({
+      path: p, x: o.x === undefined ? null : String(o.x), y: y(o), template: template(o), title: o.title === undefined ? null : String(o.title),
+    })),
+  };
 }
 
 /**

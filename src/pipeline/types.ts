@@ -97,6 +97,9 @@ export interface PipelineConfig {
   hooks: Hooks;
   /** Params files (dvc.yaml projects): file -> the flat param names read from it. */
   paramFiles?: Record<string, string[]>;
+  /** Metrics and plots files declared outside any stage (dvc.yaml's top-level metrics/plots). */
+  metrics?: string[];
+  plots?: PlotSpec[];
 }
 
 /** One unit of work of a stage: one matching file of `foreach`, or the whole stage. */
