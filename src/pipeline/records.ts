@@ -41,6 +41,8 @@ export interface RunSummary {
   startedAt: string;
   durationMs: number;
   counts: { run: number; cached: number; reused: number; removed: number; failed: number };
+  /** The experiment's name, for runs of dv exp run. */
+  experiment?: string;
 }
 
 export function summarize(r: RunRecord): RunSummary {
@@ -48,7 +50,7 @@ export function summarize(r: RunRecord): RunSummary {
   for (const s of r.stages) for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] += s.counts[k];
   return {
     id: r.id, status: r.status, branch: r.branch, commit: r.commit, stages: r.stages.map((s) => s.name),
-    startedAt: r.startedAt, durationMs: r.durationMs, counts,
+    startedAt: r.startedAt, durationMs: r.durationMs, counts, ...(r.experiment ? { experiment: r.experiment.name } : {}),
   };
 }
 
@@ -113,8 +115,11 @@ export class PipelineStore {
     return (await this.repo.blobs.get(id)).toString('utf8');
   }
 
+  /** Stores an entry and indexes it at once (another run of this process may look it up before the pack is sealed). */
   async writeCacheEntry(e: RunCacheEntry): Promise<string> {
-    return (await this.repo.blobs.put(BlobType.RunCache, canonical(e))).toString('hex');
+    const blob = (await this.repo.blobs.put(BlobType.RunCache, canonical(e))).toString('hex');
+    this.repo.db.prepare('INSERT OR REPLACE INTO pipeline_cache (key, blob) VALUES (?, ?)').run(e.key, blob);
+    return blob;
   }
 
   /** The entry for a key, or null on a miss (also when its blob is gone). */

@@ -37,6 +37,8 @@ export interface RunSettings {
   retryBaseDelayMs?: number;
   signal?: AbortSignal;
   emit: (e: RunEvent) => void;
+  /** Datums other runs of this process are running, by cache key (dv exp run -j N). */
+  inflight?: Map<string, Promise<unknown>>;
 }
 
 export interface StageContext {
@@ -120,14 +122,42 @@ async function takeCached(ctx: StageContext, stage: StageConfig, plan: StagePlan
       toRun.push(d);
       continue;
     }
-    const hashes = Object.fromEntries(Object.entries(entry.outputs).map(([o, e]) => [o, e.hash]));
-    for (const [o, e] of Object.entries(entry.outputs)) p.staged.push({ path: o, stored: e });
-    p.states[d.datum.id] = datumState(d, hashes, entry.run);
-    p.records.push(datumRecord(d, { status: 'cached', outputs: hashes }));
-    p.counts.cached++;
-    ctx.settings.emit({ type: 'done', stage: stage.name, datum: d.datum.id, status: 'cached', durationMs: 0, error: null });
+    takeEntry(ctx, stage, d, entry, p);
   }
   return toRun;
+}
+
+/** A datum's outputs come from a run-cache entry: staged for restoring, recorded as cached. */
+function takeEntry(ctx: StageContext, stage: StageConfig, d: RunPlan, entry: RunCacheEntry, p: StageProgress): void {
+  const hashes = Object.fromEntries(Object.entries(entry.outputs).map(([o, e]) => [o, e.hash]));
+  for (const [o, e] of Object.entries(entry.outputs)) p.staged.push({ path: o, stored: e });
+  p.states[d.datum.id] = datumState(d, hashes, entry.run);
+  p.records.push(datumRecord(d, { status: 'cached', outputs: hashes }));
+  p.counts.cached++;
+  ctx.settings.emit({ type: 'done', stage: stage.name, datum: d.datum.id, status: 'cached', durationMs: 0, error: null });
+}
+
+/**
+ * Runs `fn` unless another run of this process is running the same cache key: then
+ * waits for it and returns its run-cache entry instead (experiments sharing a stage).
+ */
+async function once(ctx: StageContext, key: string, fn: () => Promise<boolean>): Promise<RunCacheEntry | boolean> {
+  const inflight = ctx.settings.inflight;
+  if (!inflight) return fn();
+  const other = inflight.get(key);
+  if (other) {
+    await other;
+    const entry = await ctx.store.readCacheEntry(key);
+    if (entry) return entry;
+  }
+  let release!: () => void;
+  inflight.set(key, new Promise<void>((r) => { release = r; }));
+  try {
+    return await fn();
+  } finally {
+    inflight.delete(key);
+    release();
+  }
 }
 
 /** Runs one datum (with retries), stores its outputs and a run-cache entry; false when it failed. */
@@ -137,7 +167,7 @@ function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState
   const serialized = serial();
   const done = (d: RunPlan, status: DatumRunRecord['status'], durationMs: number, error: string | null): void =>
     s.emit({ type: 'done', stage: stage.name, datum: d.datum.id, status, durationMs, error });
-  return async (d: RunPlan): Promise<boolean> => {
+  const run = async (d: RunPlan): Promise<boolean> => {
     s.emit({ type: 'start', stage: stage.name, datum: d.datum.id });
     let r: RetriedResult | null = null;
     try {
@@ -176,6 +206,12 @@ function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState
       done(d, 'failed', 0, error);
       return false;
     }
+  };
+  return async (d: RunPlan): Promise<boolean> => {
+    const r = await once(ctx, d.cacheKey, () => run(d));
+    if (typeof r === 'boolean') return r;
+    takeEntry(ctx, stage, d, r, p);
+    return true;
   };
 }
 
@@ -253,7 +289,7 @@ async function applyOutputs(ctx: StageContext, plan: StagePlan, previous: StageS
     ws.deleted(p);
   }
   for (const s of staged) {
-    const dest = path.join(repo.root, s.path);
+    const dest = path.join(ws.root, s.path);
     if (s.file) {
       fs.mkdirSync(path.dirname(dest), { recursive: true });
       ws.setAside(s.path);

@@ -243,4 +243,6 @@ export interface RunRecord {
    */
   state: PipelineStateRef | null;
   error: string | null;
+  /** Set for runs of `dv exp run`: the experiment's name, its baseline and the params it set. */
+  experiment?: { name: string; baseline: string | null; ref: string; overrides: Params };
 }
