@@ -6,7 +6,7 @@ import YAML from 'yaml';
 import type { Repo } from '../repo/repo.js';
 import { DvError } from '../store/errors.js';
 import { loadPipeline } from './load.js';
-import { OutputReader, type Revision } from './outputs-at.js';
+import { OutputReader, resolveRevision, type Revision } from './outputs-at.js';
 import type { ParamValue, Params, PipelineConfig } from './types.js';
 
 export type MetricValue = number | string | boolean | null;
@@ -90,7 +90,7 @@ export async function revisions(repo: Repo, refs: string[], o: RevisionOptions =
   const out: Revision[] = [];
   if (!o.noWorkspace && refs.length === 0) out.push({ name: 'workspace', commit: null });
   const named: Revision[] = [];
-  for (const r of refs) named.push(r === 'workspace' ? { name: r, commit: null } : { name: r, commit: await repo.resolve(r) });
+  for (const r of refs) named.push(await resolveRevision(repo, r));
   if (o.allBranches) for (const r of repo.refs.list('heads/')) named.push({ name: r.name.slice(6), commit: r.target });
   if (o.allTags) for (const r of repo.refs.list('tags/')) named.push({ name: r.name.slice(5), commit: r.target });
   if (refs.length === 0 && !o.allBranches && !o.allTags && repo.headCommit()) named.push({ name: 'HEAD', commit: repo.headCommit() });
@@ -132,8 +132,7 @@ export async function metricsShow(repo: Repo, refs: string[], o: RevisionOptions
 
 /** A and B of a diff: default HEAD and the workspace, as DVC does. */
 async function pair(repo: Repo, a?: string, b?: string): Promise<[Revision, Revision]> {
-  const rev = async (r: string): Promise<Revision> => (r === 'workspace' ? { name: r, commit: null } : { name: r, commit: await repo.resolve(r) });
-  return [await rev(a ?? 'HEAD'), await rev(b ?? 'workspace')];
+  return [await resolveRevision(repo, a ?? 'HEAD'), await resolveRevision(repo, b ?? 'workspace')];
 }
 
 export function diffMetrics(a: Metrics, b: Metrics, all = false): MetricChange[] {

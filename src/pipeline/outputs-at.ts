@@ -16,6 +16,13 @@ export interface Revision {
   commit: string | null;
 }
 
+/** A revision by name: 'workspace', an experiment (its hidden ref exps/NAME), or any dv ref. */
+export async function resolveRevision(repo: Repo, name: string): Promise<Revision> {
+  if (name === 'workspace') return { name, commit: null };
+  const exp = repo.refs.get(`exps/${name}`);
+  return { name, commit: exp ?? (await repo.resolve(name)) };
+}
+
 export class OutputReader {
   private states = new Map<string, { state: PipelineState; run: string | null }>();
   constructor(readonly repo: Repo, readonly store: PipelineStore) {}

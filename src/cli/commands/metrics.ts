@@ -53,3 +53,20 @@ export function register(program: Command, g: () => GlobalOptions): void {
       println(table(['Param', a ?? 'HEAD', b ?? 'workspace'], d.map((c) => [c.param, c.old, c.new])));
     }));
 }
+
+export function registerPlots(program: Command, g: () => GlobalOptions): void {
+  const plots = program.command('plots').description('plots of the pipeline as SVG files and one self-contained HTML page');
+  for (const which of ['show', 'diff'] as const) {
+    plots.command(which)
+      .description(which === 'show' ? 'plots of the workspace, or of the named revisions' : 'plots of A (default HEAD) and B (default the workspace) overlaid')
+      .argument('[refs...]')
+      .requiredOption('-o, --out <dir>', 'directory for index.html and the SVG files')
+      .option('--json', 'print JSON')
+      .action((refs: string[], o) => withRepo(g(), async (repo) => {
+        const { plotsShow, plotsDiff } = await import('../../pipeline/plots.js');
+        const r = await (which === 'show' ? plotsShow : plotsDiff)(repo, refs, o.out);
+        if (o.json) { printJson(r); return; }
+        if (!g().quiet) println(`${r.html} (${r.plots.length} plot(s): ${r.plots.map((p) => p.svg).join(', ')})`);
+      }));
+  }
+}

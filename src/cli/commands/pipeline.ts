@@ -8,7 +8,7 @@ import { collect, intArg } from '../args.js';
 import { withRepo, type GlobalOptions } from '../context.js';
 import { printJson, println, shortId } from '../output.js';
 import { register as registerExp } from './exp.js';
-import { register as registerMetrics } from './metrics.js';
+import { register as registerMetrics, registerPlots } from './metrics.js';
 
 const positive = intArg(1);
 
@@ -39,6 +39,7 @@ function printLineage(n: LineageNode, indent = ''): void {
 
 export function register(program: Command, g: () => GlobalOptions): void {
   registerMetrics(program, g);
+  registerPlots(program, g);
   registerExp(program, g);
   program.command('run')
     .description('run stages of dv.yaml (and what they depend on), only where inputs changed')
