@@ -117,10 +117,11 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .argument('<id>')
     .option('--no-logs', 'leave out captured stdout/stderr')
     .option('--json', 'print JSON')
-    .action((id: string, o) => withRepo(g(), async (repo) => {
+    .action((id: string, o, cmd: Command) => withRepo(g(), async (repo) => {
       const { showRun } = await import('../../pipeline/history.js');
       const { record: r, logs } = await showRun(repo, id, { logs: o.logs });
-      if (o.json) { printJson({ record: r, logs }); return; }
+      // `dv runs show ID --json`: commander hands --json to `runs`, which declares it too.
+      if (o.json || cmd.parent?.opts().json) { printJson({ record: r, logs }); return; }
       println(`run ${r.id}  ${r.status}`);
       println(`branch ${r.branch ?? '-'}, base ${r.base ? shortId(r.base) : '-'}, commit ${r.commit ? shortId(r.commit) : '-'}`);
       println(`started ${r.startedAt}, ${secs(r.durationMs)}; code ${r.git ? `git ${r.git.commit.slice(0, 12)}${r.git.dirty ? ' (dirty)' : ''}` : '-'}`);
