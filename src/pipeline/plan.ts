@@ -249,11 +249,12 @@ export function planStage(input: PlanStageInput): StagePlan {
   };
 }
 
-/** Parses `A..B` (either side may be empty) or a single key `A`. */
+/** Parses `A..B` (either side may be empty; `A..A` for one key). */
 export function parseBackfill(range: string, order: string = 'oldest'): Backfill {
   if (order !== 'newest' && order !== 'oldest') throw new DvError(`--order ${order}: expected newest or oldest`, 2);
   const i = range.indexOf('..');
-  const [from, to] = i < 0 ? [range, range] : [range.slice(0, i), range.slice(i + 2)];
+  if (i < 0) throw new DvError(`--backfill ${range}: expected FROM..TO (${range}..${range} for that key alone, ${range}.. from it on)`, 2);
+  const [from, to] = [range.slice(0, i), range.slice(i + 2)];
   if (from === '' && to === '') throw new DvError(`--backfill ${range}: expected FROM..TO`, 2);
   if (from !== '' && to !== '' && from > to) throw new DvError(`--backfill ${range}: ${from} sorts after ${to}`, 2);
   return { from, to, order };

@@ -66,12 +66,12 @@ export class PipelineStore {
   /** Indexes the type 4/5 blobs of packs not scanned yet (written here, pulled, or repacked by gc). */
   async sync(): Promise<void> {
     const db = this.repo.db;
-    const packs = db.prepare('SELECT id FROM packs WHERE id NOT IN (SELECT pack FROM pipeline_packs)').pluck().all() as string[];
+    const scannedBefore = new Set(db.prepare('SELECT pack FROM pipeline_packs').pluck().all() as string[]);
+    const packs = this.repo.blobs.packIds().filter((p) => !scannedBefore.has(p));
     if (packs.length === 0) return;
-    const inPack = db.prepare('SELECT id, type FROM blobs WHERE pack = ? AND type IN (?, ?)');
     const docs: { id: Buffer; type: number; doc: unknown }[] = [];
     for (const pack of packs) {
-      for (const u of inPack.all(pack, BlobType.RunRecord, BlobType.RunCache) as { id: Buffer; type: number }[]) {
+      for (const u of this.repo.blobs.blobsInPack(pack, [BlobType.RunRecord, BlobType.RunCache])) {
         try {
           docs.push({ ...u, doc: await this.readDoc(u.id) });
         } catch {
@@ -168,9 +168,17 @@ export class PipelineStore {
 
   /** After gc: forgets rows whose blob is gone, so `dv runs` stops listing a pruned run and its keys miss. */
   pruneIndex(): void {
-    for (const table of ['pipeline_cache', 'pipeline_runs']) {
-      this.repo.db.prepare(`DELETE FROM ${table} WHERE NOT EXISTS (SELECT 1 FROM blobs WHERE blobs.id = unhex(${table}.blob))`).run();
-    }
+    const db = this.repo.db;
+    const gone = (rows: { k: string; blob: string }[]): string[] =>
+      rows.filter((r) => !this.repo.blobs.has(Buffer.from(r.blob, 'hex'))).map((r) => r.k);
+    const cache = gone(db.prepare('SELECT key AS k, blob FROM pipeline_cache').all() as { k: string; blob: string }[]);
+    const runs = gone(db.prepare('SELECT id AS k, blob FROM pipeline_runs').all() as { k: string; blob: string }[]);
+    const delCache = db.prepare('DELETE FROM pipeline_cache WHERE key = ?');
+    const delRun = db.prepare('DELETE FROM pipeline_runs WHERE id = ?');
+    db.transaction(() => {
+      for (const k of cache) delCache.run(k);
+      for (const k of runs) delRun.run(k);
+    })();
   }
 
   listRuns(limit?: number): RunSummary[] {

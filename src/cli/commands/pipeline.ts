@@ -67,9 +67,25 @@ export function register(program: Command, g: () => GlobalOptions): void {
           if (e.type === 'done' && e.status === 'failed') println(`${e.stage}: ${e.datum} FAILED: ${e.error ?? ''}`);
         }
       };
-      const r = await runPipeline(repo, { stages, force: o.force, dryRun: o.dryRun, jobs: o.jobs, params: o.param,
-        branch: o.branch, backfill: o.backfill, order: o.order, keepGoing: o.keepGoing, message: o.message, onProgress });
-      progress.done();
+      // Ctrl-C / SIGTERM: stop launching, signal running commands (SIGTERM, then SIGKILL
+      // after a grace period), keep finished datums in the run-cache, record the run as cancelled.
+      const ac = new AbortController();
+      const stop = (): void => ac.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      let r: Awaited<ReturnType<typeof runPipeline>>;
+      try {
+        r = await runPipeline(repo, { stages, force: o.force, dryRun: o.dryRun, jobs: o.jobs, params: o.param,
+          branch: o.branch, backfill: o.backfill, order: o.order, keepGoing: o.keepGoing, message: o.message, onProgress, signal: ac.signal });
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        progress.done();
+      }
+      if (r.status === 'cancelled') {
+        const kept = (r.record?.stages ?? []).reduce((n, s) => n + s.counts.run, 0);
+        throw new DvError(`run ${shortId(r.runId!)} cancelled; ${kept} finished datum(s) kept in the run-cache, the next dv run resumes from them`, 130);
+      }
       if (o.json) printJson(r);
       else if (r.dryRun) printPlans(r.plans, describeReason as (x: never) => string);
       else if (!g().quiet) {
