@@ -7,6 +7,7 @@ import { blake3Hex } from '../store/hash.js';
 import { lowerBound } from '../store/sorted.js';
 import { interpolate, type Bindings } from './interpolate.js';
 import { isUnder, matcher } from './paths.js';
+import { datumWanted } from './targets.js';
 import type {
   Backfill, Datum, DatumPlan, DatumState, Params, Reason, StageConfig, StagePlan, StageState,
 } from './types.js';
@@ -29,6 +30,8 @@ export interface PlanStageInput {
   pending?: Pending;
   /** Whether the run-cache holds an entry for a key. */
   hasCache?: (key: string) => boolean;
+  /** Run only the datums whose path below the glob base matches one of these (dv run PATH). */
+  only?: string[];
 }
 
 /** Sorted view of a FileHashes snapshot, built once per stage plan (the map changes between stages). */
@@ -172,7 +175,7 @@ function inRange(key: string | null, b: Backfill): boolean {
 }
 
 export function planStage(input: PlanStageInput): StagePlan {
-  const { stage, files, previous, force = false, backfill = null, pending, hasCache } = input;
+  const { stage, files, previous, force = false, backfill = null, pending, hasCache, only } = input;
   if (backfill && !stage.partition) throw new DvError(`stage ${stage.name}: --backfill needs a partition pattern in dv.yaml`);
   const params = stageParams(stage, input.params);
   const prevDatums = previous?.datums ?? {};
@@ -192,6 +195,10 @@ export function planStage(input: PlanStageInput): StagePlan {
   const current = datumsOf(stage, index);
   for (const datum of current) {
     const prev = prevDatums[datum.id];
+    if (only && !datumWanted(only, datum.rel)) {
+      if (prev) reuses.push({ action: 'reuse', datum, state: prev });
+      continue;
+    }
     if (stage.frozen) {
       // DVC's frozen: never run; what the last run produced stands.
       if (prev) reuses.push({ action: 'reuse', datum, state: prev });
@@ -226,7 +233,7 @@ export function planStage(input: PlanStageInput): StagePlan {
   }
 
   const removes: DatumPlan[] = [];
-  if (!backfill && !stage.frozen) {
+  if (!backfill && !stage.frozen && !only) {
     const ids = new Set(current.map((d) => d.id));
     for (const [id, st] of Object.entries(prevDatums).sort(([a], [b]) => (a < b ? -1 : 1))) {
       if (!ids.has(id)) removes.push({ action: 'remove', datumId: id, outputs: Object.keys(st.outputs).sort() });
@@ -300,6 +307,8 @@ export interface PlanPipelineInput {
   /** Stages the backfill applies to (the others are planned normally). */
   backfillStages?: ReadonlySet<string>;
   hasCache?: (key: string) => boolean;
+  /** Stages limited to some datums (dv run PATH). */
+  only?: ReadonlyMap<string, string[]>;
 }
 
 /**
@@ -311,7 +320,7 @@ export function planPipeline(input: PlanPipelineInput): StagePlan[] {
   return input.stages.map((stage) => {
     const plan = planStage({
       stage, params: input.params, files: input.files, previous: input.state[stage.name],
-      force: input.force, hasCache: input.hasCache, pending,
+      force: input.force, hasCache: input.hasCache, pending, only: input.only?.get(stage.name),
       backfill: input.backfill && input.backfillStages?.has(stage.name) ? input.backfill : null,
     });
     pendingOutputs(stage, plan, pending);

@@ -13,10 +13,10 @@ import { DvError } from '../store/errors.js';
 import { applyParamOverrides } from './config.js';
 import { loadPipeline } from './load.js';
 import { LocalExecutor, type Executor } from './executor.js';
-import { buildGraph, selectStages } from './graph.js';
 import { isUnder } from './paths.js';
 import { parseBackfill, planPipeline, planStage } from './plan.js';
 import { PipelineStore } from './records.js';
+import { selectTargets } from './targets.js';
 import { saveState, type LoadedState } from './state.js';
 import { commitRun, driftFrom, hashWorkspace } from './run-commit.js';
 import { RunWorkspace } from './run-workspace.js';
@@ -89,6 +89,8 @@ export function scanRoots(root: string, stages: StageConfig[]): string[] {
 
 export interface Prepared {
   root: string;
+  /** Stages limited to some datums (dv run PATH). */
+  only: Map<string, string[]>;
   /** Every stage name in dv.yaml (state of removed stages is dropped). */
   configured: Set<string>;
   stages: StageConfig[];
@@ -109,11 +111,13 @@ async function prepare(repo: Repo, opts: RunOptions): Promise<Prepared> {
   if (config.paramFiles && overrides > 0) {
     throw new DvError('-p with dvc.yaml: the commands read params.yaml themselves; use dv exp run -p KEY=VALUE (it runs with an edited copy)', 2);
   }
-  const stages = selectStages(buildGraph(config.stages), opts.stages ?? []).map((n) => config.stages.get(n)!);
+  const selection = selectTargets(config, opts.stages ?? []);
+  const stages = selection.stages.map((n) => config.stages.get(n)!);
   const params = applyParamOverrides(config.params, opts.params ?? []);
   const backfill = !opts.backfill ? null
     : typeof opts.backfill === 'string' ? parseBackfill(opts.backfill, opts.order ?? 'oldest') : opts.backfill;
-  const named = opts.stages?.length ? opts.stages : stages.filter((s) => s.partition).map((s) => s.name);
+  const namedStages = (opts.stages ?? []).filter((n) => config.stages.has(n));
+  const named = namedStages.length ? namedStages : stages.filter((s) => s.partition).map((s) => s.name);
   const backfillStages = new Set(backfill ? named : []);
   if (backfill && backfillStages.size === 0) throw new DvError('--backfill: no stage in dv.yaml has a partition pattern');
   for (const n of backfillStages) {
@@ -127,7 +131,7 @@ async function prepare(repo: Repo, opts: RunOptions): Promise<Prepared> {
   const store = new PipelineStore(repo);
   await store.sync();
   const loaded = await store.stateAt(base);
-  return { root, configured: new Set(config.stages.keys()), stages, params, backfill, backfillStages, branch, base, loaded, roots: scanRoots(root, stages), store };
+  return { root, only: selection.only, configured: new Set(config.stages.keys()), stages, params, backfill, backfillStages, branch, base, loaded, roots: scanRoots(root, stages), store };
 }
 
 export async function runPipeline(repo: Repo, opts: RunOptions = {}): Promise<RunResult> {
@@ -136,7 +140,7 @@ export async function runPipeline(repo: Repo, opts: RunOptions = {}): Promise<Ru
     const { files } = await hashWorkspace(repo, p.root, p.roots, new StatCache(repo.db), false);
     const plans = planPipeline({
       stages: p.stages, params: p.params, files, state: p.loaded.state, force: opts.force,
-      backfill: p.backfill, backfillStages: p.backfillStages, hasCache: (k) => p.store.hasCache(k),
+      backfill: p.backfill, backfillStages: p.backfillStages, hasCache: (k) => p.store.hasCache(k), only: p.only,
     });
     return { runId: null, status: 'succeeded', dryRun: true, branch: p.branch, plans, commit: null, record: null, error: null };
   }
@@ -179,6 +183,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
       const plan = planStage({
         stage, params: p.params, files: ws.files, previous: state[stage.name], force: opts.force,
         backfill: p.backfillStages.has(stage.name) ? p.backfill : null, hasCache: (k) => p.store.hasCache(k),
+        only: p.only.get(stage.name),
       });
       plans.push(plan);
       emit({ type: 'plan', stage: stage.name, plan });
