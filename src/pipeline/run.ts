@@ -15,6 +15,7 @@ import { loadPipeline } from './load.js';
 import { LocalExecutor, type Executor } from './executor.js';
 import { isUnder } from './paths.js';
 import { parseBackfill, planPipeline, planStage } from './plan.js';
+import { runHook, type HookResult } from './hooks.js';
 import { PipelineStore } from './records.js';
 import { selectTargets } from './targets.js';
 import { saveState, type LoadedState } from './state.js';
@@ -22,7 +23,7 @@ import { commitRun, driftFrom, hashWorkspace } from './run-commit.js';
 import { RunWorkspace } from './run-workspace.js';
 import { runStage, type RunEvent, type StageContext } from './stage-run.js';
 import type {
-  Backfill, BackfillOrder, ParamValue, PipelineState, RunRecord, StageConfig, StagePlan, StageRunRecord,
+  Backfill, BackfillOrder, Hooks, ParamValue, PipelineState, RunRecord, StageConfig, StagePlan, StageRunRecord,
 } from './types.js';
 
 export type { RunEvent } from './stage-run.js';
@@ -89,6 +90,8 @@ export function scanRoots(root: string, stages: StageConfig[]): string[] {
 
 export interface Prepared {
   root: string;
+  /** Run-level hooks of the pipeline file. */
+  hooks: Hooks;
   /** Stages limited to some datums (dv run PATH). */
   only: Map<string, string[]>;
   /** Every stage name in dv.yaml (state of removed stages is dropped). */
@@ -131,7 +134,7 @@ async function prepare(repo: Repo, opts: RunOptions): Promise<Prepared> {
   const store = new PipelineStore(repo);
   await store.sync();
   const loaded = await store.stateAt(base);
-  return { root, only: selection.only, configured: new Set(config.stages.keys()), stages, params, backfill, backfillStages, branch, base, loaded, roots: scanRoots(root, stages), store };
+  return { root, hooks: config.hooks, only: selection.only, configured: new Set(config.stages.keys()), stages, params, backfill, backfillStages, branch, base, loaded, roots: scanRoots(root, stages), store };
 }
 
 export async function runPipeline(repo: Repo, opts: RunOptions = {}): Promise<RunResult> {
@@ -173,6 +176,13 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   let error: string | null = null;
   let commit: string | null = null;
   let thrown: unknown = null;
+  const hooks: HookResult[] = [];
+  const hook = async (h: Hooks, stage: string | null, st: string, counts: StageRunRecord['counts']): Promise<void> => {
+    const r = await runHook(h, { root: p.root, runId, status: st, stage, counts });
+    if (!r) return;
+    hooks.push(r);
+    emit({ type: 'hook', hook: r });
+  };
   try {
     for (const stage of p.stages) {
       if (opts.signal?.aborted) {
@@ -189,6 +199,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
       emit({ type: 'plan', stage: stage.name, plan });
       const outcome = await runStage(ctx, stage, plan, state[stage.name]);
       stageRecords.push(outcome.record);
+      await hook(stage.hooks, stage.name, outcome.ok ? 'succeeded' : outcome.cancelled ? 'cancelled' : 'failed', outcome.record.counts);
       if (!outcome.ok) {
         status = outcome.cancelled ? 'cancelled' : 'failed';
         error = outcome.error;
@@ -207,6 +218,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
     status = 'failed';
     error = (e as Error).message;
   }
+  await hook(p.hooks, null, status, totals(stageRecords));
   if (!commit) {
     // Nothing committed (failed, cancelled, or no change): the workspace goes back to how the run found it.
     ws.undo.rollback();
@@ -222,6 +234,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
     options: { stages: p.stages.map((s) => s.name), force: opts.force ?? false, backfill: p.backfill, jobs: ctx.settings.jobs },
     stages: stageRecords,
     ...(opts.experiment ? { experiment: opts.experiment } : {}),
+    ...(hooks.length ? { hooks } : {}),
     state: commit ? await saveState(repo.blobs, Object.fromEntries(Object.entries(state).filter(([n]) => p.configured.has(n))), p.loaded) : null,
     error,
   };
@@ -232,6 +245,12 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   if (thrown) throw thrown; // its stat rows may name content of a discarded pack: not saved
   if (p.root === repo.root) statCache.save(); // an experiment's copy has its own inodes: nothing to keep
   return { runId, status, dryRun: false, branch: p.branch, plans, commit, record, error };
+}
+
+function totals(stages: StageRunRecord[]): StageRunRecord['counts'] {
+  const t = { run: 0, cached: 0, reused: 0, removed: 0, failed: 0 };
+  for (const s of stages) for (const k of Object.keys(t) as (keyof typeof t)[]) t[k] += s.counts[k];
+  return t;
 }
 
 function defaultMessage(stages: StageRunRecord[]): string {

@@ -11,6 +11,7 @@ import { restoreFile } from '../repo/fileio.js';
 import type { StoredFile } from '../repo/types.js';
 import { inPlaceTargets, type Executor } from './executor.js';
 import { isUnder } from './paths.js';
+import type { HookResult } from './hooks.js';
 import type { PipelineStore } from './records.js';
 import type { RunWorkspace } from './run-workspace.js';
 import { runPool, runWithRetries, type RetriedResult } from './scheduler.js';
@@ -26,7 +27,8 @@ export type RunEvent =
   | { type: 'retry'; stage: string; datum: string; attempt: number; error: string | null; delayMs: number }
   | { type: 'done'; stage: string; datum: string; status: DatumRunRecord['status']; durationMs: number; error: string | null }
   | { type: 'stage'; stage: string; status: StageRunRecord['status']; counts: StageRunRecord['counts'] }
-  | { type: 'commit'; commit: string };
+  | { type: 'commit'; commit: string }
+  | { type: 'hook'; hook: HookResult };
 
 /** What stays the same for every stage of one run. */
 export interface RunSettings {

@@ -243,6 +243,8 @@ export interface RunRecord {
    */
   state: PipelineStateRef | null;
   error: string | null;
+  /** Hooks that ran (on_success / on_failure of stages and of the run), with how they ended. */
+  hooks?: { stage: string | null; event: string; cmd: string; exitCode: number | null; error: string | null; output: string }[];
   /** Set for runs of `dv exp run`: the experiment's name, its baseline and the params it set. */
   experiment?: { name: string; baseline: string | null; ref: string; overrides: Params };
 }

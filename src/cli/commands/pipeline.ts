@@ -61,6 +61,9 @@ export function register(program: Command, g: () => GlobalOptions): void {
       let done = 0;
       const onProgress = (e: RunEvent) => {
         if (e.type === 'done') { done++; progress.update({ phase: `run ${e.stage}`, files: done }); }
+        if (e.type === 'hook' && e.hook.error) {
+          process.stderr.write(`dv: warning: hook ${e.hook.event}${e.hook.stage ? ` of stage ${e.hook.stage}` : ''} ${e.hook.error} (the run's status stands)\n`);
+        }
         if (!o.json && !g().quiet && !o.dryRun) {
           if (e.type === 'start' && !progress.enabled) println(`${e.stage}${e.datum ? `: ${e.datum}` : ''}`);
           if (e.type === 'retry') println(`${e.stage}: ${e.datum} failed (attempt ${e.attempt}), retrying in ${secs(e.delayMs)}`);
