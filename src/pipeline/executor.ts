@@ -2,7 +2,7 @@
 // stage, the datum and the params, and each executor lays out paths its own way
 // (LocalExecutor: a scratch directory under .dv/tmp; a container executor would
 // mount volumes) and hands back the output files for the caller to store.
-import { lstatSync, mkdirSync, mkdtempSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { findProgram, plainWords } from './argv.js';
@@ -10,6 +10,9 @@ import { startProcess } from './process.js';
 import { interpolate, type Bindings } from './interpolate.js';
 import { workspaceBindings } from './plan.js';
 import type { Datum, Params, StageConfig } from './types.js';
+
+/** Written into each local job's scratch directory: {runId, stage, datum, attempt, startedAt}. */
+export const JOB_FILE = '.dv-job.json';
 
 export interface Job {
   runId: string;
@@ -184,10 +187,13 @@ export class LocalExecutor implements Executor {
     const base = { startedAt: startedAt.toISOString(), dispose };
     const finish = async (r: Omit<JobResult, 'startedAt' | 'dispose' | 'durationMs'>): Promise<JobResult> => {
       if (r.status !== 'succeeded') await Promise.all([dispose(), clearInPlace()]);
+      else rmSync(join(scratch, JOB_FILE), { force: true }); // no longer running
       return { ...base, ...r, durationMs: Math.round(performance.now() - t0) };
     };
     const none = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), truncated: false };
     if (signal?.aborted) return finish({ ...none, status: 'cancelled', exitCode: null, signal: null, error: 'cancelled', outputs: [] });
+    // Who this scratch directory belongs to, for `dv runs logs` and the live progress line.
+    writeFileSync(join(scratch, JOB_FILE), JSON.stringify({ runId: job.runId, stage: stage.name, datum: datum.id, attempt: job.attempt, startedAt: base.startedAt }));
 
     // Same template as the planner's, but ${out}/${outdir}/${outs} name the scratch copies.
     const bindings: Bindings = {

@@ -16,6 +16,7 @@ import { LocalExecutor, type Executor } from './executor.js';
 import { isUnder } from './paths.js';
 import { parseBackfill, planPipeline, planStage } from './plan.js';
 import { runHook, type HookResult } from './hooks.js';
+import { journalPath } from './logs.js';
 import { PipelineStore } from './records.js';
 import { selectTargets } from './targets.js';
 import { saveState, type LoadedState } from './state.js';
@@ -159,6 +160,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   const statCache = new StatCache(repo.db);
   const hashed = await hashWorkspace(repo, p.root, p.roots, statCache, true);
   const drift = await driftFrom(repo, p.base, baseFlat, hashed, p.roots);
+  const journal = journalPath(repo, runId);
   const ws = new RunWorkspace(p.root, path.join(repo.dvDir, 'tmp', `undo-${runId.slice(0, 16)}`), p.roots,
     hashed.files, hashed.ws, statCache);
   const ctx: StageContext = {
@@ -167,6 +169,9 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
     settings: {
       runId, params: p.params, jobs: opts.jobs ?? 1, keepGoing: opts.keepGoing ?? false,
       retryBaseDelayMs: opts.retryBaseDelayMs, signal: opts.signal, emit, inflight: opts.inflight,
+      journal: (e) => {
+        try { fs.appendFileSync(journal, JSON.stringify(e) + '\n'); } catch { /* a view for dv runs logs, never worth failing a datum */ }
+      },
     },
   };
   const state: PipelineState = { ...p.loaded.state };
@@ -242,6 +247,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   // Sealing here, even on failure, keeps the run-cache entries of finished datums: the next run resumes from them.
   await p.store.flush();
   await Promise.all(ws.cleanup);
+  fs.rmSync(journal, { force: true }); // the record has the logs now
   if (thrown) throw thrown; // its stat rows may name content of a discarded pack: not saved
   if (p.root === repo.root) statCache.save(); // an experiment's copy has its own inodes: nothing to keep
   return { runId, status, dryRun: false, branch: p.branch, plans, commit, record, error };

@@ -39,6 +39,8 @@ export interface RunSettings {
   retryBaseDelayMs?: number;
   signal?: AbortSignal;
   emit: (e: RunEvent) => void;
+  /** Told about each datum that finished, with its log: what `dv runs logs` shows while the run goes on. */
+  journal?: (e: { stage: string; datum: string; status: string; log: string | null }) => void;
   /** Datums other runs of this process are running, by cache key (dv exp run -j N). */
   inflight?: Map<string, Promise<unknown>>;
 }
@@ -179,7 +181,9 @@ function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState
       r = await runWithRetries(ctx.executor, { runId: s.runId, stage, datum: d.datum, params: s.params, inPlace: true },
         { retries: stage.retries, baseDelayMs: s.retryBaseDelayMs }, s.signal,
         (f, delayMs) => s.emit({ type: 'retry', stage: stage.name, datum: d.datum.id, attempt: f.attempt, error: f.error, delayMs }));
-      const log = r.stdout.length || r.stderr.length || r.status !== 'succeeded' ? await store.writeLog(formatLog(d.cmd, r)) : null;
+      const text = r.stdout.length || r.stderr.length || r.status !== 'succeeded' ? formatLog(d.cmd, r) : null;
+      const log = text === null ? null : await store.writeLog(text);
+      s.journal?.({ stage: stage.name, datum: d.datum.id, status: r.status, log: text });
       const base = { exitCode: r.exitCode, attempts: r.attempts.length, durationMs: r.attempts.reduce((n, a) => n + a.durationMs, 0), log };
       if (r.status !== 'succeeded') {
         const status = r.status === 'cancelled' ? 'cancelled' : 'failed';

@@ -58,9 +58,24 @@ export function register(program: Command, g: () => GlobalOptions): void {
       const { runPipeline } = await import('../../pipeline/run.js');
       const { describeReason } = await import('../../pipeline/plan.js');
       if (o.order !== 'newest' && o.order !== 'oldest') throw new DvError(`--order must be newest or oldest, got '${o.order}'`, 2);
-      let done = 0;
+      const { RunProgress, lastLine } = await import('../../pipeline/progress.js');
+      const { runningJobs } = await import('../../pipeline/logs.js');
+      const live = new RunProgress();
+      const draw = (): void => {
+        if (!progress.enabled) return;
+        const p = live.snapshot();
+        if (!p.stage) return;
+        const bits = [`${p.stage}: ${p.done}/${p.total}`, `${p.running} running`, `${p.cached} cached`];
+        if (p.failed) bits.push(`${p.failed} failed`);
+        if (p.rate) bits.push(`${p.rate.toFixed(1)}/s`, `ETA ${Math.ceil(p.etaSec ?? 0)}s`);
+        const job = p.running ? runningJobs(repo, undefined, 4096)[0] : undefined;
+        const line = job ? lastLine(job.stdout || job.stderr) : '';
+        progress.update({ phase: bits.join(', ') + (line ? ` | ${job!.datum || job!.stage}: ${line}` : '') });
+      };
+      const ticker = progress.enabled && !o.dryRun ? setInterval(draw, 500) : null;
       const onProgress = (e: RunEvent) => {
-        if (e.type === 'done') { done++; progress.update({ phase: `run ${e.stage}`, files: done }); }
+        live.onEvent(e);
+        if (e.type === 'done' || e.type === 'plan') draw();
         if (e.type === 'hook' && e.hook.error) {
           process.stderr.write(`dv: warning: hook ${e.hook.event}${e.hook.stage ? ` of stage ${e.hook.stage}` : ''} ${e.hook.error} (the run's status stands)\n`);
         }
@@ -83,6 +98,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
+        if (ticker) clearInterval(ticker);
         progress.done();
       }
       if (r.status === 'cancelled') {
@@ -155,6 +171,38 @@ export function register(program: Command, g: () => GlobalOptions): void {
           const log = logs[`${s.name}:${d.id}`];
           if (log) println(log.replace(/^/gm, '    | ').trimEnd());
         }
+      }
+    }));
+
+  runs.command('logs')
+    .description('captured output of a run\'s datums, running ones included; --follow until the run ends')
+    .argument('<id>').argument('[datum]', 'a datum (its input path), STAGE:DATUM, or a stage that runs once')
+    .option('-f, --follow', 'keep printing output as datums run and finish')
+    .option('--json', 'print JSON')
+    .action((id: string, datum: string | undefined, o, cmd: Command) => withRepo(g(), async (repo) => {
+      const { runLogs, followLogs } = await import('../../pipeline/logs.js');
+      const header = (e: { stage: string; datum: string; status: string }): string => `== ${e.stage}${e.datum ? `:${e.datum}` : ''} (${e.status}) ==`;
+      if (!o.follow) {
+        const logs = await runLogs(repo, id, datum);
+        if (o.json || cmd.parent?.opts().json) { printJson(logs); return; }
+        for (const e of logs.entries) println(`${header(e)}\n${e.text.trimEnd()}`);
+        return;
+      }
+      const streamed = new Set<string>();
+      const ac = new AbortController();
+      const stop = (): void => ac.abort();
+      process.once('SIGINT', stop);
+      try {
+        await followLogs(repo, id, datum, (e) => {
+          const key = `${e.stage}:${e.datum}`;
+          println(streamed.has(key) ? header(e) : `${header(e)}\n${e.text.trimEnd()}`);
+        }, (key, text) => {
+          if (!streamed.has(key)) println(`== ${key} (running) ==`);
+          streamed.add(key);
+          process.stdout.write(text);
+        }, ac.signal);
+      } finally {
+        process.off('SIGINT', stop);
       }
     }));
 
