@@ -151,6 +151,9 @@ export async function runPipeline(repo: Repo, opts: RunOptions = {}): Promise<Ru
   return opts.locked ? execute(repo, p, opts) : repo.withLock('run', () => execute(repo, p, opts));
 }
 
+/** Runs a stage's or the run's hook for a status, recording and reporting what it did. */
+type Hook = (h: Hooks, stage: string | null, status: string, counts: StageRunRecord['counts']) => Promise<void>;
+
 async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunResult> {
   const runId = crypto.randomBytes(32).toString('hex');
   const startedAt = new Date();
@@ -182,36 +185,14 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   let commit: string | null = null;
   let thrown: unknown = null;
   const hooks: HookResult[] = [];
-  const hook = async (h: Hooks, stage: string | null, st: string, counts: StageRunRecord['counts']): Promise<void> => {
+  const hook: Hook = async (h, stage, st, counts) => {
     const r = await runHook(h, { root: p.root, runId, status: st, stage, counts });
     if (!r) return;
     hooks.push(r);
     emit({ type: 'hook', hook: r });
   };
   try {
-    for (const stage of p.stages) {
-      if (opts.signal?.aborted) {
-        status = 'cancelled';
-        error = 'cancelled';
-        break;
-      }
-      const plan = planStage({
-        stage, params: p.params, files: ws.files, previous: state[stage.name], force: opts.force,
-        backfill: p.backfillStages.has(stage.name) ? p.backfill : null, hasCache: (k) => p.store.hasCache(k),
-        only: p.only.get(stage.name),
-      });
-      plans.push(plan);
-      emit({ type: 'plan', stage: stage.name, plan });
-      const outcome = await runStage(ctx, stage, plan, state[stage.name]);
-      stageRecords.push(outcome.record);
-      await hook(stage.hooks, stage.name, outcome.ok ? 'succeeded' : outcome.cancelled ? 'cancelled' : 'failed', outcome.record.counts);
-      if (!outcome.ok) {
-        status = outcome.cancelled ? 'cancelled' : 'failed';
-        error = outcome.error;
-        break;
-      }
-      state[stage.name] = outcome.state;
-    }
+    ({ status, error } = await runStages(ctx, p, opts, state, plans, stageRecords, hook));
     const did = stageRecords.some((s) => s.counts.run + s.counts.cached + s.counts.removed > 0);
     if (status === 'succeeded' && did) {
       commit = await commitRun(repo, p, ctx.ws, hashed, drift, baseFlat, runId, opts.message ?? defaultMessage(stageRecords), opts.ref);
@@ -251,6 +232,30 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   if (thrown) throw thrown; // its stat rows may name content of a discarded pack: not saved
   if (p.root === repo.root) statCache.save(); // an experiment's copy has its own inodes: nothing to keep
   return { runId, status, dryRun: false, branch: p.branch, plans, commit, record, error };
+}
+
+/**
+ * Plans and runs each stage in order, from what the stages before it produced (early
+ * cut-off); stops at the first that fails or when cancelled. Fills plans and records.
+ */
+async function runStages(ctx: StageContext, p: Prepared, opts: RunOptions, state: PipelineState, plans: StagePlan[],
+  stageRecords: StageRunRecord[], hook: Hook): Promise<{ status: RunRecord['status']; error: string | null }> {
+  for (const stage of p.stages) {
+    if (opts.signal?.aborted) return { status: 'cancelled', error: 'cancelled' };
+    const plan = planStage({
+      stage, params: p.params, files: ctx.ws.files, previous: state[stage.name], force: opts.force,
+      backfill: p.backfillStages.has(stage.name) ? p.backfill : null, hasCache: (k) => p.store.hasCache(k),
+      only: p.only.get(stage.name),
+    });
+    plans.push(plan);
+    ctx.settings.emit({ type: 'plan', stage: stage.name, plan });
+    const outcome = await runStage(ctx, stage, plan, state[stage.name]);
+    stageRecords.push(outcome.record);
+    await hook(stage.hooks, stage.name, outcome.ok ? 'succeeded' : outcome.cancelled ? 'cancelled' : 'failed', outcome.record.counts);
+    if (!outcome.ok) return { status: outcome.cancelled ? 'cancelled' : 'failed', error: outcome.error };
+    state[stage.name] = outcome.state;
+  }
+  return { status: 'succeeded', error: null };
 }
 
 function totals(stages: StageRunRecord[]): StageRunRecord['counts'] {
