@@ -3,6 +3,8 @@
 // by the same code as dv.yaml. `foreach`/`do`, `matrix`, `vars` and `${...}` are
 // expanded first, as DVC does. Param names: `a.b` for params.yaml, `file.yaml:a.b`
 // for any other file. Anything dv does not support is one error naming the key.
+import fs from 'node:fs';
+import path from 'node:path';
 import YAML from 'yaml';
 import { DvError } from '../store/errors.js';
 import { buildConfig, parseYaml, type ParseOptions } from './config.js';
@@ -209,4 +211,36 @@ export function overrideParamsText(text: string | null, overrides: Record<string
   const doc = YAML.parseDocument(text ?? '{}');
   for (const [k, v] of Object.entries(overrides)) doc.setIn(k.split('.'), v);
   return doc.toString();
+}
+
+/** Overrides by params file: `a.b` belongs to params.yaml, `f.yaml:a.b` to f.yaml (as `a.b`). */
+export function overridesByFile(overrides: Params): Map<string, Params> {
+  const byFile = new Map<string, Params>();
+  for (const [k, v] of Object.entries(overrides)) {
+    const i = k.indexOf(':');
+    const file = i < 0 ? DEFAULT_PARAMS : k.slice(0, i);
+    byFile.set(file, { ...(byFile.get(file) ?? {}), [i < 0 ? k : k.slice(i + 1)]: v });
+  }
+  return byFile;
+}
+
+function applyJson(text: string | null, o: Record<string, ParamValue>): unknown {
+  const doc = (text ? JSON.parse(text) : {}) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(o)) {
+    const steps = k.split('.');
+    let at = doc;
+    for (const s of steps.slice(0, -1)) at = (at[s] ??= {}) as Record<string, unknown>;
+    at[steps[steps.length - 1]!] = v;
+  }
+  return doc;
+}
+
+/** Writes overrides into the params files under `dir` (YAML keeps its comments and layout). */
+export function writeParamsFiles(dir: string, overrides: Params): void {
+  for (const [file, o] of overridesByFile(overrides)) {
+    const abs = path.join(dir, file);
+    const text = fs.existsSync(abs) ? fs.readFileSync(abs, 'utf8') : null;
+    const next = file.endsWith('.json') ? JSON.stringify(applyJson(text, o), null, 2) + '\n' : overrideParamsText(text, o);
+    fs.writeFileSync(abs, next);
+  }
 }

@@ -8,7 +8,7 @@ import { createBranch } from '../repo/history.js';
 import type { Repo } from '../repo/repo.js';
 import { getMeta, setMeta } from '../store/db.js';
 import { DvError } from '../store/errors.js';
-import { DEFAULT_PARAMS, overrideParamsText } from './dvc-yaml.js';
+import { writeParamsFiles } from './dvc-yaml.js';
 import { loadPipeline } from './load.js';
 import { metricFiles, metricsOf, type Metrics } from './metrics.js';
 import { OutputReader } from './outputs-at.js';
@@ -110,23 +110,8 @@ export async function expApply(repo: Repo, name: string, opts: { force?: boolean
     fs.mkdirSync(path.dirname(path.join(repo.root, u)), { recursive: true });
     fs.writeFileSync(path.join(repo.root, u), bytes);
   }
-  writeParams(repo, config.paramFiles ? record.experiment!.overrides : {});
+  if (config.paramFiles) writeParamsFiles(repo.root, record.experiment!.overrides);
   return { name: record.experiment!.name, commit, written: [...res.written, ...plain.map(([u]) => u)].sort() };
-}
-
-function writeParams(repo: Repo, overrides: Params): void {
-  const byFile = new Map<string, Params>();
-  for (const [k, v] of Object.entries(overrides)) {
-    const i = k.indexOf(':');
-    const file = i < 0 ? DEFAULT_PARAMS : k.slice(0, i);
-    byFile.set(file, { ...(byFile.get(file) ?? {}), [i < 0 ? k : k.slice(i + 1)]: v });
-  }
-  for (const [file, o] of byFile) {
-    const abs = path.join(repo.root, file);
-    if (file.endsWith('.json')) continue; // JSON params files are left as they are (no comment-keeping edit)
-    const text = fs.existsSync(abs) ? fs.readFileSync(abs, 'utf8') : null;
-    fs.writeFileSync(abs, overrideParamsText(text, o));
-  }
 }
 
 /** dv exp branch: a branch at the experiment's commit. */

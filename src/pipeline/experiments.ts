@@ -12,7 +12,7 @@ import YAML from 'yaml';
 import type { Repo } from '../repo/repo.js';
 import { DvError } from '../store/errors.js';
 import { applyParamOverrides } from './config.js';
-import { DEFAULT_PARAMS, overrideParamsText } from './dvc-yaml.js';
+import { writeParamsFiles } from './dvc-yaml.js';
 import { loadPipeline } from './load.js';
 import { runPipeline, type RunEvent } from './run.js';
 import { runPool } from './scheduler.js';
@@ -104,31 +104,8 @@ function makeWorkspace(repo: Repo, config: PipelineConfig, spec: ExpSpec): strin
     if (e === '.dv' || e === '.git') continue;
     fs.cpSync(path.join(repo.root, e), path.join(dir, e), { recursive: true, mode: fs.constants.COPYFILE_FICLONE, verbatimSymlinks: true });
   }
-  if (config.paramFiles) {
-    const byFile = new Map<string, Record<string, ParamValue>>();
-    for (const [k, v] of Object.entries(spec.overrides)) {
-      const i = k.indexOf(':');
-      const file = i < 0 ? DEFAULT_PARAMS : k.slice(0, i);
-      byFile.set(file, { ...(byFile.get(file) ?? {}), [i < 0 ? k : k.slice(i + 1)]: v });
-    }
-    for (const [file, o] of byFile) {
-      const abs = path.join(dir, file);
-      const text = fs.existsSync(abs) ? fs.readFileSync(abs, 'utf8') : null;
-      fs.writeFileSync(abs, file.endsWith('.json') ? JSON.stringify(applyJson(text, o), null, 2) + '\n' : overrideParamsText(text, o));
-    }
-  }
+  if (config.paramFiles) writeParamsFiles(dir, spec.overrides);
   return dir;
-}
-
-function applyJson(text: string | null, o: Record<string, ParamValue>): unknown {
-  const doc = (text ? JSON.parse(text) : {}) as Record<string, unknown>;
-  for (const [k, v] of Object.entries(o)) {
-    const steps = k.split('.');
-    let at = doc;
-    for (const s of steps.slice(0, -1)) at = (at[s] ??= {}) as Record<string, unknown>;
-    at[steps[steps.length - 1]!] = v;
-  }
-  return doc;
 }
 
 async function runOne(repo: Repo, config: PipelineConfig, spec: ExpSpec, opts: ExpRunOptions,

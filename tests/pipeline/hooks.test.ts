@@ -1,24 +1,22 @@
 // Hooks per stage and per run: they see DV_* variables for the run id, status and
 // counts; a failing hook is reported (record and CLI warning) and never changes the status.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Repo } from '../../src/repo/repo.js';
+import type { Repo } from '../../src/repo/repo.js';
 import { add } from '../../src/repo/snapshot.js';
 import { runPipeline } from '../../src/pipeline/run.js';
+import { Project } from '../helpers/project.js';
 import { dv } from '../helpers/cli.js';
 
+let project: Project;
 let root: string;
 let repo: Repo;
-const write = (p: string, t: string): void => {
-  mkdirSync(join(root, p, '..'), { recursive: true });
-  writeFileSync(join(root, p), t);
-};
+const write = (p: string, t: string | Buffer): void => project.write(p, t);
 
 beforeEach(async () => {
-  root = mkdtempSync(join(tmpdir(), 'dv-hooks-'));
-  repo = Repo.init(root);
+  project = new Project('dv-hooks-');
+  ({ root, repo } = project);
   for (const d of ['a', 'b']) write(`data/raw/${d}.csv`, `${d}\n`);
   write('dv.yaml', `
 hooks:
@@ -35,10 +33,7 @@ stages:
 `);
   await add(repo, ['data']);
 });
-afterEach(() => {
-  repo.close();
-  rmSync(root, { recursive: true, force: true });
-});
+afterEach(() => project.close());
 
 describe('hooks', () => {
   it('run on success and on failure with DV_* variables; a failing hook leaves the status alone', async () => {

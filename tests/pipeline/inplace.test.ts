@@ -2,23 +2,20 @@
 // repository and real child processes: success, failure and cancel half-way through a
 // large output (the committed version comes back byte-identical), foreach datums
 // writing their own part, persist outs, and writes outside the declared outs.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Repo } from '../../src/repo/repo.js';
+import type { Repo } from '../../src/repo/repo.js';
 import { add } from '../../src/repo/snapshot.js';
 import { status } from '../../src/repo/status.js';
 import { runPipeline, type RunOptions } from '../../src/pipeline/run.js';
+import { Project } from '../helpers/project.js';
 import { randomBytes, waitFor } from '../helpers/cli.js';
 
+let project: Project;
 let root: string;
 let repo: Repo;
-
-function write(p: string, text: string | Buffer): void {
-  mkdirSync(join(root, p, '..'), { recursive: true });
-  writeFileSync(join(root, p), text);
-}
+const write = (p: string, t: string | Buffer): void => project.write(p, t);
 const read = (p: string): Buffer => readFileSync(join(root, p));
 const run = (o: RunOptions = {}) => runPipeline(repo, { retryBaseDelayMs: 1, ...o });
 
@@ -30,8 +27,8 @@ head -c 2097152 data/src.bin >> data/big.bin
 `;
 
 beforeEach(async () => {
-  root = mkdtempSync(join(tmpdir(), 'dv-inplace-'));
-  repo = Repo.init(root);
+  project = new Project('dv-inplace-');
+  ({ root, repo } = project);
   for (const d of ['2024-01-01', '2024-01-02', '2024-01-03']) write(`data/raw/${d}.csv`, `day ${d}\n`);
   write('data/src.bin', randomBytes(2 << 20, 'v1'));
   write('big.sh', BIG_SH);
@@ -53,10 +50,7 @@ stages:
   await add(repo, ['data']);
 });
 
-afterEach(() => {
-  repo.close();
-  rmSync(root, { recursive: true, force: true });
-});
+afterEach(() => project.close());
 
 describe('in-place outputs', () => {
   it('accepts outputs written at their declared paths and commits them', async () => {

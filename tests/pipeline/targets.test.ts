@@ -1,24 +1,22 @@
 // Partitions as targets: `dv run PATH` (or a glob) materialises exactly the datums that
 // produce it and what they read upstream, nothing else; deps come up to date whole.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Repo } from '../../src/repo/repo.js';
+import type { Repo } from '../../src/repo/repo.js';
 import { add } from '../../src/repo/snapshot.js';
 import { runPipeline } from '../../src/pipeline/run.js';
+import { Project } from '../helpers/project.js';
 import { dv, takeRanLog } from '../helpers/cli.js';
 
+let project: Project;
 let root: string;
 let repo: Repo;
-const write = (p: string, t: string): void => {
-  mkdirSync(join(root, p, '..'), { recursive: true });
-  writeFileSync(join(root, p), t);
-};
+const write = (p: string, t: string | Buffer): void => project.write(p, t);
 
 beforeEach(async () => {
-  root = mkdtempSync(join(tmpdir(), 'dv-targets-'));
-  repo = Repo.init(root);
+  project = new Project('dv-targets-');
+  ({ root, repo } = project);
   for (const d of ['2024-01-01', '2024-01-02', '2024-01-03']) write(`data/raw/${d}.csv`, `day ${d}\n`);
   write('lookup.txt', 'L\n');
   write('dv.yaml', `
@@ -43,10 +41,7 @@ stages:
 `);
   await add(repo, ['data']);
 });
-afterEach(() => {
-  repo.close();
-  rmSync(root, { recursive: true, force: true });
-});
+afterEach(() => project.close());
 
 describe('dv run PATH', () => {
   it('runs only the datums behind one output, and their upstream datums', async () => {
