@@ -5,12 +5,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { DvError } from '../store/errors.js';
+import { bool, Checker, checkKeys, isMap, parseYaml, pathList, stringList, typeName, type Raw } from './config-check.js';
+import { parseHooks, parseOutputs } from './config-outputs.js';
 import { buildGraph, findCycle } from './graph.js';
 import { paramOf, placeholderProblem, placeholders } from './interpolate.js';
 import { isUnder, normalizePath, overlaps, parseGlob, globMayMatch } from './paths.js';
-import type {
-  Hooks, ParamValue, Params, PartitionConfig, PipelineConfig, PlotSpec, PlotTemplate, StageConfig,
-} from './types.js';
+import type { ParamValue, Params, PartitionConfig, PipelineConfig, StageConfig } from './types.js';
+
+export { parseYaml };
 
 export const CONFIG_FILE = 'dv.yaml';
 
@@ -19,9 +21,6 @@ const STAGE_KEYS = ['cmd', 'foreach', 'deps', 'outs', 'params', 'retries', 'env'
   'metrics', 'plots', 'wdir', 'frozen', 'always_changed', 'hooks'];
 /** DVC names generated stages `name@key` (foreach) and `name@a-b` (matrix). */
 const STAGE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]*$/;
-const OUT_KEYS = ['cache', 'persist', 'desc', 'remote', 'push'];
-const PLOT_KEYS = [...OUT_KEYS, 'x', 'y', 'template', 'title', 'x_label', 'y_label'];
-const TEMPLATES = ['linear', 'scatter', 'bar', 'confusion'];
 /** Node's timers hold at most 2^31-1 ms (about 24.8 days); longer ones fire at once. */
 const MAX_TIMEOUT_SEC = Math.floor((2 ** 31 - 1) / 1000);
 const MAX_RETRIES = 100;
@@ -34,31 +33,6 @@ export interface ParseOptions {
   exists?: (path: string) => boolean;
 }
 
-type Raw = Record<string, unknown>;
-
-class Checker {
-  constructor(readonly file: string) {}
-  fail(place: string, msg: string): never {
-    throw new DvError(`${this.file}: ${place ? place + ': ' : ''}${msg}`);
-  }
-}
-
-function isMap(v: unknown): v is Raw {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function typeName(v: unknown): string {
-  if (v === null || v === undefined) return 'nothing';
-  if (Array.isArray(v)) return 'a list';
-  if (isMap(v)) return 'a map';
-  return `${typeof v} ${JSON.stringify(v)}`;
-}
-
-function checkKeys(c: Checker, place: string, m: Raw, allowed: string[]): void {
-  for (const k of Object.keys(m)) {
-    if (!allowed.includes(k)) c.fail(place ? `${place}.${k}` : k, `unknown key (expected one of: ${allowed.join(', ')})`);
-  }
-}
 
 /** Nested param maps become dotted names: {a: {b: 1}} -> {'a.b': 1}. */
 function flattenParams(c: Checker, v: unknown, prefix: string, out: Params): void {
@@ -70,90 +44,6 @@ function flattenParams(c: Checker, v: unknown, prefix: string, out: Params): voi
     else if (val === null || ['string', 'number', 'boolean'].includes(typeof val)) out[name] = val as ParamValue;
     else c.fail(`params.${name}`, `expected a string, number, boolean or map, got ${typeName(val)}`);
   }
-}
-
-function stringList(c: Checker, place: string, v: unknown): string[] {
-  if (v === undefined || v === null) return [];
-  const list = Array.isArray(v) ? v : [v];
-  return list.map((s, i) => {
-    if (typeof s !== 'string') c.fail(Array.isArray(v) ? `${place}[${i}]` : place, `expected a string, got ${typeName(s)}`);
-    return s;
-  });
-}
-
-/** A path of the stage, relative to its wdir, as a project-relative path. */
-function stagePath(c: Checker, place: string, p: string, wdir: string): { path: string; dir: boolean } {
-  const n = normalizePath(wdir ? `${wdir}/${p}` : p);
-  if ('error' in n) c.fail(place, n.error);
-  return n;
-}
-
-function pathList(c: Checker, place: string, v: unknown, wdir = ''): { paths: string[]; dirs: string[] } {
-  const paths: string[] = [];
-  const dirs: string[] = [];
-  for (const s of stringList(c, place, v)) {
-    const n = stagePath(c, place, s, wdir);
-    if (paths.includes(n.path)) c.fail(place, `${n.path} is listed twice`);
-    paths.push(n.path);
-    if (n.dir) dirs.push(n.path);
-  }
-  return { paths, dirs };
-}
-
-interface OutItem {
-  path: string;
-  dir: boolean;
-  opts: Raw;
-}
-
-/** outs, metrics and plots entries: `path` or `path: {cache: false, persist: true, ...}` (DVC's form). */
-function outItems(c: Checker, place: string, v: unknown, wdir: string, keys: string[]): OutItem[] {
-  if (v === undefined || v === null) return [];
-  const list = Array.isArray(v) ? v : [v];
-  return list.map((item, i) => {
-    const where = Array.isArray(v) ? `${place}[${i}]` : place;
-    if (typeof item === 'string') return { ...stagePath(c, place, item, wdir), opts: {} };
-    if (!isMap(item) || Object.keys(item).length !== 1) c.fail(where, `expected a path or {path: options}, got ${typeName(item)}`);
-    const [p, o] = Object.entries(item)[0]!;
-    const opts = o ?? {};
-    if (!isMap(opts)) c.fail(`${where}.${p}`, `expected a map of options, got ${typeName(opts)}`);
-    checkKeys(c, `${where}.${p}`, opts, keys);
-    for (const k of ['cache', 'persist', 'push']) {
-      if (opts[k] !== undefined && typeof opts[k] !== 'boolean') c.fail(`${where}.${p}.${k}`, 'expected true or false');
-    }
-    return { ...stagePath(c, where, p, wdir), opts };
-  });
-}
-
-function plotSpec(c: Checker, place: string, it: OutItem): PlotSpec {
-  const o = it.opts;
-  const str = (k: string): string | null => {
-    if (o[k] === undefined || o[k] === null) return null;
-    if (typeof o[k] !== 'string') c.fail(`${place}.${k}`, `expected a string, got ${typeName(o[k])}`);
-    return o[k] as string;
-  };
-  const template = str('template') ?? 'linear';
-  if (!TEMPLATES.includes(template)) c.fail(`${place}.template`, `unknown template '${template}' (expected one of: ${TEMPLATES.join(', ')})`);
-  const y = o.y === undefined || o.y === null ? [] : stringList(c, `${place}.y`, o.y);
-  return { path: it.path, x: str('x'), y, template: template as PlotTemplate, title: str('title') };
-}
-
-function parseHooks(c: Checker, place: string, v: unknown): Hooks {
-  if (v === undefined || v === null) return { onSuccess: null, onFailure: null };
-  if (!isMap(v)) c.fail(place, `expected a map with on_success and/or on_failure, got ${typeName(v)}`);
-  checkKeys(c, place, v, ['on_success', 'on_failure']);
-  const cmd = (k: string): string | null => {
-    if (v[k] === undefined || v[k] === null) return null;
-    if (typeof v[k] !== 'string' || (v[k] as string).trim() === '') c.fail(`${place}.${k}`, 'expected a command string');
-    return v[k] as string;
-  };
-  return { onSuccess: cmd('on_success'), onFailure: cmd('on_failure') };
-}
-
-function bool(c: Checker, place: string, v: unknown): boolean {
-  if (v === undefined || v === null) return false;
-  if (typeof v !== 'boolean') c.fail(place, `expected true or false, got ${typeName(v)}`);
-  return v;
 }
 
 function parsePartition(c: Checker, place: string, v: unknown): PartitionConfig | null {
@@ -184,27 +74,6 @@ function parseForeach(c: Checker, place: string, v: unknown): { foreach: string 
   const g = parseGlob(v);
   if ('error' in g) c.fail(place, `bad glob ${g.error}`);
   return { foreach: (normalizePath(v) as { path: string }).path, foreachBase: g.base };
-}
-
-/** outs, metrics and plots together: every one is an output of the stage. */
-function parseOutputs(c: Checker, place: string, raw: Raw, wdir: string) {
-  const items = [
-    ...outItems(c, `${place}.outs`, raw.outs, wdir, OUT_KEYS).map((it) => ({ ...it, kind: 'outs' })),
-    ...outItems(c, `${place}.metrics`, raw.metrics, wdir, OUT_KEYS).map((it) => ({ ...it, kind: 'metrics' })),
-    ...outItems(c, `${place}.plots`, raw.plots, wdir, PLOT_KEYS).map((it) => ({ ...it, kind: 'plots' })),
-  ];
-  const out = { paths: [] as string[], dirs: [] as string[], persist: [] as string[], uncached: [] as string[],
-    metrics: [] as string[], plots: [] as PlotSpec[] };
-  for (const it of items) {
-    if (out.paths.includes(it.path)) c.fail(`${place}.${it.kind}`, `${it.path} is listed twice`);
-    out.paths.push(it.path);
-    if (it.dir) out.dirs.push(it.path);
-    if (it.opts.persist === true) out.persist.push(it.path);
-    if (it.opts.cache === false) out.uncached.push(it.path);
-    if (it.kind === 'metrics') out.metrics.push(it.path);
-    if (it.kind === 'plots') out.plots.push(plotSpec(c, `${place}.plots.${it.path}`, it));
-  }
-  return out;
 }
 
 function parseStageParams(c: Checker, place: string, v: unknown, params: Params): string[] {
@@ -329,24 +198,6 @@ function checkPipeline(c: Checker, stages: Map<string, StageConfig>, exists?: (p
       const upstream = all.some((u) => u.outs.some((o) => isUnder(o, s.foreachBase!) || isUnder(s.foreachBase!, o)));
       if (!upstream) c.fail(`stages.${s.name}.foreach`, `${s.foreachBase} does not exist and no stage outputs it`);
     }
-  }
-}
-
-/** YAML text to plain data; syntax errors and alias bombs are one `file:line:col: ...` line. */
-export function parseYaml(text: string, file: string): unknown {
-  const lines = new YAML.LineCounter();
-  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter: lines });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const pos = lines.linePos(e.pos[0]);
-    const first = e.message.split('\n')[0];
-    throw new DvError(`${file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${first}`);
-  }
-  try {
-    return doc.toJS({ maxAliasCount: 1000 }) ?? {};
-  } catch (e) {
-    // The yaml package refuses documents whose aliases expand past maxAliasCount (a "billion laughs").
-    throw new DvError(`${file}: ${(e as Error).message.split('\n')[0]}`);
   }
 }
 
