@@ -22,6 +22,7 @@ import { selectTargets } from './targets.js';
 import { saveState, type LoadedState } from './state.js';
 import { commitRun, driftFrom, hashWorkspace } from './run-commit.js';
 import { RunWorkspace } from './run-workspace.js';
+import { WorkspaceUndo } from './undo.js';
 import { runStage, type RunEvent, type StageContext } from './stage-run.js';
 import type {
   Backfill, BackfillOrder, Hooks, ParamValue, PipelineState, RunRecord, StageConfig, StagePlan, StageRunRecord,
@@ -158,13 +159,15 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   const runId = crypto.randomBytes(32).toString('hex');
   const startedAt = new Date();
   const emit = opts.onProgress ?? (() => undefined);
+  const own = p.root === repo.root; // not an experiment's copy
+  if (own) WorkspaceUndo.recover(p.root, path.join(repo.dvDir, 'tmp')); // a run killed outright: its workspace changes go first
   const git = await gitInfo(p.root);
   const baseFlat = await repo.flatten(p.base);
   const statCache = new StatCache(repo.db);
   const hashed = await hashWorkspace(repo, p.root, p.roots, statCache, true);
   const drift = await driftFrom(repo, p.base, baseFlat, hashed, p.roots);
   const journal = journalPath(repo, runId);
-  const ws = new RunWorkspace(p.root, path.join(repo.dvDir, 'tmp', `undo-${runId.slice(0, 16)}`), p.roots,
+  const ws = new RunWorkspace(p.root, path.join(repo.dvDir, 'tmp', `${own ? 'undo' : 'exp-undo'}-${runId.slice(0, 16)}`), p.roots,
     hashed.files, hashed.ws, statCache);
   const ctx: StageContext = {
     repo, store: p.store, ws,
@@ -230,7 +233,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   await Promise.all(ws.cleanup);
   fs.rmSync(journal, { force: true }); // the record has the logs now
   if (thrown) throw thrown; // its stat rows may name content of a discarded pack: not saved
-  if (p.root === repo.root) statCache.save(); // an experiment's copy has its own inodes: nothing to keep
+  if (own) statCache.save(); // an experiment's copy has its own inodes: nothing to keep
   return { runId, status, dryRun: false, branch: p.branch, plans, commit, record, error };
 }
 

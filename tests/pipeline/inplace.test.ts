@@ -2,7 +2,7 @@
 // repository and real child processes: success, failure and cancel half-way through a
 // large output (the committed version comes back byte-identical), foreach datums
 // writing their own part, persist outs, and writes outside the declared outs.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Repo } from '../../src/repo/repo.js';
@@ -10,7 +10,7 @@ import { add } from '../../src/repo/snapshot.js';
 import { status } from '../../src/repo/status.js';
 import { runPipeline, type RunOptions } from '../../src/pipeline/run.js';
 import { Project } from '../helpers/project.js';
-import { randomBytes, waitFor } from '../helpers/cli.js';
+import { randomBytes, spawnDv, waitFor } from '../helpers/cli.js';
 
 let project: Project;
 let root: string;
@@ -96,6 +96,25 @@ describe('in-place outputs', () => {
     const r = await pending;
     expect(r.status).toBe('cancelled');
     expect(read('data/big.bin').equals(committed)).toBe(true);
+  });
+
+  it('after dv is killed outright mid-write, the next run first puts the workspace back', async () => {
+    await run();
+    const committed = read('data/big.bin');
+    write('data/src.bin', randomBytes(2 << 20, 'v4'));
+    write('slow-big', '');
+    const p = spawnDv(root, ['run', 'big'], { timeoutMs: 60_000 });
+    expect(await waitFor(() => existsSync(join(root, 'half-written')), 20_000)).toBe(true);
+    p.child.kill('SIGKILL');
+    await p.done;
+    expect(read('data/big.bin').length).toBe(2 << 20); // the killed run's partial file
+    rmSync(join(root, 'slow-big'));
+    rmSync(join(root, 'half-written'));
+    write('fail-big', '');
+    const r = await run({ stages: ['big'] });
+    expect(r.status).toBe('failed');
+    expect(read('data/big.bin').equals(committed)).toBe(true);
+    expect(readdirSync(join(root, '.dv/tmp')).filter((n) => n.startsWith('undo-'))).toEqual([]);
   });
 
   it('a first run that fails leaves no partial output behind', async () => {
