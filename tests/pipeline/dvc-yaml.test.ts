@@ -137,6 +137,25 @@ stages:
     expect(msg.includes('\n')).toBe(false);
   });
 
+  it('a project with both dv.yaml and dvc.yaml is refused; either alone is loaded', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { loadPipeline } = await import('../../src/pipeline/load.js');
+    const dir = mkdtempSync(join(tmpdir(), 'dv-both-'));
+    try {
+      writeFileSync(join(dir, 'dvc.yaml'), 'stages:\n  a:\n    cmd: echo ${train.lr}\n');
+      writeFileSync(join(dir, 'params.yaml'), 'train: {lr: 3}\n');
+      expect(loadPipeline(dir).stages.get('a')!.cmd).toBe('echo 3');
+      writeFileSync(join(dir, 'dv.yaml'), 'stages:\n  b:\n    cmd: echo\n');
+      expect(() => loadPipeline(dir)).toThrow(`both dv.yaml and dvc.yaml exist in ${dir}: keep one (dv runs either)`);
+      rmSync(join(dir, 'dvc.yaml'));
+      expect([...loadPipeline(dir).stages.keys()]).toEqual(['b']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('writes overrides into a params file, keeping its comments', () => {
     const text = '# model settings\ntrain:\n  lr: 0.1 # learning rate\n  epochs: 10\n';
     expect(overrideParamsText(text, { 'train.lr': 0.01 })).toBe('# model settings\ntrain:\n  lr: 0.01 # learning rate\n  epochs: 10\n');
