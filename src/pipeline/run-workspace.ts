@@ -2,12 +2,12 @@
 // project directory (downstream commands read upstream outputs there, and commands
 // may write their outputs in place, as DVC's do), so the run keeps, in one place:
 // the content hash of every file it knows, the stored content of what it placed or
-// deleted (for the commit), the stat of every file (to find writes outside the
-// declared outs), and the undo log that puts the workspace back when nothing is
+// deleted (for the commit), the stat of every file (to find commands that write what
+// their stage reads, outside the declared outs), and the undo log that puts the workspace back when nothing is
 // committed.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileMode, scanWorkspace, type StatCache, type WsFile } from '../repo/workspace.js';
+import { fileMode, type StatCache, type WsFile } from '../repo/workspace.js';
 import type { StoredOutput } from './stage-run.js';
 import { WorkspaceUndo } from './undo.js';
 
@@ -52,23 +52,55 @@ export class RunWorkspace {
   }
 
   /**
-   * Files under the scanned roots that changed since the run last looked, other than
-   * those `allowed` says a stage may write (its outs) or that the run set aside:
-   * writes a command made outside its declared outputs.
+   * What a stage reads, to check after its commands ran: every file under its deps
+   * and the given inputs (stat each), and the directories holding them (a new file
+   * changes its directory's mtime). Costs what the stage reads, not the workspace.
    */
-  async strayWrites(allowed: (rel: string) => boolean): Promise<string[]> {
-    const now = await scanWorkspace(this.root, this.roots, this.stats.size);
-    const stray: string[] = [];
-    const seen = new Set<string>();
-    for (const f of now) {
-      seen.add(f.path);
-      const b = this.stats.get(f.path);
-      const same = b && b.size === f.size && b.mtime === f.mtime && b.ino === f.ino && b.mode === f.mode;
-      if (!same && !allowed(f.path)) stray.push(f.path);
+  watch(deps: string[], inputs: string[]): ReadWatch {
+    const files = new Set<string>(inputs);
+    const dirs = new Set<string>();
+    const dirOf = (p: string): string => (p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '');
+    for (const d of deps) {
+      if (this.stats.has(d)) files.add(d);
+      else {
+        dirs.add(d);
+        for (const p of this.stats.keys()) if (p.startsWith(d + '/')) { files.add(p); dirs.add(dirOf(p)); }
+      }
     }
-    for (const p of this.stats.keys()) {
-      if (!seen.has(p) && !allowed(p) && !this.undo.has(p)) stray.push(p);
-    }
-    return stray.sort();
+    for (const i of inputs) dirs.add(dirOf(i));
+    const mtimes = new Map<string, number | null>();
+    for (const d of dirs) mtimes.set(d, fs.statSync(path.join(this.root, d), { throwIfNoEntry: false })?.mtimeMs ?? null);
+    return { files: [...files], dirs: mtimes };
   }
+
+  /**
+   * Files of a watch that the commands changed, created or deleted, other than those
+   * `allowed` says the stage may write (its outs) or that the run set aside.
+   */
+  strayWrites(w: ReadWatch, allowed: (rel: string) => boolean): string[] {
+    const stray = new Set<string>();
+    for (const p of w.files) {
+      if (allowed(p) || this.undo.has(p)) continue;
+      const b = this.stats.get(p);
+      const st = fs.lstatSync(path.join(this.root, p), { throwIfNoEntry: false });
+      if (!st || !b) { if (st || b) stray.add(p); continue; }
+      if (st.size !== b.size || st.mtimeMs !== b.mtime || st.ino !== b.ino || fileMode(st.mode) !== b.mode) stray.add(p);
+    }
+    for (const [d, before] of w.dirs) {
+      const abs = path.join(this.root, d);
+      const now = fs.statSync(abs, { throwIfNoEntry: false })?.mtimeMs ?? null;
+      if (now === before || now === null) continue;
+      for (const e of fs.readdirSync(abs, { withFileTypes: true })) {
+        const rel = d ? `${d}/${e.name}` : e.name;
+        if (e.isFile() && !this.stats.has(rel) && !allowed(rel) && !this.undo.has(rel)) stray.add(rel);
+      }
+    }
+    return [...stray].sort();
+  }
+}
+
+export interface ReadWatch {
+  files: string[];
+  /** Directory -> mtime before the commands ran (null: it did not exist). */
+  dirs: Map<string, number | null>;
 }

@@ -230,6 +230,7 @@ export async function runStage(ctx: StageContext, stage: StageConfig, plan: Stag
   const { emit, signal, params } = ctx.settings;
   const p = new StageProgress(plan, previous);
   const toRun = await takeCached(ctx, stage, plan, p);
+  const reads = toRun.length > 0 ? ctx.ws.watch(stage.deps, toRun.flatMap((d) => (d.datum.input === null ? [] : [d.datum.input]))) : null;
   const pool = await runPool(toRun, datumRunner(ctx, stage, previous, p), { concurrency: ctx.settings.jobs, signal, keepGoing: ctx.settings.keepGoing, isFailure: (ok) => !ok });
 
   const failed = p.records.filter((r) => r.status === 'failed' || r.status === 'cancelled');
@@ -239,8 +240,8 @@ export async function runStage(ctx: StageContext, stage: StageConfig, plan: Stag
   if (pool.failed || cancelled || failed.length > 0) {
     const first = failed.find((r) => r.status === 'failed') ?? failed[0];
     error = first ? `stage ${stage.name}: ${first.id ? `datum ${first.id}: ` : ''}${first.error}` : `stage ${stage.name}: cancelled`;
-  } else if (toRun.length > 0) {
-    const stray = await ctx.ws.strayWrites(mayWrite(stage));
+  } else if (reads) {
+    const stray = ctx.ws.strayWrites(reads, mayWrite(stage));
     if (stray.length > 0) {
       const shown = stray.slice(0, 5).join(', ') + (stray.length > 5 ? ` and ${stray.length - 5} more` : '');
       error = `stage ${stage.name}: wrote outside its declared outs: ${shown} (declare them in outs, or write them elsewhere)`;
