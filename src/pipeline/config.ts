@@ -5,16 +5,25 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { DvError } from '../store/errors.js';
+import { bool, Checker, checkKeys, isMap, parseYaml, pathList, stringList, typeName, type Raw } from './config-check.js';
+import { parseHooks, parseOutputs } from './config-outputs.js';
 import { buildGraph, findCycle } from './graph.js';
 import { paramOf, placeholderProblem, placeholders } from './interpolate.js';
 import { isUnder, normalizePath, overlaps, parseGlob, globMayMatch } from './paths.js';
 import type { ParamValue, Params, PartitionConfig, PipelineConfig, StageConfig } from './types.js';
 
+export { parseYaml };
+
 export const CONFIG_FILE = 'dv.yaml';
 
-const TOP_KEYS = ['params', 'stages'];
-const STAGE_KEYS = ['cmd', 'foreach', 'deps', 'outs', 'params', 'retries', 'env', 'partition', 'after', 'timeout', 'desc'];
-const STAGE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/;
+const TOP_KEYS = ['params', 'stages', 'hooks'];
+const STAGE_KEYS = ['cmd', 'foreach', 'deps', 'outs', 'params', 'retries', 'env', 'partition', 'after', 'timeout', 'desc',
+  'metrics', 'plots', 'wdir', 'frozen', 'always_changed', 'hooks'];
+/** DVC names generated stages `name@key` (foreach) and `name@a-b` (matrix). */
+const STAGE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]*$/;
+/** Node's timers hold at most 2^31-1 ms (about 24.8 days); longer ones fire at once. */
+const MAX_TIMEOUT_SEC = Math.floor((2 ** 31 - 1) / 1000);
+const MAX_RETRIES = 100;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export interface ParseOptions {
@@ -24,31 +33,6 @@ export interface ParseOptions {
   exists?: (path: string) => boolean;
 }
 
-type Raw = Record<string, unknown>;
-
-class Checker {
-  constructor(readonly file: string) {}
-  fail(place: string, msg: string): never {
-    throw new DvError(`${this.file}: ${place ? place + ': ' : ''}${msg}`);
-  }
-}
-
-function isMap(v: unknown): v is Raw {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function typeName(v: unknown): string {
-  if (v === null || v === undefined) return 'nothing';
-  if (Array.isArray(v)) return 'a list';
-  if (isMap(v)) return 'a map';
-  return `${typeof v} ${JSON.stringify(v)}`;
-}
-
-function checkKeys(c: Checker, place: string, m: Raw, allowed: string[]): void {
-  for (const k of Object.keys(m)) {
-    if (!allowed.includes(k)) c.fail(place ? `${place}.${k}` : k, `unknown key (expected one of: ${allowed.join(', ')})`);
-  }
-}
 
 /** Nested param maps become dotted names: {a: {b: 1}} -> {'a.b': 1}. */
 function flattenParams(c: Checker, v: unknown, prefix: string, out: Params): void {
@@ -60,28 +44,6 @@ function flattenParams(c: Checker, v: unknown, prefix: string, out: Params): voi
     else if (val === null || ['string', 'number', 'boolean'].includes(typeof val)) out[name] = val as ParamValue;
     else c.fail(`params.${name}`, `expected a string, number, boolean or map, got ${typeName(val)}`);
   }
-}
-
-function stringList(c: Checker, place: string, v: unknown): string[] {
-  if (v === undefined || v === null) return [];
-  const list = Array.isArray(v) ? v : [v];
-  return list.map((s, i) => {
-    if (typeof s !== 'string') c.fail(Array.isArray(v) ? `${place}[${i}]` : place, `expected a string, got ${typeName(s)}`);
-    return s;
-  });
-}
-
-function pathList(c: Checker, place: string, v: unknown): { paths: string[]; dirs: string[] } {
-  const paths: string[] = [];
-  const dirs: string[] = [];
-  for (const s of stringList(c, place, v)) {
-    const n = normalizePath(s);
-    if ('error' in n) c.fail(place, n.error);
-    if (paths.includes(n.path)) c.fail(place, `${n.path} is listed twice`);
-    paths.push(n.path);
-    if (n.dir) dirs.push(n.path);
-  }
-  return { paths, dirs };
 }
 
 function parsePartition(c: Checker, place: string, v: unknown): PartitionConfig | null {
@@ -100,78 +62,68 @@ function parsePartition(c: Checker, place: string, v: unknown): PartitionConfig 
   }
 }
 
-function parseStage(c: Checker, name: string, raw: unknown, params: Params): StageConfig {
-  const place = `stages.${name}`;
-  if (!STAGE_NAME.test(name)) c.fail(place, 'a stage name is letters, digits, _ and - (not starting with -)');
-  if (!isMap(raw)) c.fail(place, `expected a map with at least cmd, got ${typeName(raw)}`);
-  checkKeys(c, place, raw, STAGE_KEYS);
+function parseCmd(c: Checker, place: string, v: unknown): string {
+  if (typeof v === 'string' && v.trim() !== '') return v;
+  if (Array.isArray(v) && v.length > 0) return stringList(c, place, v).join(' && ');
+  return c.fail(place, v === undefined ? 'missing (the command to run)' : `expected a non-empty string, got ${typeName(v)}`);
+}
 
-  let cmd: string;
-  if (typeof raw.cmd === 'string' && raw.cmd.trim() !== '') cmd = raw.cmd;
-  else if (Array.isArray(raw.cmd) && raw.cmd.length > 0) cmd = stringList(c, `${place}.cmd`, raw.cmd).join(' && ');
-  else c.fail(`${place}.cmd`, raw.cmd === undefined ? 'missing (the command to run)' : `expected a non-empty string, got ${typeName(raw.cmd)}`);
+function parseForeach(c: Checker, place: string, v: unknown): { foreach: string | null; foreachBase: string | null } {
+  if (v === undefined || v === null) return { foreach: null, foreachBase: null };
+  if (typeof v !== 'string') c.fail(place, `expected a glob string, got ${typeName(v)}`);
+  const g = parseGlob(v);
+  if ('error' in g) c.fail(place, `bad glob ${g.error}`);
+  return { foreach: (normalizePath(v) as { path: string }).path, foreachBase: g.base };
+}
 
-  let foreach: string | null = null;
-  let foreachBase: string | null = null;
-  if (raw.foreach !== undefined && raw.foreach !== null) {
-    if (typeof raw.foreach !== 'string') c.fail(`${place}.foreach`, `expected a glob string, got ${typeName(raw.foreach)}`);
-    const g = parseGlob(raw.foreach);
-    if ('error' in g) c.fail(`${place}.foreach`, `bad glob ${g.error}`);
-    foreach = (normalizePath(raw.foreach) as { path: string }).path;
-    foreachBase = g.base;
-  }
-
-  const deps = pathList(c, `${place}.deps`, raw.deps).paths;
-  const outs = pathList(c, `${place}.outs`, raw.outs);
-  if (foreach !== null && outs.paths.length !== 1) {
-    c.fail(`${place}.outs`, 'a foreach stage needs exactly one output directory (each datum writes its part under it)');
-  }
-  const outDirs = foreach !== null ? outs.paths : outs.dirs;
-
+function parseStageParams(c: Checker, place: string, v: unknown, params: Params): string[] {
   const stageParams: string[] = [];
-  for (const [i, p] of stringList(c, `${place}.params`, raw.params).entries()) {
+  for (const [i, p] of stringList(c, place, v).entries()) {
     const known = Object.prototype.hasOwnProperty.call(params, p) || Object.keys(params).some((k) => k.startsWith(p + '.'));
-    if (!known) c.fail(`${place}.params[${i}]`, `unknown param '${p}'`);
+    if (!known) c.fail(`${place}[${i}]`, `unknown param '${p}'`);
     for (const k of Object.keys(params)) if ((k === p || k.startsWith(p + '.')) && !stageParams.includes(k)) stageParams.push(k);
   }
+  return stageParams;
+}
 
-  let retries = 0;
-  if (raw.retries !== undefined) {
-    if (typeof raw.retries !== 'number' || !Number.isInteger(raw.retries) || raw.retries < 0) {
-      c.fail(`${place}.retries`, 'expected a non-negative integer');
-    }
-    retries = raw.retries;
-  }
+function parseRetries(c: Checker, place: string, v: unknown): number {
+  if (v === undefined) return 0;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) c.fail(place, 'expected a non-negative integer');
+  if (v > MAX_RETRIES) c.fail(place, `at most ${MAX_RETRIES}`);
+  return v;
+}
 
-  let timeoutSec: number | null = null;
-  if (raw.timeout !== undefined) {
-    if (typeof raw.timeout !== 'number' || !(raw.timeout > 0)) c.fail(`${place}.timeout`, 'expected a positive number of seconds');
-    timeoutSec = raw.timeout;
-  }
+function parseTimeout(c: Checker, place: string, v: unknown): number | null {
+  if (v === undefined) return null;
+  if (typeof v !== 'number' || !(v > 0)) c.fail(place, 'expected a positive number of seconds');
+  if (v > MAX_TIMEOUT_SEC) c.fail(place, `at most ${MAX_TIMEOUT_SEC} seconds (about 24 days)`);
+  return v;
+}
 
+function parseEnv(c: Checker, place: string, v: unknown): Record<string, string> {
   const env: Record<string, string> = {};
-  if (raw.env !== undefined) {
-    if (!isMap(raw.env)) c.fail(`${place}.env`, `expected a map of NAME: value, got ${typeName(raw.env)}`);
-    for (const [k, v] of Object.entries(raw.env)) {
-      if (!ENV_NAME.test(k)) c.fail(`${place}.env.${k}`, 'not a valid environment variable name');
-      if (k.startsWith('DV_')) c.fail(`${place}.env.${k}`, 'DV_* variables are set by dv');
-      if (!['string', 'number', 'boolean'].includes(typeof v)) c.fail(`${place}.env.${k}`, `expected a string, got ${typeName(v)}`);
-      env[k] = String(v);
-    }
+  if (v === undefined) return env;
+  if (!isMap(v)) c.fail(place, `expected a map of NAME: value, got ${typeName(v)}`);
+  for (const [k, val] of Object.entries(v)) {
+    if (!ENV_NAME.test(k)) c.fail(`${place}.${k}`, 'not a valid environment variable name');
+    if (k.startsWith('DV_')) c.fail(`${place}.${k}`, 'DV_* variables are set by dv');
+    if (!['string', 'number', 'boolean'].includes(typeof val)) c.fail(`${place}.${k}`, `expected a string, got ${typeName(val)}`);
+    env[k] = String(val);
   }
+  return env;
+}
 
-  const partition = parsePartition(c, `${place}.partition`, raw.partition);
-  if (partition && foreach === null) c.fail(`${place}.partition`, 'needs foreach (the key is taken from each datum path)');
+function parseWdir(c: Checker, place: string, v: unknown): string {
+  if (v === undefined || v === null || v === '.' || v === './') return '';
+  if (typeof v !== 'string') c.fail(place, `expected a directory path, got ${typeName(v)}`);
+  const n = normalizePath(v);
+  if ('error' in n) c.fail(place, n.error);
+  return n.path;
+}
 
-  const after = stringList(c, `${place}.after`, raw.after);
-  if (raw.desc !== undefined && typeof raw.desc !== 'string') c.fail(`${place}.desc`, `expected a string, got ${typeName(raw.desc)}`);
-
-  const stage: StageConfig = {
-    name, cmd, foreach, foreachBase, deps, outs: outs.paths, outDirs, params: stageParams, retries, env,
-    partition, after, timeoutSec, desc: (raw.desc as string | undefined) ?? null,
-  };
-
-  const templates: [string, string][] = [[`${place}.cmd`, cmd], ...Object.entries(env).map(([k, v]): [string, string] => [`${place}.env.${k}`, v])];
+/** Placeholders of cmd and env must be known; params they name become stage params. */
+function checkPlaceholders(c: Checker, place: string, stage: StageConfig, params: Params): void {
+  const templates: [string, string][] = [[`${place}.cmd`, stage.cmd], ...Object.entries(stage.env).map(([k, v]): [string, string] => [`${place}.env.${k}`, v])];
   for (const [where, t] of templates) {
     for (const ph of placeholders(t)) {
       const problem = placeholderProblem(ph.name, stage, params);
@@ -181,6 +133,34 @@ function parseStage(c: Checker, name: string, raw: unknown, params: Params): Sta
     }
   }
   stage.params.sort();
+}
+
+function parseStage(c: Checker, name: string, raw: unknown, params: Params): StageConfig {
+  const place = `stages.${name}`;
+  if (!STAGE_NAME.test(name)) c.fail(place, 'a stage name is letters, digits, _ and - (not starting with -)');
+  if (!isMap(raw)) c.fail(place, `expected a map with at least cmd, got ${typeName(raw)}`);
+  checkKeys(c, place, raw, STAGE_KEYS);
+  const cmd = parseCmd(c, `${place}.cmd`, raw.cmd);
+  const { foreach, foreachBase } = parseForeach(c, `${place}.foreach`, raw.foreach);
+  const wdir = parseWdir(c, `${place}.wdir`, raw.wdir);
+  const deps = pathList(c, `${place}.deps`, raw.deps, wdir).paths;
+  const outs = parseOutputs(c, place, raw, wdir);
+  if (foreach !== null && outs.paths.length !== 1) {
+    c.fail(`${place}.outs`, 'a foreach stage needs exactly one output directory (each datum writes its part under it)');
+  }
+  const partition = parsePartition(c, `${place}.partition`, raw.partition);
+  if (partition && foreach === null) c.fail(`${place}.partition`, 'needs foreach (the key is taken from each datum path)');
+  if (raw.desc !== undefined && typeof raw.desc !== 'string') c.fail(`${place}.desc`, `expected a string, got ${typeName(raw.desc)}`);
+  const stage: StageConfig = {
+    name, cmd, foreach, foreachBase, deps, outs: outs.paths, outDirs: foreach !== null ? outs.paths : outs.dirs,
+    params: parseStageParams(c, `${place}.params`, raw.params, params), retries: parseRetries(c, `${place}.retries`, raw.retries),
+    env: parseEnv(c, `${place}.env`, raw.env), partition, after: stringList(c, `${place}.after`, raw.after),
+    timeoutSec: parseTimeout(c, `${place}.timeout`, raw.timeout), desc: (raw.desc as string | undefined) ?? null,
+    persist: outs.persist, uncached: outs.uncached, metrics: outs.metrics, plots: outs.plots, wdir,
+    frozen: bool(c, `${place}.frozen`, raw.frozen), alwaysChanged: bool(c, `${place}.always_changed`, raw.always_changed),
+    hooks: parseHooks(c, `${place}.hooks`, raw.hooks),
+  };
+  checkPlaceholders(c, place, stage, params);
   return stage;
 }
 
@@ -221,28 +201,27 @@ function checkPipeline(c: Checker, stages: Map<string, StageConfig>, exists?: (p
   }
 }
 
+/** Stages, cross-checks and hooks from a raw document already shaped like dv.yaml, with its params. */
+export function buildConfig(file: string, raw: Raw, params: Params, opts: ParseOptions = {}): PipelineConfig {
+  const c: Checker = new Checker(file);
+  const defs = raw.stages;
+  if (defs === undefined || defs === null) c.fail('stages', 'missing (a map of stage name: definition)');
+  if (!isMap(defs)) c.fail('stages', `expected a map of stage name: definition, got ${typeName(defs)}`);
+  const stages = new Map<string, StageConfig>();
+  for (const [name, def] of Object.entries(defs)) stages.set(name, parseStage(c, name, def, params));
+  checkPipeline(c, stages, opts.exists);
+  return { file, params, stages, hooks: parseHooks(c, 'hooks', raw.hooks) };
+}
+
 /** Parses and validates the text of a dv.yaml. */
 export function parseConfig(text: string, opts: ParseOptions = {}): PipelineConfig {
   const c: Checker = new Checker(opts.file ?? CONFIG_FILE);
-  const lines = new YAML.LineCounter();
-  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter: lines });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const pos = lines.linePos(e.pos[0]);
-    const first = e.message.split('\n')[0];
-    throw new DvError(`${c.file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${first}`);
-  }
-  const raw: unknown = doc.toJS() ?? {};
+  const raw = parseYaml(text, c.file);
   if (!isMap(raw)) c.fail('', `expected a map with params and stages, got ${typeName(raw)}`);
   checkKeys(c, '', raw, TOP_KEYS);
   const params: Params = {};
   if (raw.params !== undefined && raw.params !== null) flattenParams(c, raw.params, '', params);
-  if (raw.stages === undefined || raw.stages === null) c.fail('stages', 'missing (a map of stage name: definition)');
-  if (!isMap(raw.stages)) c.fail('stages', `expected a map of stage name: definition, got ${typeName(raw.stages)}`);
-  const stages = new Map<string, StageConfig>();
-  for (const [name, def] of Object.entries(raw.stages)) stages.set(name, parseStage(c, name, def, params));
-  checkPipeline(c, stages, opts.exists);
-  return { file: c.file, params, stages };
+  return buildConfig(c.file, raw, params, opts);
 }
 
 /** Reads `<root>/dv.yaml`; missing deps are checked against the workspace. */

@@ -2,7 +2,7 @@
 // stage, the datum and the params, and each executor lays out paths its own way
 // (LocalExecutor: a scratch directory under .dv/tmp; a container executor would
 // mount volumes) and hands back the output files for the caller to store.
-import { lstatSync, mkdirSync, mkdtempSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { findProgram, plainWords } from './argv.js';
@@ -10,6 +10,9 @@ import { startProcess } from './process.js';
 import { interpolate, type Bindings } from './interpolate.js';
 import { workspaceBindings } from './plan.js';
 import type { Datum, Params, StageConfig } from './types.js';
+
+/** Written into each local job's scratch directory: {runId, stage, datum, attempt, startedAt}. */
+export const JOB_FILE = '.dv-job.json';
 
 export interface Job {
   runId: string;
@@ -19,6 +22,21 @@ export interface Job {
   params: Params;
   /** 1 for the first attempt. */
   attempt: number;
+  /**
+   * The caller moved this datum's previous outputs aside (see inPlaceTargets), so
+   * whatever is at those workspace paths after the command is what it wrote: each
+   * attempt starts with them cleared (persist outs excepted) and a failed one leaves
+   * none of its partial files there.
+   */
+  inPlace?: boolean;
+}
+
+/**
+ * Workspace paths a job may write its outputs to directly, as DVC commands do: a
+ * foreach datum its own part of the outs directory, any other stage its outs.
+ */
+export function inPlaceTargets(stage: StageConfig, datum: Datum): string[] {
+  return stage.foreach !== null ? (datum.out === null ? [] : [datum.out]) : stage.outs;
 }
 
 export interface JobOutput {
@@ -26,6 +44,8 @@ export interface JobOutput {
   path: string;
   /** Where the executor left the bytes (a local file the caller may rename). */
   file: string;
+  /** Written where it belongs in the workspace (file is that path): nothing to move. */
+  inPlace?: boolean;
   size: number;
   mode: number;
 }
@@ -156,14 +176,24 @@ export class LocalExecutor implements Executor {
     const outs = stage.outs.map(sp);
     const out = datum.out === null ? null : sp(datum.out);
     if (out) mkdirSync(dirname(out), { recursive: true }); // the datum's own subdirectories, if any
+    const clear = job.inPlace ? inPlaceTargets(stage, datum).filter((o) => !stage.persist.includes(o)) : [];
+    const clearInPlace = async (): Promise<void> => {
+      await Promise.all(clear.map((o) => rm(join(this.opts.root, o), { recursive: true, force: true })));
+    };
+    await clearInPlace();
+    // A command writing its output in place finds the directory that holds it.
+    if (job.inPlace) for (const o of inPlaceTargets(stage, datum)) mkdirSync(dirname(join(this.opts.root, o)), { recursive: true });
 
     const base = { startedAt: startedAt.toISOString(), dispose };
     const finish = async (r: Omit<JobResult, 'startedAt' | 'dispose' | 'durationMs'>): Promise<JobResult> => {
-      if (r.status !== 'succeeded') await dispose();
+      if (r.status !== 'succeeded') await Promise.all([dispose(), clearInPlace()]);
+      else rmSync(join(scratch, JOB_FILE), { force: true }); // no longer running
       return { ...base, ...r, durationMs: Math.round(performance.now() - t0) };
     };
     const none = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), truncated: false };
     if (signal?.aborted) return finish({ ...none, status: 'cancelled', exitCode: null, signal: null, error: 'cancelled', outputs: [] });
+    // Who this scratch directory belongs to, for `dv runs logs` and the live progress line.
+    writeFileSync(join(scratch, JOB_FILE), JSON.stringify({ runId: job.runId, stage: stage.name, datum: datum.id, attempt: job.attempt, startedAt: base.startedAt }));
 
     // Same template as the planner's, but ${out}/${outdir}/${outs} name the scratch copies.
     const bindings: Bindings = {
@@ -173,7 +203,7 @@ export class LocalExecutor implements Executor {
     const env = this.environment(job, scratch, bindings);
     const child = startProcess({
       ...this.launch(interpolate(stage.cmd, bindings, 'shell'), env),
-      cwd: this.opts.root, env, scratch, maxLogBytes: this.opts.maxLogBytes ?? 1 << 20,
+      cwd: stage.wdir ? join(this.opts.root, stage.wdir) : this.opts.root, env, scratch, maxLogBytes: this.opts.maxLogBytes ?? 1 << 20,
     }, this.opts.spawnVia);
 
     let stopped: 'cancelled' | 'timeout' | null = null;
@@ -241,27 +271,45 @@ export class LocalExecutor implements Executor {
     await Promise.all(unused.map((d) => rm(d, { recursive: true, force: true })));
   }
 
-  /** The files under the declared outs in scratch, or why they are not acceptable. */
+  /**
+   * The files under the declared outs, or why they are not acceptable. Each out is
+   * looked for in scratch (\${out}) first, then where it belongs in the workspace.
+   */
   private async collect(job: Job, scratch: string, started: number): Promise<JobOutput[] | string> {
-    const found: { rel: string; abs: string }[] = [];
-    for (const o of job.stage.outs) {
-      const abs = join(scratch, o);
+    const found: { rel: string; abs: string; inPlace: boolean }[] = [];
+    const targets = inPlaceTargets(job.stage, job.datum);
+    const take = async (o: string, abs: string, inPlace: boolean): Promise<'found' | 'none' | string> => {
       const st = lstatOrNull(abs);
-      if (st?.isFile()) found.push({ rel: o, abs });
-      else if (st?.isDirectory()) {
-        const err = await walkFiles(abs, o, found);
-        if (err) return err;
-      } else if (st?.isSymbolicLink()) return `output ${o} is a symbolic link (dv stores regular files only)`;
-      else if (!job.stage.outDirs.includes(o)) {
-        const inPlace = await stat(join(this.opts.root, o)).then((s) => s.mtimeMs >= started - 1000, () => false);
-        const hint = inPlace ? `; it was written in the workspace instead, write it to \${out} or $DV_OUTPUT` : '';
-        return `did not write output ${o}${hint}`;
+      if (st?.isSymbolicLink()) return `output ${o} is a symbolic link (dv stores regular files only)`;
+      if (st?.isFile()) {
+        found.push({ rel: o, abs, inPlace });
+        return 'found';
       }
+      if (!st?.isDirectory()) return 'none';
+      const files: { rel: string; abs: string }[] = [];
+      const err = await walkFiles(abs, o, files);
+      if (err) return err;
+      for (const f of files) found.push({ ...f, inPlace });
+      return files.length > 0 ? 'found' : 'none';
+    };
+    for (const o of job.stage.outs) {
+      const inScratch = await take(o, join(scratch, o), false);
+      if (inScratch !== 'found' && inScratch !== 'none') return inScratch;
+      if (inScratch === 'found') continue;
+      let any = false;
+      for (const t of targets.filter((t) => t === o || t.startsWith(o + '/'))) {
+        const abs = join(this.opts.root, t);
+        if (!job.inPlace && !(await stat(abs).then((s) => s.mtimeMs >= started - 1000, () => false))) continue;
+        const r = await take(t, abs, true);
+        if (r !== 'found' && r !== 'none') return r;
+        any ||= r === 'found';
+      }
+      if (!any && !job.stage.outDirs.includes(o)) return `did not write output ${o}`;
     }
     const outputs: JobOutput[] = [];
     for (const f of found) {
       const st = statSync(f.abs);
-      outputs.push({ path: f.rel, file: f.abs, size: st.size, mode: st.mode & 0o111 ? 0o755 : 0o644 });
+      outputs.push({ path: f.rel, file: f.abs, size: st.size, mode: st.mode & 0o111 ? 0o755 : 0o644, inPlace: f.inPlace || undefined });
     }
     return outputs;
   }

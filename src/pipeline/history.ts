@@ -1,7 +1,7 @@
 // dv dag, dv runs, dv runs show, dv lineage: read-only views over dv.yaml and run records.
 import type { Repo } from '../repo/repo.js';
 import { DvError } from '../store/errors.js';
-import { loadConfig } from './config.js';
+import { loadPipeline } from './load.js';
 import { buildGraph, renderDag, topoOrder, type RenderOptions } from './graph.js';
 import { isUnder } from './paths.js';
 import { PipelineStore, type RunSummary } from './records.js';
@@ -123,7 +123,7 @@ export interface DagInfo {
 
 /** dv dag: the stage graph of `<root>/dv.yaml`, as text and as data (for --json). */
 export function dag(root: string, opts: RenderOptions = {}): DagInfo {
-  const config = loadConfig(root);
+  const config = loadPipeline(root);
   const g = buildGraph(config.stages);
   const stages = [...config.stages.values()].map((s) => ({
     name: s.name, foreach: s.foreach, deps: s.deps, outs: s.outs, upstream: g.upstream.get(s.name)!,

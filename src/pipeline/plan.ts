@@ -7,6 +7,7 @@ import { blake3Hex } from '../store/hash.js';
 import { lowerBound } from '../store/sorted.js';
 import { interpolate, type Bindings } from './interpolate.js';
 import { isUnder, matcher } from './paths.js';
+import { datumWanted } from './targets.js';
 import type {
   Backfill, Datum, DatumPlan, DatumState, Params, Reason, StageConfig, StagePlan, StageState,
 } from './types.js';
@@ -29,6 +30,8 @@ export interface PlanStageInput {
   pending?: Pending;
   /** Whether the run-cache holds an entry for a key. */
   hasCache?: (key: string) => boolean;
+  /** Run only the datums whose path below the glob base matches one of these (dv run PATH). */
+  only?: string[];
 }
 
 /** Sorted view of a FileHashes snapshot, built once per stage plan (the map changes between stages). */
@@ -172,7 +175,7 @@ function inRange(key: string | null, b: Backfill): boolean {
 }
 
 export function planStage(input: PlanStageInput): StagePlan {
-  const { stage, files, previous, force = false, backfill = null, pending, hasCache } = input;
+  const { stage, files, previous, force = false, backfill = null, pending, hasCache, only } = input;
   if (backfill && !stage.partition) throw new DvError(`stage ${stage.name}: --backfill needs a partition pattern in dv.yaml`);
   const params = stageParams(stage, input.params);
   const prevDatums = previous?.datums ?? {};
@@ -192,6 +195,15 @@ export function planStage(input: PlanStageInput): StagePlan {
   const current = datumsOf(stage, index);
   for (const datum of current) {
     const prev = prevDatums[datum.id];
+    if (only && !datumWanted(only, datum.rel)) {
+      if (prev) reuses.push({ action: 'reuse', datum, state: prev });
+      continue;
+    }
+    if (stage.frozen) {
+      // DVC's frozen: never run; what the last run produced stands.
+      if (prev) reuses.push({ action: 'reuse', datum, state: prev });
+      continue;
+    }
     if (backfill && !inRange(datum.key, backfill)) {
       if (prev) reuses.push({ action: 'reuse', datum, state: prev });
       continue;
@@ -209,6 +221,7 @@ export function planStage(input: PlanStageInput): StagePlan {
       if (by !== null) reasons.push({ code: 'dep-pending', detail: `${datum.input} (stage ${by})` });
       reasons.push(...depReasons);
     }
+    if (stage.alwaysChanged && reasons.length === 0) reasons.push({ code: 'always-changed' });
     if (force) reasons.unshift({ code: 'forced' });
     if (reasons.length === 0) {
       reuses.push({ action: 'reuse', datum, state: prev! });
@@ -220,7 +233,7 @@ export function planStage(input: PlanStageInput): StagePlan {
   }
 
   const removes: DatumPlan[] = [];
-  if (!backfill) {
+  if (!backfill && !stage.frozen && !only) {
     const ids = new Set(current.map((d) => d.id));
     for (const [id, st] of Object.entries(prevDatums).sort(([a], [b]) => (a < b ? -1 : 1))) {
       if (!ids.has(id)) removes.push({ action: 'remove', datumId: id, outputs: Object.keys(st.outputs).sort() });
@@ -243,11 +256,12 @@ export function planStage(input: PlanStageInput): StagePlan {
   };
 }
 
-/** Parses `A..B` (either side may be empty) or a single key `A`. */
+/** Parses `A..B` (either side may be empty; `A..A` for one key). */
 export function parseBackfill(range: string, order: string = 'oldest'): Backfill {
   if (order !== 'newest' && order !== 'oldest') throw new DvError(`--order ${order}: expected newest or oldest`, 2);
   const i = range.indexOf('..');
-  const [from, to] = i < 0 ? [range, range] : [range.slice(0, i), range.slice(i + 2)];
+  if (i < 0) throw new DvError(`--backfill ${range}: expected FROM..TO (${range}..${range} for that key alone, ${range}.. from it on)`, 2);
+  const [from, to] = [range.slice(0, i), range.slice(i + 2)];
   if (from === '' && to === '') throw new DvError(`--backfill ${range}: expected FROM..TO`, 2);
   if (from !== '' && to !== '' && from > to) throw new DvError(`--backfill ${range}: ${from} sorts after ${to}`, 2);
   return { from, to, order };
@@ -278,6 +292,7 @@ export function describeReason(r: Reason): string {
     case 'output-changed': return `output ${r.detail} modified`;
     case 'forced': return 'forced';
     case 'backfill': return `backfill (key ${r.detail})`;
+    case 'always-changed': return 'always_changed';
   }
 }
 
@@ -292,6 +307,8 @@ export interface PlanPipelineInput {
   /** Stages the backfill applies to (the others are planned normally). */
   backfillStages?: ReadonlySet<string>;
   hasCache?: (key: string) => boolean;
+  /** Stages limited to some datums (dv run PATH). */
+  only?: ReadonlyMap<string, string[]>;
 }
 
 /**
@@ -303,7 +320,7 @@ export function planPipeline(input: PlanPipelineInput): StagePlan[] {
   return input.stages.map((stage) => {
     const plan = planStage({
       stage, params: input.params, files: input.files, previous: input.state[stage.name],
-      force: input.force, hasCache: input.hasCache, pending,
+      force: input.force, hasCache: input.hasCache, pending, only: input.only?.get(stage.name),
       backfill: input.backfill && input.backfillStages?.has(stage.name) ? input.backfill : null,
     });
     pendingOutputs(stage, plan, pending);

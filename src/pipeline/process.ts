@@ -1,8 +1,9 @@
 // Starting a command's process and collecting how it ended, with the tails of its
 // stdout and stderr. Two ways, same result: the native addon's posix_spawn
-// (native/spawn.c: no fork of this large process, output to files in the job's
-// scratch directory), or Node's child_process with pipes when the addon is absent
-// or DV_NATIVE=0. Either way the child leads its own process group, so the caller
+// (native/spawn.c: no fork of this large process), or Node's child_process when the
+// addon is absent or DV_NATIVE=0. Either way output goes to .dv-stdout and
+// .dv-stderr in the job's scratch directory, where `dv runs logs` and the live
+// progress line read a running datum's output. Either way the child leads its own process group, so the caller
 // can signal the whole group.
 import { spawn } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
@@ -107,45 +108,32 @@ function readTail(file: string, max: number): { data: Buffer; truncated: boolean
   }
 }
 
-/** Keeps the last `max` bytes of a stream. */
-class Tail {
-  private chunks: Buffer[] = [];
-  private total = 0;
-  truncated = false;
-  constructor(private readonly max: number) {}
-  push(b: Buffer): void {
-    this.chunks.push(b);
-    this.total += b.length;
-    while (this.chunks.length > 1 && this.total - this.chunks[0]!.length >= this.max) {
-      this.total -= this.chunks.shift()!.length;
-      this.truncated = true;
-    }
-  }
-  value(): Buffer {
-    const all = Buffer.concat(this.chunks);
-    if (all.length <= this.max) return all;
-    this.truncated = true;
-    return all.subarray(all.length - this.max);
-  }
-}
-
+/** Output goes to the same files as the native path's, so running logs can be read the same way. */
 function startNode(spec: ProcessSpec): StartedProcess {
-  const stdout = new Tail(spec.maxLogBytes);
-  const stderr = new Tail(spec.maxLogBytes);
-  const child = spawn(spec.file, spec.args, {
-    cwd: spec.cwd,
-    env: spec.env,
-    argv0: spec.argv0,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true, // own process group
-  });
-  child.stdout.on('data', (b: Buffer) => stdout.push(b));
-  child.stderr.on('data', (b: Buffer) => stderr.push(b));
-  const exited = new Promise<ProcessExit>((resolve) => {
-    const done = (code: number | null, signal: string | null, error?: Error): void => resolve({
-      code, signal, error, stdout: stdout.value(), stderr: stderr.value(), truncated: stdout.truncated || stderr.truncated,
+  const outFile = join(spec.scratch, '.dv-stdout');
+  const errFile = join(spec.scratch, '.dv-stderr');
+  const out = openSync(outFile, 'w');
+  const err = openSync(errFile, 'w');
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(spec.file, spec.args, {
+      cwd: spec.cwd,
+      env: spec.env,
+      argv0: spec.argv0,
+      stdio: ['ignore', out, err],
+      detached: true, // own process group
     });
-    child.once('error', (err) => done(null, null, err));
+  } finally {
+    closeSync(out);
+    closeSync(err);
+  }
+  const exited = new Promise<ProcessExit>((resolve) => {
+    const done = (code: number | null, signal: string | null, error?: Error): void => {
+      const o = readTail(outFile, spec.maxLogBytes);
+      const e = readTail(errFile, spec.maxLogBytes);
+      resolve({ code, signal, error, stdout: o.data, stderr: e.data, truncated: o.truncated || e.truncated });
+    };
+    child.once('error', (e) => done(null, null, e));
     child.once('close', (code, sig) => done(code, sig));
   });
   return { pid: child.pid, exited };

@@ -41,6 +41,8 @@ export interface RunSummary {
   startedAt: string;
   durationMs: number;
   counts: { run: number; cached: number; reused: number; removed: number; failed: number };
+  /** The experiment's name, for runs of dv exp run. */
+  experiment?: string;
 }
 
 export function summarize(r: RunRecord): RunSummary {
@@ -48,7 +50,7 @@ export function summarize(r: RunRecord): RunSummary {
   for (const s of r.stages) for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] += s.counts[k];
   return {
     id: r.id, status: r.status, branch: r.branch, commit: r.commit, stages: r.stages.map((s) => s.name),
-    startedAt: r.startedAt, durationMs: r.durationMs, counts,
+    startedAt: r.startedAt, durationMs: r.durationMs, counts, ...(r.experiment ? { experiment: r.experiment.name } : {}),
   };
 }
 
@@ -64,12 +66,12 @@ export class PipelineStore {
   /** Indexes the type 4/5 blobs of packs not scanned yet (written here, pulled, or repacked by gc). */
   async sync(): Promise<void> {
     const db = this.repo.db;
-    const packs = db.prepare('SELECT id FROM packs WHERE id NOT IN (SELECT pack FROM pipeline_packs)').pluck().all() as string[];
+    const scannedBefore = new Set(db.prepare('SELECT pack FROM pipeline_packs').pluck().all() as string[]);
+    const packs = this.repo.blobs.packIds().filter((p) => !scannedBefore.has(p));
     if (packs.length === 0) return;
-    const inPack = db.prepare('SELECT id, type FROM blobs WHERE pack = ? AND type IN (?, ?)');
     const docs: { id: Buffer; type: number; doc: unknown }[] = [];
     for (const pack of packs) {
-      for (const u of inPack.all(pack, BlobType.RunRecord, BlobType.RunCache) as { id: Buffer; type: number }[]) {
+      for (const u of this.repo.blobs.blobsInPack(pack, [BlobType.RunRecord, BlobType.RunCache])) {
         try {
           docs.push({ ...u, doc: await this.readDoc(u.id) });
         } catch {
@@ -113,8 +115,11 @@ export class PipelineStore {
     return (await this.repo.blobs.get(id)).toString('utf8');
   }
 
+  /** Stores an entry and indexes it at once (another run of this process may look it up before the pack is sealed). */
   async writeCacheEntry(e: RunCacheEntry): Promise<string> {
-    return (await this.repo.blobs.put(BlobType.RunCache, canonical(e))).toString('hex');
+    const blob = (await this.repo.blobs.put(BlobType.RunCache, canonical(e))).toString('hex');
+    this.repo.db.prepare('INSERT OR REPLACE INTO pipeline_cache (key, blob) VALUES (?, ?)').run(e.key, blob);
+    return blob;
   }
 
   /** The entry for a key, or null on a miss (also when its blob is gone). */
@@ -163,9 +168,17 @@ export class PipelineStore {
 
   /** After gc: forgets rows whose blob is gone, so `dv runs` stops listing a pruned run and its keys miss. */
   pruneIndex(): void {
-    for (const table of ['pipeline_cache', 'pipeline_runs']) {
-      this.repo.db.prepare(`DELETE FROM ${table} WHERE NOT EXISTS (SELECT 1 FROM blobs WHERE blobs.id = unhex(${table}.blob))`).run();
-    }
+    const db = this.repo.db;
+    const gone = (rows: { k: string; blob: string }[]): string[] =>
+      rows.filter((r) => !this.repo.blobs.has(Buffer.from(r.blob, 'hex'))).map((r) => r.k);
+    const cache = gone(db.prepare('SELECT key AS k, blob FROM pipeline_cache').all() as { k: string; blob: string }[]);
+    const runs = gone(db.prepare('SELECT id AS k, blob FROM pipeline_runs').all() as { k: string; blob: string }[]);
+    const delCache = db.prepare('DELETE FROM pipeline_cache WHERE key = ?');
+    const delRun = db.prepare('DELETE FROM pipeline_runs WHERE id = ?');
+    db.transaction(() => {
+      for (const k of cache) delCache.run(k);
+      for (const k of runs) delRun.run(k);
+    })();
   }
 
   listRuns(limit?: number): RunSummary[] {

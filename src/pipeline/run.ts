@@ -8,20 +8,24 @@ import path from 'node:path';
 import { afterDvCommit, gitInfo } from '../repo/git.js';
 import { checkRefName } from '../repo/refs.js';
 import type { Repo } from '../repo/repo.js';
-import type { FlatTree } from '../repo/trees.js';
-import { hashFile, scanWorkspace, StatCache, type WsFile } from '../repo/workspace.js';
+import { StatCache } from '../repo/workspace.js';
 import { DvError } from '../store/errors.js';
-import { applyParamOverrides, loadConfig } from './config.js';
+import { applyParamOverrides } from './config.js';
+import { loadPipeline } from './load.js';
 import { LocalExecutor, type Executor } from './executor.js';
-import { buildGraph, selectStages } from './graph.js';
 import { isUnder } from './paths.js';
 import { parseBackfill, planPipeline, planStage } from './plan.js';
+import { runHook, type HookResult } from './hooks.js';
+import { journalPath } from './logs.js';
 import { PipelineStore } from './records.js';
+import { selectTargets } from './targets.js';
 import { saveState, type LoadedState } from './state.js';
+import { commitRun, driftFrom, hashWorkspace } from './run-commit.js';
+import { RunWorkspace } from './run-workspace.js';
 import { WorkspaceUndo } from './undo.js';
-import { runStage, type RunEvent, type StageContext, type StoredOutput } from './stage-run.js';
+import { runStage, type RunEvent, type StageContext } from './stage-run.js';
 import type {
-  Backfill, BackfillOrder, ParamValue, PipelineState, RunRecord, StageConfig, StagePlan, StageRunRecord,
+  Backfill, BackfillOrder, Hooks, ParamValue, PipelineState, RunRecord, StageConfig, StagePlan, StageRunRecord,
 } from './types.js';
 
 export type { RunEvent } from './stage-run.js';
@@ -41,6 +45,16 @@ export interface RunOptions {
   /** Keep starting datums of a stage after one failed. */
   keepGoing?: boolean;
   executor?: Executor;
+  /** Directory the pipeline runs in (an experiment's copy); default the project root. */
+  workspace?: string;
+  /** The caller holds the repository lock already (dv exp run -j N runs several at once). */
+  locked?: boolean;
+  /** Commit the outputs on this ref instead of a branch (an experiment's hidden ref, e.g. exps/NAME). */
+  ref?: string;
+  /** Stored in the run record: what makes the run an experiment. */
+  experiment?: RunRecord['experiment'];
+  /** Datums being run by another run of this process, by cache key: wait, then take its entry. */
+  inflight?: Map<string, Promise<unknown>>;
   /** First retry delay (doubles per retry); default 1 s. */
   retryBaseDelayMs?: number;
   message?: string;
@@ -76,37 +90,12 @@ export function scanRoots(root: string, stages: StageConfig[]): string[] {
   return sorted.filter((p) => !sorted.some((q) => q !== p && isUnder(p, q)));
 }
 
-interface Hashed {
-  files: Map<string, string>;
-  ws: Map<string, WsFile>;
-  /** Content stored while hashing (files the stat cache did not know). */
-  stored: Map<string, StoredOutput>;
-}
-
-/**
- * Hashes from the stat cache; unknown files are read, and stored too when `store`
- * (then recorded in `cache`, which the caller saves once their pack is sealed).
- */
-async function hashWorkspace(repo: Repo, roots: string[], cache: StatCache, store: boolean): Promise<Hashed> {
-  const out: Hashed = { files: new Map(), ws: new Map(), stored: new Map() };
-  const fresh: { file: WsFile; hash: string }[] = [];
-  const ingest = store ? repo.ingestor() : null;
-  for (const f of await scanWorkspace(repo.root, roots, cache.size)) {
-    out.ws.set(f.path, f);
-    let h = cache.hashOf(f);
-    if (h === null && ingest) {
-      const c = await ingest.storeFile(path.join(repo.root, f.path));
-      out.stored.set(f.path, { ...c, mode: f.mode });
-      fresh.push({ file: f, hash: c.hash });
-      h = c.hash;
-    } else if (h === null) h = await hashFile(path.join(repo.root, f.path));
-    out.files.set(f.path, h);
-  }
-  if (store) cache.record(fresh);
-  return out;
-}
-
-interface Prepared {
+export interface Prepared {
+  root: string;
+  /** Run-level hooks of the pipeline file. */
+  hooks: Hooks;
+  /** Stages limited to some datums (dv run PATH). */
+  only: Map<string, string[]>;
   /** Every stage name in dv.yaml (state of removed stages is dropped). */
   configured: Set<string>;
   stages: StageConfig[];
@@ -121,55 +110,75 @@ interface Prepared {
 }
 
 async function prepare(repo: Repo, opts: RunOptions): Promise<Prepared> {
-  const config = loadConfig(repo.root);
-  const stages = selectStages(buildGraph(config.stages), opts.stages ?? []).map((n) => config.stages.get(n)!);
+  const root = opts.workspace ?? repo.root;
+  const config = loadPipeline(root);
+  const overrides = Array.isArray(opts.params) ? opts.params.length : Object.keys(opts.params ?? {}).length;
+  if (config.paramFiles && overrides > 0) {
+    throw new DvError('-p with dvc.yaml: the commands read params.yaml themselves; use dv exp run -p KEY=VALUE (it runs with an edited copy)', 2);
+  }
+  const selection = selectTargets(config, opts.stages ?? []);
+  const stages = selection.stages.map((n) => config.stages.get(n)!);
   const params = applyParamOverrides(config.params, opts.params ?? []);
   const backfill = !opts.backfill ? null
     : typeof opts.backfill === 'string' ? parseBackfill(opts.backfill, opts.order ?? 'oldest') : opts.backfill;
-  const named = opts.stages?.length ? opts.stages : stages.filter((s) => s.partition).map((s) => s.name);
+  const namedStages = (opts.stages ?? []).filter((n) => config.stages.has(n));
+  const named = namedStages.length ? namedStages : stages.filter((s) => s.partition).map((s) => s.name);
   const backfillStages = new Set(backfill ? named : []);
   if (backfill && backfillStages.size === 0) throw new DvError('--backfill: no stage in dv.yaml has a partition pattern');
   for (const n of backfillStages) {
     if (!config.stages.get(n)!.partition) throw new DvError(`--backfill: stage ${n} has no partition pattern in dv.yaml`);
   }
   const head = repo.head();
-  const branch = opts.branch ?? head.branch;
+  const branch = opts.ref ? opts.ref : opts.branch ?? head.branch;
   if (!branch) throw new DvError('HEAD is detached: pass --branch NAME to say where the outputs are committed', 2);
   checkRefName(branch, 'branch');
-  const base = repo.refs.get(`heads/${branch}`) ?? head.commit ?? null;
+  const base = (opts.ref ? null : repo.refs.get(`heads/${branch}`)) ?? head.commit ?? null;
   const store = new PipelineStore(repo);
   await store.sync();
   const loaded = await store.stateAt(base);
-  return { configured: new Set(config.stages.keys()), stages, params, backfill, backfillStages, branch, base, loaded, roots: scanRoots(repo.root, stages), store };
+  return { root, hooks: config.hooks, only: selection.only, configured: new Set(config.stages.keys()), stages, params, backfill, backfillStages, branch, base, loaded, roots: scanRoots(root, stages), store };
 }
 
 export async function runPipeline(repo: Repo, opts: RunOptions = {}): Promise<RunResult> {
   const p = await prepare(repo, opts);
   if (opts.dryRun) {
-    const { files } = await hashWorkspace(repo, p.roots, new StatCache(repo.db), false);
+    const { files } = await hashWorkspace(repo, p.root, p.roots, new StatCache(repo.db), false);
     const plans = planPipeline({
       stages: p.stages, params: p.params, files, state: p.loaded.state, force: opts.force,
-      backfill: p.backfill, backfillStages: p.backfillStages, hasCache: (k) => p.store.hasCache(k),
+      backfill: p.backfill, backfillStages: p.backfillStages, hasCache: (k) => p.store.hasCache(k), only: p.only,
     });
     return { runId: null, status: 'succeeded', dryRun: true, branch: p.branch, plans, commit: null, record: null, error: null };
   }
-  return repo.withLock('run', () => execute(repo, p, opts));
+  return opts.locked ? execute(repo, p, opts) : repo.withLock('run', () => execute(repo, p, opts));
 }
+
+/** Runs a stage's or the run's hook for a status, recording and reporting what it did. */
+type Hook = (h: Hooks, stage: string | null, status: string, counts: StageRunRecord['counts']) => Promise<void>;
 
 async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunResult> {
   const runId = crypto.randomBytes(32).toString('hex');
   const startedAt = new Date();
   const emit = opts.onProgress ?? (() => undefined);
-  const git = await gitInfo(repo.root);
+  const own = p.root === repo.root; // not an experiment's copy
+  if (own) WorkspaceUndo.recover(p.root, path.join(repo.dvDir, 'tmp')); // a run killed outright: its workspace changes go first
+  const git = await gitInfo(p.root);
   const baseFlat = await repo.flatten(p.base);
   const statCache = new StatCache(repo.db);
-  const hashed = await hashWorkspace(repo, p.roots, statCache, true);
+  const hashed = await hashWorkspace(repo, p.root, p.roots, statCache, true);
   const drift = await driftFrom(repo, p.base, baseFlat, hashed, p.roots);
+  const journal = journalPath(repo, runId);
+  const ws = new RunWorkspace(p.root, path.join(repo.dvDir, 'tmp', `${own ? 'undo' : 'exp-undo'}-${runId.slice(0, 16)}`), p.roots,
+    hashed.files, hashed.ws, statCache);
   const ctx: StageContext = {
-    repo, store: p.store, runId, params: p.params, jobs: opts.jobs ?? 1, keepGoing: opts.keepGoing ?? false,
-    executor: opts.executor ?? new LocalExecutor({ root: repo.root, tmpDir: path.join(repo.dvDir, 'tmp') }),
-    retryBaseDelayMs: opts.retryBaseDelayMs, signal: opts.signal, emit, files: hashed.files, contents: new Map(), statCache, cleanup: [],
-    undo: new WorkspaceUndo(repo.root, path.join(repo.dvDir, 'tmp', `undo-${runId.slice(0, 16)}`)),
+    repo, store: p.store, ws,
+    executor: opts.executor ?? new LocalExecutor({ root: p.root, tmpDir: path.join(repo.dvDir, 'tmp') }),
+    settings: {
+      runId, params: p.params, jobs: opts.jobs ?? 1, keepGoing: opts.keepGoing ?? false,
+      retryBaseDelayMs: opts.retryBaseDelayMs, signal: opts.signal, emit, inflight: opts.inflight,
+      journal: (e) => {
+        try { fs.appendFileSync(journal, JSON.stringify(e) + '\n'); } catch { /* a view for dv runs logs, never worth failing a datum */ }
+      },
+    },
   };
   const state: PipelineState = { ...p.loaded.state };
   const plans: StagePlan[] = [];
@@ -178,63 +187,84 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   let error: string | null = null;
   let commit: string | null = null;
   let thrown: unknown = null;
+  const hooks: HookResult[] = [];
+  const hook: Hook = async (h, stage, st, counts) => {
+    const r = await runHook(h, { root: p.root, runId, status: st, stage, counts });
+    if (!r) return;
+    hooks.push(r);
+    emit({ type: 'hook', hook: r });
+  };
   try {
-    for (const stage of p.stages) {
-      if (opts.signal?.aborted) {
-        status = 'cancelled';
-        error = 'cancelled';
-        break;
-      }
-      const plan = planStage({
-        stage, params: p.params, files: ctx.files, previous: state[stage.name], force: opts.force,
-        backfill: p.backfillStages.has(stage.name) ? p.backfill : null, hasCache: (k) => p.store.hasCache(k),
-      });
-      plans.push(plan);
-      emit({ type: 'plan', stage: stage.name, plan });
-      const outcome = await runStage(ctx, stage, plan, state[stage.name]);
-      stageRecords.push(outcome.record);
-      if (!outcome.ok) {
-        status = outcome.cancelled ? 'cancelled' : 'failed';
-        error = outcome.error;
-        break;
-      }
-      state[stage.name] = outcome.state;
-    }
+    ({ status, error } = await runStages(ctx, p, opts, state, plans, stageRecords, hook));
     const did = stageRecords.some((s) => s.counts.run + s.counts.cached + s.counts.removed > 0);
     if (status === 'succeeded' && did) {
-      commit = await commitRun(repo, p, ctx, hashed, drift, baseFlat, runId, opts.message ?? defaultMessage(stageRecords));
+      commit = await commitRun(repo, p, ctx.ws, hashed, drift, baseFlat, runId, opts.message ?? defaultMessage(stageRecords), opts.ref);
       emit({ type: 'commit', commit });
-      if (repo.head().branch === p.branch) await afterDvCommit(repo, commit, (await repo.readCommit(commit)).paths);
+      if (!opts.ref && repo.head().branch === p.branch) await afterDvCommit(repo, commit, (await repo.readCommit(commit)).paths);
     }
   } catch (e) {
     thrown = e;
     status = 'failed';
     error = (e as Error).message;
   }
+  await hook(p.hooks, null, status, totals(stageRecords));
   if (!commit) {
     // Nothing committed (failed, cancelled, or no change): the workspace goes back to how the run found it.
-    ctx.undo.rollback();
-    statCache.forget(ctx.contents.keys());
+    ws.undo.rollback();
+    statCache.forget(ws.contents.keys());
   }
-  ctx.cleanup.push(ctx.undo.discard());
-  if (!opts.executor) ctx.cleanup.push(ctx.executor.close?.() ?? Promise.resolve()); // ours: drop its spare scratch dirs
+  ws.cleanup.push(ws.undo.discard());
+  if (!opts.executor) ws.cleanup.push(ctx.executor.close?.() ?? Promise.resolve()); // ours: drop its spare scratch dirs
   const finishedAt = new Date();
   const record: RunRecord = {
     format: 2, id: runId, branch: p.branch, base: p.base, commit, status,
     startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(),
     durationMs: finishedAt.getTime() - startedAt.getTime(), git, params: p.params,
-    options: { stages: p.stages.map((s) => s.name), force: opts.force ?? false, backfill: p.backfill, jobs: ctx.jobs },
+    options: { stages: p.stages.map((s) => s.name), force: opts.force ?? false, backfill: p.backfill, jobs: ctx.settings.jobs },
     stages: stageRecords,
+    ...(opts.experiment ? { experiment: opts.experiment } : {}),
+    ...(hooks.length ? { hooks } : {}),
     state: commit ? await saveState(repo.blobs, Object.fromEntries(Object.entries(state).filter(([n]) => p.configured.has(n))), p.loaded) : null,
     error,
   };
   await p.store.writeRecord(record);
   // Sealing here, even on failure, keeps the run-cache entries of finished datums: the next run resumes from them.
   await p.store.flush();
-  await Promise.all(ctx.cleanup);
+  await Promise.all(ws.cleanup);
+  fs.rmSync(journal, { force: true }); // the record has the logs now
   if (thrown) throw thrown; // its stat rows may name content of a discarded pack: not saved
-  statCache.save();
+  if (own) statCache.save(); // an experiment's copy has its own inodes: nothing to keep
   return { runId, status, dryRun: false, branch: p.branch, plans, commit, record, error };
+}
+
+/**
+ * Plans and runs each stage in order, from what the stages before it produced (early
+ * cut-off); stops at the first that fails or when cancelled. Fills plans and records.
+ */
+async function runStages(ctx: StageContext, p: Prepared, opts: RunOptions, state: PipelineState, plans: StagePlan[],
+  stageRecords: StageRunRecord[], hook: Hook): Promise<{ status: RunRecord['status']; error: string | null }> {
+  for (const stage of p.stages) {
+    if (opts.signal?.aborted) return { status: 'cancelled', error: 'cancelled' };
+    const plan = planStage({
+      stage, params: p.params, files: ctx.ws.files, previous: state[stage.name], force: opts.force,
+      backfill: p.backfillStages.has(stage.name) ? p.backfill : null, hasCache: (k) => p.store.hasCache(k),
+      only: p.only.get(stage.name),
+    });
+    plans.push(plan);
+    ctx.settings.emit({ type: 'plan', stage: stage.name, plan });
+    const outcome = await runStage(ctx, stage, plan, state[stage.name]);
+    stageRecords.push(outcome.record);
+    await hook(stage.hooks, stage.name, outcome.ok ? 'succeeded' : outcome.cancelled ? 'cancelled' : 'failed', outcome.record.counts);
+    if (!outcome.ok) return { status: outcome.cancelled ? 'cancelled' : 'failed', error: outcome.error };
+    state[stage.name] = outcome.state;
+  }
+  return { status: 'succeeded', error: null };
+}
+
+function totals(stages: StageRunRecord[]): StageRunRecord['counts'] {
+  const t = { run: 0, cached: 0, reused: 0, removed: 0, failed: 0 };
+  for (const s of stages) for (const k of Object.keys(t) as (keyof typeof t)[]) t[k] += s.counts[k];
+  return t;
 }
 
 function defaultMessage(stages: StageRunRecord[]): string {
@@ -246,52 +276,3 @@ function defaultMessage(stages: StageRunRecord[]): string {
   return `dv run: ${parts.join(', ')}`;
 }
 
-/** Workspace files that differ from the base commit, before any stage runs. */
-interface Drift {
-  /** Tracked files whose content or mode differ from the base (or that it lacks). */
-  changed: string[];
-  /** Files of the base under the scanned roots that are gone from the workspace. */
-  deleted: string[];
-}
-
-/**
- * Compared while every file is at hand, so that committing a run costs what it
- * changed, not what the workspace holds.
- */
-async function driftFrom(repo: Repo, base: string | null, baseFlat: FlatTree, hashed: Hashed, roots: string[]): Promise<Drift> {
-  const tracked = base ? (await repo.readCommit(base)).paths : [];
-  const changed: string[] = [];
-  let present = 0;
-  for (const [rel, hash] of hashed.files) {
-    const b = baseFlat.get(rel);
-    if (b !== undefined) present++;
-    if (b !== undefined && b.hash === hash && b.mode === hashed.ws.get(rel)!.mode) continue;
-    if (tracked.some((t) => isUnder(rel, t))) changed.push(rel);
-  }
-  const deleted: string[] = [];
-  if (present < baseFlat.size) {
-    for (const rel of baseFlat.keys()) {
-      if (!hashed.files.has(rel) && roots.some((r) => isUnder(rel, r))) deleted.push(rel);
-    }
-  }
-  return { changed, deleted };
-}
-
-/** Commits what changed against the branch: the outputs, and the tracked inputs the run read. */
-async function commitRun(repo: Repo, p: Prepared, ctx: StageContext, hashed: Hashed, drift: Drift, baseFlat: FlatTree,
-  runId: string, message: string): Promise<string> {
-  const changes = new Map<string, StoredOutput | null>();
-  for (const [rel, c] of ctx.contents) {
-    const b = baseFlat.get(rel);
-    if (c === null ? b !== undefined : !b || b.hash !== c.hash || b.mode !== c.mode) changes.set(rel, c);
-  }
-  const ingest = repo.ingestor();
-  for (const rel of drift.changed) {
-    if (ctx.contents.has(rel)) continue;
-    const mode = hashed.ws.get(rel)!.mode;
-    changes.set(rel, hashed.stored.get(rel) ?? { ...(await ingest.storeFile(path.join(repo.root, rel))), mode });
-  }
-  for (const rel of drift.deleted) if (!ctx.contents.has(rel)) changes.set(rel, null);
-  if (!repo.refs.get(`heads/${p.branch}`) && p.base) repo.refs.set(`heads/${p.branch}`, p.base);
-  return repo.commitChanges(p.branch, changes, message, { run: runId });
-}

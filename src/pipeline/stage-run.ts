@@ -1,16 +1,19 @@
 // Executes one planned stage: restores run-cache hits, runs the rest through the
 // executor with retries and -j N, stores every output and a run-cache entry as each
 // datum finishes (so a later run resumes), and only when the whole stage succeeded
-// moves the outputs into the workspace.
+// moves the outputs into the workspace. A command may also write its outputs in
+// place (as DVC's do): what was there is set aside before it runs, and the undo log
+// puts it back if the run does not commit.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../repo/repo.js';
 import { restoreFile } from '../repo/fileio.js';
 import type { StoredFile } from '../repo/types.js';
-import { fileMode, type StatCache } from '../repo/workspace.js';
-import type { Executor } from './executor.js';
+import { inPlaceTargets, type Executor } from './executor.js';
+import { isUnder } from './paths.js';
+import type { HookResult } from './hooks.js';
 import type { PipelineStore } from './records.js';
-import type { WorkspaceUndo } from './undo.js';
+import type { RunWorkspace } from './run-workspace.js';
 import { runPool, runWithRetries, type RetriedResult } from './scheduler.js';
 import type {
   DatumPlan, DatumRunRecord, DatumState, Params, RunCacheEntry, StageConfig, StagePlan, StageRunRecord, StageState,
@@ -24,12 +27,11 @@ export type RunEvent =
   | { type: 'retry'; stage: string; datum: string; attempt: number; error: string | null; delayMs: number }
   | { type: 'done'; stage: string; datum: string; status: DatumRunRecord['status']; durationMs: number; error: string | null }
   | { type: 'stage'; stage: string; status: StageRunRecord['status']; counts: StageRunRecord['counts'] }
-  | { type: 'commit'; commit: string };
+  | { type: 'commit'; commit: string }
+  | { type: 'hook'; hook: HookResult };
 
-export interface StageContext {
-  repo: Repo;
-  store: PipelineStore;
-  executor: Executor;
+/** What stays the same for every stage of one run. */
+export interface RunSettings {
   runId: string;
   params: Params;
   jobs: number;
@@ -37,16 +39,19 @@ export interface StageContext {
   retryBaseDelayMs?: number;
   signal?: AbortSignal;
   emit: (e: RunEvent) => void;
-  /** Current content of every known workspace path; updated as outputs land. */
-  files: Map<string, string>;
-  /** Stored content of workspace paths (null = deleted), for the commit. */
-  contents: Map<string, StoredOutput | null>;
-  /** Saved by the caller once the run's packs are sealed. */
-  statCache: StatCache;
-  /** Work left running in the background; the caller awaits it before returning. */
-  cleanup: Promise<unknown>[];
-  /** What the run replaced in the workspace, to put back if it does not commit. */
-  undo: WorkspaceUndo;
+  /** Told about each datum that finished, with its log: what `dv runs logs` shows while the run goes on. */
+  journal?: (e: { stage: string; datum: string; status: string; log: string | null }) => void;
+  /** Datums other runs of this process are running, by cache key (dv exp run -j N). */
+  inflight?: Map<string, Promise<unknown>>;
+}
+
+export interface StageContext {
+  repo: Repo;
+  store: PipelineStore;
+  executor: Executor;
+  settings: RunSettings;
+  /** The workspace as the run has changed it so far. */
+  ws: RunWorkspace;
 }
 
 export interface StageOutcome {
@@ -64,6 +69,8 @@ interface Staged {
   stored: StoredOutput;
   /** A file to rename into place; absent for run-cache hits (restored from the store). */
   file?: string;
+  /** The command wrote it where it belongs. */
+  inPlace?: boolean;
 }
 
 /** One queue for the ingestor: it reuses a single buffer, so stores must not interleave. */
@@ -96,44 +103,92 @@ function datumState(d: RunPlan, outputs: Record<string, string>, run: string): D
   return { inputHash: d.datum.inputHash, deps: d.deps, params: d.params, cmd: d.cmd, outputs, cacheKey: d.cacheKey, run };
 }
 
-export async function runStage(ctx: StageContext, stage: StageConfig, plan: StagePlan, previous: StageState | undefined): Promise<StageOutcome> {
-  const { repo, store, emit } = ctx;
-  const states: Record<string, DatumState> = { ...(previous?.datums ?? {}) };
-  const records: DatumRunRecord[] = [];
-  const staged: Staged[] = [];
-  const disposers: (() => Promise<void>)[] = [];
-  const counts = { run: 0, cached: 0, reused: plan.counts.reuse, removed: 0, failed: 0 };
-  const toRun: RunPlan[] = [];
+/** The mutable result of one stage while its datums finish. */
+class StageProgress {
+  readonly records: DatumRunRecord[] = [];
+  readonly staged: Staged[] = [];
+  readonly disposers: (() => Promise<void>)[] = [];
+  readonly states: Record<string, DatumState>;
+  readonly counts: StageRunRecord['counts'];
+  constructor(plan: StagePlan, previous: StageState | undefined) {
+    this.states = { ...(previous?.datums ?? {}) };
+    this.counts = { run: 0, cached: 0, reused: plan.counts.reuse, removed: 0, failed: 0 };
+  }
+}
 
+/** Run-cache hits are staged for restoring; the datums left are returned to run. */
+async function takeCached(ctx: StageContext, stage: StageConfig, plan: StagePlan, p: StageProgress): Promise<RunPlan[]> {
+  const toRun: RunPlan[] = [];
   for (const d of plan.datums) {
     if (d.action !== 'run') continue;
-    const entry = d.cached ? await store.readCacheEntry(d.cacheKey) : null;
+    const entry = d.cached ? await ctx.store.readCacheEntry(d.cacheKey) : null;
     if (!entry) {
       toRun.push(d);
       continue;
     }
-    const hashes = Object.fromEntries(Object.entries(entry.outputs).map(([p, o]) => [p, o.hash]));
-    for (const [p, o] of Object.entries(entry.outputs)) staged.push({ path: p, stored: o });
-    states[d.datum.id] = datumState(d, hashes, entry.run);
-    records.push(datumRecord(d, { status: 'cached', outputs: hashes }));
-    counts.cached++;
-    emit({ type: 'done', stage: stage.name, datum: d.datum.id, status: 'cached', durationMs: 0, error: null });
+    takeEntry(ctx, stage, d, entry, p);
   }
+  return toRun;
+}
 
-  const ingest = repo.ingestor();
+/** A datum's outputs come from a run-cache entry: staged for restoring, recorded as cached. */
+function takeEntry(ctx: StageContext, stage: StageConfig, d: RunPlan, entry: RunCacheEntry, p: StageProgress): void {
+  const hashes = Object.fromEntries(Object.entries(entry.outputs).map(([o, e]) => [o, e.hash]));
+  for (const [o, e] of Object.entries(entry.outputs)) p.staged.push({ path: o, stored: e });
+  p.states[d.datum.id] = datumState(d, hashes, entry.run);
+  p.records.push(datumRecord(d, { status: 'cached', outputs: hashes }));
+  p.counts.cached++;
+  ctx.settings.emit({ type: 'done', stage: stage.name, datum: d.datum.id, status: 'cached', durationMs: 0, error: null });
+}
+
+/**
+ * Runs `fn` unless another run of this process is running the same cache key: then
+ * waits for it and returns its run-cache entry instead (experiments sharing a stage).
+ */
+async function once(ctx: StageContext, key: string, fn: () => Promise<boolean>): Promise<RunCacheEntry | boolean> {
+  const inflight = ctx.settings.inflight;
+  if (!inflight) return fn();
+  const other = inflight.get(key);
+  if (other) {
+    await other;
+    const entry = await ctx.store.readCacheEntry(key);
+    if (entry) return entry;
+  }
+  let release!: () => void;
+  inflight.set(key, new Promise<void>((r) => { release = r; }));
+  try {
+    return await fn();
+  } finally {
+    inflight.delete(key);
+    release();
+  }
+}
+
+/** Runs one datum (with retries), stores its outputs and a run-cache entry; false when it failed. */
+function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState | undefined, p: StageProgress): (d: RunPlan) => Promise<boolean> {
+  const { store, settings: s } = ctx;
+  const ingest = ctx.repo.ingestor();
   const serialized = serial();
-  const work = async (d: RunPlan): Promise<boolean> => {
-    emit({ type: 'start', stage: stage.name, datum: d.datum.id });
+  const done = (d: RunPlan, status: DatumRunRecord['status'], durationMs: number, error: string | null): void =>
+    s.emit({ type: 'done', stage: stage.name, datum: d.datum.id, status, durationMs, error });
+  const run = async (d: RunPlan): Promise<boolean> => {
+    s.emit({ type: 'start', stage: stage.name, datum: d.datum.id });
     let r: RetriedResult | null = null;
     try {
-      r = await runWithRetries(ctx.executor, { runId: ctx.runId, stage, datum: d.datum, params: ctx.params },
-        { retries: stage.retries, baseDelayMs: ctx.retryBaseDelayMs }, ctx.signal,
-        (f, delayMs) => emit({ type: 'retry', stage: stage.name, datum: d.datum.id, attempt: f.attempt, error: f.error, delayMs }));
-      const log = r.stdout.length || r.stderr.length || r.status !== 'succeeded' ? await store.writeLog(formatLog(d.cmd, r)) : null;
-      const base = { exitCode: r.exitCode, attempts: r.attempts.length, durationMs: r.attempts.reduce((s, a) => s + a.durationMs, 0), log };
+      // The command may write its outputs in place: what is there now goes aside first.
+      const mine = new Set([...inPlaceTargets(stage, d.datum), ...Object.keys(previous?.datums[d.datum.id]?.outputs ?? {})]);
+      for (const o of mine) ctx.ws.setAside(o, stage.persist.some((q) => isUnder(o, q)));
+      r = await runWithRetries(ctx.executor, { runId: s.runId, stage, datum: d.datum, params: s.params, inPlace: true },
+        { retries: stage.retries, baseDelayMs: s.retryBaseDelayMs }, s.signal,
+        (f, delayMs) => s.emit({ type: 'retry', stage: stage.name, datum: d.datum.id, attempt: f.attempt, error: f.error, delayMs }));
+      const text = r.stdout.length || r.stderr.length || r.status !== 'succeeded' ? formatLog(d.cmd, r) : null;
+      const log = text === null ? null : await store.writeLog(text);
+      s.journal?.({ stage: stage.name, datum: d.datum.id, status: r.status, log: text });
+      const base = { exitCode: r.exitCode, attempts: r.attempts.length, durationMs: r.attempts.reduce((n, a) => n + a.durationMs, 0), log };
       if (r.status !== 'succeeded') {
-        records.push(datumRecord(d, { ...base, status: r.status === 'cancelled' ? 'cancelled' : 'failed', error: r.error }));
-        emit({ type: 'done', stage: stage.name, datum: d.datum.id, status: r.status === 'cancelled' ? 'cancelled' : 'failed', durationMs: base.durationMs, error: r.error });
+        const status = r.status === 'cancelled' ? 'cancelled' : 'failed';
+        p.records.push(datumRecord(d, { ...base, status, error: r.error }));
+        done(d, status, base.durationMs, r.error);
         return false;
       }
       const result = r;
@@ -141,53 +196,80 @@ export async function runStage(ctx: StageContext, stage: StageConfig, plan: Stag
       await serialized(async () => {
         for (const o of result.outputs) outputs[o.path] = { ...(await ingest.storeFile(o.file)), mode: o.mode };
       });
-      await store.writeCacheEntry({ format: 1, key: d.cacheKey, stage: stage.name, run: ctx.runId, outputs });
-      for (const o of r.outputs) staged.push({ path: o.path, stored: outputs[o.path]!, file: o.file });
-      disposers.push(r.dispose);
-      const hashes = Object.fromEntries(Object.entries(outputs).map(([p, o]) => [p, o.hash]));
-      states[d.datum.id] = datumState(d, hashes, ctx.runId);
-      records.push(datumRecord(d, { ...base, outputs: hashes }));
-      counts.run++;
-      emit({ type: 'done', stage: stage.name, datum: d.datum.id, status: 'succeeded', durationMs: base.durationMs, error: null });
+      await store.writeCacheEntry({ format: 1, key: d.cacheKey, stage: stage.name, run: s.runId, outputs });
+      for (const o of r.outputs) p.staged.push({ path: o.path, stored: outputs[o.path]!, file: o.inPlace ? undefined : o.file, inPlace: o.inPlace });
+      p.disposers.push(r.dispose);
+      const hashes = Object.fromEntries(Object.entries(outputs).map(([o, e]) => [o, e.hash]));
+      p.states[d.datum.id] = datumState(d, hashes, s.runId);
+      p.records.push(datumRecord(d, { ...base, outputs: hashes }));
+      p.counts.run++;
+      done(d, 'succeeded', base.durationMs, null);
       return true;
     } catch (e) {
       await r?.dispose();
       const error = `dv: ${(e as Error).message}`;
-      records.push(datumRecord(d, { status: 'failed', error }));
-      emit({ type: 'done', stage: stage.name, datum: d.datum.id, status: 'failed', durationMs: 0, error });
+      p.records.push(datumRecord(d, { status: 'failed', error }));
+      done(d, 'failed', 0, error);
       return false;
     }
   };
-  const pool = await runPool(toRun, work, { concurrency: ctx.jobs, signal: ctx.signal, keepGoing: ctx.keepGoing, isFailure: (ok) => !ok });
+  return async (d: RunPlan): Promise<boolean> => {
+    const r = await once(ctx, d.cacheKey, () => run(d));
+    if (typeof r === 'boolean') return r;
+    takeEntry(ctx, stage, d, r, p);
+    return true;
+  };
+}
 
-  const failed = records.filter((r) => r.status === 'failed' || r.status === 'cancelled');
-  counts.failed = failed.length;
-  const cancelled = ctx.signal?.aborted === true;
+/** Paths a stage may write: its outs (foreach: each datum its own part, checked by the executor). */
+function mayWrite(stage: StageConfig): (rel: string) => boolean {
+  return (rel) => stage.outs.some((o) => isUnder(rel, o));
+}
+
+export async function runStage(ctx: StageContext, stage: StageConfig, plan: StagePlan, previous: StageState | undefined): Promise<StageOutcome> {
+  const { emit, signal, params } = ctx.settings;
+  const p = new StageProgress(plan, previous);
+  const toRun = await takeCached(ctx, stage, plan, p);
+  const reads = toRun.length > 0 ? ctx.ws.watch(stage.deps, toRun.flatMap((d) => (d.datum.input === null ? [] : [d.datum.input]))) : null;
+  const pool = await runPool(toRun, datumRunner(ctx, stage, previous, p), { concurrency: ctx.settings.jobs, signal, keepGoing: ctx.settings.keepGoing, isFailure: (ok) => !ok });
+
+  const failed = p.records.filter((r) => r.status === 'failed' || r.status === 'cancelled');
+  p.counts.failed = failed.length;
+  const cancelled = signal?.aborted === true;
+  let error: string | null = null;
   if (pool.failed || cancelled || failed.length > 0) {
-    await Promise.all(disposers.map((f) => f()));
     const first = failed.find((r) => r.status === 'failed') ?? failed[0];
-    const error = first ? `stage ${stage.name}: ${first.id ? `datum ${first.id}: ` : ''}${first.error}` : `stage ${stage.name}: cancelled`;
-    emit({ type: 'stage', stage: stage.name, status: 'failed', counts });
-    return { ok: false, cancelled, error, state: previous ?? { datums: {} }, record: stageRecord(stage, ctx.params, 'failed', counts, records) };
+    error = first ? `stage ${stage.name}: ${first.id ? `datum ${first.id}: ` : ''}${first.error}` : `stage ${stage.name}: cancelled`;
+  } else if (reads) {
+    const stray = ctx.ws.strayWrites(reads, mayWrite(stage));
+    if (stray.length > 0) {
+      const shown = stray.slice(0, 5).join(', ') + (stray.length > 5 ? ` and ${stray.length - 5} more` : '');
+      error = `stage ${stage.name}: wrote outside its declared outs: ${shown} (declare them in outs, or write them elsewhere)`;
+    }
+  }
+  if (error !== null) {
+    await Promise.all(p.disposers.map((f) => f()));
+    emit({ type: 'stage', stage: stage.name, status: 'failed', counts: p.counts });
+    return { ok: false, cancelled, error, state: previous ?? { datums: {} }, record: stageRecord(stage, params, 'failed', p.counts, p.records) };
   }
 
   try {
-    await applyOutputs(ctx, plan, previous, staged);
+    await applyOutputs(ctx, plan, previous, p.staged);
   } finally {
     // Emptied scratch directories go while the next stage or the commit proceeds.
-    for (const f of disposers) ctx.cleanup.push(f().catch(() => undefined));
+    for (const f of p.disposers) ctx.ws.cleanup.push(f().catch(() => undefined));
   }
   for (const d of plan.datums) {
     if (d.action !== 'remove') continue;
-    delete states[d.datumId];
-    records.push({
+    delete p.states[d.datumId];
+    p.records.push({
       id: d.datumId, status: 'removed', reasons: [{ code: 'input-deleted', detail: d.datumId }], cmd: '', cacheKey: '',
       inputHash: null, deps: {}, outputs: {}, exitCode: null, attempts: 0, durationMs: 0, log: null, error: null,
     });
-    counts.removed++;
+    p.counts.removed++;
   }
-  emit({ type: 'stage', stage: stage.name, status: 'succeeded', counts });
-  return { ok: true, cancelled: false, error: null, state: { datums: states }, record: stageRecord(stage, ctx.params, 'succeeded', counts, records) };
+  emit({ type: 'stage', stage: stage.name, status: 'succeeded', counts: p.counts });
+  return { ok: true, cancelled: false, error: null, state: { datums: p.states }, record: stageRecord(stage, params, 'succeeded', p.counts, p.records) };
 }
 
 function stageRecord(stage: StageConfig, params: Params, status: StageRunRecord['status'], counts: StageRunRecord['counts'],
@@ -200,7 +282,7 @@ function stageRecord(stage: StageConfig, params: Params, status: StageRunRecord[
 
 /** Deletes outputs of removed datums and stale outputs of re-run ones, then places the new ones. */
 async function applyOutputs(ctx: StageContext, plan: StagePlan, previous: StageState | undefined, staged: Staged[]): Promise<void> {
-  const { repo, files, contents } = ctx;
+  const { repo, ws } = ctx;
   const placed = new Set(staged.map((s) => s.path));
   const doomed = new Set<string>();
   for (const d of plan.datums) {
@@ -210,26 +292,20 @@ async function applyOutputs(ctx: StageContext, plan: StagePlan, previous: StageS
     }
   }
   for (const p of doomed) {
-    ctx.undo.setAside(p);
-    files.delete(p);
-    contents.set(p, null);
+    ws.setAside(p);
+    ws.deleted(p);
   }
-  const recorded: Parameters<StatCache['record']>[0] = [];
   for (const s of staged) {
-    const dest = path.join(repo.root, s.path);
+    const dest = path.join(ws.root, s.path);
     if (s.file) {
       fs.mkdirSync(path.dirname(dest), { recursive: true });
-      ctx.undo.setAside(s.path);
+      ws.setAside(s.path);
       fs.rmSync(dest, { recursive: true, force: true }); // an earlier stage's output of this run
       fs.renameSync(s.file, dest);
-    } else if (files.get(s.path) !== s.stored.hash || !fs.existsSync(dest)) {
-      ctx.undo.setAside(s.path);
+    } else if (!s.inPlace && (ws.files.get(s.path) !== s.stored.hash || !fs.existsSync(dest))) {
+      ws.setAside(s.path);
       await restoreFile(repo.blobs, s.stored, dest, s.stored.mode, s.path);
     }
-    files.set(s.path, s.stored.hash);
-    contents.set(s.path, s.stored);
-    const st = fs.statSync(dest);
-    recorded.push({ file: { path: s.path, size: st.size, mtime: st.mtimeMs, ino: st.ino, mode: fileMode(st.mode) }, hash: s.stored.hash });
+    ws.placed(s.path, s.stored);
   }
-  ctx.statCache.record(recorded);
 }

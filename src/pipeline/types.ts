@@ -53,6 +53,38 @@ export interface StageConfig {
   after: string[];
   timeoutSec: number | null;
   desc: string | null;
+  /** Outs the command updates rather than recreates: left in place (not cleared) before it runs. */
+  persist: string[];
+  /** Outs with `cache: false`: hashed and planned on, kept in the run-cache, but not committed. */
+  uncached: string[];
+  /** Outs that are metrics files (JSON, YAML, CSV/TSV), for dv metrics. */
+  metrics: string[];
+  /** Outs that are plots (series files), for dv plots. */
+  plots: PlotSpec[];
+  /** Directory (project-relative, '' = root) the command runs in. */
+  wdir: string;
+  /** Never run; its recorded outputs stand (DVC's frozen). */
+  frozen: boolean;
+  /** Run on every dv run, even when nothing changed (DVC's always_changed). */
+  alwaysChanged: boolean;
+  hooks: Hooks;
+}
+
+/** Commands run after a stage (or a run) ends; their failure is reported, never changes the status. */
+export interface Hooks {
+  onSuccess: string | null;
+  onFailure: string | null;
+}
+
+export type PlotTemplate = 'linear' | 'scatter' | 'bar' | 'confusion';
+
+export interface PlotSpec {
+  /** Project-relative path of the series file (CSV, TSV or JSON list of rows). */
+  path: string;
+  x: string | null;
+  y: string[];
+  template: PlotTemplate;
+  title: string | null;
 }
 
 export interface PipelineConfig {
@@ -61,6 +93,13 @@ export interface PipelineConfig {
   params: Params;
   /** Stages in the order they appear in the file. */
   stages: Map<string, StageConfig>;
+  /** Run-level hooks. */
+  hooks: Hooks;
+  /** Params files (dvc.yaml projects): file -> the flat param names read from it. */
+  paramFiles?: Record<string, string[]>;
+  /** Metrics and plots files declared outside any stage (dvc.yaml's top-level metrics/plots). */
+  metrics?: string[];
+  plots?: PlotSpec[];
 }
 
 /** One unit of work of a stage: one matching file of `foreach`, or the whole stage. */
@@ -79,7 +118,7 @@ export interface Datum {
 
 export type ReasonCode =
   | 'new-input' | 'first-run' | 'input-changed' | 'input-deleted' | 'dep-changed' | 'dep-pending' | 'param-changed'
-  | 'cmd-changed' | 'config-changed' | 'output-missing' | 'output-changed' | 'forced' | 'backfill';
+  | 'cmd-changed' | 'config-changed' | 'output-missing' | 'output-changed' | 'forced' | 'backfill' | 'always-changed';
 
 export interface Reason {
   code: ReasonCode;
@@ -204,4 +243,8 @@ export interface RunRecord {
    */
   state: PipelineStateRef | null;
   error: string | null;
+  /** Hooks that ran (on_success / on_failure of stages and of the run), with how they ended. */
+  hooks?: { stage: string | null; event: string; cmd: string; exitCode: number | null; error: string | null; output: string }[];
+  /** Set for runs of `dv exp run`: the experiment's name, its baseline and the params it set. */
+  experiment?: { name: string; baseline: string | null; ref: string; overrides: Params };
 }

@@ -2,8 +2,9 @@
 // outputs there), yet a run that fails must leave it as it found it. Every path a run
 // is about to replace or delete is first moved aside, once, into a directory under
 // .dv/tmp (same filesystem: a rename); a failed run moves it all back, a committed
-// run throws it away. A process killed half-way leaves the originals in that
-// directory rather than losing them.
+// run throws it away. Each move is logged first (`<dir>.journal`: one JSON line per
+// path), so when a run is killed outright (SIGKILL, power loss) the next run, holding
+// the lock, replays the log backwards and the workspace is as that run found it.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -13,17 +14,35 @@ export class WorkspaceUndo {
 
   constructor(private readonly root: string, private readonly dir: string) {}
 
-  /** Call before replacing or deleting `rel`; moves what is there now aside. */
-  setAside(rel: string): void {
-    if (this.saved.has(rel)) return;
+  private get journal(): string {
+    return `${this.dir}.journal`;
+  }
+
+  /**
+   * Call before replacing or deleting `rel`; moves what is there now aside (`copy`:
+   * copies it, for a command that updates its output rather than recreating it).
+   */
+  setAside(rel: string, copy = false): void {
+    if (this.has(rel)) return;
     const abs = path.join(this.root, rel);
     let kept: string | null = null;
-    if (fs.lstatSync(abs, { throwIfNoEntry: false })) {
+    const exists = fs.lstatSync(abs, { throwIfNoEntry: false }) !== undefined;
+    if (this.saved.size === 0) fs.mkdirSync(path.dirname(this.dir), { recursive: true });
+    fs.appendFileSync(this.journal, JSON.stringify([rel, exists]) + '\n');
+    if (exists) {
       kept = path.join(this.dir, rel);
       fs.mkdirSync(path.dirname(kept), { recursive: true });
-      fs.renameSync(abs, kept);
+      if (copy) fs.cpSync(abs, kept, { recursive: true, mode: fs.constants.COPYFILE_FICLONE });
+      else fs.renameSync(abs, kept);
     }
     this.saved.set(rel, kept);
+  }
+
+  /** Whether `rel`, or a directory holding it, was set aside. */
+  has(rel: string): boolean {
+    if (this.saved.has(rel)) return true;
+    for (let i = rel.lastIndexOf('/'); i > 0; i = rel.lastIndexOf('/', i - 1)) if (this.saved.has(rel.slice(0, i))) return true;
+    return false;
   }
 
   /** Puts every set-aside path back as it was; directories the run created and left empty go. */
@@ -41,11 +60,45 @@ export class WorkspaceUndo {
       }
     }
     this.saved.clear();
+    fs.rmSync(this.journal, { force: true });
   }
 
   /** Drops the set-aside copies (the run's result was committed). */
   async discard(): Promise<void> {
     this.saved.clear();
+    fs.rmSync(this.journal, { force: true });
     await fs.promises.rm(this.dir, { recursive: true, force: true });
+  }
+
+  /**
+   * Puts back what runs that died left set aside under `tmpDir` (their journals say
+   * what). Call with the repository lock held, before a new run changes anything.
+   */
+  static recover(root: string, tmpDir: string): string[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(tmpDir).filter((n) => /^undo-[0-9a-f]+\.journal$/.test(n));
+    } catch {
+      return [];
+    }
+    const restored: string[] = [];
+    for (const n of names) {
+      const dir = path.join(tmpDir, n.slice(0, -'.journal'.length));
+      const u = new WorkspaceUndo(root, dir);
+      for (const line of fs.readFileSync(path.join(tmpDir, n), 'utf8').split('\n')) {
+        try {
+          const [rel, existed] = JSON.parse(line) as [string, boolean];
+          if (u.saved.has(rel)) continue;
+          // Logged before the move: if the copy is not there yet, the original never left.
+          const kept = path.join(dir, rel);
+          if (existed && !fs.existsSync(kept)) continue;
+          u.saved.set(rel, existed ? kept : null);
+          restored.push(rel);
+        } catch { /* the line being written when the run died */ }
+      }
+      u.rollback();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    return restored;
   }
 }

@@ -32,8 +32,8 @@ export interface CommitChangesOptions {
   createBranch?: boolean;
   /** How long to wait for another process's lock (default: DV_LOCK_WAIT_MS, else 5 s). */
   lockWaitMs?: number;
-  /** Paths to add to the tracked set exactly (pipeline outs); other new paths are
-   * tracked by their first segment, as an S3 key's top-level prefix. */
+  /** Paths to track as they are (pipeline outs): a new path under one is tracked as
+   * it; other new paths by their first segment, as an S3 key's top-level prefix. */
   track?: string[];
   /** The code version, when the caller already read it (default: read now). */
   git?: GitInfo | null;
@@ -304,9 +304,10 @@ export class Repo {
       for (const [p, c] of changes) {
         entries.set(p, c && { name: p.split('/').pop()!, type: 'file', mode: c.mode ?? 0o644, size: c.size, hash: c.hash, chunks: c.chunks });
       }
-      const tracked = normalizeTracked([...(base?.paths ?? []), ...(opts.track ?? [])]);
-      const untracked = [...changes.keys()].filter((p) => !tracked.some((t) => isUnder(p, t)));
-      const paths = normalizeTracked([...tracked, ...untracked.map((p) => p.split('/')[0])]);
+      const tracked = base?.paths ?? [];
+      const added = [...changes.keys()].filter((p) => !tracked.some((t) => isUnder(p, t)))
+        .map((p) => opts.track?.find((t) => isUnder(p, t)) ?? p.split('/')[0]);
+      const paths = normalizeTracked([...tracked, ...added]);
       const tree = await updateTree(this.objects, base?.tree ?? null, entries);
       const git = opts.git !== undefined ? opts.git : await this.recentGitInfo();
       const id = await this.writeCommit({ tree, parents: parent ? [parent] : [], paths, message, run: opts.run, git });

@@ -99,6 +99,18 @@ export class BlobStore {
     this.stmtInsertPack = db.prepare('INSERT OR IGNORE INTO packs (id, size, blobs) VALUES (?, ?, ?)');
   }
 
+  /** Ids of every indexed pack. */
+  packIds(): string[] {
+    return this.db.prepare('SELECT id FROM packs').pluck().all() as string[];
+  }
+
+  /** The indexed blobs of one pack that have one of `types`. */
+  blobsInPack(pack: string, types: number[]): { id: Buffer; type: number }[] {
+    if (types.length === 0) return [];
+    return this.db.prepare(`SELECT id, type FROM blobs WHERE pack = ? AND type IN (${types.map(() => '?').join(', ')})`)
+      .all(pack, ...types) as { id: Buffer; type: number }[];
+  }
+
   has(id: Buffer): boolean {
     return this.pending.has(id.toString('hex')) || this.stmtHas.get(id) !== undefined;
   }

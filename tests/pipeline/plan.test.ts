@@ -175,7 +175,7 @@ describe('planStage', () => {
     expect(ran(oldest)).toEqual(['data/raw/2024-01-04.csv', 'data/raw/2024-01-05.csv']);
     // Backfill leaves deleted inputs alone: removals belong to a normal run.
     files.delete('data/raw/2024-01-01.csv');
-    expect(planStage({ stage, params, files, previous: state, backfill: parseBackfill('2024-01-05') }).counts.remove).toBe(0);
+    expect(planStage({ stage, params, files, previous: state, backfill: parseBackfill('2024-01-05..2024-01-05') }).counts.remove).toBe(0);
     expect(() => planStage({ stage: cfg.stages.get('weekly')!, params, files, backfill: parseBackfill('a..b') }))
       .toThrow('stage weekly: --backfill needs a partition pattern in dv.yaml');
   });
@@ -183,6 +183,7 @@ describe('planStage', () => {
   it('parses backfill ranges', () => {
     expect(parseBackfill('2024-01-01..2024-01-31', 'newest')).toEqual({ from: '2024-01-01', to: '2024-01-31', order: 'newest' });
     expect(() => parseBackfill('b..a')).toThrow('--backfill b..a: b sorts after a');
+    expect(() => parseBackfill('20240301')).toThrow('--backfill 20240301: expected FROM..TO (20240301..20240301 for that key alone, 20240301.. from it on)');
     expect(() => parseBackfill('a..b', 'sideways')).toThrow('--order sideways: expected newest or oldest');
   });
 });

@@ -7,6 +7,8 @@ import { DvError } from '../../store/errors.js';
 import { collect, intArg } from '../args.js';
 import { withRepo, type GlobalOptions } from '../context.js';
 import { printJson, println, shortId } from '../output.js';
+import { register as registerExp } from './exp.js';
+import { register as registerMetrics, registerPlots } from './metrics.js';
 
 const positive = intArg(1);
 
@@ -36,6 +38,9 @@ function printLineage(n: LineageNode, indent = ''): void {
 }
 
 export function register(program: Command, g: () => GlobalOptions): void {
+  registerMetrics(program, g);
+  registerPlots(program, g);
+  registerExp(program, g);
   program.command('run')
     .description('run stages of dv.yaml (and what they depend on), only where inputs changed')
     .argument('[stages...]')
@@ -53,18 +58,53 @@ export function register(program: Command, g: () => GlobalOptions): void {
       const { runPipeline } = await import('../../pipeline/run.js');
       const { describeReason } = await import('../../pipeline/plan.js');
       if (o.order !== 'newest' && o.order !== 'oldest') throw new DvError(`--order must be newest or oldest, got '${o.order}'`, 2);
-      let done = 0;
+      const { RunProgress, lastLine } = await import('../../pipeline/progress.js');
+      const { runningJobs } = await import('../../pipeline/logs.js');
+      const live = new RunProgress();
+      const draw = (): void => {
+        if (!progress.enabled) return;
+        const p = live.snapshot();
+        if (!p.stage) return;
+        const bits = [`${p.stage}: ${p.done}/${p.total}`, `${p.running} running`, `${p.cached} cached`];
+        if (p.failed) bits.push(`${p.failed} failed`);
+        if (p.rate) bits.push(`${p.rate.toFixed(1)}/s`, `ETA ${Math.ceil(p.etaSec ?? 0)}s`);
+        const job = p.running ? runningJobs(repo, undefined, 4096)[0] : undefined;
+        const line = job ? lastLine(job.stdout || job.stderr) : '';
+        progress.update({ phase: bits.join(', ') + (line ? ` | ${job!.datum || job!.stage}: ${line}` : '') });
+      };
+      const ticker = progress.enabled && !o.dryRun ? setInterval(draw, 500) : null;
       const onProgress = (e: RunEvent) => {
-        if (e.type === 'done') { done++; progress.update({ phase: `run ${e.stage}`, files: done }); }
+        live.onEvent(e);
+        if (e.type === 'done' || e.type === 'plan') draw();
+        if (e.type === 'hook' && e.hook.error) {
+          process.stderr.write(`dv: warning: hook ${e.hook.event}${e.hook.stage ? ` of stage ${e.hook.stage}` : ''} ${e.hook.error} (the run's status stands)\n`);
+        }
         if (!o.json && !g().quiet && !o.dryRun) {
           if (e.type === 'start' && !progress.enabled) println(`${e.stage}${e.datum ? `: ${e.datum}` : ''}`);
           if (e.type === 'retry') println(`${e.stage}: ${e.datum} failed (attempt ${e.attempt}), retrying in ${secs(e.delayMs)}`);
           if (e.type === 'done' && e.status === 'failed') println(`${e.stage}: ${e.datum} FAILED: ${e.error ?? ''}`);
         }
       };
-      const r = await runPipeline(repo, { stages, force: o.force, dryRun: o.dryRun, jobs: o.jobs, params: o.param,
-        branch: o.branch, backfill: o.backfill, order: o.order, keepGoing: o.keepGoing, message: o.message, onProgress });
-      progress.done();
+      // Ctrl-C / SIGTERM: stop launching, signal running commands (SIGTERM, then SIGKILL
+      // after a grace period), keep finished datums in the run-cache, record the run as cancelled.
+      const ac = new AbortController();
+      const stop = (): void => ac.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      let r: Awaited<ReturnType<typeof runPipeline>>;
+      try {
+        r = await runPipeline(repo, { stages, force: o.force, dryRun: o.dryRun, jobs: o.jobs, params: o.param,
+          branch: o.branch, backfill: o.backfill, order: o.order, keepGoing: o.keepGoing, message: o.message, onProgress, signal: ac.signal });
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        if (ticker) clearInterval(ticker);
+        progress.done();
+      }
+      if (r.status === 'cancelled') {
+        const kept = (r.record?.stages ?? []).reduce((n, s) => n + s.counts.run, 0);
+        throw new DvError(`run ${shortId(r.runId!)} cancelled; ${kept} finished datum(s) kept in the run-cache, the next dv run resumes from them`, 130);
+      }
       if (o.json) printJson(r);
       else if (r.dryRun) printPlans(r.plans, describeReason as (x: never) => string);
       else if (!g().quiet) {
@@ -112,10 +152,11 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .argument('<id>')
     .option('--no-logs', 'leave out captured stdout/stderr')
     .option('--json', 'print JSON')
-    .action((id: string, o) => withRepo(g(), async (repo) => {
+    .action((id: string, o, cmd: Command) => withRepo(g(), async (repo) => {
       const { showRun } = await import('../../pipeline/history.js');
       const { record: r, logs } = await showRun(repo, id, { logs: o.logs });
-      if (o.json) { printJson({ record: r, logs }); return; }
+      // `dv runs show ID --json`: commander hands --json to `runs`, which declares it too.
+      if (o.json || cmd.parent?.opts().json) { printJson({ record: r, logs }); return; }
       println(`run ${r.id}  ${r.status}`);
       println(`branch ${r.branch ?? '-'}, base ${r.base ? shortId(r.base) : '-'}, commit ${r.commit ? shortId(r.commit) : '-'}`);
       println(`started ${r.startedAt}, ${secs(r.durationMs)}; code ${r.git ? `git ${r.git.commit.slice(0, 12)}${r.git.dirty ? ' (dirty)' : ''}` : '-'}`);
@@ -130,6 +171,38 @@ export function register(program: Command, g: () => GlobalOptions): void {
           const log = logs[`${s.name}:${d.id}`];
           if (log) println(log.replace(/^/gm, '    | ').trimEnd());
         }
+      }
+    }));
+
+  runs.command('logs')
+    .description('captured output of a run\'s datums, running ones included; --follow until the run ends')
+    .argument('<id>').argument('[datum]', 'a datum (its input path), STAGE:DATUM, or a stage that runs once')
+    .option('-f, --follow', 'keep printing output as datums run and finish')
+    .option('--json', 'print JSON')
+    .action((id: string, datum: string | undefined, o, cmd: Command) => withRepo(g(), async (repo) => {
+      const { runLogs, followLogs } = await import('../../pipeline/logs.js');
+      const header = (e: { stage: string; datum: string; status: string }): string => `== ${e.stage}${e.datum ? `:${e.datum}` : ''} (${e.status}) ==`;
+      if (!o.follow) {
+        const logs = await runLogs(repo, id, datum);
+        if (o.json || cmd.parent?.opts().json) { printJson(logs); return; }
+        for (const e of logs.entries) println(`${header(e)}\n${e.text.trimEnd()}`);
+        return;
+      }
+      const streamed = new Set<string>();
+      const ac = new AbortController();
+      const stop = (): void => ac.abort();
+      process.once('SIGINT', stop);
+      try {
+        await followLogs(repo, id, datum, (e) => {
+          const key = `${e.stage}:${e.datum}`;
+          println(streamed.has(key) ? header(e) : `${header(e)}\n${e.text.trimEnd()}`);
+        }, (key, text) => {
+          if (!streamed.has(key)) println(`== ${key} (running) ==`);
+          streamed.add(key);
+          process.stdout.write(text);
+        }, ac.signal);
+      } finally {
+        process.off('SIGINT', stop);
       }
     }));
 
