@@ -9,6 +9,7 @@ import { migrate, openDb, STORE_MIGRATIONS, type DB } from '../store/db.js';
 import { DvError } from '../store/errors.js';
 import { RepoLock } from '../store/lock.js';
 import { defaultConfig, readConfig, writeConfig, type RepoConfig } from './config.js';
+import { Md5Index } from './etags.js';
 import { Ingestor } from './ingest.js';
 import { ObjectStore } from './objects.js';
 import { openFile } from './fileio.js';
@@ -16,7 +17,7 @@ import { Refs, checkRefName, type Head } from './refs.js';
 import { REPO_MIGRATIONS } from './schema.js';
 import { flatten, lookup, updateTree, walk, type FlatTree } from './trees.js';
 import type { ChunkerParams } from '../store/chunker.js';
-import type { Commit, FileEntry, StoredFile, Tree, TreeEntry, WalkItem } from './types.js';
+import type { Commit, FileEntry, IngestedFile, StoredFile, Tree, TreeEntry, WalkItem } from './types.js';
 
 export const DV_DIR = '.dv';
 
@@ -50,6 +51,8 @@ export class Repo {
   readonly blobs: BlobStore;
   readonly objects: ObjectStore;
   readonly refs: Refs;
+  /** MD5 of stored files (S3 ETags), recorded at ingest. */
+  readonly md5s: Md5Index;
   config: RepoConfig;
   private lock: RepoLock;
   private lockDepth = 0;
@@ -63,6 +66,7 @@ export class Repo {
     this.blobs = new BlobStore(this.db, this.dvDir, opts.packReader);
     this.objects = new ObjectStore(this.blobs);
     this.refs = new Refs(this.db);
+    this.md5s = new Md5Index(this.db);
     this.lock = new RepoLock(path.join(this.dvDir, 'lock'));
   }
 
@@ -191,12 +195,13 @@ export class Repo {
     return openFile(this.blobs, file, start, end);
   }
 
-  ingestor(onBytes?: (n: number) => void): Ingestor {
-    return new Ingestor(this.blobs, this.config.chunker, onBytes);
+  /** `store`: another BlobStore over this repository (dv serve: one pack writer per upload). */
+  ingestor(onBytes?: (n: number) => void, store: BlobStore = this.blobs): Ingestor {
+    return new Ingestor(store, this.config.chunker, onBytes, (hash, md5) => this.md5s.record(hash, md5));
   }
 
   /** Chunks and stores a stream (S3 uploads, imports); durable once this returns. */
-  async storeStream(source: Readable | AsyncIterable<Uint8Array>): Promise<StoredFile> {
+  async storeStream(source: Readable | AsyncIterable<Uint8Array>): Promise<IngestedFile> {
     const stored = await this.ingestor().storeStream(source);
     this.blobs.flush();
     return stored;
@@ -226,7 +231,7 @@ export class Repo {
       if (opts.check) await opts.check(await this.flatten(parent));
       const entries = new Map<string, FileEntry | null>();
       for (const [p, c] of changes) {
-        entries.set(p, c && { name: p.split('/').pop()!, type: 'file', mode: c.mode ?? 0o644, size: c.size, hash: c.hash, chunks: c.chunks });
+        entries.set(p, c && { name: p.split('/').pop()!, type: 'file', mode: c.mode ?? 0o644, size: c.size, hash: c.hash, chunks: c.chunks, ...(c.s3 ? { s3: c.s3 } : {}) });
       }
       const paths = new Set(base?.paths ?? []);
       for (const p of changes.keys()) if (![...paths].some((t) => p === t || p.startsWith(t + '/'))) paths.add(p.split('/')[0]);
