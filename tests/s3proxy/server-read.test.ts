@@ -4,7 +4,6 @@ import {
   ListObjectsCommand, ListObjectsV2Command, S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { blake3Hex } from '../../src/store/hash.js';
 import { bodyText, errorCode, raw, startProxy, type Proxy } from './helpers.js';
 import { createHash } from 'node:crypto';
 

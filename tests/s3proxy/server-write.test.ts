@@ -8,7 +8,6 @@ import {
   PutObjectCommand, S3ServiceException, UploadPartCommand, UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { blake3Hex } from '../../src/store/hash.js';
 import { startProxy, type Proxy } from './helpers.js';
 import { createHash } from 'node:crypto';
 
