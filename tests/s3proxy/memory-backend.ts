@@ -33,6 +33,8 @@ export class MemoryBackend implements ProxyBackend {
   /** Streams returned by open() that were destroyed before they ended. */
   destroyedReads = 0;
   commitCount = 0;
+  /** Time a commit takes before it lands (as a real one spends writing and syncing). */
+  commitDelayMs = 0;
   /** Items yielded by walk(), to check that paging never re-reads from the start. */
   walkYields = 0;
   private clock = Date.UTC(2026, 0, 1);
@@ -221,6 +223,7 @@ export class MemoryBackend implements ProxyBackend {
 
   async commit(repo: string, branch: string, changes: Map<string, FileChange | null>, message: string, opts?: CommitOptions): Promise<CommitResult> {
     this.check(repo);
+    if (this.commitDelayMs) await new Promise((r) => setTimeout(r, this.commitDelayMs));
     // No await from here on: the read-modify-write of the branch head is atomic.
     const ref = this.refs.get(branch);
     if (!ref || ref.kind !== 'branch') throw new DvError(`no branch '${branch}'`);
