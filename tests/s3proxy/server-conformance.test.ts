@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vitest';
 import { signer } from './sign-helpers.js';
-import { raw, startProxy, type Proxy } from './helpers.js';
+import { raw, s3error, startProxy, type Proxy } from './helpers.js';
 
 let p: Proxy;
 const md5 = (d: string | Buffer): Buffer => createHash('md5').update(d).digest();
@@ -19,15 +19,6 @@ beforeAll(async () => {
   await p.backend.put('main', { 'data/a.csv': 'a\n', 'data/b.csv': 'b\n' });
 });
 afterAll(() => p.stop());
-
-async function s3error(fn: () => Promise<unknown>): Promise<S3ServiceException> {
-  try {
-    await fn();
-  } catch (e) {
-    return e as S3ServiceException;
-  }
-  throw new Error('expected an S3 error');
-}
 
 const parts = ['part one, ', 'part two, ', 'three'];
 

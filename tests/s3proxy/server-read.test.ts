@@ -1,10 +1,10 @@
 // Read API through the real @aws-sdk/client-s3 against createS3Server.
 import {
   GetBucketLocationCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListBucketsCommand,
-  ListObjectsCommand, ListObjectsV2Command, S3ServiceException,
+  ListObjectsCommand, ListObjectsV2Command,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { bodyText, errorCode, raw, startProxy, type Proxy } from './helpers.js';
+import { bodyText, errorCode, raw, s3error, startProxy, type Proxy } from './helpers.js';
 import { createHash } from 'node:crypto';
 
 const md5Hex = (d: string | Buffer): string => createHash('md5').update(d).digest('hex');
@@ -30,15 +30,6 @@ beforeAll(async () => {
   await p.backend.put('main', { 'data/a.csv': 'x,y\n1,2\n3,4\n' });
 });
 afterAll(() => p.stop());
-
-async function s3error(fn: () => Promise<unknown>): Promise<S3ServiceException> {
-  try {
-    await fn();
-  } catch (e) {
-    return e as S3ServiceException;
-  }
-  throw new Error('expected an S3 error');
-}
 
 describe('buckets', () => {
   test('ListBuckets shows the repository', async () => {

@@ -5,10 +5,10 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand,
   DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, ListMultipartUploadsCommand, ListPartsCommand,
-  PutObjectCommand, S3ServiceException, UploadPartCommand, UploadPartCopyCommand,
+  PutObjectCommand, UploadPartCommand, UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { startProxy, type Proxy } from './helpers.js';
+import { s3error, startProxy, type Proxy } from './helpers.js';
 import { createHash } from 'node:crypto';
 
 const md5Hex = (d: string | Buffer): string => createHash('md5').update(d).digest('hex');
@@ -25,15 +25,6 @@ beforeAll(async () => {
 });
 afterAll(() => p.stop());
 beforeEach(() => { seen = []; });
-
-async function s3error(fn: () => Promise<unknown>): Promise<S3ServiceException> {
-  try {
-    await fn();
-  } catch (e) {
-    return e as S3ServiceException;
-  }
-  throw new Error('expected an S3 error');
-}
 
 const read = async (Key: string): Promise<string> =>
   (await p.client().send(new GetObjectCommand({ Bucket: 'weather', Key }))).Body!.transformToString();
