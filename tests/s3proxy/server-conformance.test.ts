@@ -210,3 +210,14 @@ describe('commits', () => {
     expect(await got.Body!.transformToString()).toBe('first\n');
   });
 });
+
+describe('listing details Ceph s3-tests check', () => {
+  test('encoding-type=url writes a space as %20; an empty continuation token is no token', async () => {
+    const c = p.client();
+    await c.send(new PutObjectCommand({ Bucket: 'weather', Key: 'main/enc/quux ab/thud', Body: 'x' }));
+    const r = await c.send(new ListObjectsV2Command({ Bucket: 'weather', Prefix: 'main/enc/', Delimiter: '/', EncodingType: 'url' }));
+    expect(r.CommonPrefixes?.map((x) => x.Prefix)).toEqual(['main/enc/quux%20ab/']);
+    const all = await c.send(new ListObjectsV2Command({ Bucket: 'weather', Prefix: 'main/enc/', ContinuationToken: '' }));
+    expect(all.Contents?.map((x) => x.Key)).toEqual(['main/enc/quux ab/thud']);
+  });
+});
