@@ -1,7 +1,8 @@
 // Cuts content into chunks and stores them; returns the file's chunk list and checksum.
 // Files are read through one reusable buffer, so memory stays flat for any file size.
-// The MD5 of the content (the S3 ETag, see etags.ts) is computed in the same pass and
-// handed to `onStored`, so no file is ever read twice for it.
+// The MD5 of the content (the S3 ETag, see etags.ts) is computed from the same reads
+// (on another thread for large files, md5.ts) and handed to `onStored`, so no file is
+// ever read twice for it.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
@@ -9,6 +10,7 @@ import { chunkStream, cut, type ChunkerParams } from '../store/chunker.js';
 import { BlobType } from '../store/packfile.js';
 import type { BlobStore } from '../store/blobstore.js';
 import { blake3, createHasher } from '../store/hash.js';
+import { md5Job } from './md5.js';
 import type { ChunkRef, IngestedFile, StoredFile } from './types.js';
 
 const READ_BYTES = 8 << 20;
@@ -26,7 +28,7 @@ export class Ingestor {
     try {
       const chunks: ChunkRef[] = [];
       const hasher = await createHasher();
-      const md5 = createHash('md5');
+      const md5 = md5Job(fs.fstatSync(fd).size);
       const { buf } = this;
       const max = this.params.max;
       let start = 0;
@@ -39,6 +41,7 @@ export class Ingestor {
           while (!eof && end < buf.length) {
             const n = fs.readSync(fd, buf, end, buf.length - end, null);
             if (n === 0) eof = true;
+            if (n > 0) md5.update(buf.subarray(end, end + n));
             end += n;
             this.onBytes?.(n);
           }
@@ -48,11 +51,10 @@ export class Ingestor {
         const chunk = buf.subarray(start, start + len);
         chunks.push(await this.putChunk(chunk));
         hasher.update(chunk);
-        md5.update(chunk);
         size += len;
         start += len;
       }
-      const { md5: _md5, ...stored } = this.done(size, chunks, hasher.digestHex(), md5.digest('hex'));
+      const { md5: _md5, ...stored } = this.done(size, chunks, hasher.digestHex(), await md5.digest());
       return stored;
     } finally {
       fs.closeSync(fd);
