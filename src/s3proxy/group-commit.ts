@@ -10,11 +10,12 @@
 // When to close a batch: once every write in flight on the branch is waiting for
 // its commit and the batch is as large as the branch's recent peak of concurrent
 // writes, or after WAIT_SOME_MS when every write in flight is waiting, or after
-// WAIT_MAX_MS regardless. A lone sequential client (peak 1) never waits.
+// WAIT_MAX_MS regardless (writes still sending their body will want a commit too:
+// waiting for them is cheaper than a commit each). A lone sequential client never waits.
 import { CommitConflict, type CommitOptions, type CommitResult, type FileChange, type ProxyBackend } from './types.js';
 
 const WAIT_SOME_MS = 5;
-const WAIT_MAX_MS = 50;
+const WAIT_MAX_MS = 250;
 const PEAK_WINDOW_MS = 2_000;
 
 interface Waiter {
