@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 /** Below this many bytes a file is hashed on the calling thread. */
-const INLINE_BELOW = 1 << 20;
+const INLINE_BELOW = 64 << 10;
 
 export interface Md5Job {
   update(data: Uint8Array): void;
