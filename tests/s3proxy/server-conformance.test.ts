@@ -221,3 +221,18 @@ describe('listing details Ceph s3-tests check', () => {
     expect(all.Contents?.map((x) => x.Key)).toEqual(['main/enc/quux ab/thud']);
   });
 });
+
+describe('conditional PUTs Ceph s3-tests check', () => {
+  test('If-Match on a key that does not exist is 404 NoSuchKey; If-None-Match with the current ETag is 412', async () => {
+    const c = p.client();
+    const e = await s3error(() => c.send(new PutObjectCommand({ Bucket: 'weather', Key: 'main/cond/none.txt', Body: 'x', IfMatch: '*' })));
+    expect([e.$metadata.httpStatusCode, e.name]).toEqual([404, 'NoSuchKey']);
+    const put = await c.send(new PutObjectCommand({ Bucket: 'weather', Key: 'main/cond/a.txt', Body: 'bar' }));
+    const e2 = await s3error(() => c.send(new PutObjectCommand({ Bucket: 'weather', Key: 'main/cond/a.txt', Body: 'zar', IfNoneMatch: put.ETag!.replace(/"/g, '') })));
+    expect(e2.$metadata.httpStatusCode).toBe(412);
+    await c.send(new PutObjectCommand({ Bucket: 'weather', Key: 'main/cond/a.txt', Body: 'zar', IfNoneMatch: '"0123456789abcdef0123456789abcdef"' }));
+    await c.send(new PutObjectCommand({ Bucket: 'weather', Key: 'main/cond/a.txt', Body: 'baz', IfMatch: `"${md5('zar').toString('hex')}"` }));
+    const got = await c.send(new GetObjectCommand({ Bucket: 'weather', Key: 'main/cond/a.txt' }));
+    expect(await got.Body!.transformToString()).toBe('baz');
+  });
+});

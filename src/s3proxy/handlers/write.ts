@@ -4,7 +4,7 @@
 // commits (group-commit.ts), and a write that changes nothing makes none.
 import { checksumHeaders, smallBodyOf, storeBody, type StoredBody } from '../body.js';
 import { S3Error, s3err } from '../errors.js';
-import { objectEtag, quoteEtag } from '../etag.js';
+import { objectEtag, quoteEtag, unquoteEtag } from '../etag.js';
 import { enforceConditions } from '../http-util.js';
 import { locate, type Located } from '../listing.js';
 import { type Ctx, header, requireWrite, sendEmpty, sendXml, validateKey } from '../request.js';
@@ -39,23 +39,25 @@ async function writeConditions(ctx: Ctx, bucket: string, loc: Located): Promise<
   const ifMatch = header(ctx, 'if-match');
   const ifNoneMatch = header(ctx, 'if-none-match');
   if (ifMatch === undefined && ifNoneMatch === undefined) return undefined;
-  if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') {
-    throw s3err('NotImplemented', 'If-None-Match on writes supports only "*".');
-  }
   // The predicate runs inside the commit's atomic section and cannot wait: the ETag of
   // the file the client saw is looked up now, and compared by content inside.
-  const seen = ifMatch !== undefined ? await ctx.backend.stat(bucket, loc.commit, loc.path) : null;
-  const seenEtag = seen ? await objectEtag(ctx.backend, bucket, seen) : undefined;
+  const seen = await ctx.backend.stat(bucket, loc.commit, loc.path);
+  if (ifMatch !== undefined && seen === null) throw s3err('NoSuchKey', 'The specified key does not exist.', { Key: ctx.key });
+  const seenEtag = seen ? unquoteEtag(await objectEtag(ctx.backend, bucket, seen)) : undefined;
+  const listed = (h: string): string[] => h.split(',').map(unquoteEtag).filter((t) => t !== '');
+  const etagOf = (cur: FileEntry): string | undefined =>
+    seen && cur.hash === seen.hash && JSON.stringify(cur.s3 ?? null) === JSON.stringify(seen.s3 ?? null) ? seenEtag : undefined;
   const check = (cur: FileEntry | null): boolean => {
-    if (ifNoneMatch !== undefined && cur !== null) return false;
+    if (ifNoneMatch !== undefined && cur !== null) {
+      const tags = listed(ifNoneMatch);
+      const etag = etagOf(cur);
+      if (tags.includes('*') || (etag !== undefined && tags.includes(etag))) return false;
+    }
     if (ifMatch !== undefined) {
       if (cur === null) return false;
-      const etag = seen && cur.hash === seen.hash && JSON.stringify(cur.s3 ?? null) === JSON.stringify(seen.s3 ?? null) ? seenEtag! : '"?"';
-      try {
-        enforceConditions({ ifMatch }, etag, new Date(0), 'PUT');
-      } catch {
-        return false;
-      }
+      const tags = listed(ifMatch);
+      const etag = etagOf(cur);
+      if (!tags.includes('*') && (etag === undefined || !tags.includes(etag))) return false;
     }
     return true;
   };
