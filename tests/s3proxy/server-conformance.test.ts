@@ -219,6 +219,7 @@ describe('listing details Ceph s3-tests check', () => {
     expect(r.CommonPrefixes?.map((x) => x.Prefix)).toEqual(['main/enc/quux%20ab/']);
     const all = await c.send(new ListObjectsV2Command({ Bucket: 'weather', Prefix: 'main/enc/', ContinuationToken: '' }));
     expect(all.Contents?.map((x) => x.Key)).toEqual(['main/enc/quux ab/thud']);
+    expect(all.ContinuationToken).toBe('');
   });
 });
 

@@ -63,7 +63,7 @@ export async function listObjects(ctx: Ctx, v2: boolean): Promise<void> {
   const body = v2
     ? xml.listObjectsV2({
       ...common,
-      continuationToken: token,
+      continuationToken: q.get('continuation-token'), // echoed as sent, '' too
       nextContinuationToken: next === undefined ? undefined : encodeToken(next),
       startAfter: q.get('start-after'),
       fetchOwner: q.get('fetch-owner') === 'true',
