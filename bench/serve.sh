@@ -6,6 +6,8 @@
 #   - latency of a 1 MiB Range read in the middle of a 1 GiB file (median of 50)
 #   - total time to list 100,000 keys (ListObjectsV2, pages of 1000)
 #   - requests per second for 1 KiB objects, 16 concurrent clients (10 s or 100,000 requests)
+#   - `aws s3 sync` of 1,000 x 10 KiB files to a branch: time, and the commits it made
+#   - `rclone copy` of the 1 GiB file of a version (multipart-free GETs, MD5 check)
 # The reference objects are the generated files hard-linked into s3rver's store
 # (<dir>/<bucket>/<key>._S3rver_object), i.e. s3rver serves them from plain files.
 source "$(dirname "$0")/lib.sh"
@@ -24,12 +26,14 @@ gen weather/big --big 1 --big-size $((256 << 20)) --seed 1
 gen weather/huge --big 1 --big-size $((1 << 30)) --seed 2
 gen weather/listing --files 100000 --size 16 --seed 3
 gen weather/small --files 1000 --size 1024 --seed 4
+gen upload --files 1000 --size 10240 --seed 5
 sleep 1.1
 
 cd weather
 $DV init -q >/dev/null
 t_add=$(secs $DV add big huge listing small -q -m bench)
-KEY=$($DV keys create --read '*' --json)
+$DV branch sync
+KEY=$($DV keys create --read '*' --write sync --json)
 json() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s)'"$1"'))'; }
 DV_ID=$(echo "$KEY" | json .id)
 DV_SECRET=$(echo "$KEY" | json .secret)
@@ -83,3 +87,24 @@ echo "list 100,000 keys: dv serve ${dv_list}s vs s3rver ${s3_list}s (ratio $(rat
 dv_rps=$(dvb rps main/small/ 16 10 100000)
 s3_rps=$(s3b rps plain/small/ 16 10 100000)
 echo "GET 1 KiB objects, 16 clients: dv serve ${dv_rps} req/s vs s3rver ${s3_rps} req/s (ratio $(ratio "$dv_rps" "$s3_rps"); target >= 1)"
+
+# Writes: aws s3 sync of 1,000 x 10 KiB files (default 10 concurrent requests).
+need aws awscli
+need rclone rclone
+awsd() { AWS_ACCESS_KEY_ID=$DV_ID AWS_SECRET_ACCESS_KEY=$DV_SECRET AWS_DEFAULT_REGION=us-east-1 aws --endpoint-url "$DV_EP" "$@"; }
+awss() { AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_DEFAULT_REGION=us-east-1 aws --endpoint-url "$S3_EP" "$@"; }
+before=$(cd "$WORK/weather" && $DV log sync --json | json .length)
+dv_sync=$(secs awsd s3 sync "$WORK/upload" s3://weather/sync/upload/)
+after=$(cd "$WORK/weather" && $DV log sync --json | json .length)
+s3_sync=$(secs awss s3 sync "$WORK/upload" s3://bench/upload/)
+n_up=$(awsd s3 ls --recursive s3://weather/sync/upload/ | wc -l)
+[ "$n_up" = 1000 ] || { echo "aws s3 sync stored $n_up of 1000 files" >&2; exit 1; }
+echo "aws s3 sync 1,000 x 10 KiB to a branch: dv serve ${dv_sync}s, $((after - before)) commits vs s3rver ${s3_sync}s (ratio $(ratio "$dv_sync" "$s3_sync"); target <= 100 commits)"
+
+# rclone copy of the 1 GiB file of a version, both servers; rclone checks the MD5 (ETag).
+unset AWS_CA_BUNDLE
+rc() { rclone --config /dev/null --s3-provider Other --s3-force-path-style --s3-no-check-bucket "$@"; }
+dv_rc=$(secs rc copy --s3-endpoint "$DV_EP" --s3-access-key-id "$DV_ID" --s3-secret-access-key "$DV_SECRET" :s3:weather/main/huge "$WORK/rc-dv")
+s3_rc=$(secs rc copy --s3-endpoint "$S3_EP" --s3-access-key-id S3RVER --s3-secret-access-key S3RVER :s3:bench/plain/huge "$WORK/rc-s3")
+cmp -s "$WORK/rc-dv/big0.bin" "$WORK/weather/huge/big0.bin" || { echo "rclone copy from dv serve gave different bytes" >&2; exit 1; }
+echo "rclone copy of a 1 GiB version: dv serve ${dv_rc}s vs s3rver ${s3_rc}s (ratio $(ratio "$dv_rc" "$s3_rc"); target <= 1)"

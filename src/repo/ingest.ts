@@ -1,19 +1,25 @@
 // Cuts content into chunks and stores them; returns the file's chunk list and checksum.
 // Files are read through one reusable buffer, so memory stays flat for any file size.
+// The MD5 of the content (the S3 ETag, see etags.ts) is computed from the same reads
+// (on another thread for large files, md5.ts) and handed to `onStored`, so no file is
+// ever read twice for it.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { chunkStream, cut, type ChunkerParams } from '../store/chunker.js';
 import { BlobType } from '../store/packfile.js';
 import type { BlobStore } from '../store/blobstore.js';
 import { blake3, createHasher } from '../store/hash.js';
-import { isLink, type ChunkRef, type StoredFile } from './types.js';
+import { md5Job } from './md5.js';
+import { isLink, type ChunkRef, type IngestedFile, type StoredFile } from './types.js';
 
 const READ_BYTES = 8 << 20;
 
 export class Ingestor {
   private buf: Buffer;
 
-  constructor(private store: BlobStore, private params: ChunkerParams, private onBytes?: (n: number) => void) {
+  constructor(private store: BlobStore, private params: ChunkerParams, private onBytes?: (n: number) => void,
+    private onStored?: (hash: string, md5: string) => void) {
     this.buf = Buffer.allocUnsafe(Math.max(READ_BYTES, params.max * 2));
   }
 
@@ -24,6 +30,7 @@ export class Ingestor {
     try {
       const chunks: ChunkRef[] = [];
       const hasher = await createHasher();
+      const md5 = md5Job(fs.fstatSync(fd).size);
       const { buf } = this;
       const max = this.params.max;
       let start = 0;
@@ -36,6 +43,7 @@ export class Ingestor {
           while (!eof && end < buf.length) {
             const n = fs.readSync(fd, buf, end, buf.length - end, null);
             if (n === 0) eof = true;
+            if (n > 0) md5.update(buf.subarray(end, end + n));
             end += n;
             this.onBytes?.(n);
           }
@@ -48,23 +56,33 @@ export class Ingestor {
         size += len;
         start += len;
       }
-      return { size, hash: chunks.length === 1 ? chunks[0][0] : hasher.digestHex(), chunks };
+      const { md5: _md5, ...stored } = this.done(size, chunks, hasher.digestHex(), await md5.digest());
+      return stored;
     } finally {
       fs.closeSync(fd);
     }
   }
 
-  async storeStream(source: Readable | AsyncIterable<Uint8Array>): Promise<StoredFile> {
+  async storeStream(source: Readable | AsyncIterable<Uint8Array>): Promise<IngestedFile> {
     const chunks: ChunkRef[] = [];
     const hasher = await createHasher();
+    const md5 = createHash('md5');
     let size = 0;
     for await (const chunk of chunkStream(source as AsyncIterable<Uint8Array>, this.params)) {
       chunks.push(await this.putChunk(chunk));
       hasher.update(chunk);
+      md5.update(chunk);
       size += chunk.length;
       this.onBytes?.(chunk.length);
     }
-    return { size, hash: chunks.length === 1 ? chunks[0][0] : hasher.digestHex(), chunks };
+    return this.done(size, chunks, hasher.digestHex(), md5.digest('hex'));
+  }
+
+  /** A single-chunk file's checksum is its chunk id (the same BLAKE3 of the same bytes). */
+  private done(size: number, chunks: ChunkRef[], whole: string, md5: string): IngestedFile {
+    const hash = chunks.length === 1 ? chunks[0][0] : whole;
+    this.onStored?.(hash, md5);
+    return { size, hash, chunks, md5 };
   }
 
   private async putChunk(chunk: Buffer): Promise<ChunkRef> {

@@ -5,7 +5,7 @@ import type { BlobStore } from '../store/blobstore.js';
 import { CorruptionError } from '../store/errors.js';
 import { fnv1a32 } from '../store/hash.js';
 import { partitionPoint } from '../store/sorted.js';
-import type { ChunkRef, Commit, Tree, TreeEntry } from './types.js';
+import type { ChunkRef, Commit, S3Meta, Tree, TreeEntry } from './types.js';
 
 /** Directories sort as `name/` so that a depth-first walk yields S3 key order. */
 export function entrySortKey(e: TreeEntry): string {
@@ -46,11 +46,22 @@ export function encodeTree(tree: Tree, listIds: Map<TreeEntry, string> = new Map
   const entries = [...tree.entries].sort(compareEntries).map((e) => {
     if (e.type === 'dir') return { name: e.name, type: 'dir', tree: e.tree };
     const list = listIds.get(e);
-    return list
+    const out = list
       ? { name: e.name, type: 'file', mode: e.mode, size: e.size, hash: e.hash, list }
       : { name: e.name, type: 'file', mode: e.mode, size: e.size, hash: e.hash, chunks: e.chunks };
+    // Only files written through dv serve carry it: trees of dv add are unchanged.
+    return e.s3 ? { ...out, s3: encodeS3(e.s3) } : out;
   });
   return Buffer.from(JSON.stringify({ entries }), 'utf8');
+}
+
+/** S3 facts in a fixed key order (part of the canonical encoding). */
+function encodeS3(m: S3Meta): S3Meta {
+  return {
+    ...(m.etag !== undefined ? { etag: m.etag } : {}),
+    ...(m.parts !== undefined ? { parts: m.parts } : {}),
+    ...(m.checksum !== undefined ? { checksum: m.checksum } : {}),
+  };
 }
 
 export function encodeCommit(c: Commit): Buffer {

@@ -11,6 +11,7 @@ import { RepoLock } from '../store/lock.js';
 import { defaultConfig, readConfig, writeConfig, type RepoConfig } from './config.js';
 import { GitLockCache } from './git-cache.js';
 import { findGitRoot, gitIdentity, gitInfo, ignoreInGit, resolveGitRevision } from './git.js';
+import { Md5Index } from './etags.js';
 import { Ingestor } from './ingest.js';
 import { ObjectStore } from './objects.js';
 import { openFile } from './fileio.js';
@@ -20,7 +21,7 @@ import { flatten, lookup, updateTree, walk, type FlatTree } from './trees.js';
 import { isUnder, normalizeTracked } from './paths.js';
 import type { ChunkerParams } from '../store/chunker.js';
 import { BlobType } from '../store/packfile.js';
-import type { Commit, FileEntry, GitInfo, StoredFile, Tree, TreeEntry, WalkItem } from './types.js';
+import type { Commit, FileEntry, GitInfo, IngestedFile, StoredFile, Tree, TreeEntry, WalkItem } from './types.js';
 
 export const DV_DIR = '.dv';
 
@@ -70,6 +71,8 @@ export class Repo {
   readonly objects: ObjectStore;
   readonly refs: Refs;
   readonly gitLocks: GitLockCache;
+  /** MD5 of stored files (S3 ETags), recorded at ingest. */
+  readonly md5s: Md5Index;
   config: RepoConfig;
   private lock: RepoLock;
   private lockDepth = 0;
@@ -84,6 +87,7 @@ export class Repo {
     this.objects = new ObjectStore(this.blobs);
     this.refs = new Refs(this.db);
     this.gitLocks = new GitLockCache(this.db);
+    this.md5s = new Md5Index(this.db);
     this.lock = new RepoLock(path.join(this.dvDir, 'lock'));
   }
 
@@ -246,12 +250,13 @@ export class Repo {
     return openFile(this.blobs, file, start, end);
   }
 
-  ingestor(onBytes?: (n: number) => void): Ingestor {
-    return new Ingestor(this.blobs, this.config.chunker, onBytes);
+  /** `store`: another BlobStore over this repository (dv serve: one pack writer per upload). */
+  ingestor(onBytes?: (n: number) => void, store: BlobStore = this.blobs): Ingestor {
+    return new Ingestor(store, this.config.chunker, onBytes, (hash, md5) => this.md5s.record(hash, md5));
   }
 
   /** Chunks and stores a stream (S3 uploads, imports); durable once this returns. */
-  async storeStream(source: Readable | AsyncIterable<Uint8Array>): Promise<StoredFile> {
+  async storeStream(source: Readable | AsyncIterable<Uint8Array>): Promise<IngestedFile> {
     const stored = await this.ingestor().storeStream(source);
     this.blobs.flush();
     return stored;
@@ -302,7 +307,7 @@ export class Repo {
       if (opts.check) await opts.check(await this.flatten(parent));
       const entries = new Map<string, FileEntry | null>();
       for (const [p, c] of changes) {
-        entries.set(p, c && { name: p.split('/').pop()!, type: 'file', mode: c.mode ?? 0o644, size: c.size, hash: c.hash, chunks: c.chunks });
+        entries.set(p, c && { name: p.split('/').pop()!, type: 'file', mode: c.mode ?? 0o644, size: c.size, hash: c.hash, chunks: c.chunks, ...(c.s3 ? { s3: c.s3 } : {}) });
       }
       const tracked = base?.paths ?? [];
       const added = [...changes.keys()].filter((p) => !tracked.some((t) => isUnder(p, t)))

@@ -20,6 +20,19 @@ export interface FileEntry {
   chunks: ChunkRef[];
   /** Id of the separately stored chunk list of a large file (set when read from a tree). */
   list?: string;
+  /** What S3 clients were told when `dv serve` stored the file, where that is not
+   * derivable from the content; absent for files added by dv add. */
+  s3?: S3Meta;
+}
+
+/** S3 facts of a file written through `dv serve` (kept in its tree entry, so clones agree). */
+export interface S3Meta {
+  /** Multipart ETag (MD5 of the part MD5s, `-N`), unquoted; absent: the MD5 of the content. */
+  etag?: string;
+  /** Part sizes of a multipart upload, in order (GET ?partNumber=N). */
+  parts?: number[];
+  /** Flexible checksum sent with the upload: `crc32:BASE64` (multipart: `crc32:BASE64-N`). */
+  checksum?: string;
 }
 
 export interface DirEntry {
@@ -43,6 +56,9 @@ export interface Tree {
 
 /** Content stored but not yet placed in a tree. */
 export type StoredFile = Omit<FileEntry, 'name' | 'type' | 'mode'>;
+
+/** A file just chunked and stored, with the MD5 of its content computed on the way. */
+export type IngestedFile = StoredFile & { md5: string };
 
 export interface GitInfo {
   commit: string;

@@ -8,7 +8,7 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { createChecksum, isChecksumAlgorithm, type Checksum, type ChecksumAlgorithm } from './checksums.js';
 import { AwsChunkedDecoder, type ChunkedMode } from './chunked.js';
 import { s3err } from './errors.js';
-import type { StoredFile } from '../repo/types.js';
+import type { IngestedFile } from '../repo/types.js';
 import type { Ctx } from './request.js';
 import { STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER, type VerifiedRequest } from './sigv4.js';
 
@@ -22,8 +22,17 @@ interface Expected {
   sum: Checksum;
 }
 
+/** A flexible checksum the body was verified against (sent as header or trailer). */
+export interface VerifiedChecksum {
+  alg: ChecksumAlgorithm;
+  /** base64, as S3 transmits it */
+  value: string;
+}
+
 class BodyVerifier extends Transform {
   count = 0;
+  /** Set once the body ended and passed every check. */
+  verified: VerifiedChecksum[] = [];
   private sha: Hash | null;
 
   constructor(
@@ -62,6 +71,7 @@ class BodyVerifier extends Transform {
         const name = s.alg === 'md5' ? 'Content-MD5' : s.alg.toUpperCase();
         return cb(s3err('BadDigest', `The ${name} you specified did not match the calculated checksum.`));
       }
+      if (s.alg !== 'md5') this.verified.push({ alg: s.alg, value: want });
     }
     cb();
   }
@@ -123,7 +133,7 @@ export interface BodyOptions {
  * never destroyed here, so the server can still answer with an S3 error; it answers
  * with `Connection: close` when the body was not read to its end.
  */
-export function requestBody(req: IncomingMessage, auth: VerifiedRequest, opts: BodyOptions = {}): Readable {
+export function requestBody(req: IncomingMessage, auth: VerifiedRequest, opts: BodyOptions = {}): Readable & { verified: VerifiedChecksum[] } {
   const maxSize = opts.maxSize ?? MAX_OBJECT_SIZE;
   const mode = chunkedMode(auth.payloadHash);
   const declared = parseLength(one(req, 'content-length'), 'Content-Length');
@@ -174,7 +184,7 @@ function begin(ctx: Ctx): VerifiedRequest {
   return ctx.auth;
 }
 
-export function bodyOf(ctx: Ctx, maxSize = MAX_OBJECT_SIZE): Readable {
+export function bodyOf(ctx: Ctx, maxSize = MAX_OBJECT_SIZE): Readable & { verified: VerifiedChecksum[] } {
   return requestBody(ctx.req, begin(ctx), { maxSize });
 }
 
@@ -182,15 +192,23 @@ export function smallBodyOf(ctx: Ctx, opts: { limit?: number; headerChecksums?: 
   return readSmallBody(ctx.req, begin(ctx), opts.limit, opts.headerChecksums);
 }
 
+/** A stored body with the flexible checksum it was verified against, if any. */
+export type StoredBody = IngestedFile & { checksum?: VerifiedChecksum };
+
+/** The response header naming a verified checksum, as S3 echoes it. */
+export function checksumHeaders(c: VerifiedChecksum | undefined): Record<string, string> {
+  return c ? { [`x-amz-checksum-${c.alg}`]: c.value } : {};
+}
+
 /**
  * Stream a write's body into the store. Resolves only when the body ended cleanly and
  * passed every check; the error reported is the body's own (an S3Error) when there is one.
  */
-export async function storeBody(ctx: Ctx, bucket: string, maxSize?: number): Promise<StoredFile> {
+export async function storeBody(ctx: Ctx, bucket: string, maxSize?: number): Promise<StoredBody> {
   const body = bodyOf(ctx, maxSize);
   let bodyErr: Error | undefined;
   body.once('error', (e: Error) => { bodyErr = e; });
-  let stored: StoredFile;
+  let stored: IngestedFile;
   try {
     stored = await ctx.backend.storeStream(bucket, body);
   } catch (e) {
@@ -198,5 +216,5 @@ export async function storeBody(ctx: Ctx, bucket: string, maxSize?: number): Pro
   }
   if (bodyErr) throw bodyErr;
   if (!body.readableEnded) throw new Error('storeStream returned before the body ended');
-  return stored;
+  return { ...stored, checksum: body.verified[0] };
 }

@@ -35,6 +35,7 @@ const STATUS: Record<string, number> = {
   RequestHeaderSectionTooLarge: 431,
   RequestTimeTooSkewed: 403,
   SignatureDoesNotMatch: 403,
+  OperationAborted: 409,
   SlowDown: 503,
   XAmzContentSHA256Mismatch: 400,
 };

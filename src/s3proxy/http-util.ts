@@ -1,5 +1,5 @@
 // HTTP details of object reads as S3 applies them: Range, conditional headers,
-// ETag, Content-Type by extension.
+// Content-Type by extension (ETags: etag.ts).
 import { extname } from 'node:path';
 import { s3err } from './errors.js';
 
@@ -34,11 +34,6 @@ export function parseRange(header: string | undefined, size: number): RangeResul
 
 export function contentRange(start: number, end: number, size: number): string {
   return `bytes ${start}-${end - 1}/${size}`;
-}
-
-/** The S3 ETag of a dv file: its BLAKE3 checksum, shortened to MD5's width, quoted. */
-export function etagFor(hash: string): string {
-  return `"${hash.slice(0, 32)}"`;
 }
 
 function etagList(header: string): string[] {

@@ -131,6 +131,8 @@ const SKIP = '\u{10FFFF}';
  * page, so listing n keys page by page is O(n) in total.
  */
 export async function listPage(ctx: Ctx, bucket: string, p: ListParams): Promise<ListOutcome> {
+  // S3 answers max-keys=0 with an empty, untruncated page (nothing to continue from).
+  if (p.maxKeys === 0) return { contents: [], commonPrefixes: [], isTruncated: false, last: undefined };
   const sources = await sourcesFor(ctx, bucket, p.prefix);
   const contents: Listed[] = [];
   const commonPrefixes: string[] = [];

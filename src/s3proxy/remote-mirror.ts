@@ -74,7 +74,7 @@ export class RemoteMirror {
         maxBytes: opts.cacheBytes,
         blockSize: opts.blockSize,
         fetch: (pack, start, length) => remote.backend.getRange(packKey(pack), start, length),
-        packSize: (pack) => repo!.db.prepare('SELECT size FROM packs WHERE id = ?').pluck().get(pack) as number | undefined,
+        packSize: (pack) => repo!.blobs.packSize(pack),
         local: new LocalPackReader(projectPacks),
         packsDir: projectPacks,
       });

@@ -12,21 +12,20 @@
 // such upload began, and each commit checks, under the lock, that every chunk it
 // references is still in the store (a chunk deduplicated against garbage that gc
 // deleted in the meantime fails the request instead of making a broken commit).
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BlobStore } from '../store/blobstore.js';
-import { chunkStream } from '../store/chunker.js';
 import { DvError } from '../store/errors.js';
-import { blake3, createHasher } from '../store/hash.js';
-import { BlobType } from '../store/packfile.js';
+import { createHasher } from '../store/hash.js';
 import { WriterLease } from '../repo/leases.js';
-import { openRange } from '../repo/rangeread.js';
+import { openFile } from '../repo/fileio.js';
 import { DV_DIR, type Repo } from '../repo/repo.js';
-import type { ChunkRef, FileEntry, StoredFile, WalkItem } from '../repo/types.js';
+import type { FileEntry, IngestedFile, StoredFile, WalkItem } from '../repo/types.js';
 import { s3err } from './errors.js';
 import {
-  CommitConflict, type CommitOptions, type CommitResult, type FileChange, type ProxyBackend, type RefInfo,
+  CommitConflict, sameFile, type CommitOptions, type CommitResult, type FileChange, type ProxyBackend, type RefInfo,
   type RepoInfo, type ResolvedRef,
 } from './types.js';
 
@@ -130,38 +129,17 @@ export class RepoBackend implements ProxyBackend {
     return out;
   }
 
-  /** Branch or tag names, HEAD (the served repository's), ids and unique prefixes, each with ~N / ^. */
+  /** Anything `Repo.resolve` understands (one implementation of refs); null when unknown. */
   async resolve(_repo: string, ref: string): Promise<ResolvedRef | null> {
-    const m = /^(.*?)((?:~\d*|\^)*)$/.exec(ref)!;
-    const base = m[1]!;
-    let commit: string | undefined;
-    let kind: ResolvedRef['kind'] = 'commit';
-    const branch = this.repo.refs.get(`heads/${base}`);
-    const tag = this.repo.refs.get(`tags/${base}`);
-    if (branch) [commit, kind] = [branch, 'branch'];
-    else if (tag) [commit, kind] = [tag, 'tag'];
-    else if (base === 'HEAD') commit = this.repo.headCommit() ?? undefined;
-    else if (/^[0-9a-f]{4,64}$/.test(base)) commit = await this.resolveId(base);
-    if (!commit) return null;
-    if (m[2]) {
-      kind = 'commit';
-      try {
-        commit = await this.repo.resolve(`${commit}${m[2]}`);
-      } catch (e) {
-        if (e instanceof DvError && e.code === 'UNKNOWN_REF') return null;
-        throw e;
-      }
-    }
-    return { commit, kind, time: await this.timeOf(commit) };
-  }
-
-  private async resolveId(prefix: string): Promise<string | undefined> {
+    let commit: string;
     try {
-      return await this.repo.resolve(prefix);
+      commit = await this.repo.resolve(ref);
     } catch (e) {
-      if (e instanceof DvError && e.code === 'UNKNOWN_REF') return undefined;
-      throw e; // ambiguous prefix
+      if (e instanceof DvError && (e.code === 'UNKNOWN_REF' || e.exitCode === 2)) return null;
+      throw e; // an ambiguous prefix
     }
+    const kind = this.repo.refs.get(`heads/${ref}`) ? 'branch' : this.repo.refs.get(`tags/${ref}`) ? 'tag' : 'commit';
+    return { commit, kind, time: await this.timeOf(commit) };
   }
 
   async *walk(_repo: string, commit: string, prefix: string, startAfter?: string): AsyncIterable<WalkItem> {
@@ -175,14 +153,14 @@ export class RepoBackend implements ProxyBackend {
   }
 
   open(_repo: string, entry: StoredFile, start: number, endExclusive: number): Readable {
-    return openRange(this.repo.blobs, entry, start, endExclusive);
+    return openFile(this.repo.blobs, entry, start, endExclusive);
   }
 
   private writable(): void {
     if (this.opts.readOnly) throw s3err('AccessDenied', this.opts.readOnly);
   }
 
-  async storeStream(_repo: string, body: Readable): Promise<StoredFile> {
+  async storeStream(_repo: string, body: Readable): Promise<IngestedFile> {
     this.writable();
     const token = {};
     const since = Date.now();
@@ -190,18 +168,8 @@ export class RepoBackend implements ProxyBackend {
     // Its own store: one pack writer per upload, sealed and indexed when it ends.
     const store = new BlobStore(this.repo.db, this.repo.dvDir);
     try {
-      const chunks: ChunkRef[] = [];
-      const hasher = await createHasher();
-      let size = 0;
-      for await (const chunk of chunkStream(body as AsyncIterable<Uint8Array>, this.repo.config.chunker)) {
-        const id = blake3(chunk);
-        await store.put(BlobType.Chunk, chunk, id);
-        chunks.push([id.toString('hex'), chunk.length]);
-        hasher.update(chunk);
-        size += chunk.length;
-      }
+      const stored = await this.repo.ingestor(undefined, store).storeStream(body);
       store.flush();
-      const stored: StoredFile = { size, hash: chunks.length === 1 ? chunks[0]![0] : hasher.digestHex(), chunks };
       this.pending.set(stored, { since });
       return stored;
     } finally {
@@ -210,19 +178,27 @@ export class RepoBackend implements ProxyBackend {
     }
   }
 
+  md5(_repo: string, entry: StoredFile): Promise<string> {
+    return this.repo.md5s.md5Of(this.repo.blobs, entry);
+  }
+
   async concat(_repo: string, parts: StoredFile[]): Promise<StoredFile> {
     this.writable();
     const chunks = parts.flatMap((p) => p.chunks);
     const file: StoredFile = { size: parts.reduce((s, p) => s + p.size, 0), hash: '', chunks };
-    // The file checksum is the BLAKE3 of the whole content: read it back and hash it.
+    // The file checksum is the BLAKE3 of the whole content: read it back and hash it
+    // (the MD5 too, in the same pass: should the file ever be re-added in one part).
     const hasher = await createHasher();
+    const md5 = createHash('md5');
     let n = 0;
     for await (const b of this.repo.openFile(file)) {
       hasher.update(b as Buffer);
+      md5.update(b as Buffer);
       n += (b as Buffer).length;
     }
     if (n !== file.size) throw new Error(`multipart parts hold ${n} bytes, expected ${file.size}`);
     file.hash = chunks.length === 1 ? chunks[0]![0] : hasher.digestHex();
+    this.repo.md5s.record(file.hash, md5.digest('hex'));
     const since = Math.min(Date.now(), ...parts.map((p) => this.pending.get(p)?.since ?? Date.now()));
     this.pending.set(file, { since, parts });
     return file;
@@ -238,26 +214,38 @@ export class RepoBackend implements ProxyBackend {
 
   private async commitNow(branch: string, changes: Map<string, FileChange | null>, message: string,
     opts: CommitOptions): Promise<CommitResult> {
-    const check = (current: Map<string, FileEntry>): void => {
-      for (const [p, pred] of opts.expect ?? []) if (!pred(current.get(p) ?? null)) throw new CommitConflict(p);
-      for (const c of changes.values()) {
-        for (const [id] of c?.chunks ?? []) {
-          if (!this.repo.blobs.has(Buffer.from(id, 'hex'))) {
-            throw new Error(`chunk ${id} of an upload is no longer in the store (removed by dv gc?); upload again`);
+    let out: { id: string; created: boolean };
+    try {
+      out = await withLockAsync(this.repo, 'serve', async () => {
+        // Inside the lock: the head read here is the one the commit builds on.
+        const head = this.repo.refs.get(`heads/${branch}`);
+        if (!head) throw new DvError(`no branch '${branch}'`, 1, 'UNKNOWN_REF');
+        const current = async (p: string): Promise<FileEntry | null> => {
+          const e = await this.repo.lookup(head, p);
+          return e?.type === 'file' ? e : null;
+        };
+        for (const [p, pred] of opts.expect ?? []) if (!pred(await current(p))) throw new CommitConflict(p);
+        const effective = new Map<string, FileChange | null>();
+        for (const [p, c] of changes) {
+          if (opts.skipUnchanged && sameFile(await current(p), c)) continue;
+          effective.set(p, c);
+        }
+        if (effective.size === 0) return { id: head, created: false };
+        for (const c of effective.values()) {
+          for (const [id] of c?.chunks ?? []) {
+            if (!this.repo.blobs.has(Buffer.from(id, 'hex'))) {
+              throw s3err('OperationAborted', `Part of this upload was removed from the store (by dv gc) before it could be committed; upload it again.`);
+            }
           }
         }
-      }
-    };
-    let id: string;
-    try {
-      id = await withLockAsync(this.repo, 'serve',
-        () => this.repo.commitChanges(branch, changes, message, { createBranch: false, check }), this.opts.lockWaitMs);
+        return { id: await this.repo.commitChanges(branch, effective, message, { createBranch: false }), created: true };
+      }, this.opts.lockWaitMs);
     } catch (e) {
       if (e instanceof DvError && e.code === 'LOCKED') throw s3err('SlowDown', `Please reduce your request rate: ${e.message}`);
       throw e;
     }
     for (const c of changes.values()) if (c) this.release(c);
-    return { commit: id, time: await this.timeOf(id) };
+    return { commit: out.id, time: await this.timeOf(out.id), created: out.created };
   }
 
   private release(f: object): void {

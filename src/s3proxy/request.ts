@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { S3Error, errorXml, s3err, statusHasBody } from './errors.js';
 import type { KeyLookup, KeyRecord } from './keys.js';
 import { canRead, canWrite } from './keys.js';
+import type { GroupCommits } from './group-commit.js';
 import type { VerifiedRequest } from './sigv4.js';
 import type { ProxyBackend } from './types.js';
 
@@ -24,6 +25,11 @@ export interface ServerOptions {
   uploadTtlMs?: number;
   /** Clock, for tests of skew and expiry. */
   now?: () => number;
+  /**
+   * Sees every request first (e.g. the web console's routes); returns true when it
+   * answered it, false to let the S3 dispatch handle it.
+   */
+  intercept?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
   /** One call per finished request; never given secrets, signatures or query strings. */
   onRequest?: (info: RequestLogInfo) => void;
 }
@@ -44,6 +50,8 @@ export interface Ctx {
   res: ServerResponse;
   requestId: string;
   backend: ProxyBackend;
+  /** Writes to a branch are committed through this (group commit). */
+  commits: GroupCommits;
   opts: ServerOptions;
   method: string;
   bucket: string | undefined;

@@ -14,6 +14,7 @@ import { deleteObject, deleteObjects, putObject } from './handlers/write.js';
 import {
   abortUpload, completeUpload, createUpload, listParts, listUploads, MIN_PART_SIZE, uploadPart, Uploads,
 } from './handlers/multipart.js';
+import { GroupCommits } from './group-commit.js';
 import { type Ctx, type ServerOptions, headerMap, parseTarget, resourceOf, sendError, sendXml } from './request.js';
 import { authKind, parseQuery, verifySigV4 } from './sigv4.js';
 import type { ProxyBackend } from './types.js';
@@ -51,7 +52,13 @@ function authenticate(ctx: Ctx, rawPath: string, rawQuery: string, pairs: [strin
   if (!ctx.principal) throw s3err('InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
 }
 
-async function route(ctx: Ctx, uploads: Uploads): Promise<void> {
+/** What lives as long as the server: in-flight multipart uploads and the commit queues. */
+interface ServerState {
+  uploads: Uploads;
+  commits: GroupCommits;
+}
+
+async function route(ctx: Ctx, { uploads }: ServerState): Promise<void> {
   const { method, query } = ctx;
   const has = (k: string): boolean => query.has(k);
   if (ctx.bucket === undefined) {
@@ -83,6 +90,8 @@ async function route(ctx: Ctx, uploads: Uploads): Promise<void> {
         if (has('delete')) return deleteObjects(ctx);
         break;
       case 'PUT':
+        // A sub-resource (versioning, ...) is configuration dv does not have; a plain PUT creates.
+        if (query.size > 0) throw s3err('NotImplemented', `Bucket configuration (${[...query.keys()].join(', ')}) is not implemented by dv serve.`);
         throw s3err('BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it.', { BucketName: ctx.bucket });
       default:
         break;
@@ -109,9 +118,10 @@ function toS3Error(e: unknown): S3Error {
   return s3err('InternalError', 'We encountered an internal error. Please try again.');
 }
 
-async function handle(backend: ProxyBackend, opts: ServerOptions, uploads: Uploads, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(backend: ProxyBackend, opts: ServerOptions, state: ServerState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (opts.intercept && await opts.intercept(req, res)) return;
   const ctx: Ctx = {
-    req, res, backend, opts, requestId: newRequestId(), method: req.method ?? 'GET', bucket: undefined, key: '',
+    req, res, backend, commits: state.commits, opts, requestId: newRequestId(), method: req.method ?? 'GET', bucket: undefined, key: '',
     query: new Map(), auth: null, principal: null, started: Date.now(),
   };
   res.once('close', () => {
@@ -128,29 +138,30 @@ async function handle(backend: ProxyBackend, opts: ServerOptions, uploads: Uploa
     const pairs = parseQuery(t.rawQuery);
     for (const [k, v] of pairs) if (!ctx.query.has(k)) ctx.query.set(k, v);
     authenticate(ctx, t.rawPath, t.rawQuery, pairs);
-    await route(ctx, uploads);
+    await route(ctx, state);
   } catch (e) {
     sendError(ctx, toS3Error(e), resourceOf(ctx));
   }
 }
 
 /** Gets the first look at each request (the web console, under /ui/); true = it answered. */
-export type RequestHook = (req: IncomingMessage, res: ServerResponse) => boolean;
+export type RequestHook = NonNullable<ServerOptions['intercept']>;
 
 /** The HTTP server, not yet listening; see startS3Server for the default 127.0.0.1 binding. */
-export function createS3Server(backend: ProxyBackend, opts: ServerOptions & { ui?: RequestHook }): Server {
-  const uploads = new Uploads(opts.uploadTtlMs);
+export function createS3Server(backend: ProxyBackend, opts: ServerOptions): Server {
+  const state: ServerState = { uploads: new Uploads(opts.uploadTtlMs), commits: new GroupCommits(backend) };
   // requestTimeout 0: a multi-GiB upload may legitimately take longer than Node's
   // default 5 minutes; idle sockets are still closed by the socket timeout below.
   const server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 });
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    if (opts.ui?.(req, res)) return;
-    handle(backend, opts, uploads, req, res).catch(() => res.destroy());
+    handle(backend, opts, state, req, res).catch(() => res.destroy());
   };
   server.on('request', onRequest);
   // With a listener, Node leaves "100 Continue" to us: it is sent only once the
   // request passed authentication and routing and its body is actually wanted.
   server.on('checkContinue', onRequest);
+  // Other expectations are ignored, as S3 does (Node would answer 417 with no body).
+  server.on('checkExpectation', onRequest);
   server.setTimeout(5 * 60_000, (socket: Socket) => socket.destroy());
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     // Malformed or oversized request heads never reach a handler; answer and hang up.
@@ -181,7 +192,7 @@ export interface RunningS3Server {
 /** Create and listen; binds to 127.0.0.1 unless `host` says otherwise. */
 export async function startS3Server(
   backend: ProxyBackend,
-  opts: ServerOptions & { host?: string; port?: number; ui?: RequestHook },
+  opts: ServerOptions & { host?: string; port?: number },
 ): Promise<RunningS3Server> {
   const server = createS3Server(backend, opts);
   const host = opts.host ?? DEFAULT_HOST;

@@ -2,7 +2,7 @@
 // The server only ever talks to a ProxyBackend, so the protocol can be tested
 // against an in-memory double and the real Repo plugs in with a thin adapter.
 import type { Readable } from 'node:stream';
-import type { FileEntry, StoredFile, WalkItem } from '../repo/types.js';
+import type { FileEntry, IngestedFile, StoredFile, WalkItem } from '../repo/types.js';
 
 /** A repository served as a bucket. */
 export interface RepoInfo {
@@ -32,9 +32,19 @@ export interface ResolvedRef {
 /** A file to place at a path on commit; `mode` defaults to 0644 when absent. */
 export type FileChange = StoredFile & { mode?: number };
 
+/** Whether placing `change` (null: delete) at a path holding `cur` would change nothing. */
+export function sameFile(cur: FileEntry | null, change: FileChange | null): boolean {
+  if (change === null) return cur === null;
+  return cur !== null && cur.hash === change.hash && cur.size === change.size
+    && (change.mode === undefined || change.mode === cur.mode)
+    && JSON.stringify(cur.s3 ?? null) === JSON.stringify(change.s3 ?? null);
+}
+
 export interface CommitResult {
   commit: string;
   time: Date;
+  /** false when nothing changed (skipUnchanged) and `commit` is the branch head as it was. */
+  created?: boolean;
 }
 
 export interface CommitOptions {
@@ -45,6 +55,13 @@ export interface CommitOptions {
    * CommitConflict and leave the branch alone.
    */
   expect?: Map<string, (current: FileEntry | null) => boolean>;
+  /**
+   * Leave out changes that would not change the file at that path (same content, mode
+   * and S3 facts; deleting a missing path), judged inside the atomic section; when
+   * nothing is left, make no commit and answer the current head (`created: false`).
+   * A retried upload thus never leaves a trail of commits.
+   */
+  skipUnchanged?: boolean;
 }
 
 /** Thrown by ProxyBackend.commit when an `expect` predicate does not hold. */
@@ -95,7 +112,13 @@ export interface ProxyBackend {
    * stream errors: the server errors the stream on bad signatures, checksums, or a
    * client that disconnects. Stored-but-uncommitted chunks are garbage for `dv gc`.
    */
-  storeStream(repo: string, body: Readable): Promise<StoredFile>;
+  storeStream(repo: string, body: Readable): Promise<IngestedFile>;
+
+  /**
+   * The MD5 (hex) of a stored file's content: the ETag of an object written in one part.
+   * Recorded when the file was stored; computed once (reading it) for older files.
+   */
+  md5(repo: string, entry: StoredFile): Promise<string>;
 
   /** One file made of `parts` in order (multipart complete); may re-read them to hash. */
   concat(repo: string, parts: StoredFile[]): Promise<StoredFile>;

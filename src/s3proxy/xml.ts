@@ -18,15 +18,14 @@ export const isoTime = (d: Date): string => d.toISOString();
 
 /**
  * encoding-type=url as AWS applies it to listing fields: UTF-8 percent-encoding that
- * keeps unreserved characters and `/`, and writes a space as `+` (clients decode
- * with unquote_plus, so a literal `+` must become %2B).
+ * keeps unreserved characters and `/`. A space is %20 (Ceph's s3-tests check this) and
+ * a literal `+` is %2B, so clients decoding with unquote or unquote_plus agree.
  */
 export function urlEncodeKey(s: string): string {
   let out = '';
   for (const b of Buffer.from(s, 'utf8')) {
     const c = String.fromCharCode(b);
     if (/[A-Za-z0-9\-_.~/]/.test(c)) out += c;
-    else if (b === 0x20) out += '+';
     else out += `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   return out;

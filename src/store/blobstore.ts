@@ -115,6 +115,11 @@ export class BlobStore {
     return this.pending.has(id.toString('hex')) || this.stmtHas.get(id) !== undefined;
   }
 
+  /** Size in bytes of an indexed pack, or undefined when the index does not know it. */
+  packSize(pack: string): number | undefined {
+    return this.db.prepare('SELECT size FROM packs WHERE id = ?').pluck().get(pack) as number | undefined;
+  }
+
   locate(id: Buffer): BlobLocation | undefined {
     return this.stmtGet.get(id) as BlobLocation | undefined;
   }

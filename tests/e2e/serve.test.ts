@@ -14,9 +14,8 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  TempDirs, dv, dvJson, dvOk, randomBytes, spawnDv, waitFor, writeFile, writeRandomFile, type DvProcess,
-} from '../helpers/cli.js';
+import { TempDirs, dv, dvJson, dvOk, randomBytes, writeFile, writeRandomFile } from '../helpers/cli.js';
+import { awsEnv, startServe, stopServe, type Key, type Served } from '../helpers/serve.js';
 import { startS3Server as startS3rver, type S3TestServer } from '../helpers/s3server.js';
 import { presign, signer } from '../s3proxy/sign-helpers.js';
 
@@ -25,34 +24,6 @@ const MiB = 1 << 20;
 const tmp = new TempDirs();
 const AWS = ['/usr/bin/aws', '/usr/local/bin/aws'].find((p) => fs.existsSync(p));
 if (!AWS) console.warn('aws CLI not found: skipping the aws-cli cases (CI installs it: apt-get install awscli)');
-
-interface Key { id: string; secret: string; read: string[]; write: string[] }
-
-interface Served {
-  proc: DvProcess;
-  url: string;
-  port: number;
-  stderr(): string;
-}
-
-/** Starts `dv serve` and waits for the endpoint it prints. */
-async function startServe(cwd: string, args: string[], env: Record<string, string> = {}): Promise<Served> {
-  const proc = spawnDv(cwd, ['serve', '--port', '0', ...args], { env });
-  let out = '';
-  let err = '';
-  proc.child.stdout!.on('data', (d: Buffer) => { out += d; });
-  proc.child.stderr!.on('data', (d: Buffer) => { err += d; });
-  const ok = await waitFor(() => /endpoint: (\S+)/.test(out) || proc.exited(), 30_000);
-  const m = /endpoint: (\S+)/.exec(out);
-  if (!ok || !m) throw new Error(`dv serve did not start: ${out}${err}`);
-  return { proc, url: m[1]!, port: Number(new URL(m[1]!).port), stderr: () => err };
-}
-
-async function stopServe(s: Served): Promise<number | null> {
-  if (s.proc.exited()) return (await s.proc.done).code;
-  s.proc.child.kill('SIGTERM');
-  return (await s.proc.done).code;
-}
 
 function client(url: string, key: Key): S3Client {
   return new S3Client({
@@ -79,14 +50,6 @@ function rawRequest(port: number, method: string, target: string, headers: Recor
     req.on('error', reject);
     req.end();
   });
-}
-
-function awsEnv(home: string, key: Key): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH, HOME: home, AWS_ACCESS_KEY_ID: key.id, AWS_SECRET_ACCESS_KEY: key.secret,
-    AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_CONFIG_FILE: path.join(home, 'aws-config'), AWS_SHARED_CREDENTIALS_FILE: path.join(home, 'aws-credentials'),
-  };
 }
 
 afterAll(() => tmp.cleanup());

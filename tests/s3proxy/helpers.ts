@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client, type S3ServiceException } from '@aws-sdk/client-s3';
 import { KeyStore, type KeyRecord } from '../../src/s3proxy/keys.js';
 import { startS3Server, type RunningS3Server, type ServerOptions } from '../../src/s3proxy/server.js';
 import { MemoryBackend } from './memory-backend.js';
@@ -80,4 +80,14 @@ export function errorCode(body: string): string | undefined {
 
 export async function bodyText(b: { transformToString(): Promise<string> } | undefined): Promise<string> {
   return b ? b.transformToString() : '';
+}
+
+/** The S3 error `fn` fails with; fails the test when it succeeds. */
+export async function s3error(fn: () => Promise<unknown>): Promise<S3ServiceException> {
+  try {
+    await fn();
+  } catch (e) {
+    return e as S3ServiceException;
+  }
+  throw new Error('expected an S3 error');
 }

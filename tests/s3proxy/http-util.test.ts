@@ -1,6 +1,8 @@
 // Range parsing, conditional-request precedence, content types, ETags.
 import { describe, expect, test } from 'vitest';
-import { contentRange, contentTypeFor, etagFor, evaluateConditions, parseRange } from '../../src/s3proxy/http-util.js';
+import { createHash } from 'node:crypto';
+import { multipartEtag, quoteEtag } from '../../src/s3proxy/etag.js';
+import { contentRange, contentTypeFor, evaluateConditions, parseRange } from '../../src/s3proxy/http-util.js';
 
 describe('parseRange', () => {
   const size = 100;
@@ -86,6 +88,10 @@ test('content types by extension, octet-stream otherwise', () => {
   expect(contentTypeFor('noext')).toBe('application/octet-stream');
 });
 
-test('ETag: first 32 hex digits of the BLAKE3 checksum, quoted', () => {
-  expect(etagFor('ab'.repeat(32))).toBe(`"${'ab'.repeat(16)}"`);
+test('multipart ETag: MD5 of the binary part MD5s, then -N (as S3 computes it)', () => {
+  const md5 = (s: string): string => createHash('md5').update(s).digest('hex');
+  const parts = [md5('a'.repeat(10)), md5('b')];
+  const want = createHash('md5').update(Buffer.concat(parts.map((p) => Buffer.from(p, 'hex')))).digest('hex');
+  expect(multipartEtag(parts)).toBe(`${want}-2`);
+  expect(quoteEtag(md5('x'))).toBe(`"${md5('x')}"`);
 });

@@ -3,13 +3,14 @@
 // src/s3proxy/types.ts (content-addressed chunks, S3-ordered walks with seeking,
 // ranged reads of only the overlapping chunks, atomic commits on a branch head),
 // and counts chunk reads so tests can check range reads stay local.
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { DvError } from '../../src/store/errors.js';
 import { blake3Hex, createHasher } from '../../src/store/hash.js';
-import type { FileEntry, StoredFile, WalkItem } from '../../src/repo/types.js';
+import type { FileEntry, IngestedFile, StoredFile, WalkItem } from '../../src/repo/types.js';
 import { cmpKey } from '../../src/s3proxy/listing.js';
 import {
-  CommitConflict, type CommitOptions, type CommitResult, type FileChange, type ProxyBackend, type RefInfo,
+  CommitConflict, sameFile, type CommitOptions, type CommitResult, type FileChange, type ProxyBackend, type RefInfo,
   type RepoInfo, type ResolvedRef,
 } from '../../src/s3proxy/types.js';
 
@@ -32,6 +33,8 @@ export class MemoryBackend implements ProxyBackend {
   /** Streams returned by open() that were destroyed before they ended. */
   destroyedReads = 0;
   commitCount = 0;
+  /** Time a commit takes before it lands (as a real one spends writing and syncing). */
+  commitDelayMs = 0;
   /** Items yielded by walk(), to check that paging never re-reads from the start. */
   walkYields = 0;
   private clock = Date.UTC(2026, 0, 1);
@@ -165,8 +168,14 @@ export class MemoryBackend implements ProxyBackend {
     return r;
   }
 
-  async storeStream(repo: string, body: Readable): Promise<StoredFile> {
+  async md5(repo: string, entry: StoredFile): Promise<string> {
     this.check(repo);
+    return createHash('md5').update(this.content(entry)).digest('hex');
+  }
+
+  async storeStream(repo: string, body: Readable): Promise<IngestedFile> {
+    this.check(repo);
+    const md5 = createHash('md5');
     const whole = await createHasher();
     const chunks: [string, number][] = [];
     let size = 0;
@@ -187,13 +196,14 @@ export class MemoryBackend implements ProxyBackend {
     for await (const chunk of body) {
       const b = chunk as Buffer;
       whole.update(b);
+      md5.update(b);
       size += b.length;
       pending.push(b);
       pendingLen += b.length;
       if (pendingLen >= this.chunkSize) cut(false);
     }
     cut(true);
-    return { size, hash: whole.digestHex(), chunks };
+    return { size, hash: whole.digestHex(), chunks, md5: md5.digest('hex') };
   }
 
   async concat(repo: string, parts: StoredFile[]): Promise<StoredFile> {
@@ -213,6 +223,7 @@ export class MemoryBackend implements ProxyBackend {
 
   async commit(repo: string, branch: string, changes: Map<string, FileChange | null>, message: string, opts?: CommitOptions): Promise<CommitResult> {
     this.check(repo);
+    if (this.commitDelayMs) await new Promise((r) => setTimeout(r, this.commitDelayMs));
     // No await from here on: the read-modify-write of the branch head is atomic.
     const ref = this.refs.get(branch);
     if (!ref || ref.kind !== 'branch') throw new DvError(`no branch '${branch}'`);
@@ -221,10 +232,14 @@ export class MemoryBackend implements ProxyBackend {
       if (!pred(head.files.get(path) ?? null)) throw new CommitConflict(path);
     }
     const files = new Map(head.files);
+    let changed = 0;
     for (const [path, ch] of changes) {
+      if (opts?.skipUnchanged && sameFile(head.files.get(path) ?? null, ch)) continue;
+      changed++;
       if (ch === null) files.delete(path);
-      else files.set(path, { name: path.split('/').pop()!, type: 'file', mode: ch.mode ?? 0o644, size: ch.size, hash: ch.hash, chunks: ch.chunks });
+      else files.set(path, { name: path.split('/').pop()!, type: 'file', mode: ch.mode ?? 0o644, size: ch.size, hash: ch.hash, chunks: ch.chunks, ...(ch.s3 ? { s3: ch.s3 } : {}) });
     }
+    if (changed === 0 && opts?.skipUnchanged) return { commit: head.id, time: head.time, created: false };
     const c = this.newCommit(files, message, head.id);
     ref.commit = c.id;
     this.commitCount++;

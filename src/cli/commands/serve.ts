@@ -2,9 +2,7 @@
 // the AWS SDK behind --remote are loaded only when these commands run.
 import path from 'node:path';
 import type { Command } from 'commander';
-import type { Repo as RepoT } from '../../repo/repo.js';
 import type { RequestLogInfo } from '../../s3proxy/request.js';
-import { DvError } from '../../store/errors.js';
 import { withRepo, type GlobalOptions } from '../context.js';
 import { printJson, println } from '../output.js';
 import { collect, durationArg, intArg, sizeArg } from '../args.js';
@@ -33,76 +31,26 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .option('--ui', 'also serve the web console at /ui/ (log in with an access key)')
     .action(async (o) => {
       const globals = g();
-      const { Repo } = await import('../../repo/repo.js');
-      const { RepoBackend, bucketName } = await import('../../s3proxy/repo-backend.js');
-      const { KeyStore } = await import('../../s3proxy/keys.js');
-      const { startS3Server } = await import('../../s3proxy/server.js');
-      const cwd = process.cwd();
-      type Mirror = import('../../s3proxy/remote-mirror.js').RemoteMirror;
-      let mirror: Mirror | undefined;
-      let repo: RepoT;
-      let projectRoot: string;
-      if (o.remote) {
-        const { RemoteMirror } = await import('../../s3proxy/remote-mirror.js');
-        mirror = await RemoteMirror.open(cwd, { remote: o.remote, cacheBytes: o.cacheSize });
-        repo = mirror.repo;
-        projectRoot = mirror.projectRoot;
-      } else {
-        repo = Repo.open(cwd);
-        projectRoot = repo.root;
-      }
-      let backend: InstanceType<typeof RepoBackend>;
-      try {
-        backend = new RepoBackend(repo, {
-          name: o.name ?? bucketName(projectRoot),
-          readOnly: mirror ? `this dv serve is read-only: it serves remote '${o.remote}' (${mirror.remote.url}); write with dv push` : undefined,
-        });
-      } catch (e) {
-        mirror ? mirror.close() : repo.close();
-        throw e;
-      }
-      const keys = new KeyStore(path.join(projectRoot, '.dv', 'keys.json'));
-      const running = await startS3Server(backend, {
-        keys, anonymousRead: o.anonymousRead, region: o.region, host: o.host, port: o.port,
+      const { startServe } = await import('../../s3proxy/serve.js');
+      const serving = await startServe({
+        cwd: process.cwd(), host: o.host, port: o.port, name: o.name, anonymousRead: o.anonymousRead,
+        region: o.region, remote: o.remote, cacheBytes: o.cacheSize, refreshMs: o.refresh,
         onRequest: o.verbose ? (i) => process.stderr.write(logLine(i) + '\n') : undefined,
-        ui: o.ui ? await (await import('./ui.js')).uiHook(repo, keys, backend.name) : undefined,
-      }).catch((e: NodeJS.ErrnoException) => {
-        backend.close();
-        mirror ? mirror.close() : repo.close();
-        if (e.code === 'EADDRINUSE') throw new DvError(`port ${o.port} on ${o.host} is in use (--port 0 picks a free one)`);
-        if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') throw new DvError(`cannot listen on ${o.host}: ${e.code}`);
-        throw e;
+        intercept: o.ui ? async ({ repo, keys, bucket }) => (await import('./ui.js')).uiHook(repo, keys, bucket) : undefined,
+        onRefreshError: (e) => process.stderr.write(`dv serve: refreshing from ${serving.remoteUrl} failed: ${(e as Error).message}\n`),
       });
-      mirror?.refreshEvery(o.refresh, (e) => process.stderr.write(`dv serve: refreshing from ${mirror!.remote.url} failed: ${(e as Error).message}\n`));
-
-      const bucket = backend.name;
-      println(`endpoint: ${running.url}`);
-      if (o.ui) println(`ui:       ${running.url}/ui/`);
-      println(`bucket:   s3://${bucket}/<ref>/<path>  (${mirror ? `read-only, from remote ${o.remote} ${mirror.remote.url}` : projectRoot})`);
+      println(`endpoint: ${serving.url}`);
+      if (o.ui) println(`ui:       ${serving.url}/ui/`);
+      println(`bucket:   s3://${serving.bucket}/<ref>/<path>  (${serving.remoteUrl ? `read-only, from remote ${o.remote} ${serving.remoteUrl}` : serving.projectRoot})`);
       if (!globals.quiet) {
-        const n = keys.list().length;
+        const n = serving.keys.list().length;
         println(`keys:     ${n ? `${n} in .dv/keys.json; ` : ''}create one with: dv keys create --read '*' [--write BRANCH]${o.anonymousRead ? ' (unsigned reads allowed)' : ''}`);
-        println(`try:      aws --endpoint-url ${running.url} s3 ls s3://${bucket}/`);
+        println(`try:      aws --endpoint-url ${serving.url} s3 ls s3://${serving.bucket}/`);
       }
-
       await new Promise<void>((resolve) => {
-        let stopping = false;
-        const stop = async (): Promise<void> => {
-          if (stopping) return;
-          stopping = true;
-          // Finish requests in flight for a few seconds, then cut what is left
-          // (an unfinished upload is never committed; clients retry).
-          const closed = new Promise<void>((r) => running.server.close(() => r()));
-          running.server.closeIdleConnections();
-          await Promise.race([closed, new Promise((r) => setTimeout(r, 5000).unref())]);
-          running.server.closeAllConnections();
-          await backend.idle();
-          backend.close();
-          mirror ? mirror.close() : repo.close();
-          resolve();
-        };
-        process.once('SIGINT', () => void stop());
-        process.once('SIGTERM', () => void stop());
+        const stop = (): void => { serving.stop().then(resolve, resolve); };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
       });
     });
 

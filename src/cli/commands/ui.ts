@@ -28,7 +28,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
       const backend = new RepoBackend(repo, { name: bucketName(repo.root), readOnly: 'dv ui is read-only; use dv serve to write' });
       const keys = new KeyStore(path.join(repo.dvDir, 'keys.json'));
       const ui = await uiHook(repo, keys, backend.name, !o.login);
-      const running = await startS3Server(backend, { keys, host: '127.0.0.1', port: o.port, ui }).catch((e: NodeJS.ErrnoException) => {
+      const running = await startS3Server(backend, { keys, host: '127.0.0.1', port: o.port, intercept: ui }).catch((e: NodeJS.ErrnoException) => {
         backend.close();
         repo.close();
         throw e;

@@ -4,19 +4,33 @@
 // NoSuchUpload and start over, which every S3 client handles. Their stored chunks
 // are unreferenced and go away with `dv gc`.
 import { randomBytes } from 'node:crypto';
-import { storeBody } from '../body.js';
+import { checksumHeaders, storeBody, type VerifiedChecksum } from '../body.js';
+import { createChecksum, isChecksumAlgorithm, type ChecksumAlgorithm } from '../checksums.js';
 import { s3err } from '../errors.js';
-import { etagFor, parseRange } from '../http-util.js';
+import { multipartEtag, quoteEtag, unquoteEtag } from '../etag.js';
+import { parseRange } from '../http-util.js';
 import { parseMax } from '../listing.js';
 import { type Ctx, header, requireWrite, sendEmpty, sendXml } from '../request.js';
 import * as xml from '../xml.js';
-import { commitMessage, copySourceEntry, writeTarget } from './write.js';
-import type { StoredFile } from '../../repo/types.js';
+import { commitMessage, commitWrite, copySourceEntry, refuseEncryption, writeTarget } from './write.js';
+import type { IngestedFile, S3Meta } from '../../repo/types.js';
 
 interface Part {
-  stored: StoredFile;
+  stored: IngestedFile;
   etag: string;
   lastModified: Date;
+  checksum?: VerifiedChecksum;
+}
+
+/** What a completed upload answered, so that a retried CompleteMultipartUpload gets it again. */
+interface Completed {
+  bucket: string;
+  key: string;
+  /** The part list the client sent, as `n:etag,...`. */
+  parts: string;
+  etag: string;
+  commit: string;
+  at: number;
 }
 
 interface Upload {
@@ -29,6 +43,8 @@ interface Upload {
   touched: number;
   parts: Map<number, Part>;
   completing: boolean;
+  /** x-amz-checksum-algorithm given at CreateMultipartUpload. */
+  checksumAlgorithm?: ChecksumAlgorithm;
 }
 
 const DEFAULT_TTL_MS = 24 * 3600 * 1000;
@@ -37,6 +53,7 @@ const MAX_PART_NUMBER = 10_000;
 
 export class Uploads {
   private readonly map = new Map<string, Upload>();
+  private readonly completed = new Map<string, Completed>();
 
   constructor(private readonly ttlMs = DEFAULT_TTL_MS) {}
 
@@ -65,19 +82,38 @@ export class Uploads {
     this.map.delete(up.id);
   }
 
+  /** Remember what completing `up` answered (kept as long as an idle upload would be). */
+  complete(up: Upload, c: Omit<Completed, 'at'>): void {
+    this.map.delete(up.id);
+    this.completed.set(up.id, { ...c, at: Date.now() });
+  }
+
+  /** The answer of an upload completed before with exactly this part list, if any. */
+  completedAs(ctx: Ctx, parts: string): Completed | undefined {
+    const c = this.completed.get(ctx.query.get('uploadId') ?? '');
+    return c && c.bucket === ctx.bucket && c.key === ctx.key && c.parts === parts ? c : undefined;
+  }
+
   list(bucket: string): Upload[] {
     return [...this.map.values()].filter((u) => u.bucket === bucket);
   }
 
   private sweep(now: number): void {
     for (const [id, u] of this.map) if (now - u.touched > this.ttlMs) this.map.delete(id);
+    for (const [id, c] of this.completed) if (now - c.at > this.ttlMs) this.completed.delete(id);
   }
 }
 
 export async function createUpload(ctx: Ctx, uploads: Uploads): Promise<void> {
+  refuseEncryption(ctx);
   const loc = await writeTarget(ctx, ctx.bucket!, ctx.key);
-  const up = uploads.add({ bucket: ctx.bucket!, key: ctx.key, branch: loc.ref, path: loc.path, initiated: new Date() }, Date.now());
-  sendXml(ctx, 200, xml.initiateMultipartUpload(ctx.bucket!, ctx.key, up.id));
+  const alg = header(ctx, 'x-amz-checksum-algorithm')?.toLowerCase();
+  if (alg !== undefined && !isChecksumAlgorithm(alg)) {
+    throw s3err('InvalidRequest', `Checksum algorithm ${alg} is not supported.`);
+  }
+  const up = uploads.add({ bucket: ctx.bucket!, key: ctx.key, branch: loc.ref, path: loc.path, initiated: new Date(), checksumAlgorithm: alg }, Date.now());
+  sendXml(ctx, 200, xml.initiateMultipartUpload(ctx.bucket!, ctx.key, up.id),
+    alg ? { 'x-amz-checksum-algorithm': alg.toUpperCase(), 'x-amz-checksum-type': 'COMPOSITE' } : {});
 }
 
 function partNumber(ctx: Ctx): number {
@@ -98,14 +134,20 @@ export async function uploadPart(ctx: Ctx, uploads: Uploads): Promise<void> {
   const n = partNumber(ctx);
   const up = uploads.get(ctx);
   authorise(ctx, up);
-  let stored: StoredFile;
+  refuseEncryption(ctx);
+  let stored: IngestedFile;
+  let checksum: VerifiedChecksum | undefined;
   const copy = header(ctx, 'x-amz-copy-source') !== undefined;
   if (copy) {
     const src = await copySourceEntry(ctx);
     const rangeHeader = header(ctx, 'x-amz-copy-source-range');
     let [start, end] = [0, src.entry.size];
     if (rangeHeader !== undefined) {
-      const r = /^bytes=\d+-\d+$/.test(rangeHeader) ? parseRange(rangeHeader, src.entry.size) : { kind: 'none' as const };
+      const m = /^bytes=(\d+)-(\d+)$/.exec(rangeHeader);
+      if (m && (Number(m[1]) >= src.entry.size || Number(m[2]) >= src.entry.size)) {
+        throw s3err('InvalidRange', `The x-amz-copy-source-range ${rangeHeader} goes past the end of the source (${src.entry.size} bytes).`);
+      }
+      const r = m ? parseRange(rangeHeader, src.entry.size) : { kind: 'none' as const };
       if (r.kind !== 'range' || r.end !== Number(rangeHeader.split('-')[1]) + 1) {
         throw s3err('InvalidArgument', 'The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy', { ArgumentName: 'x-amz-copy-source-range' });
       }
@@ -113,19 +155,46 @@ export async function uploadPart(ctx: Ctx, uploads: Uploads): Promise<void> {
     }
     stored = await ctx.backend.storeStream(ctx.bucket!, ctx.backend.open(src.bucket, src.entry, start, end));
   } else {
-    stored = await storeBody(ctx, ctx.bucket!);
+    const body = await storeBody(ctx, ctx.bucket!);
+    ({ checksum } = body);
+    stored = body;
   }
   if (!uploads.has(up) || up.completing) throw s3err('NoSuchUpload', 'The upload was completed or aborted while this part was being sent.', { UploadId: up.id });
-  const part: Part = { stored, etag: etagFor(stored.hash), lastModified: new Date() };
+  const part: Part = { stored, etag: quoteEtag(stored.md5), lastModified: new Date(), checksum };
   up.parts.set(n, part);
   if (copy) sendXml(ctx, 200, xml.copyObjectResult(part.etag, part.lastModified, true));
-  else sendEmpty(ctx, 200, { etag: part.etag });
+  else sendEmpty(ctx, 200, { etag: part.etag, ...checksumHeaders(checksum) });
 }
 
-const unquote = (t: string): string => t.trim().replace(/^"(.*)"$/, '$1');
+const unquote = unquoteEtag;
+
+/** S3's composite checksum: the checksum of the parts' binary checksums, `-N`; when every part has one. */
+function compositeChecksum(up: Upload, parts: Part[]): string | undefined {
+  const alg = up.checksumAlgorithm ?? parts[0]?.checksum?.alg;
+  if (!alg || !parts.every((p) => p.checksum?.alg === alg)) return undefined;
+  const sum = createChecksum(alg);
+  for (const p of parts) sum.update(Buffer.from(p.checksum!.value, 'base64'));
+  return `${alg}:${sum.digestBase64()}-${parts.length}`;
+}
+
+function sendCompleted(ctx: Ctx, etag: string, commit: string): void {
+  const host = header(ctx, 'host') ?? '127.0.0.1';
+  const location = `http://${host}/${encodeURIComponent(ctx.bucket!)}/${ctx.key.split('/').map(encodeURIComponent).join('/')}`;
+  sendXml(ctx, 200, xml.completeMultipartUpload(location, ctx.bucket!, ctx.key, etag), { 'x-dv-commit': commit });
+}
 
 export async function completeUpload(ctx: Ctx, uploads: Uploads, readXml: () => Promise<string>, minPartSize: number): Promise<void> {
-  const up = uploads.get(ctx);
+  let up: Upload;
+  try {
+    up = uploads.get(ctx);
+  } catch (e) {
+    // Sent again after it succeeded (the first answer was lost): S3 answers 200 again.
+    const requested = xml.parseCompleteMultipartUpload(await readXml());
+    const done = uploads.completedAs(ctx, requested.map((r) => `${r.partNumber}:${unquote(r.etag)}`).join(','));
+    if (!done) throw e;
+    await writeTarget(ctx, ctx.bucket!, ctx.key); // permission, as for the first attempt
+    return sendCompleted(ctx, done.etag, done.commit);
+  }
   authorise(ctx, up);
   const requested = xml.parseCompleteMultipartUpload(await readXml());
   if (up.completing) throw s3err('NoSuchUpload', 'This upload is already being completed.', { UploadId: up.id });
@@ -139,7 +208,7 @@ export async function completeUpload(ctx: Ctx, uploads: Uploads, readXml: () => 
     if (!have || unquote(have.etag) !== unquote(r.etag)) {
       throw s3err('InvalidPart', 'One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part\'s entity tag.', { PartNumber: String(r.partNumber), ETag: r.etag });
     }
-    return { n: r.partNumber, stored: have.stored };
+    return { n: r.partNumber, stored: have.stored, part: have };
   });
   parts.slice(0, -1).forEach(({ n, stored }) => {
     if (stored.size < minPartSize) {
@@ -151,11 +220,13 @@ export async function completeUpload(ctx: Ctx, uploads: Uploads, readXml: () => 
   up.completing = true;
   try {
     const whole = parts.length === 1 ? parts[0]!.stored : await ctx.backend.concat(ctx.bucket!, parts.map((x) => x.stored));
-    const result = await ctx.backend.commit(ctx.bucket!, up.branch, new Map([[up.path, whole]]), commitMessage(ctx, 'CompleteMultipartUpload', up.path));
-    uploads.delete(up);
-    const host = header(ctx, 'host') ?? '127.0.0.1';
-    const location = `http://${host}/${encodeURIComponent(ctx.bucket!)}/${ctx.key.split('/').map(encodeURIComponent).join('/')}`;
-    sendXml(ctx, 200, xml.completeMultipartUpload(location, ctx.bucket!, ctx.key, etagFor(whole.hash)), { 'x-dv-commit': result.commit });
+    const etag = multipartEtag(parts.map((x) => x.stored.md5));
+    const checksum = compositeChecksum(up, parts.map((x) => x.part));
+    const s3: S3Meta = { etag, parts: parts.map((x) => x.stored.size), ...(checksum ? { checksum } : {}) };
+    const change = { size: whole.size, hash: whole.hash, chunks: whole.chunks, s3 };
+    const result = await commitWrite(ctx, ctx.bucket!, up.branch, new Map([[up.path, change]]), commitMessage(ctx, 'CompleteMultipartUpload', up.path));
+    uploads.complete(up, { bucket: ctx.bucket!, key: ctx.key, parts: requested.map((r) => `${r.partNumber}:${unquote(r.etag)}`).join(','), etag: quoteEtag(etag), commit: result.commit });
+    sendCompleted(ctx, quoteEtag(etag), result.commit);
   } catch (e) {
     up.completing = false; // let the client retry
     throw e;
