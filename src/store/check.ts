@@ -84,8 +84,9 @@ export async function checkStore(store: BlobStore, onProgress?: (done: number, t
     }
     if (misplaced > 20) err({ kind: 'index', pack: id, message: `${misplaced - 20} more index row(s) do not match pack ${id}` });
     let unindexed = 0;
+    const here = new Set(rows.map((r) => r.id.toString('hex')));
     for (const [hex, e] of inTable) {
-      if (check.badEntries.has(hex) || store.locate(e.id)) continue;
+      if (here.has(hex) || check.badEntries.has(hex) || store.locate(e.id)) continue;
       if (unindexed++ < 20) err({ kind: 'unindexed-object', pack: id, object: hex, message: `object ${hex} in pack ${id} is not in the index` });
     }
     if (unindexed > 20) err({ kind: 'unindexed-object', pack: id, message: `${unindexed - 20} more object(s) of pack ${id} are not in the index` });

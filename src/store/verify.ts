@@ -54,29 +54,24 @@ export async function checkPackFile(file: string, id: string): Promise<PackFileC
     const hasher = await createHasher();
     const sorted = [...(entries ?? [])].sort((a, b) => a.offset - b.offset);
     let ei = 0;
-    let carry = Buffer.alloc(0);
-    let carryStart = 0;
     const checkEntry = (e: PackEntry, bytes: Buffer): void => {
       if (bytes.length !== e.length || !blake3(bytes).equals(e.id)) badEntries.add(e.id.toString('hex'));
     };
+    // One buffer for every piece: nothing keeps a view of it past its piece.
+    const piece = Buffer.allocUnsafe(Math.min(PIECE, size));
     for (let pos = 0; pos < size;) {
-      const piece = readAt(pos, Math.min(PIECE, size - pos));
-      if (piece.length === 0) break;
-      hasher.update(piece);
-      const buf = carry.length ? Buffer.concat([carry, piece]) : piece;
-      const bufStart = carry.length ? carryStart : pos;
-      const bufEnd = bufStart + buf.length;
-      pos += piece.length;
-      while (ei < sorted.length && sorted[ei].offset + sorted[ei].length <= bufEnd) {
-        const e = sorted[ei++];
-        // Entries overlapping an earlier one (a hand-made table) are read on their own.
-        checkEntry(e, e.offset >= bufStart ? buf.subarray(e.offset - bufStart, e.offset - bufStart + e.length) : readAt(e.offset, e.length));
+      const n = fs.readSync(fd, piece, 0, Math.min(PIECE, size - pos), pos);
+      if (n === 0) break;
+      hasher.update(piece.subarray(0, n));
+      const end = pos + n;
+      for (; ei < sorted.length && sorted[ei].offset < end; ei++) {
+        const e = sorted[ei];
+        // An entry that starts before this piece (overlapping another: a hand-made table)
+        // or runs past its end is read on its own; that is one entry per piece at most.
+        const inside = e.offset >= pos && e.offset + e.length <= end;
+        checkEntry(e, inside ? piece.subarray(e.offset - pos, e.offset - pos + e.length) : readAt(e.offset, e.length));
       }
-      const next = sorted[ei];
-      if (next && next.offset < bufEnd) {
-        carry = Buffer.from(buf.subarray(Math.max(0, next.offset - bufStart)));
-        carryStart = Math.max(next.offset, bufStart);
-      } else carry = Buffer.alloc(0);
+      pos = end;
     }
     for (; ei < sorted.length; ei++) badEntries.add(sorted[ei].id.toString('hex'));
     if (hasher.digestHex() !== id) problems.push('its bytes do not hash to its name (the file was changed after it was written)');
