@@ -5,9 +5,8 @@
 import fs from 'node:fs';
 import { checkStore, type Problem, type ProblemKind } from '../store/check.js';
 import { printable } from '../store/errors.js';
-import { blobIdsOfType } from '../store/maintenance.js';
 import { BlobType } from '../store/packfile.js';
-import { markReachable, rootIds } from './reachable.js';
+import { markReachable, reflogExpireMs, rootIds } from './reachable.js';
 import type { Repo } from './repo.js';
 import { checkRefName } from './refs.js';
 import { getMeta } from '../store/db.js';
@@ -65,14 +64,22 @@ function checkRefs(repo: Repo, err: (p: Omit<Problem, 'severity'>) => void): voi
   const refs = repo.refs.list();
   for (const r of refs) {
     const name = printable(r.name);
-    const short = r.name.replace(/^(heads|tags)\//, '');
-    let valid = /^(heads|tags|remotes\/[^/]+)\//.test(r.name);
-    try { checkRefName(r.name.startsWith('remotes/') ? r.name.slice(8) : short, 'ref'); } catch { valid = false; }
+    // heads/, tags/, exps/ (experiments) and remotes/<remote>/, then a name git would accept.
+    const m = /^(?:heads|tags|exps|remotes\/[^/]+)\/(.+)$/.exec(r.name);
+    let valid = m !== null;
+    try { checkRefName(m?.[1] ?? r.name, 'ref'); } catch { valid = false; }
     if (!valid) err({ kind: 'ref', ref: name, message: `ref '${name}' has an invalid name` });
     if (!ID_RE.test(r.target)) { err({ kind: 'ref', ref: name, message: `ref '${name}' holds '${printable(r.target)}', not a commit id` }); continue; }
     const loc = repo.blobs.locate(Buffer.from(r.target, 'hex'));
     if (!loc) err({ kind: 'ref', ref: name, message: `ref '${name}' points at ${r.target}, which is not stored (a damaged ref, or its commit was lost)` });
     else if (loc.type !== BlobType.Commit) err({ kind: 'ref', ref: name, message: `ref '${name}' points at ${r.target}, which is not a commit` });
+  }
+  // Reflog entries within the expiry are gc roots: what they name must be stored.
+  const since = new Date(Date.now() - reflogExpireMs(repo)).toISOString();
+  for (const id of repo.refs.reflogCommitsSince(since)) {
+    if (repo.blobs.locate(Buffer.from(id, 'hex'))?.type !== BlobType.Commit) {
+      err({ kind: 'ref', ref: 'reflog', message: `a reflog entry names ${printable(id)}, which is not a stored commit` });
+    }
   }
   const head = getMeta(repo.db, 'HEAD') ?? 'ref: heads/main';
   if (head.startsWith('ref: heads/')) {
@@ -111,7 +118,7 @@ export async function damagedFiles(repo: Repo, bad: Set<string>): Promise<Proble
     }
     return found;
   };
-  for (const cid of blobIdsOfType(repo.blobs, BlobType.Commit)) {
+  for (const cid of repo.blobs.idsOfType(BlobType.Commit)) {
     if (bad.has(cid)) continue;
     let tree: string;
     try { tree = (await repo.readCommit(cid)).tree; } catch { continue; }

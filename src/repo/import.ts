@@ -10,6 +10,7 @@ import { DvError } from '../store/errors.js';
 import { fsyncDir } from '../store/fsutil.js';
 import type { Repo } from './repo.js';
 import { add, type SnapshotResult } from './snapshot.js';
+import { linkedParents } from './workspace.js';
 
 /** A tar entry's path as dv would track it; refuses what could escape DEST and what dv
  * never tracks (a `.git/hooks/...` entry would otherwise land, executable, in DEST). */
@@ -122,6 +123,11 @@ export async function importTar(repo: Repo, file: string, dest: string, opts: { 
   const rel = path.relative(repo.root, destAbs);
   if (!rel || rel.startsWith('..') || path.isAbsolute(rel) || rel.split(path.sep).some((p) => p === '.dv' || p === '.git')) {
     throw new DvError(`import destination '${dest}' must be a directory inside the project, outside .dv/ and .git/`, 2);
+  }
+  const links = linkedParents(repo.root, [`${rel.split(path.sep).join('/')}/x`]);
+  if (links.size) {
+    const [dir, to] = links.entries().next().value as [string, string];
+    throw new DvError(`'${dir}' is a symbolic link (to ${to}): dv never writes through a link; import into a real directory`);
   }
   const stage = fs.mkdtempSync(path.join(repo.dvDir, 'tmp', `import-${process.pid}-`));
   const names = new ArchiveNames();

@@ -106,12 +106,6 @@ export function packsNamedByRows(store: BlobStore): string[] {
   return store.db.prepare('SELECT DISTINCT pack FROM blobs ORDER BY pack').pluck().all() as string[];
 }
 
-/** Ids (hex) of every indexed blob of the given types. */
-export function blobIdsOfType(store: BlobStore, ...types: number[]): string[] {
-  const ids = store.db.prepare(`SELECT id FROM blobs WHERE type IN (${types.map(() => '?').join(', ')})`).pluck().all(...types) as Buffer[];
-  return ids.map((id) => id.toString('hex'));
-}
-
 /** Bytes 18 and 19 of an SQLite file: its read and write format versions (1 rollback
  * journal, 2 WAL). Anything else makes SQLite open the file read-only, silently. */
 function headerVersions(file: string): [number, number] | null {

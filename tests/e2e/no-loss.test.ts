@@ -67,6 +67,14 @@ describe('symbolic links', () => {
     expect(r.stderr).toMatch(/^dv: error: (checkout would overwrite uncommitted changes in data|'data' is a symbolic link)/);
     expect(snapshotTree(elsewhere)).toEqual(outside);
 
+    // dv import into a directory below the link, and dv add through it, are refused too.
+    await dvOk(proj, ['export', 'v1', '-o', path.join(elsewhere, '..', `${path.basename(elsewhere)}.tar`)]);
+    const imp = await dv(proj, ['import', path.join(elsewhere, '..', `${path.basename(elsewhere)}.tar`), 'data/sub']);
+    expect(imp.stderr).toMatch(/^dv: error: 'data' is a symbolic link/);
+    const addThrough = await dv(proj, ['add', 'data/new.csv']);
+    expect(addThrough.stderr).toMatch(/^dv: error: 'data' is a symbolic link/);
+    expect(snapshotTree(elsewhere)).toEqual(outside);
+
     await dvOk(proj, ['checkout', 'v1', '--force']);
     expect(snapshotTree(elsewhere)).toEqual(outside);
     expect(fs.lstatSync(path.join(proj, 'data')).isDirectory()).toBe(true);
