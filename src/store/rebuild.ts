@@ -12,6 +12,7 @@ import { fsyncDir } from './fsutil.js';
 import { blobsOfPack, databaseProblems, packFilesOnDisk, repairDatabaseHeader, replaceIndex } from './maintenance.js';
 import { PackWriter, packPath, type SealedPack } from './packwriter.js';
 import type { PackEntry } from './packfile.js';
+import { salvageTables } from './salvage.js';
 import { blobIntact, checkPackFile, PACK_ID_RE } from './verify.js';
 
 export interface SetAside {
@@ -100,12 +101,13 @@ export async function rebuildIndex(store: BlobStore, lostDir: string, onProgress
   // Only once the index no longer names them: remove the damaged originals.
   for (const d of damaged) if (d.id !== salvage?.id) fs.rmSync(d.file, { force: true });
   for (const hex of have) lost.delete(hex);
-  // A damaged index of any table is rebuilt from the table; VACUUM rewrites the whole
-  // file (reclaiming the pages of tables unlinked above).
+  // A damaged index of any table is rebuilt from the table, a table that no longer reads
+  // from its readable rows (salvage.ts); VACUUM rewrites the whole file (reclaiming the
+  // pages of tables unlinked above).
   let database = databaseProblems(store);
-  for (const sql of ['REINDEX', 'VACUUM']) {
+  for (const step of [() => store.db.exec('REINDEX'), () => salvageTables(store.db), () => store.db.exec('VACUUM')]) {
     if (!database.length) break;
-    try { store.db.exec(sql); } catch { /* reported below */ }
+    try { step(); } catch { /* reported below */ }
     database = databaseProblems(store);
   }
   return { packs: packs.length, objects: have.size, setAside, salvaged, lost: [...lost].sort(), database };
