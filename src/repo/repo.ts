@@ -162,18 +162,8 @@ export class Repo {
    * dv.lock committed with it (`git:REV` asks for git resolution only).
    */
   async resolve(ref: string): Promise<string> {
-    const spec = ref.trim();
-    if (spec.startsWith('git:')) return this.resolveGit(spec.slice(4), ref);
-    const m = /^(.*?)((?:~\d*|\^)*)$/.exec(spec)!;
-    let id: string;
-    try {
-      id = this.resolveBase(m[1], ref);
-    } catch (e) {
-      if (!(e instanceof DvError) || e.code !== 'UNKNOWN_REF') throw e;
-      const fromGit = await resolveGitRevision(this, m[1]);
-      if (!fromGit) throw e;
-      id = await this.resolveBase(fromGit, ref);
-    }
+    const m = /^(.*?)((?:~\d*|\^)*)$/.exec(ref.trim())!;
+    let id = m[1].startsWith('git:') ? await this.resolveGit(m[1].slice(4), ref) : await this.resolveDvOrGit(m[1], ref);
     for (const step of m[2].match(/~\d*|\^/g) ?? []) {
       const n = step === '^' || step === '~' ? 1 : Number(step.slice(1));
       for (let i = 0; i < n; i++) {
@@ -185,9 +175,19 @@ export class Repo {
     return id;
   }
 
-  private async resolveGit(rev: string, ref: string): Promise<string> {
+  /** A dv ref, else (inside a git project) a git revision. */
+  private async resolveDvOrGit(base: string, ref: string): Promise<string> {
+    try {
+      return this.resolveBase(base, ref);
+    } catch (e) {
+      if (!(e instanceof DvError) || e.code !== 'UNKNOWN_REF' || base.includes('@{')) throw e;
+      return this.resolveGit(base, ref, e);
+    }
+  }
+
+  private async resolveGit(rev: string, ref: string, unknown?: DvError): Promise<string> {
     const c = await resolveGitRevision(this, rev);
-    if (!c) throw new DvError(`unknown git revision '${rev}'`, 1, 'UNKNOWN_REF');
+    if (!c) throw unknown ?? new DvError(`unknown git revision '${rev}'`, 1, 'UNKNOWN_REF');
     if (!this.objects.isCommit(c)) {
       throw new DvError(`${ref} names data version ${c.slice(0, 12)}, which this repository does not have; dv fetch (or pull) from the remote it was pushed to`, 1, 'UNKNOWN_REF');
     }
