@@ -7,10 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dv, dvJson, dvOk, ensureBuilt, snapshotTree, TempDirs, writeFile } from '../helpers/cli.js';
-import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
+import { useS3Server } from '../remote/helpers.js';
 
 const tmp = new TempDirs();
-let s3: S3TestServer;
 
 const GIT_ENV = {
   GIT_AUTHOR_NAME: 'Ada', GIT_AUTHOR_EMAIL: 'ada@example.invalid',
@@ -35,15 +34,10 @@ async function project(): Promise<string> {
   return proj;
 }
 
-beforeAll(async () => {
-  ensureBuilt();
-  s3 = await startS3Server();
-});
-
-afterAll(async () => {
-  tmp.cleanup();
-  await s3?.stop();
-});
+// One s3rver for the file (tests/remote/helpers.ts), started before the tests.
+const suite = useS3Server();
+beforeAll(() => ensureBuilt());
+afterAll(() => tmp.cleanup());
 
 describe('dv in a git project', () => {
   it('init ignores .dv/ in git (keys.json holds secrets), and git add -A never commits it', async () => {
@@ -99,9 +93,9 @@ describe('dv in a git project', () => {
 
   it("a colleague's git clone plus dv clone checks out a feature branch's data version; remote gc keeps it (pins)", async () => {
     const proj = await project();
-    const env = s3.env;
-    const url = `s3://${s3.bucket}/pins-${path.basename(proj)}`;
-    await dvOk(proj, ['remote', 'add', 'origin', url, '--endpoint', s3.endpoint], { env });
+    const env = suite.env;
+    const url = `s3://${suite.s3.bucket}/pins-${path.basename(proj)}`;
+    await dvOk(proj, ['remote', 'add', 'origin', url, '--endpoint', suite.s3.endpoint], { env });
     await dvOk(proj, ['push'], { env });
     git(proj, 'checkout', '-q', '-b', 'feature');
     await dvOk(proj, ['checkout', 'git:HEAD']);
@@ -118,7 +112,7 @@ describe('dv in a git project', () => {
     execFileSync('git', ['clone', '-q', proj, colleague]);
     expect(fs.existsSync(path.join(colleague, 'data'))).toBe(false); // git ignores it
     await dvOk(colleague, ['init', '-q']);
-    await dvOk(colleague, ['remote', 'add', 'origin', url, '--endpoint', s3.endpoint], { env });
+    await dvOk(colleague, ['remote', 'add', 'origin', url, '--endpoint', suite.s3.endpoint], { env });
     await dvOk(colleague, ['fetch'], { env });
     git(colleague, 'checkout', '-q', 'feature');
     await dvOk(colleague, ['checkout', 'git:feature']);

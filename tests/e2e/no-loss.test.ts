@@ -7,18 +7,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dv, dvJson, dvOk, ensureBuilt, snapshotTree, spawnDv, TempDirs, waitFor, writeFile } from '../helpers/cli.js';
-import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
+import { useS3Server } from '../remote/helpers.js';
 
 const tmp = new TempDirs();
-let s3: S3TestServer;
-beforeAll(async () => {
-  ensureBuilt();
-  s3 = await startS3Server();
-});
-afterAll(async () => {
-  tmp.cleanup();
-  await s3?.stop();
-});
+// One s3rver for the file (tests/remote/helpers.ts), started before the tests.
+const suite = useS3Server();
+beforeAll(() => ensureBuilt());
+afterAll(() => tmp.cleanup());
 
 async function repo(): Promise<string> {
   const proj = tmp.make('dv-noloss-');
@@ -187,10 +182,10 @@ describe('tracked paths', () => {
 
 describe('fetch after gc', () => {
   it('does not download again a pack a local gc deleted as garbage, unless a ref comes to need it', async () => {
-    const env = s3.env;
+    const env = suite.env;
     const a = await repo();
-    const url = `s3://${s3.bucket}/refetch-${path.basename(a)}`;
-    await dvOk(a, ['remote', 'add', 'origin', url, '--endpoint', s3.endpoint], { env });
+    const url = `s3://${suite.s3.bucket}/refetch-${path.basename(a)}`;
+    await dvOk(a, ['remote', 'add', 'origin', url, '--endpoint', suite.s3.endpoint], { env });
     writeFile(a, 'data/a.bin', Buffer.alloc(100_000, 1));
     await dvOk(a, ['add', 'data']);
     await dvOk(a, ['branch', 'tmp']);
@@ -201,7 +196,7 @@ describe('fetch after gc', () => {
     await dvOk(a, ['push', 'origin', 'main'], { env }); // sends tmp's pack too: every pack the remote lacks
 
     const parent = tmp.make('dv-noloss-clone-');
-    await dvOk(parent, ['clone', url, 'b', '--endpoint', s3.endpoint], { env });
+    await dvOk(parent, ['clone', url, 'b', '--endpoint', suite.s3.endpoint], { env });
     const b = path.join(parent, 'b');
     const gc = await dvJson<{ packsDeleted: number }>(b, ['gc', '--json']);
     expect(gc.packsDeleted).toBeGreaterThanOrEqual(1);
