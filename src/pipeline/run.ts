@@ -12,7 +12,8 @@ import { StatCache } from '../repo/workspace.js';
 import { DvError } from '../store/errors.js';
 import { applyParamOverrides } from './config.js';
 import { loadPipeline } from './load.js';
-import { LocalExecutor, type Executor } from './executor.js';
+import type { Executor } from './executor.js';
+import { Executors } from './executors/index.js';
 import { isUnder } from './paths.js';
 import { parseBackfill, planPipeline, planStage } from './plan.js';
 import { runHook, type HookResult } from './hooks.js';
@@ -171,7 +172,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
     hashed.files, hashed.ws, statCache);
   const ctx: StageContext = {
     repo, store: p.store, ws,
-    executor: opts.executor ?? new LocalExecutor({ root: p.root, tmpDir: path.join(repo.dvDir, 'tmp') }),
+    executors: new Executors({ root: p.root, tmpDir: path.join(repo.dvDir, 'tmp') }, opts.executor),
     settings: {
       runId, params: p.params, jobs: opts.jobs ?? 1, keepGoing: opts.keepGoing ?? false,
       retryBaseDelayMs: opts.retryBaseDelayMs, signal: opts.signal, emit, inflight: opts.inflight,
@@ -214,7 +215,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
     statCache.forget(ws.contents.keys());
   }
   ws.cleanup.push(ws.undo.discard());
-  if (!opts.executor) ws.cleanup.push(ctx.executor.close?.() ?? Promise.resolve()); // ours: drop its spare scratch dirs
+  ws.cleanup.push(ctx.executors.close()); // ours: drop their spare scratch dirs
   const finishedAt = new Date();
   const record: RunRecord = {
     format: 2, id: runId, branch: p.branch, base: p.base, commit, status,

@@ -9,7 +9,8 @@ import path from 'node:path';
 import type { Repo } from '../repo/repo.js';
 import { restoreFile } from '../repo/fileio.js';
 import type { StoredFile } from '../repo/types.js';
-import { inPlaceTargets, type Executor } from './executor.js';
+import { inPlaceTargets } from './executor.js';
+import type { Executors } from './executors/index.js';
 import { isUnder } from './paths.js';
 import type { HookResult } from './hooks.js';
 import type { PipelineStore } from './records.js';
@@ -48,7 +49,7 @@ export interface RunSettings {
 export interface StageContext {
   repo: Repo;
   store: PipelineStore;
-  executor: Executor;
+  executors: Executors;
   settings: RunSettings;
   /** The workspace as the run has changed it so far. */
   ws: RunWorkspace;
@@ -178,7 +179,7 @@ function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState
       // The command may write its outputs in place: what is there now goes aside first.
       const mine = new Set([...inPlaceTargets(stage, d.datum), ...Object.keys(previous?.datums[d.datum.id]?.outputs ?? {})]);
       for (const o of mine) ctx.ws.setAside(o, stage.persist.some((q) => isUnder(o, q)));
-      r = await runWithRetries(ctx.executor, { runId: s.runId, stage, datum: d.datum, params: s.params, inPlace: true },
+      r = await runWithRetries(ctx.executors.for(stage), { runId: s.runId, stage, datum: d.datum, params: s.params, inPlace: true },
         { retries: stage.retries, baseDelayMs: s.retryBaseDelayMs }, s.signal,
         (f, delayMs) => s.emit({ type: 'retry', stage: stage.name, datum: d.datum.id, attempt: f.attempt, error: f.error, delayMs }));
       const text = r.stdout.length || r.stderr.length || r.status !== 'succeeded' ? formatLog(d.cmd, r) : null;

@@ -10,7 +10,8 @@ import { add } from '../../src/repo/snapshot.js';
 import { status } from '../../src/repo/status.js';
 import { lineage, listRuns, showRun } from '../../src/pipeline/history.js';
 import { describeReason } from '../../src/pipeline/plan.js';
-import { LocalExecutor, type Executor, type Job } from '../../src/pipeline/executor.js';
+import type { Executor, Job } from '../../src/pipeline/executor.js';
+import { LocalExecutor } from '../../src/pipeline/executors/local.js';
 import { runPipeline, type RunOptions } from '../../src/pipeline/run.js';
 import { takeRanLog } from '../helpers/cli.js';
 
