@@ -54,6 +54,7 @@ export async function gc(repo: Repo, opts: GcOptions = {}): Promise<GcResult> {
   return repo.withLock('gc', async () => {
     const now = Date.now();
     const reflogExpired = opts.dryRun ? 0 : repo.refs.expireReflog(new Date(now - reflogExpireMs(repo)).toISOString());
+    if (!opts.dryRun) repo.refs.compactLog(); // .dv/refs.log: one line per live ref and reflog entry
     const roots = await gcRoots(repo, now);
     const { live, fileHashes } = opts.mark ? await opts.mark(repo) : await markReachable(repo, rootList(roots));
     const result: GcResult = {

@@ -4,10 +4,12 @@
 // batch (as git keeps .git/logs): the reflog is what `dv reflog` shows, what
 // `REF@{N}` resolves, and a gc root for as long as the entries are younger than the
 // expiry, so a commit left behind by a checkout, a reset or a deleted branch can be
-// got back.
+// got back. Every update is also appended to .dv/refs.log (refs-log.ts) inside the same
+// transaction, so the refs can be rebuilt when dv.db is lost.
 import type { DB } from '../store/db.js';
 import { getMeta, setMeta } from '../store/db.js';
 import { DvError, printable } from '../store/errors.js';
+import { appendRefLog, writeRefLog, type LogEntry, type RefLogLine, type RefLogState } from './refs-log.js';
 
 export interface Ref {
   name: string;
@@ -51,7 +53,13 @@ export function checkRefName(name: string, what: string): void {
 }
 
 export class Refs {
-  constructor(private db: DB) {}
+  /** The reflog entries of the update in progress (written to refs.log with it). */
+  private entries: LogEntry[] = [];
+  /** Its time: the reflog rows and the log line carry the same. */
+  private opTime: string | undefined;
+
+  /** `logFile`: .dv/refs.log (none: updates are kept in SQLite only). */
+  constructor(private db: DB, private logFile?: string) {}
 
   get(name: string): string | undefined {
     const row = this.db.prepare('SELECT target FROM refs WHERE name = ?').get(name) as { target: string } | undefined;
@@ -61,18 +69,24 @@ export class Refs {
   /** Sets a ref; branch moves are logged (`message` says why, as git's reflog does). */
   set(name: string, target: string, message = 'update'): void {
     this.db.transaction(() => {
+      this.begin();
       const old = this.get(name) ?? null;
       this.db.prepare('INSERT INTO refs (name, target) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET target = excluded.target').run(name, target);
       if (old === target) return;
       this.logBranch(name, old, target, message);
+      this.append({ ref: name, to: target });
     })();
   }
 
   delete(name: string, message = 'deleted'): boolean {
     return this.db.transaction(() => {
+      this.begin();
       const old = this.get(name) ?? null;
       const gone = this.db.prepare('DELETE FROM refs WHERE name = ?').run(name).changes > 0;
-      if (gone) this.logBranch(name, old, null, message);
+      if (gone) {
+        this.logBranch(name, old, null, message);
+        this.append({ ref: name, to: null });
+      }
       return gone;
     })();
   }
@@ -93,18 +107,22 @@ export class Refs {
 
   setHeadBranch(branch: string, message = `checkout: moving to ${branch}`): void {
     this.db.transaction(() => {
+      this.begin();
       const old = this.head().commit;
       setMeta(this.db, 'HEAD', `ref: heads/${branch}`);
       const now = this.get(`heads/${branch}`) ?? null;
       if (old !== now) this.log('HEAD', old, now, message);
+      this.append({ head: `ref: heads/${branch}` });
     })();
   }
 
   setHeadDetached(commit: string, message = `checkout: moving to ${commit.slice(0, 12)}`): void {
     this.db.transaction(() => {
+      this.begin();
       const old = this.head().commit;
       setMeta(this.db, 'HEAD', commit);
       if (old !== commit) this.log('HEAD', old, commit, message);
+      this.append({ head: commit });
     })();
   }
 
@@ -134,6 +152,67 @@ export class Refs {
     return this.db.prepare('DELETE FROM reflog WHERE time < ?').run(before).changes;
   }
 
+  /** Rewrites refs.log as the current state: one line per reflog entry, ref and HEAD (dv gc). */
+  compactLog(): void {
+    if (this.logFile) writeRefLog(this.logFile, this.snapshot());
+  }
+
+  /**
+   * Puts back what refs.log holds where dv.db disagrees or lost it (dv fsck --repair):
+   * the refs, HEAD, and the reflog when the database holds fewer entries than the log
+   * (the log is written ahead of the database, so it is never behind). A ref the log
+   * does not know is kept only when `keep` accepts it (else it is a damaged row).
+   * Returns the names put back or dropped.
+   */
+  restore(state: RefLogState, keep: (name: string, target: string) => boolean): string[] {
+    const changed: string[] = [];
+    this.db.transaction(() => {
+      const put = this.db.prepare('INSERT INTO refs (name, target) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET target = excluded.target');
+      for (const [name, target] of state.refs) {
+        if (this.get(name) !== target && /^[0-9a-f]{64}$/.test(target)) { put.run(name, target); changed.push(name); }
+      }
+      for (const r of this.list()) {
+        if (!state.refs.has(r.name) && !keep(r.name, r.target)) { this.db.prepare('DELETE FROM refs WHERE name = ?').run(r.name); changed.push(r.name); }
+      }
+      if (state.head !== undefined && getMeta(this.db, 'HEAD') !== state.head) { setMeta(this.db, 'HEAD', state.head); changed.push('HEAD'); }
+      const have = this.db.prepare('SELECT count(*) FROM reflog').pluck().get() as number;
+      if (have < state.reflog.length) {
+        this.db.exec('DELETE FROM reflog');
+        const ins = this.db.prepare('INSERT INTO reflog (ref, old, new, time, message) VALUES (?, ?, ?, ?, ?)');
+        for (const e of state.reflog) ins.run(e.ref, e.old, e.new, e.time, e.message);
+        changed.push('reflog');
+      }
+    })();
+    return changed;
+  }
+
+  private snapshot(): RefLogLine[] {
+    const log = this.db.prepare('SELECT ref, old, new, time, message FROM reflog ORDER BY id').all() as ReflogEntry[];
+    const now = new Date().toISOString();
+    const head = getMeta(this.db, 'HEAD');
+    return [
+      ...log.map((e) => ({ t: e.time, log: [[e.ref, e.old, e.new, e.message] as LogEntry] })),
+      ...this.list().map((r) => ({ t: now, ref: r.name, to: r.target })),
+      ...(head !== undefined ? [{ t: now, head }] : []),
+    ];
+  }
+
+  private begin(): void {
+    this.entries = [];
+    this.opTime = undefined;
+  }
+
+  /** One line per update, with the reflog entries it wrote; inside the update's
+   * transaction, so a failed append undoes the update. */
+  private append(line: Omit<RefLogLine, 't'>): void {
+    const log = this.entries;
+    const t = this.opTime ?? new Date().toISOString();
+    this.entries = [];
+    this.opTime = undefined;
+    if (!this.logFile) return;
+    appendRefLog(this.logFile, { t, ...line, ...(log.length ? { log } : {}) }, () => this.snapshot());
+  }
+
   private logBranch(name: string, old: string | null, target: string | null, message: string): void {
     if (!name.startsWith('heads/')) return; // tags and remote-tracking refs are not logged, as in git
     this.log(name, old, target, message);
@@ -143,6 +222,7 @@ export class Refs {
 
   private log(ref: string, old: string | null, target: string | null, message: string): void {
     this.db.prepare('INSERT INTO reflog (ref, old, new, time, message) VALUES (?, ?, ?, ?, ?)')
-      .run(ref, old, target, new Date().toISOString(), message);
+      .run(ref, old, target, (this.opTime ??= new Date().toISOString()), message);
+    this.entries.push([ref, old, target, message]);
   }
 }

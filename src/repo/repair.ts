@@ -4,12 +4,17 @@
 // stored again, and with a remote every pack we no longer have is fetched. What is
 // still lost after that is reported per version and file, and the stat cache forgets
 // those files, so a later `dv add` stores them again instead of trusting the cache.
+// Refs, HEAD and the reflog, which no pack records, come back from .dv/refs.log
+// (refs-log.ts) wherever dv.db lost or damaged them.
 import fs from 'node:fs';
 import path from 'node:path';
 import { clearTmp } from '../store/maintenance.js';
 import { rebuildIndex, type SetAside } from '../store/rebuild.js';
 import { damagedFiles, fsck, type FsckResult } from './fsck.js';
 import { markReachable, rootIds } from './reachable.js';
+import { checkRefName } from './refs.js';
+import { readRefLog } from './refs-log.js';
+import { BlobType } from '../store/packfile.js';
 import type { Repo } from './repo.js';
 import { StatCache } from './workspace.js';
 import type { OnProgress } from './remote/progress.js';
@@ -30,6 +35,10 @@ export interface RepairResult {
   objects: number;
   setAside: SetAside[];
   salvaged: number;
+  /** Refs (and `HEAD`, `reflog`) put back from .dv/refs.log. */
+  refsRestored: string[];
+  /** Where an unreadable dv.db was moved before it was rebuilt (repair-open.ts), or null. */
+  databaseSetAside: string | null;
   /** Files whose lost chunks came back from the workspace copy. */
   restoredFromWorkspace: string[];
   fetched: { remote: string; packs: number; bytes: number } | null;
@@ -44,6 +53,7 @@ export async function repair(repo: Repo, opts: RepairOptions = {}): Promise<Repa
   return repo.withLock('fsck --repair', async () => {
     clearTmp(repo.blobs);
     const rebuilt = await rebuildIndex(repo.blobs, path.join(repo.dvDir, 'lost+found'));
+    const refsRestored = restoreRefs(repo);
     const restored = await restoreFromWorkspace(repo);
     let fetched: RepairResult['fetched'] = null;
     if (opts.remote !== undefined) {
@@ -62,10 +72,22 @@ export async function repair(repo: Repo, opts: RepairOptions = {}): Promise<Repa
     cache.save();
     return {
       packs: rebuilt.packs, objects: rebuilt.objects, setAside: rebuilt.setAside, salvaged: rebuilt.salvaged,
-      restoredFromWorkspace: restored, fetched,
+      refsRestored, databaseSetAside: null, restoredFromWorkspace: restored, fetched,
       lostVersions: [...new Set(lost.map((f) => f.commit))].sort(), lostFiles: lost,
       fsck: await fsck(repo),
     };
+  });
+}
+
+/** Refs from .dv/refs.log where dv.db lost or damaged them; a ref the log does not
+ * know stays when its name is valid and it names a stored commit. */
+function restoreRefs(repo: Repo): string[] {
+  const state = readRefLog(path.join(repo.dvDir, 'refs.log'));
+  if (!state) return [];
+  return repo.refs.restore(state, (name, target) => {
+    const m = /^(?:heads|tags|exps|remotes\/[^/]+)\/(.+)$/.exec(name);
+    try { checkRefName(m?.[1] ?? '', 'ref'); } catch { return false; }
+    return /^[0-9a-f]{64}$/.test(target) && repo.blobs.locate(Buffer.from(target, 'hex'))?.type === BlobType.Commit;
   });
 }
 

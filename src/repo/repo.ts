@@ -85,7 +85,7 @@ export class Repo {
     migrate(this.db, 'repo', REPO_MIGRATIONS);
     this.blobs = new BlobStore(this.db, this.dvDir, opts.packReader);
     this.objects = new ObjectStore(this.blobs);
-    this.refs = new Refs(this.db);
+    this.refs = new Refs(this.db, path.join(this.dvDir, 'refs.log'));
     this.gitLocks = new GitLockCache(this.db);
     this.md5s = new Md5Index(this.db);
     this.lock = new RepoLock(path.join(this.dvDir, 'lock'));

@@ -17,10 +17,17 @@ export function openDb(path: string): DB {
   } catch (e) {
     throw new DvError(`cannot open ${path}: ${(e as Error).message}`);
   }
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 10000');
-  db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 10000');
+    db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
+  } catch (e) {
+    db.close();
+    const code = (e as { code?: string }).code ?? '';
+    if (!/^SQLITE_(NOTADB|CORRUPT)/.test(code)) throw e;
+    throw new DvError(`cannot read ${path}: ${(e as Error).message}; dv fsck --repair rebuilds it from the packs and .dv/refs.log`);
+  }
   return db;
 }
 

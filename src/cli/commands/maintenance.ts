@@ -5,7 +5,7 @@ import { fsck, type FsckResult } from '../../repo/fsck.js';
 import type { RepairResult } from '../../repo/repair.js';
 import { DvError } from '../../store/errors.js';
 import { withRepo, type GlobalOptions } from '../context.js';
-import { humanBytes, printJson, println } from '../output.js';
+import { humanBytes, printJson, println, ProgressLine } from '../output.js';
 import { durationArg, jobsArg } from '../args.js';
 
 export function register(program: Command, g: () => GlobalOptions): void {
@@ -45,19 +45,27 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .option('--json', 'print JSON')
     .option('--repair', 'rebuild the index from the packs, set damaged packs aside in .dv/lost+found, re-store lost data from the workspace')
     .option('--remote [name]', 'with --repair: also fetch from this remote (default: the default remote) what is damaged or missing')
-    .action((o) => withRepo(g(), async (repo, progress) => {
+    .action(async (o) => {
       if (o.remote !== undefined && !o.repair) throw new DvError('--remote goes with --repair (dv fsck --repair --remote NAME)', 2);
       if (o.repair) {
-        const { repair } = await import('../../repo/repair.js');
-        await printRepair(await repair(repo, { remote: o.remote === true ? '' : o.remote, onProgress: progress.update }), o.json, () => progress.done());
+        // Not withRepo: an unreadable dv.db is what this repairs (repair-open.ts).
+        const { repairAt } = await import('../../repo/repair-open.js');
+        const progress = new ProgressLine(g().quiet);
+        try {
+          await printRepair(await repairAt(process.cwd(), { remote: o.remote === true ? '' : o.remote, onProgress: progress.update }), o.json, () => progress.done());
+        } finally {
+          progress.done();
+        }
         return;
       }
+      await withRepo(g(), async (repo, progress) => {
       const r = await fsck(repo, { onProgress: (done, total) => progress.update({ phase: 'fsck', files: done, totalFiles: total, unit: 'packs' }) });
       progress.done();
       if (o.json) printJson(r);
       else printFsck(r);
       if (!r.ok) throw new DvError(`fsck found ${r.errors.length} problem(s)`, 1, 'FSCK');
-    }));
+      });
+    });
 }
 
 function printFsck(r: FsckResult): void {
@@ -71,7 +79,9 @@ export async function printRepair(r: RepairResult, json: boolean, done: () => vo
   done();
   if (json) printJson(r);
   else {
+    if (r.databaseSetAside) println(`.dv/dv.db did not read: moved to ${r.databaseSetAside} and rebuilt`);
     println(`index rebuilt from ${r.packs} pack(s), ${r.objects} objects`);
+    if (r.refsRestored.length) println(`restored from .dv/refs.log: ${r.refsRestored.join(', ')}`);
     for (const s of r.setAside) println(`set aside damaged pack ${s.pack} in ${s.file}: ${s.problems.join('; ')}`);
     if (r.salvaged) println(`salvaged ${r.salvaged} intact object(s) from damaged packs`);
     for (const f of r.restoredFromWorkspace) println(`restored ${f} from the workspace copy`);
