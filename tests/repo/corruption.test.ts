@@ -7,9 +7,10 @@
 //     out: nothing dv returns is read from it);
 //   - no read ever returns wrong bytes: every file of every version reads back exactly
 //     or fails with an error;
-//   - fsck --repair plus a fetch from the remote restores every version exactly (a
-//     damaged ref stays reported: no pack records what it held; damage to dv.db's
-//     schema page is reported but not repaired).
+//   - fsck --repair plus a fetch from the remote restores every version exactly, and
+//     every ref, tag and HEAD (from .dv/refs.log), also when the damage is on dv.db's
+//     schema page or dv.db no longer opens at all (it is then rebuilt whole).
+// Two scenarios run the CLI on a destroyed first page and on a deleted dv.db.
 // The trial count is fixed (a few hundred), so the run time is bounded and repeatable.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,13 +18,14 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { fsck } from '../../src/repo/fsck.js';
 import { cat } from '../../src/repo/read.js';
-import { repair } from '../../src/repo/repair.js';
+import { repairAt } from '../../src/repo/repair-open.js';
+import { createBranch, createTag } from '../../src/repo/history.js';
 import { Repo } from '../../src/repo/repo.js';
 import type { DvError } from '../../src/store/errors.js';
 import { addRemote } from '../../src/repo/remote/config.js';
 import { push } from '../../src/repo/remote/push.js';
 import { add, commit } from '../../src/repo/snapshot.js';
-import { ageFiles, randomBytes, TEST_AUTHOR, TempDirs, writeFile } from '../helpers/cli.js';
+import { ageFiles, dv, dvJson, dvOk, randomBytes, TEST_AUTHOR, TempDirs, writeFile } from '../helpers/cli.js';
 import { readAll } from '../helpers/repo.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
 
@@ -36,6 +38,12 @@ let template: string;
 /** commit id -> path -> bytes */
 const versions = new Map<string, Map<string, Buffer>>();
 let cleanDump: string;
+/** Refs and HEAD of the undamaged repository. */
+let cleanRefs: unknown;
+
+function refsOf(repo: Repo): unknown {
+  return { refs: repo.refs.list(), head: repo.refs.head() };
+}
 /** Byte ranges of dv.db's pages holding what dv reads (tables, their indexes, the schema). */
 let storePages: [number, number][] = [];
 /** Byte ranges of dv.db where row values dv reads are stored (found by searching for them). */
@@ -120,9 +128,13 @@ beforeAll(async () => {
   await snap({ 'data/a.bin': a, 'data/b.txt': Buffer.from('b\n') }, true);
   await snap({ 'data/a.bin': Buffer.concat([a.subarray(0, 100_000), randomBytes(50_000, 'corrupt-mid'), a.subarray(100_000)]), 'data/c.bin': randomBytes(90_000, 'corrupt-c') }, false);
   await snap({ 'data/sub/d.txt': Buffer.from('d\n') }, false);
+  const [first, second] = [...versions.keys()];
+  await createBranch(repo, 'side', first);
+  await createTag(repo, 'v1', second);
   vi.useRealTimers();
   await addRemote(repo, 'origin', `s3://${s3.bucket}/corrupt`, { endpoint: s3.endpoint });
   await push(repo, {});
+  cleanRefs = refsOf(repo);
   repo.close();
   cleanDump = dump(path.join(template, '.dv', 'dv.db'));
   const db = new Database(path.join(template, '.dv', 'dv.db'), { readonly: true });
@@ -177,47 +189,46 @@ describe('random byte flips (seeded)', () => {
     const mustReport = where === 'pack' || damaged !== cleanDump;
     if (mustReport) mattered++;
 
-    let repo: Repo;
-    try {
-      repo = Repo.open(dir);
-    } catch {
-      expect(mustReport, `${what}: the repository no longer opens, yet what dv reads did not change`).toBe(true);
-      return; // reported: every command refuses this repository with an error
-    }
-    try {
-      let reported: boolean;
+    // Local repair first (what a user does, via the CLI's path: an unreadable dv.db is
+    // rebuilt whole); the remote only for what it could not restore.
+    const repaired = async (remote?: string) => {
       try {
-        reported = !(await fsck(repo)).ok;
-      } catch {
-        reported = true;
+        return await repairAt(dir, { remote });
+      } catch (e) {
+        throw new Error(`${what}: repair failed: ${(e as DvError).message}`);
       }
-      const changed = damaged.split('\n').filter((l, n) => l !== cleanDump.split('\n')[n]).join(' | ').slice(0, 300);
-      if (mustReport) expect(reported, `${what}: fsck reported nothing (changed: ${changed})`).toBe(true);
-      await readsAreExactOrFail(repo);
-      // Not repaired (yet): damage to the schema page of dv.db (page 1). It is reported
-      // above, and repair refuses with one error line rather than guess.
-      if (where === 'db' && offset < pageSize) {
-        if (reported) schemaPage++;
-        return;
-      }
-
-      // Local repair first (what a user does); the remote only for what it could not restore.
-      const repaired = async (remote?: string) => repair(repo, { remote }).catch(async (e: DvError) => {
-        if (e.code !== 'AGAIN') throw new Error(`${what}: repair failed: ${e.message}`);
-        repo.close(); // a repaired database header takes effect on the next open, as asked
+    };
+    let repo: Repo | undefined;
+    try {
+      try {
         repo = Repo.open(dir);
-        return repair(repo, { remote });
-      });
+      } catch {
+        expect(mustReport, `${what}: the repository no longer opens, yet what dv reads did not change`).toBe(true);
+      }
+      if (repo) {
+        let reported: boolean;
+        try {
+          reported = !(await fsck(repo)).ok;
+        } catch {
+          reported = true;
+        }
+        const changed = damaged.split('\n').filter((l, n) => l !== cleanDump.split('\n')[n]).join(' | ').slice(0, 300);
+        if (mustReport) expect(reported, `${what}: fsck reported nothing (changed: ${changed})`).toBe(true);
+        await readsAreExactOrFail(repo);
+        if (where === 'db' && offset < pageSize && reported) schemaPage++;
+        repo.close();
+        repo = undefined;
+      }
       let r = await repaired();
       if (!r.fsck.ok || r.lostFiles.length) r = await repaired('origin');
-      // A damaged ref or HEAD cannot be rebuilt from packs (nothing records what it held):
-      // it stays reported, for the user to set; every other problem is gone.
-      const left = Object.entries(r.fsck.problems).filter(([k]) => k !== 'ref').flatMap(([, v]) => v!.filter((p) => p.severity === 'error'));
-      expect(left.map((p) => p.message), what).toEqual([]);
+      expect(r.fsck.errors, what).toEqual([]);
+      repo = Repo.open(dir);
+      // Refs, tags and HEAD as before the damage (refs.log puts back what dv.db lost).
+      expect(refsOf(repo), what).toEqual(cleanRefs);
       const after = await readsAreExactOrFail(repo);
       expect(after.failed, `${what}: a version is still damaged after repair + fetch`).toBe(0);
     } finally {
-      repo.close();
+      repo?.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }
@@ -235,7 +246,47 @@ describe('random byte flips (seeded)', () => {
     for (let i = 0; i < DB_TRIALS; i++) await trial(i, rand, 'db');
     // Most of dv.db is free or cache space; enough flips must land on what dv reads for
     // this to test anything.
-    console.log(`dv.db flips that changed what dv reads: ${mattered} of ${DB_TRIALS} (${schemaPage} on the schema page, not repaired)`);
+    console.log(`dv.db flips that changed what dv reads: ${mattered} of ${DB_TRIALS} (${schemaPage} on the schema page)`);
     expect(mattered).toBeGreaterThanOrEqual(DB_TRIALS / 6);
   }, 600_000);
+});
+
+describe('dv.db lost: dv fsck --repair rebuilds it from the packs and .dv/refs.log', () => {
+  /** Branches, tags, HEAD and the reflog as the CLI shows them, and every version's bytes. */
+  async function state(dir: string): Promise<unknown> {
+    const branches = await dvJson(dir, ['branch', '--json']);
+    const tags = await dvJson(dir, ['tag', '--json']);
+    const reflog = (await dvOk(dir, ['reflog'])).stdout;
+    const files: Record<string, string> = {};
+    for (const [c, fs] of versions) for (const p of fs.keys()) files[`${c}:${p}`] = (await dvOk(dir, ['cat', `${c}:${p}`])).stdoutBytes.toString('hex');
+    return { branches, tags, reflog, files };
+  }
+
+  async function damagedThenRepaired(damage: (dbFile: string) => void): Promise<void> {
+    const dir = tmp.make('dv-lostdb-');
+    fs.cpSync(template, dir, { recursive: true });
+    const before = await state(dir);
+    damage(path.join(dir, '.dv', 'dv.db'));
+    const broken = await dv(dir, ['branch']);
+    // Deleted, dv.db comes back empty: no branch is listed; destroyed, it does not read.
+    expect(broken.code !== 0 || !broken.stdout.includes('side')).toBe(true);
+    const r = await dvJson<{ refsRestored: string[]; fsck: { ok: boolean } }>(dir, ['fsck', '--repair', '--json']);
+    expect(r.fsck.ok).toBe(true);
+    expect(r.refsRestored).toEqual(expect.arrayContaining(['heads/main', 'heads/side', 'tags/v1', 'reflog']));
+    expect(await state(dir)).toEqual(before);
+    await dvOk(dir, ['fsck']);
+  }
+
+  it('page 1 (the schema page) destroyed', async () => {
+    await damagedThenRepaired((db) => {
+      const fd = fs.openSync(db, 'r+');
+      fs.writeSync(fd, randomBytes(pageSize, 'page-1'), 0, pageSize, 0);
+      fs.closeSync(fd);
+    });
+  }, 120_000);
+
+  it('dv.db deleted (with its -wal and -shm)', async () => {
+    await damagedThenRepaired((db) => { for (const ext of ['', '-wal', '-shm']) fs.rmSync(db + ext, { force: true }); });
+  }, 120_000);
+
 });
