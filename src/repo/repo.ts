@@ -38,6 +38,9 @@ export interface CommitChangesOptions {
   track?: string[];
   /** The code version, when the caller already read it (default: read now). */
   git?: GitInfo | null;
+  /** When the branch head is this commit: replace it by a commit with its parents whose
+   * tree is its tree plus the changes (dv serve's group commit), instead of adding one. */
+  amend?: string;
 }
 
 /** What a new commit is made of; author, time and code version are filled in. */
@@ -304,6 +307,7 @@ export class Repo {
       const parent = this.refs.get(`heads/${branch}`) ?? null;
       if (!parent && opts.createBranch === false) throw new DvError(`no branch '${branch}'`, 1, 'UNKNOWN_REF');
       const base = parent ? await this.readCommit(parent) : null;
+      const amend = parent !== null && parent === opts.amend;
       if (opts.check) await opts.check(await this.flatten(parent));
       const entries = new Map<string, FileEntry | null>();
       for (const [p, c] of changes) {
@@ -315,9 +319,9 @@ export class Repo {
       const paths = normalizeTracked([...tracked, ...added]);
       const tree = await updateTree(this.objects, base?.tree ?? null, entries);
       const git = opts.git !== undefined ? opts.git : await this.recentGitInfo();
-      const id = await this.writeCommit({ tree, parents: parent ? [parent] : [], paths, message, run: opts.run, git });
+      const id = await this.writeCommit({ tree, parents: amend ? base!.parents : parent ? [parent] : [], paths, message, run: opts.run, git });
       this.blobs.flush();
-      this.refs.set(`heads/${branch}`, id, `${opts.run ? 'run' : 'commit'}: ${message.split('\n')[0]}`);
+      this.refs.set(`heads/${branch}`, id, `${opts.run ? 'run' : amend ? 'commit (amend)' : 'commit'}: ${message.split('\n')[0]}`);
       return id;
     }, { waitMs: opts.lockWaitMs });
   }

@@ -12,11 +12,30 @@
 // writes, or after WAIT_SOME_MS when every write in flight is waiting, or after
 // WAIT_MAX_MS regardless (writes still sending their body will want a commit too:
 // waiting for them is cheaper than a commit each). A lone sequential client never waits.
+//
+// Batches alone cannot bound the number of commits: a client with C requests in flight
+// gives batches of at most C writes (aws s3 sync: 10). So a batch is folded into the
+// branch's previous group commit when that one is still open: made by this server,
+// still the branch head, not pushed, fewer than GROUP_MAX_WRITES writes, and its last
+// write at most GROUP_IDLE_MS ago. The head is then replaced by a commit with the same
+// parents holding both (the replaced one stays in the reflog, readable by id). A steady
+// stream of writes thus makes one commit per GROUP_MAX_WRITES writes whatever the
+// timing; a pause of GROUP_IDLE_MS closes the group.
 import { CommitConflict, type CommitOptions, type CommitResult, type FileChange, type ProxyBackend } from './types.js';
 
 const WAIT_SOME_MS = 5;
 const WAIT_MAX_MS = 250;
 const PEAK_WINDOW_MS = 2_000;
+const GROUP_MAX_WRITES = 100;
+const GROUP_IDLE_MS = 2_000;
+
+/** The last group commit of a branch, while further writes may still join it. */
+interface OpenGroup {
+  id: string;
+  writes: number;
+  messages: string[];
+  last: number;
+}
 
 interface Waiter {
   changes: Map<string, FileChange | null>;
@@ -44,6 +63,7 @@ export interface PendingWrite {
 
 export class GroupCommits {
   private readonly branches = new Map<string, BranchQueue>();
+  private readonly open = new Map<string, OpenGroup>();
   /** Commits made, for tests and the bench. */
   commits = 0;
 
@@ -96,6 +116,14 @@ export class GroupCommits {
     });
   }
 
+  /** The branch's group commit that `n` more writes may join, if any. */
+  private openGroup(key: string, n: number): OpenGroup | undefined {
+    const g = this.open.get(key);
+    if (g && this.now() - g.last <= GROUP_IDLE_MS && g.writes + n <= GROUP_MAX_WRITES) return g;
+    this.open.delete(key);
+    return undefined;
+  }
+
   /** Commits a batch; on a failed precondition, answers that write and retries the rest. */
   private async run(repo: string, branch: string, batch: Waiter[]): Promise<void> {
     while (batch.length > 0) {
@@ -105,10 +133,22 @@ export class GroupCommits {
         for (const [p, c] of w.changes) { changes.delete(p); changes.set(p, c); }
         for (const [p, f] of w.opts.expect ?? []) expect.set(p, f);
       }
-      const message = batch.length === 1 ? batch[0]!.message : batchMessage(batch.map((w) => w.message));
+      const mine = batch.map((w) => w.message);
+      const message = batch.length === 1 ? mine[0]! : batchMessage(mine, mine.length);
+      const key = `${repo}\0${branch}`;
+      const g = this.openGroup(key, batch.length);
       try {
-        const r = await this.backend.commit(repo, branch, changes, message, { expect: expect.size ? expect : undefined, skipUnchanged: true });
-        if (r.created !== false) this.commits++;
+        const r = await this.backend.commit(repo, branch, changes, message, {
+          expect: expect.size ? expect : undefined, skipUnchanged: true,
+          ...(g ? { amend: g.id, amendMessage: batchMessage([...g.messages, ...mine], g.writes + batch.length) } : {}),
+        });
+        if (r.created !== false) {
+          if (r.amended && g) Object.assign(g, { id: r.commit, writes: g.writes + batch.length, messages: [...g.messages, ...mine].slice(0, 3), last: this.now() });
+          else {
+            this.commits++;
+            this.open.set(key, { id: r.commit, writes: batch.length, messages: mine.slice(0, 3), last: this.now() });
+          }
+        }
         for (const w of batch) w.resolve(r);
         return;
       } catch (e) {
@@ -147,7 +187,8 @@ function takeBatch(queue: Waiter[]): Waiter[] {
   return batch;
 }
 
-function batchMessage(messages: string[]): string {
+/** `count` writes, of which `messages` are the first (up to 3 are shown). */
+function batchMessage(messages: string[], count: number): string {
   const shown = messages.slice(0, 3).map((m) => m.replace(/^dv serve: /, '')).join('; ');
-  return `dv serve: ${messages.length} writes: ${shown}${messages.length > 3 ? '; ...' : ''}`;
+  return `dv serve: ${count} writes: ${shown}${count > 3 ? '; ...' : ''}`;
 }

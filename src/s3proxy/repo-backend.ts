@@ -214,7 +214,7 @@ export class RepoBackend implements ProxyBackend {
 
   private async commitNow(branch: string, changes: Map<string, FileChange | null>, message: string,
     opts: CommitOptions): Promise<CommitResult> {
-    let out: { id: string; created: boolean };
+    let out: { id: string; created: boolean; amended?: boolean };
     try {
       out = await withLockAsync(this.repo, 'serve', async () => {
         // Inside the lock: the head read here is the one the commit builds on.
@@ -238,14 +238,16 @@ export class RepoBackend implements ProxyBackend {
             }
           }
         }
-        return { id: await this.repo.commitChanges(branch, effective, message, { createBranch: false }), created: true };
+        // Amend only a head no remote-tracking ref names (it may have been pushed).
+        const amend = opts.amend === head && !this.repo.refs.list('remotes/').some((r) => r.target === head) ? head : undefined;
+        return { id: await this.repo.commitChanges(branch, effective, amend ? opts.amendMessage ?? message : message, { createBranch: false, amend }), created: true, amended: amend !== undefined };
       }, this.opts.lockWaitMs);
     } catch (e) {
       if (e instanceof DvError && e.code === 'LOCKED') throw s3err('SlowDown', `Please reduce your request rate: ${e.message}`);
       throw e;
     }
     for (const c of changes.values()) if (c) this.release(c);
-    return { commit: out.id, time: await this.timeOf(out.id), created: out.created };
+    return { commit: out.id, time: await this.timeOf(out.id), created: out.created, amended: out.amended };
   }
 
   private release(f: object): void {

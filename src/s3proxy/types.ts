@@ -45,6 +45,8 @@ export interface CommitResult {
   time: Date;
   /** false when nothing changed (skipUnchanged) and `commit` is the branch head as it was. */
   created?: boolean;
+  /** true when `commit` replaced the head named by CommitOptions.amend. */
+  amended?: boolean;
 }
 
 export interface CommitOptions {
@@ -62,6 +64,15 @@ export interface CommitOptions {
    * A retried upload thus never leaves a trail of commits.
    */
   skipUnchanged?: boolean;
+  /**
+   * Group commit across batches (group-commit.ts): when the branch head is still this
+   * commit (made by this server, not pushed anywhere since), replace it by one with the
+   * same parents whose tree also holds these changes, instead of adding a commit on
+   * top. Otherwise commit on top as usual. CommitResult.amended says which.
+   */
+  amend?: string;
+  /** The message to use when amending (it covers the amended commit's writes too). */
+  amendMessage?: string;
 }
 
 /** Thrown by ProxyBackend.commit when an `expect` predicate does not hold. */
