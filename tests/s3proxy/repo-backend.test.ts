@@ -158,7 +158,9 @@ describe('RepoBackend over a real repository', () => {
     let id = s.repo.refs.get('heads/staging')!;
     let n = 0;
     while (id !== before) { id = (await s.repo.readCommit(id)).parents[0]!; n++; }
-    expect(n).toBe(8);
+    // Group commit: the 8 writes share commits (folded into the open group), never more than 8.
+    expect(n).toBeGreaterThanOrEqual(1);
+    expect(n).toBeLessThanOrEqual(8);
     expect((await fsck(s.repo)).ok).toBe(true);
   });
 
