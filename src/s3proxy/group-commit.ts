@@ -16,11 +16,13 @@
 // Batches alone cannot bound the number of commits: a client with C requests in flight
 // gives batches of at most C writes (aws s3 sync: 10). So a batch is folded into the
 // branch's previous group commit when that one is still open: made by this server,
-// still the branch head, not pushed, fewer than GROUP_MAX_WRITES writes, and its last
-// write at most GROUP_IDLE_MS ago. The head is then replaced by a commit with the same
-// parents holding both (the replaced one stays in the reflog, readable by id). A steady
-// stream of writes thus makes one commit per GROUP_MAX_WRITES writes whatever the
-// timing; a pause of GROUP_IDLE_MS closes the group.
+// still the branch head, not pushed, fewer than GROUP_MAX_WRITES writes, its last
+// write at most GROUP_IDLE_MS ago, and both it and the batch overlapped other writes
+// in flight (a client writing one key after the other keeps a commit per write). The
+// head is then replaced by a commit with the same parents holding both (the replaced
+// one stays in the reflog, readable by id). A stream of concurrent writes thus makes
+// one commit per GROUP_MAX_WRITES writes whatever the timing; a pause of
+// GROUP_IDLE_MS or a lone write closes the group.
 import { CommitConflict, type CommitOptions, type CommitResult, type FileChange, type ProxyBackend } from './types.js';
 
 const WAIT_SOME_MS = 5;
@@ -35,6 +37,8 @@ interface OpenGroup {
   writes: number;
   messages: string[];
   last: number;
+  /** Other writes were in flight while it was made. */
+  concurrent: boolean;
 }
 
 interface Waiter {
@@ -110,7 +114,7 @@ export class GroupCommits {
     }
     q.running = true;
     const batch = takeBatch(q.queue);
-    this.run(repo, branch, batch).finally(() => {
+    this.run(repo, branch, batch, q).finally(() => {
       q.running = false;
       this.kick(repo, branch, q);
     });
@@ -119,13 +123,13 @@ export class GroupCommits {
   /** The branch's group commit that `n` more writes may join, if any. */
   private openGroup(key: string, n: number): OpenGroup | undefined {
     const g = this.open.get(key);
-    if (g && this.now() - g.last <= GROUP_IDLE_MS && g.writes + n <= GROUP_MAX_WRITES) return g;
+    if (g && g.concurrent && this.now() - g.last <= GROUP_IDLE_MS && g.writes + n <= GROUP_MAX_WRITES) return g;
     this.open.delete(key);
     return undefined;
   }
 
   /** Commits a batch; on a failed precondition, answers that write and retries the rest. */
-  private async run(repo: string, branch: string, batch: Waiter[]): Promise<void> {
+  private async run(repo: string, branch: string, batch: Waiter[], q: BranchQueue): Promise<void> {
     while (batch.length > 0) {
       const changes = new Map<string, FileChange | null>();
       const expect = new Map<string, (cur: import('../repo/types.js').FileEntry | null) => boolean>();
@@ -136,17 +140,20 @@ export class GroupCommits {
       const mine = batch.map((w) => w.message);
       const message = batch.length === 1 ? mine[0]! : batchMessage(mine, mine.length);
       const key = `${repo}\0${branch}`;
-      const g = this.openGroup(key, batch.length);
+      const overlapped = () => batch.length > 1 || q.active > batch.length;
+      const concurrent = overlapped();
+      const g = concurrent ? this.openGroup(key, batch.length) : undefined;
       try {
         const r = await this.backend.commit(repo, branch, changes, message, {
           expect: expect.size ? expect : undefined, skipUnchanged: true,
           ...(g ? { amend: g.id, amendMessage: batchMessage([...g.messages, ...mine], g.writes + batch.length) } : {}),
         });
         if (r.created !== false) {
-          if (r.amended && g) Object.assign(g, { id: r.commit, writes: g.writes + batch.length, messages: [...g.messages, ...mine].slice(0, 3), last: this.now() });
+          const open = { id: r.commit, last: this.now(), concurrent: concurrent || overlapped() };
+          if (r.amended && g) Object.assign(g, { ...open, writes: g.writes + batch.length, messages: [...g.messages, ...mine].slice(0, 3) });
           else {
             this.commits++;
-            this.open.set(key, { id: r.commit, writes: batch.length, messages: mine.slice(0, 3), last: this.now() });
+            this.open.set(key, { ...open, writes: batch.length, messages: mine.slice(0, 3) });
           }
         }
         for (const w of batch) w.resolve(r);
