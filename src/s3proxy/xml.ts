@@ -104,9 +104,13 @@ export function initiateMultipartUpload(bucket: string, key: string, uploadId: s
     `${el('UploadId', uploadId)}</InitiateMultipartUploadResult>`;
 }
 
-export function completeMultipartUpload(location: string, bucket: string, key: string, etag: string): string {
+/** `checksum`: the composite flexible checksum as stored (`sha256:<base64>-N`), returned
+ * as S3 does in `<ChecksumSHA256>` (CRC32, CRC32C, SHA1 likewise). */
+export function completeMultipartUpload(location: string, bucket: string, key: string, etag: string, checksum?: string): string {
+  const i = checksum?.indexOf(':') ?? -1;
+  const sum = checksum && i > 0 ? el(`Checksum${checksum.slice(0, i).toUpperCase()}`, checksum.slice(i + 1)) : '';
   return `${XML_DECL}<CompleteMultipartUploadResult xmlns="${NS}">${el('Location', location)}${el('Bucket', bucket)}` +
-    `${el('Key', key)}${el('ETag', etag)}</CompleteMultipartUploadResult>`;
+    `${el('Key', key)}${el('ETag', etag)}${sum}</CompleteMultipartUploadResult>`;
 }
 
 export interface PartInfo {

@@ -128,6 +128,21 @@ describe('Ceph s3-tests defects', () => {
     expect(mp.ChecksumAlgorithm).toBe('CRC32');
   });
 
+  test('6b. CompleteMultipartUpload returns the composite checksum, also when sent again (Ceph s3-tests)', async () => {
+    const c = p.client();
+    const Key = 'main/c/mp-sum.txt';
+    const { UploadId } = await c.send(new CreateMultipartUploadCommand({ Bucket: 'weather', Key, ChecksumAlgorithm: 'SHA256' }));
+    const part = await c.send(new UploadPartCommand({ Bucket: 'weather', Key, UploadId, PartNumber: 1, Body: 'part one\n', ChecksumAlgorithm: 'SHA256' }));
+    const sha = createHash('sha256').update('part one\n').digest();
+    expect(part.ChecksumSHA256).toBe(sha.toString('base64'));
+    const want = `${createHash('sha256').update(sha).digest('base64')}-1`;
+    const complete = () => c.send(new CompleteMultipartUploadCommand({
+      Bucket: 'weather', Key, UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag, ChecksumSHA256: part.ChecksumSHA256 }] },
+    }));
+    expect((await complete()).ChecksumSHA256).toBe(want);
+    expect((await complete()).ChecksumSHA256).toBe(want);
+  });
+
   test('7. CopyObject onto itself without a change is 400; with REPLACE it succeeds and commits nothing', async () => {
     const c = p.client();
     const e = await s3error(() => c.send(new CopyObjectCommand({ Bucket: 'weather', Key: 'main/data/a.csv', CopySource: 'weather/main/data/a.csv' })));

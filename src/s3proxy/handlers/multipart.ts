@@ -30,6 +30,8 @@ interface Completed {
   parts: string;
   etag: string;
   commit: string;
+  /** The composite checksum (`alg:base64-N`), when every part had one. */
+  checksum?: string;
   at: number;
 }
 
@@ -177,10 +179,10 @@ function compositeChecksum(up: Upload, parts: Part[]): string | undefined {
   return `${alg}:${sum.digestBase64()}-${parts.length}`;
 }
 
-function sendCompleted(ctx: Ctx, etag: string, commit: string): void {
+function sendCompleted(ctx: Ctx, etag: string, commit: string, checksum?: string): void {
   const host = header(ctx, 'host') ?? '127.0.0.1';
   const location = `http://${host}/${encodeURIComponent(ctx.bucket!)}/${ctx.key.split('/').map(encodeURIComponent).join('/')}`;
-  sendXml(ctx, 200, xml.completeMultipartUpload(location, ctx.bucket!, ctx.key, etag), { 'x-dv-commit': commit });
+  sendXml(ctx, 200, xml.completeMultipartUpload(location, ctx.bucket!, ctx.key, etag, checksum), { 'x-dv-commit': commit });
 }
 
 export async function completeUpload(ctx: Ctx, uploads: Uploads, readXml: () => Promise<string>, minPartSize: number): Promise<void> {
@@ -193,7 +195,7 @@ export async function completeUpload(ctx: Ctx, uploads: Uploads, readXml: () => 
     const done = uploads.completedAs(ctx, requested.map((r) => `${r.partNumber}:${unquote(r.etag)}`).join(','));
     if (!done) throw e;
     await writeTarget(ctx, ctx.bucket!, ctx.key); // permission, as for the first attempt
-    return sendCompleted(ctx, done.etag, done.commit);
+    return sendCompleted(ctx, done.etag, done.commit, done.checksum);
   }
   authorise(ctx, up);
   const requested = xml.parseCompleteMultipartUpload(await readXml());
@@ -225,8 +227,8 @@ export async function completeUpload(ctx: Ctx, uploads: Uploads, readXml: () => 
     const s3: S3Meta = { etag, parts: parts.map((x) => x.stored.size), ...(checksum ? { checksum } : {}) };
     const change = { size: whole.size, hash: whole.hash, chunks: whole.chunks, s3 };
     const result = await commitWrite(ctx, ctx.bucket!, up.branch, new Map([[up.path, change]]), commitMessage(ctx, 'CompleteMultipartUpload', up.path));
-    uploads.complete(up, { bucket: ctx.bucket!, key: ctx.key, parts: requested.map((r) => `${r.partNumber}:${unquote(r.etag)}`).join(','), etag: quoteEtag(etag), commit: result.commit });
-    sendCompleted(ctx, quoteEtag(etag), result.commit);
+    uploads.complete(up, { bucket: ctx.bucket!, key: ctx.key, parts: requested.map((r) => `${r.partNumber}:${unquote(r.etag)}`).join(','), etag: quoteEtag(etag), commit: result.commit, checksum });
+    sendCompleted(ctx, quoteEtag(etag), result.commit, checksum);
   } catch (e) {
     up.completing = false; // let the client retry
     throw e;
