@@ -28,8 +28,11 @@ export function openForRepair(dir: string): { repo: Repo; setAside: string | nul
     return { repo, setAside: null };
   } catch (e) {
     repo?.close();
-    // A database of a newer dv, or a repository that is not there, is no damage.
-    if (e instanceof DvError && (!/dv\.db|database|schema/i.test(e.message) || /newer than this dv/.test(e.message))) throw e;
+    // Only damage sets the file aside: not a lock held by another process (SQLITE_BUSY),
+    // a permission, a database of a newer dv or a repository that is not there.
+    const code = (e as { code?: string }).code ?? '';
+    const damaged = /^SQLITE_(NOTADB|CORRUPT)/.test(code) || (e instanceof DvError && /^cannot read .*dv\.db/.test(e.message));
+    if (!damaged) throw e;
   }
   const moved = setAside(dbFile);
   return { repo: Repo.open(root), setAside: moved };
