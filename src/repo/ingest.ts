@@ -11,6 +11,7 @@ import { BlobType } from '../store/packfile.js';
 import type { BlobStore } from '../store/blobstore.js';
 import { blake3, createHasher } from '../store/hash.js';
 import { md5Job } from './md5.js';
+import { ops } from './opcount.js';
 import { isLink, type ChunkRef, type IngestedFile, type StoredFile } from './types.js';
 
 const READ_BYTES = 8 << 20;
@@ -25,6 +26,7 @@ export class Ingestor {
 
   /** Stores a workspace file; a symlink (`mode` MODE_LINK) as its target text. */
   async storeFile(absPath: string, mode?: number): Promise<StoredFile> {
+    ops.filesStored++;
     if (mode !== undefined && isLink(mode)) return this.storeStream(Readable.from([fs.readlinkSync(absPath, { encoding: 'buffer' })]));
     const fd = fs.openSync(absPath, 'r');
     try {

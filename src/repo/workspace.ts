@@ -6,6 +6,7 @@ import type { DB } from '../store/db.js';
 import { DvError } from '../store/errors.js';
 import { createHasher } from '../store/hash.js';
 import { lowerBound } from '../store/sorted.js';
+import { ops } from './opcount.js';
 import { SKIP_DIRS, type WsFile } from './scan.js';
 import { isLink, type FileEntry, type StoredFile } from './types.js';
 
@@ -17,6 +18,8 @@ type StatRow = [number, number, number, number, string | number];
 
 /** Coarser than any common filesystem's timestamp granularity except FAT's. */
 const RACY_MS = 1000;
+/** The mtime of a smudged row (see recordAll): no file has it. */
+const SMUDGED = -1;
 
 /** Normalises a user-given path to a project-relative one; refuses paths outside. */
 export function projectPath(root: string, cwd: string, p: string): string {
@@ -113,16 +116,71 @@ export class StatCache {
   /**
    * Records that each file holds stored content with `hash`. A file modified within the
    * same mtime tick as it was read would look unchanged later ("racy" entries, as in
-   * git), so files modified less than RACY_MS before now are not recorded.
+   * git), so files modified less than RACY_MS before now are not recorded; returns how many.
    */
-  record(rows: { file: WsFile; hash: string }[], now = Date.now()): void {
-    const cache = this.load();
+  record(rows: { file: WsFile; hash: string }[], now = Date.now()): number {
+    let skipped = 0;
     for (const { file: f, hash } of rows) {
-      if (now - f.mtime < RACY_MS) continue;
-      cache.set(f.path, [f.size, f.mtime, f.ino, f.mode, hash]);
-      this.touched.add(f.path);
-      this.changed();
+      if (now - f.mtime < RACY_MS) skipped++;
+      else this.put(f, f.mtime, hash);
     }
+    return skipped;
+  }
+
+  /**
+   * Records every row, keeping the mirror of a tree whose files these are (a commit's or
+   * a checkout's). A racy file is recorded with a smudged mtime, as git smudges racily
+   * clean index entries: its hash is kept but it never counts as unchanged, so the next
+   * status reads it again. Returns how many rows were smudged.
+   */
+  recordAll(rows: { file: WsFile; hash: string }[], now = Date.now()): number {
+    let smudged = 0;
+    for (const { file: f, hash } of rows) {
+      const racy = now - f.mtime < RACY_MS;
+      if (racy) smudged++;
+      this.put(f, racy ? SMUDGED : f.mtime, hash);
+    }
+    return smudged;
+  }
+
+  /** A row whose hash and mode stay as they were leaves the mirror standing. */
+  private put(f: WsFile, mtime: number, hash: string): void {
+    const cache = this.load();
+    const old = cache.get(f.path);
+    const same = old !== undefined && old[3] === f.mode && this.hash(old) === hash;
+    cache.set(f.path, [f.size, mtime, f.ino, f.mode, hash]);
+    this.touched.add(f.path);
+    if (same) { this.dirty = true; this.fingerprint = ''; } else this.changed();
+  }
+
+  /** Whether the rows are exactly the files of `tree` (read without the record). */
+  mirrors(tree: string): boolean {
+    return this.peek().mirror === tree;
+  }
+
+  /** Marks the rows as exactly the files of `tree`: the caller knows they are (it applied
+   * a tree's changes to the rows of its parent, which mirrored that parent). */
+  setMirror(tree: string): void {
+    this.load();
+    if (this.mirror !== tree) { this.mirror = tree; this.fingerprint = ''; this.dirty = true; }
+  }
+
+  /** 1: `f` has a row and is unchanged since; 0: it has a row but changed; -1: no row. */
+  probe(f: WsFile): number {
+    const r = this.load().get(f.path);
+    if (r === undefined) return -1;
+    return r[0] === f.size && r[1] === f.mtime && r[2] === f.ino && r[3] === f.mode ? 1 : 0;
+  }
+
+  /** The recorded hash and mode of `path`, whatever its stat now. */
+  recorded(path: string): { hash: string; mode: number } | undefined {
+    const r = this.load().get(path);
+    return r && { hash: this.hash(r), mode: r[3] };
+  }
+
+  /** Paths of all rows. */
+  paths(): IterableIterator<string> {
+    return this.load().keys();
   }
 
   forget(paths: Iterable<string>): void {
@@ -281,6 +339,7 @@ export function toEntry(name: string, mode: number, c: StoredFile): FileEntry {
 
 /** BLAKE3 of a file's content, streamed through a fixed buffer; of a link's target text. */
 export async function hashFile(abs: string, mode?: number): Promise<string> {
+  ops.filesHashed++;
   const h = await createHasher();
   if (mode !== undefined && isLink(mode)) return h.update(fs.readlinkSync(abs, { encoding: 'buffer' })).digestHex();
   const fd = fs.openSync(abs, 'r');
