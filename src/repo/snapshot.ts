@@ -51,7 +51,7 @@ export async function readWorkspace(repo: Repo, cache: StatCache, ws: WsFile[], 
   // Path order keeps a directory's files together in packs, and packs reproducible.
   todo.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   for (const f of todo) {
-    const content = await ingest.storeFile(path.join(repo.root, f.path), f.mode);
+    const content = await ingest.storeFile(path.join(repo.root, f.path), f.mode, f.size);
     files.set(f.path, toEntry(path.posix.basename(f.path), f.mode, content));
     fresh.push({ file: f, hash: content.hash });
     progress.files++;
@@ -119,7 +119,7 @@ async function snapshotChanges(repo: Repo, parent: string, parentTree: string, t
   const rows = [...d.refreshed];
   const changes: Change[] = [];
   for (const f of todo) {
-    const content = await ingest.storeFile(path.join(repo.root, f.path), f.mode);
+    const content = await ingest.storeFile(path.join(repo.root, f.path), f.mode, f.size);
     const entry = toEntry(path.posix.basename(f.path), f.mode, content);
     edits.set(f.path, entry);
     rows.push({ file: f, hash: content.hash });
