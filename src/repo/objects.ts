@@ -195,6 +195,11 @@ export class ObjectStore {
     if (entries.length) this.partsByFirst.set(entries[0]!, { id, entries });
   }
 
+  /** Drops a tree from the cache (a streamed first add writes each one once and moves on). */
+  uncache(id: string): void {
+    this.trees.delete(id);
+  }
+
   async readCommit(id: string): Promise<Commit> {
     let c = this.commits.get(id);
     if (!c) {

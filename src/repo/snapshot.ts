@@ -9,6 +9,7 @@ import type { Repo } from './repo.js';
 import { buildTree, diffFlat, lookup, sameContent, updateTree, type Change, type FlatTree } from './trees.js';
 import type { FileEntry } from './types.js';
 import { diffAgainstMirror } from './mirror-diff.js';
+import { storeStreamed } from './first-add.js';
 import { scanDetailed, type ScanResult } from './scan.js';
 import { linkedParents, StatCache, toEntry, type WsFile } from './workspace.js';
 import { isUnder, normalizeTracked } from './paths.js';
@@ -74,6 +75,10 @@ async function snapshot(repo: Repo, tracked: string[], scope: string[], opts: Sn
   }
   if (samePaths && whole && cache.mirrors(parentCommit.tree)) {
     return snapshotChanges(repo, parent!, parentCommit.tree, tracked, cache, scan, opts);
+  }
+  if (!parent && !merging) {
+    const first = await firstSnapshot(repo, tracked, cache, scan, opts);
+    if (first) return first;
   }
   const ws = scan.files();
   const head = await repo.flatten(parent);
@@ -149,6 +154,33 @@ async function snapshotChanges(repo: Repo, parent: string, parentTree: string, t
   })();
   if (id) await afterDvCommit(repo, id, tracked);
   return { commit: id, changes, files: scan.count, bytes: scan.bytes() };
+}
+
+/** The first commit, streamed (first-add.ts): the rows become the whole stat cache,
+ * mirroring the new tree. Null when the scan's order does not allow streaming. */
+async function firstSnapshot(repo: Repo, tracked: string[], cache: StatCache, scan: ScanResult, opts: SnapshotOptions): Promise<SnapshotResult | null> {
+  const progress: Progress = { phase: 'add', files: 0, totalFiles: scan.count, bytes: 0, totalBytes: scan.bytes() };
+  const s = await storeStreamed(repo, scan, (f) => { progress.files++; progress.bytes += f.size; opts.onProgress?.(progress); });
+  if (!s) return null;
+  const { rows } = s;
+  const message = opts.message ?? `${rows.length} added, 0 modified, 0 deleted`;
+  const id = await repo.writeCommit({ tree: s.tree, parents: [], paths: tracked, message });
+  repo.blobs.flush();
+  repo.db.transaction(() => {
+    cache.replaceAll(rows);
+    cache.setMirror(s.tree);
+    if (rows.smudged === 0) cache.rememberScan(scan);
+    cache.save();
+    repo.refs.advanceHead(id, `commit: ${message.split('\n')[0]}`);
+  })();
+  await afterDvCommit(repo, id, tracked);
+  // Built only when asked for (--json): an object per file is what streaming avoids.
+  let changes: Change[] | undefined;
+  const added = (): Change[] => rows.sorted().map((i) => {
+    const p = rows.paths[i]!;
+    return { path: p, status: 'added', new: { name: path.posix.basename(p), type: 'file', chunks: [], ...rows.content(i) } };
+  });
+  return { commit: id, get changes() { return (changes ??= added()); }, files: rows.length, bytes: s.bytes };
 }
 
 function defaultMessage(changes: Change[]): string {

@@ -105,6 +105,72 @@ function hashString(s: string): number {
   return h >>> 0;
 }
 
+/** Rows for a whole new record (the first add), compactly: a path each, and the fixed
+ * fields in one buffer. Racy files are smudged (see StatCache.recordAll). */
+export class StatRows {
+  readonly paths: string[] = [];
+  private fixed: Buffer;
+  smudged = 0;
+
+  constructor(capacity: number, private now = Date.now()) {
+    this.fixed = Buffer.alloc(Math.max(1, capacity) * ROW_FIXED);
+  }
+
+  get length(): number {
+    return this.paths.length;
+  }
+
+  add(f: WsFile, hash: string): void {
+    const o = this.paths.length * ROW_FIXED;
+    if (o + ROW_FIXED > this.fixed.length) {
+      const grown = Buffer.alloc(this.fixed.length * 2);
+      this.fixed.copy(grown);
+      this.fixed = grown;
+    }
+    const racy = this.now - f.mtime < RACY_MS;
+    if (racy) this.smudged++;
+    this.fixed.writeDoubleLE(f.size, o);
+    this.fixed.writeDoubleLE(racy ? SMUDGED : f.mtime, o + 8);
+    this.fixed.writeDoubleLE(f.ino, o + 16);
+    this.fixed.writeUInt32LE(f.mode, o + 24);
+    this.fixed.write(hash, o + 28, 32, 'hex');
+    this.paths.push(f.path);
+  }
+
+  /** Size, mode and hash of row i. */
+  content(i: number): { size: number; mode: number; hash: string } {
+    const o = i * ROW_FIXED;
+    return { size: this.fixed.readDoubleLE(o), mode: this.fixed.readUInt32LE(o + 24), hash: this.fixed.toString('hex', o + 28, o + 60) };
+  }
+
+  /** Row numbers in `.sort()` order of their paths (a walk's order is nearly that already). */
+  sorted(): number[] {
+    const { paths } = this;
+    return Array.from({ length: paths.length }, (_, i) => i).sort((a, b) => (paths[a]! < paths[b]! ? -1 : 1));
+  }
+
+  /** The encoded record of these rows, and where each row starts. */
+  encode(): { raw: Buffer; starts: Int32Array } {
+    const order = this.sorted();
+    let total = 8;
+    for (const p of this.paths) total += 2 + Buffer.byteLength(p, 'utf8') + ROW_FIXED;
+    const raw = Buffer.allocUnsafe(total);
+    raw.writeUInt32LE(INDEX_MAGIC, 0);
+    raw.writeUInt32LE(order.length, 4);
+    const starts = new Int32Array(order.length + 1);
+    let o = 8;
+    order.forEach((i, k) => {
+      starts[k] = o;
+      const len = raw.write(this.paths[i]!, o + 2, 'utf8');
+      raw.writeUInt16LE(len, o);
+      this.fixed.copy(raw, o + 2 + len, i * ROW_FIXED, (i + 1) * ROW_FIXED);
+      o += 2 + len + ROW_FIXED;
+    });
+    starts[order.length] = o;
+    return { raw, starts };
+  }
+}
+
 export class StatCache {
   private rec: Record | null = null;
   /** Rows recorded (a row) or forgotten (null) since load. Kept across saves: every
@@ -264,6 +330,16 @@ export class StatCache {
     this.forget([...this.entries()].filter(([p, hash]) => !keep(p, hash)).map(([p]) => p));
   }
 
+  /** Replaces every row with `rows` (a first add's files); call setMirror after. */
+  replaceAll(rows: StatRows): void {
+    this.load();
+    const { raw, starts } = rows.encode();
+    this.rec = new Record(raw, starts);
+    this.overlay.clear();
+    this.count = rows.length;
+    this.changed();
+  }
+
   /** Marks the rows as exactly the files of `tree` if they are; clears the mark otherwise. */
   mirrorIfComplete(tree: string, files: Map<string, { hash: string; mode: number }>): void {
     this.load();
@@ -299,7 +375,8 @@ export class StatCache {
     const rec = this.load();
     // A pipeline run touches a handful of rows out of many thousands: splice those into
     // the loaded record. Past ~1/8 touched, encoding everything costs about the same.
-    const data = rec.n > 0 && this.overlay.size <= rec.n / 8 ? mergeIndex(rec, this.overlay, this.count) : encodeIndex(this.allRows());
+    const data = rec.n > 0 && this.overlay.size === 0 ? rec.raw
+      : rec.n > 0 && this.overlay.size <= rec.n / 8 ? mergeIndex(rec, this.overlay, this.count) : encodeIndex(this.allRows());
     this.db.prepare('INSERT INTO workspace_index (id, mirror, fingerprint, files, data) VALUES (1, ?, ?, ?, ?) ' +
       'ON CONFLICT(id) DO UPDATE SET mirror = excluded.mirror, fingerprint = excluded.fingerprint, files = excluded.files, data = excluded.data')
       .run(this.mirror, this.fingerprint, this.count, data);
