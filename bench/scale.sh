@@ -2,7 +2,9 @@
 # Figures of the scale issue: SCALE_FILES small files (default 1,000,000: 1,000 directories
 # of 1,000 files of ~15 bytes), dv against git on the same tree in the same run. Each step
 # is timed with its peak RSS (/usr/bin/time -f %M): first add, no-op status, status /
-# commit / checkout with one file changed, and the metadata each keeps (.dv/ vs .git/).
+# commit / checkout with one file changed, the metadata each keeps (.dv/ vs .git/), and
+# dv push to s3rver on loopback: the whole tree, then after the one change (bytes PUT,
+# counted at the server's request log).
 # SCALE_FILES=100000 gives a quick run.
 source "$(dirname "$0")/lib.sh"
 need /usr/bin/time time
@@ -10,7 +12,15 @@ need git git
 N=${SCALE_FILES:-1000000}
 WORK="$WORK-scale"
 rm -rf "$WORK" && mkdir -p "$WORK/t"
-trap 'cd /; rm -rf "$WORK"' EXIT
+LOG="$WORK/requests.log"
+: > "$LOG"
+node "$BENCH_DIR/s3rver.mjs" "$WORK/s3" --bucket bench --log "$LOG" > "$WORK/endpoint" 2> "$WORK/s3rver.err" &
+S3PID=$!
+trap 'kill $S3PID 2>/dev/null; wait $S3PID 2>/dev/null; cd /; rm -rf "$WORK"' EXIT
+for _ in $(seq 100); do [ -s "$WORK/endpoint" ] && break; sleep 0.1; done
+EP=$(head -1 "$WORK/endpoint")
+[ -n "$EP" ] || { echo "s3rver did not start: $(cat "$WORK/s3rver.err")" >&2; exit 1; }
+export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 cd "$WORK/t"
 T0=$(now)
 
@@ -53,11 +63,17 @@ mv .git "$WORK/git"
 $DV init -q >/dev/null
 measure dv_add $DV add data -q
 dv_meta=$(du -sk .dv | cut -f1)
+$DV remote add origin s3://bench/scale --endpoint "$EP" >/dev/null
+measure dv_push $DV push -q
 $DV status >/dev/null
 measure dv_noop $DV status
 change 1
 measure dv_st1 $DV status
 measure dv_commit $DV commit -q -m one
+mark=$(wc -l < "$LOG")
+measure dv_push1 $DV push -q
+put_bytes=$(tail -n +$((mark + 1)) "$LOG" | awk '$1 == "PUT" {s += $3} END {print s + 0}')
+puts=$(tail -n +$((mark + 1)) "$LOG" | awk '$1 == "PUT"' | wc -l)
 measure dv_co $DV checkout -q HEAD~1
 [ "$(cat $CHANGED)" = "row 0000001" ] || { echo "checkout did not restore $CHANGED" >&2; exit 1; }
 
@@ -76,4 +92,6 @@ for s in dv_st1 dv_commit dv_co; do
   echo "$s vs git status, $files files: ${!v}s vs ${git_st1_s}s (ratio $(ratio ${!v} $git_st1_s); target <= 2) and vs no-op dv status ${dv_noop_s}s (ratio $(ratio ${!v} $dv_noop_s); target <= 1.5)"
 done
 echo "metadata, $files files: .dv/ $((dv_meta / 1024)) MiB vs .git/ $((git_meta / 1024)) MiB (ratio $(ratio $dv_meta $git_meta); target <= 3)"
+echo "push of the whole tree, $files files: dv ${dv_push_s}s ${dv_push_mb} MiB (no target; aws s3 sync of as many files would take far longer)"
+echo "push after one changed file, $files files: ${put_bytes} bytes in ${puts} PUTs, ${dv_push1_s}s ${dv_push1_mb} MiB (target: kilobytes)"
 echo "bench/scale.sh took $(echo "$(now) - $T0" | bc -l | xargs printf '%.0f')s"

@@ -150,11 +150,13 @@ export async function scanDetailed(root: string, tracked: string[], expectedFile
     bytes: () => files.reduce((s, f) => s + f.size, 0) };
 }
 
+/** Hashes of the paths and of the numbers, hashed together: no copy of the whole scan
+ * (at 1,000,000 files a concatenation was ~60 MB more at the peak). */
 function fingerprint(p: PackedScan): string {
   const nums = Buffer.from(p.nums.buffer, p.nums.byteOffset, p.nums.byteLength);
   const count = Buffer.alloc(4);
   count.writeUInt32LE(p.count);
-  return blake3(Buffer.concat([count, Buffer.from(p.paths, 'utf8'), nums])).toString('hex');
+  return blake3(Buffer.concat([count, blake3(Buffer.from(p.paths, 'utf8')), blake3(nums)])).toString('hex');
 }
 
 async function scanJs(root: string, items: ScanItem[], expectedFiles: number): Promise<WsFile[]> {
