@@ -39,6 +39,13 @@ export class Record {
     return [raw.readDoubleLE(o), raw.readDoubleLE(o + 8), raw.readDoubleLE(o + 16), raw.readUInt32LE(o + 24), raw.toString('hex', o + 28, o + 60)];
   }
 
+  /** Whether row i holds this stat (read in place: no row is decoded). */
+  sameStat(i: number, f: WsFile): boolean {
+    const { raw } = this;
+    const o = this.starts[i]! + 2 + raw.readUInt16LE(this.starts[i]!);
+    return raw.readDoubleLE(o) === f.size && raw.readDoubleLE(o + 8) === f.mtime && raw.readDoubleLE(o + 16) === f.ino && raw.readUInt32LE(o + 24) === f.mode;
+  }
+
   /** The row number of `path`, or -1. */
   find(path: string): number {
     const t = this.table ??= this.buildTable();

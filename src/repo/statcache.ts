@@ -83,6 +83,11 @@ export class StatCache {
 
   /** 1: `f` has a row and is unchanged since; 0: it has a row but changed; -1: no row. */
   probe(f: WsFile): number {
+    const rec = this.load();
+    if (!this.overlay.has(f.path)) {
+      const i = rec.find(f.path);
+      return i < 0 ? -1 : rec.sameStat(i, f) ? 1 : 0;
+    }
     const r = this.get(f.path);
     if (r === undefined) return -1;
     return r[0] === f.size && r[1] === f.mtime && r[2] === f.ino && r[3] === f.mode ? 1 : 0;
