@@ -21,5 +21,18 @@ median_secs() { local n=$1; shift; for _ in $(seq "$n"); do secs "$@"; echo; don
 ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 
+# start_s3rver: s3rver on loopback under $WORK (bench/s3rver.mjs), bucket "bench"; sets
+# EP, S3PID and LOG (its request log); removes $WORK and stops it on exit.
+start_s3rver() {
+  LOG="$WORK/requests.log"
+  : > "$LOG"
+  node "$BENCH_DIR/s3rver.mjs" "$WORK/s3" --bucket bench --log "$LOG" > "$WORK/endpoint" 2> "$WORK/s3rver.err" &
+  S3PID=$!
+  trap 'kill $S3PID 2>/dev/null; wait $S3PID 2>/dev/null; cd /; rm -rf "$WORK"' EXIT
+  for _ in $(seq 100); do [ -s "$WORK/endpoint" ] && break; sleep 0.1; done
+  EP=$(head -1 "$WORK/endpoint")
+  [ -n "$EP" ] || { echo "s3rver did not start: $(cat "$WORK/s3rver.err")" >&2; exit 1; }
+}
+
 [ -f "$ROOT/dist/cli/main.js" ] || (cd "$ROOT" && npm run build >/dev/null)
 need bc bc

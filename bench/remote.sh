@@ -10,14 +10,7 @@ WORK="$WORK-remote"
 rm -rf "$WORK" && mkdir -p "$WORK"
 cd "$WORK"
 
-LOG="$WORK/requests.log"
-: > "$LOG"
-node "$BENCH_DIR/s3rver.mjs" "$WORK/s3" --bucket bench --log "$LOG" > "$WORK/endpoint" 2> "$WORK/s3rver.err" &
-S3PID=$!
-trap 'kill $S3PID 2>/dev/null; wait $S3PID 2>/dev/null; cd /; rm -rf "$WORK"' EXIT
-for _ in $(seq 100); do [ -s "$WORK/endpoint" ] && break; sleep 0.1; done
-EP=$(head -1 "$WORK/endpoint")
-[ -n "$EP" ] || { echo "s3rver did not start: $(cat "$WORK/s3rver.err")" >&2; exit 1; }
+start_s3rver
 
 export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE="$WORK/aws.cfg"

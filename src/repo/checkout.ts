@@ -9,9 +9,11 @@ import { restoreFile } from './fileio.js';
 import type { Repo } from './repo.js';
 import type { Progress } from './snapshot.js';
 import { isUnder, normalizeTracked } from './paths.js';
-import { sameContent, type FlatTree } from './trees.js';
+import { diffTrees, sameContent, type FlatTree } from './trees.js';
+import { diffAgainstMirror, isClean } from './mirror-diff.js';
+import { scanDetailed } from './scan.js';
 import { hashFile, linkedParents, scanWorkspace, StatCache, type WsFile } from './workspace.js';
-import { isLink } from './types.js';
+import { isLink, type FileEntry } from './types.js';
 import { deleteMeta, getMeta, setMeta } from '../store/db.js';
 
 const RESTORE_CONCURRENCY = 8;
@@ -80,12 +82,16 @@ export async function finishInterruptedCheckout(repo: Repo): Promise<CheckoutRes
 }
 
 interface Plan {
-  want: FlatTree;
-  ws: Map<string, WsFile>;
+  /** The target's entry of each path to write. */
+  entries: Map<string, FileEntry>;
   toWrite: string[];
   toRemove: string[];
   /** Symlinks standing where a leading directory of a written path must be. */
   links: string[];
+  /** Files whose content is right but whose mode is not (the executable bit). */
+  chmods: [path: string, mode: number][];
+  /** Paths of the target's files: directories holding one are never removed. */
+  keep: Iterable<string>;
 }
 
 export async function checkoutTo(repo: Repo, target: { commit: string; branch: string | null }, opts: CheckoutOptions): Promise<CheckoutResult> {
@@ -95,6 +101,12 @@ export async function checkoutTo(repo: Repo, target: { commit: string; branch: s
   const restoring = !!opts.paths?.length;
   const movesHead = !restoring && !opts.keepHead;
   const scope = restoring ? normalizeTracked(opts.paths!) : normalizeTracked([...headPaths, ...targetCommit.paths]);
+  const cache = new StatCache(repo.db);
+  if (movesHead && headId && !readJournal(repo)) {
+    const headTree = (await repo.readCommit(headId)).tree;
+    const plan = cache.mirrors(headTree) ? await planFromTrees(repo, cache, scope, headTree, targetCommit.tree, !!opts.force) : null;
+    if (plan) return finishCheckout(repo, target, opts, plan, cache, () => cache.setMirror(targetCommit.tree));
+  }
   const want = restrict(await repo.flatten(target.commit), scope);
   if (restoring) {
     const missing = opts.paths!.filter((p) => ![...want.keys()].some((w) => isUnder(w, p)));
@@ -105,22 +117,49 @@ export async function checkoutTo(repo: Repo, target: { commit: string; branch: s
   const known = [restrict(await repo.flatten(headId), scope)];
   const journal = readJournal(repo);
   if (journal && journal.commit !== target.commit) known.push(restrict(await repo.flatten(journal.commit), scope));
-  const cache = new StatCache(repo.db);
   const plan = await planCheckout(repo, want, known, cache, scope, !!opts.force);
+  return finishCheckout(repo, target, opts, plan, cache, () => cache.mirrorIfComplete(targetCommit.tree, want));
+}
+
+/**
+ * Checkout between two versions of a clean workspace whose stat cache mirrors HEAD: the
+ * files to write and remove come from diffing the two trees by id (equal subtrees are
+ * skipped), so a checkout changing one file costs one stat per file plus that file.
+ * Null when the workspace differs from HEAD in any file: planCheckout decides then.
+ */
+async function planFromTrees(repo: Repo, cache: StatCache, scope: string[], headTree: string, targetTree: string, force: boolean): Promise<Plan | null> {
+  const scan = await scanDetailed(repo.root, scope, cache.size);
+  if (!cache.unchangedSince(headTree, scan) && !isClean(await diffAgainstMirror(repo.root, cache, scan))) return null;
+  const entries = new Map<string, FileEntry>();
+  const toRemove: string[] = [];
+  for (const c of await diffTrees(repo.objects, headTree, targetTree)) {
+    if (c.new) entries.set(c.path, c.new);
+    else toRemove.push(c.path);
+  }
+  const toWrite = [...entries.keys()];
+  const links = linkedParents(repo.root, [...toWrite, ...toRemove]);
+  refuseLinks(links, force);
+  return { entries, toWrite, toRemove, links: [...links.keys()], chmods: [], keep: toWrite };
+}
+
+async function finishCheckout(repo: Repo, target: { commit: string; branch: string | null }, opts: CheckoutOptions, plan: Plan,
+  cache: StatCache, mirror: () => void): Promise<CheckoutResult> {
+  const headId = repo.headCommit();
+  const movesHead = !opts.paths?.length && !opts.keepHead;
   const left = movesHead && !opts.advance ? await leftBehind(repo, headId, target.commit) : [];
   if (movesHead) writeJournal(repo, { ...target, from: headId, advance: opts.advance });
   const recorded = await applyCheckout(repo, plan, opts.onProgress);
   repo.db.transaction(() => {
     cache.forget(plan.toRemove);
-    cache.record(recorded);
     if (movesHead) {
-      cache.mirrorIfComplete(targetCommit.tree, want);
+      cache.recordAll(recorded);
+      mirror();
       const why = `checkout: moving to ${target.branch ?? target.commit.slice(0, 12)}`;
       if (opts.advance) repo.refs.advanceHead(target.commit, opts.advance);
       else if (target.branch) repo.refs.setHeadBranch(target.branch, why);
       else repo.refs.setHeadDetached(target.commit, why);
       clearJournal(repo);
-    }
+    } else cache.record(recorded);
     cache.save();
   })();
   return {
@@ -171,25 +210,35 @@ async function planCheckout(repo: Repo, want: FlatTree, known: FlatTree[], cache
     throw new DvError(`checkout would overwrite uncommitted changes in ${shown}; commit them or use --force`);
   }
   const links = linkedParents(repo.root, [...toWrite, ...toRemove]);
-  if (links.size && !force) {
-    const [dir, to] = links.entries().next().value as [string, string];
-    throw new DvError(`'${dir}' is a symbolic link (to ${to}): dv never writes through a link; `
-      + 'move the data back, or use --force to replace the link itself with the version\'s files');
+  refuseLinks(links, force);
+  // Mode-only changes (the executable bit) are fixed in place.
+  const chmods: [string, number][] = [];
+  const written = new Set(toWrite);
+  for (const [p, w] of want) {
+    const f = ws.get(p);
+    if (f && !written.has(p) && f.mode !== w.mode && !isLink(w.mode)) chmods.push([p, w.mode]);
   }
-  return { want, ws, toWrite, toRemove, links: [...links.keys()] };
+  return { entries: new Map(toWrite.map((p) => [p, want.get(p)!])), toWrite, toRemove, links: [...links.keys()], chmods, keep: want.keys() };
+}
+
+function refuseLinks(links: Map<string, string>, force: boolean): void {
+  if (!links.size || force) return;
+  const [dir, to] = links.entries().next().value as [string, string];
+  throw new DvError(`'${dir}' is a symbolic link (to ${to}): dv never writes through a link; `
+    + 'move the data back, or use --force to replace the link itself with the version\'s files');
 }
 
 async function applyCheckout(repo: Repo, plan: Plan, onProgress?: (p: Progress) => void): Promise<{ file: WsFile; hash: string }[]> {
-  const { want, toWrite, toRemove } = plan;
+  const { entries, toWrite, toRemove } = plan;
   const progress: Progress = { phase: 'checkout', files: 0, totalFiles: toWrite.length, bytes: 0,
-    totalBytes: toWrite.reduce((s, p) => s + want.get(p)!.size, 0) };
+    totalBytes: toWrite.reduce((s, p) => s + entries.get(p)!.size, 0) };
   const recorded: { file: WsFile; hash: string }[] = [];
   for (const l of plan.links) fs.unlinkSync(path.join(repo.root, l)); // --force: the link itself, not what it points to
   for (const p of toRemove) fs.rmSync(path.join(repo.root, p), { force: true });
-  removeEmptyDirs(repo.root, toRemove, want);
+  removeEmptyDirs(repo.root, toRemove, plan.keep);
   // Several restores in flight: each one's fsync overlaps the next one's writes.
   await pool([...toWrite].sort(), RESTORE_CONCURRENCY, async (p) => {
-    const e = want.get(p)!;
+    const e = entries.get(p)!;
     const abs = path.join(repo.root, p);
     const existing = fs.lstatSync(abs, { throwIfNoEntry: false });
     if (existing?.isDirectory()) fs.rmSync(abs, { recursive: true });
@@ -200,12 +249,7 @@ async function applyCheckout(repo: Repo, plan: Plan, onProgress?: (p: Progress) 
     progress.bytes += e.size;
     onProgress?.(progress);
   });
-  // Mode-only changes (the executable bit) are fixed in place.
-  const written = new Set(toWrite);
-  for (const [p, w] of want) {
-    const f = plan.ws.get(p);
-    if (f && !written.has(p) && f.mode !== w.mode && !isLink(w.mode)) fs.chmodSync(path.join(repo.root, p), w.mode);
-  }
+  for (const [p, mode] of plan.chmods) fs.chmodSync(path.join(repo.root, p), mode);
   return recorded;
 }
 
@@ -234,11 +278,11 @@ function clearJournal(repo: Repo): void {
 }
 
 /** Directories emptied by removals go too, unless the target still has files there. */
-function removeEmptyDirs(root: string, removed: string[], want: FlatTree): void {
+function removeEmptyDirs(root: string, removed: string[], keepFiles: Iterable<string>): void {
   const dirs = new Set<string>();
   for (const p of removed) for (let d = path.posix.dirname(p); d !== '.'; d = path.posix.dirname(d)) dirs.add(d);
   const keep = new Set<string>();
-  for (const p of want.keys()) for (let d = path.posix.dirname(p); d !== '.'; d = path.posix.dirname(d)) keep.add(d);
+  for (const p of keepFiles) for (let d = path.posix.dirname(p); d !== '.'; d = path.posix.dirname(d)) keep.add(d);
   for (const d of [...dirs].sort((a, b) => b.length - a.length)) {
     if (keep.has(d)) continue;
     try { fs.rmdirSync(path.join(root, d)); } catch { /* not empty: holds untracked files */ }

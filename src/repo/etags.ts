@@ -17,24 +17,40 @@ const MIGRATIONS = [{
   up: 'CREATE TABLE file_md5 (hash BLOB PRIMARY KEY, md5 BLOB NOT NULL) WITHOUT ROWID;',
 }];
 
+/** Records are written in batches of this many: one transaction per file cost as much
+ * as the rest of adding a small file. A batch lost with the process is recomputed on need. */
+const BATCH = 4096;
+
 export class Md5Index {
   private readonly getStmt;
   private readonly putStmt;
+  private pending = new Map<string, string>();
 
-  constructor(db: DB) {
+  constructor(private readonly db: DB) {
     migrate(db, 'etags', MIGRATIONS);
     this.getStmt = db.prepare('SELECT md5 FROM file_md5 WHERE hash = ?').pluck();
     this.putStmt = db.prepare('INSERT OR IGNORE INTO file_md5 (hash, md5) VALUES (?, ?)');
   }
 
+  /** Writes the records not yet written (in one transaction). */
+  flush(): void {
+    if (!this.pending.size) return;
+    const rows = [...this.pending];
+    this.pending.clear();
+    this.db.transaction(() => { for (const [h, m] of rows) this.putStmt.run(Buffer.from(h, 'hex'), Buffer.from(m, 'hex')); })();
+  }
+
   /** The recorded MD5 (hex) of the file with this BLAKE3 checksum, if known. */
   get(hash: string): string | undefined {
+    const p = this.pending.get(hash);
+    if (p) return p;
     const b = this.getStmt.get(Buffer.from(hash, 'hex')) as Buffer | undefined;
     return b?.toString('hex');
   }
 
   record(hash: string, md5: string): void {
-    this.putStmt.run(Buffer.from(hash, 'hex'), Buffer.from(md5, 'hex'));
+    this.pending.set(hash, md5);
+    if (this.pending.size >= BATCH) this.flush();
   }
 
   /** The MD5 of a stored file: recorded, or computed by reading it once and recorded. */

@@ -9,8 +9,9 @@ import { Readable } from 'node:stream';
 import { chunkStream, cut, type ChunkerParams } from '../store/chunker.js';
 import { BlobType } from '../store/packfile.js';
 import type { BlobStore } from '../store/blobstore.js';
-import { blake3, createHasher } from '../store/hash.js';
+import { blake3, createHasher, type Hasher } from '../store/hash.js';
 import { md5Job } from './md5.js';
+import { ops } from './opcount.js';
 import { isLink, type ChunkRef, type IngestedFile, type StoredFile } from './types.js';
 
 const READ_BYTES = 8 << 20;
@@ -24,13 +25,18 @@ export class Ingestor {
   }
 
   /** Stores a workspace file; a symlink (`mode` MODE_LINK) as its target text. */
-  async storeFile(absPath: string, mode?: number): Promise<StoredFile> {
+  /** `sizeHint` (the scan's size) spares an fstat; it only decides where the MD5 runs. */
+  async storeFile(absPath: string, mode?: number, sizeHint?: number): Promise<StoredFile> {
+    ops.filesStored++;
     if (mode !== undefined && isLink(mode)) return this.storeStream(Readable.from([fs.readlinkSync(absPath, { encoding: 'buffer' })]));
     const fd = fs.openSync(absPath, 'r');
     try {
       const chunks: ChunkRef[] = [];
-      const hasher = await createHasher();
-      const md5 = md5Job(fs.fstatSync(fd).size);
+      // Most files are one chunk, whose id is the file's checksum (done): the whole-file
+      // hasher starts only at a second chunk, from a copy of the first.
+      let hasher: Hasher | null = null;
+      let first: Buffer | null = null;
+      const md5 = md5Job(sizeHint ?? fs.fstatSync(fd).size);
       const { buf } = this;
       const max = this.params.max;
       let start = 0;
@@ -52,11 +58,16 @@ export class Ingestor {
         const len = cut(buf, start, end, this.params);
         const chunk = buf.subarray(start, start + len);
         chunks.push(await this.putChunk(chunk));
-        hasher.update(chunk);
+        if (chunks.length === 1) { if (!eof || start + len < end) first = Buffer.from(chunk); } // else it is the only one
+        else {
+          if (!hasher) { hasher = await createHasher(); hasher.update(first!); first = null; }
+          hasher.update(chunk);
+        }
         size += len;
         start += len;
       }
-      const { md5: _md5, ...stored } = this.done(size, chunks, hasher.digestHex(), await md5.digest());
+      const whole = hasher ? hasher.digestHex() : chunks.length ? chunks[0][0] : (await createHasher()).digestHex();
+      const { md5: _md5, ...stored } = this.done(size, chunks, whole, await md5.digest());
       return stored;
     } finally {
       fs.closeSync(fd);

@@ -5,6 +5,7 @@ import type { BlobStore } from '../store/blobstore.js';
 import { CorruptionError } from '../store/errors.js';
 import { fnv1a32 } from '../store/hash.js';
 import { partitionPoint } from '../store/sorted.js';
+import { ops } from './opcount.js';
 import type { ChunkRef, Commit, S3Meta, Tree, TreeEntry } from './types.js';
 
 /** Directories sort as `name/` so that a depth-first walk yields S3 key order. */
@@ -146,6 +147,7 @@ export class ObjectStore {
   async readTree(id: string): Promise<Tree> {
     let t = this.trees.get(id);
     if (!t) {
+      ops.treesRead++;
       const doc = parse<StoredTree>(await this.blobs.get(id), 'tree', id);
       if (Array.isArray(doc.parts) && doc.entries === undefined) {
         if (!doc.parts.every((p) => typeof p === 'string' && ID_RE.test(p))) throw new CorruptionError(`tree ${id} is malformed`);
@@ -191,6 +193,11 @@ export class ObjectStore {
 
   private remember(id: string, entries: TreeEntry[]): void {
     if (entries.length) this.partsByFirst.set(entries[0]!, { id, entries });
+  }
+
+  /** Drops a tree from the cache (a streamed first add writes each one once and moves on). */
+  uncache(id: string): void {
+    this.trees.delete(id);
   }
 
   async readCommit(id: string): Promise<Commit> {
@@ -282,6 +289,7 @@ export class ObjectStore {
   }
 
   private async writeIndex(parts: string[], lists: TreeEntry[][]): Promise<string> {
+    ops.treesWritten++;
     const id = (await this.blobs.put(BlobType.Tree, Buffer.from(JSON.stringify({ parts }), 'utf8'))).toString('hex');
     this.trees.set(id, this.partitioned(parts, lists));
     return id;
@@ -295,6 +303,7 @@ export class ObjectStore {
         lists.set(e, (await this.blobs.put(BlobType.ChunkList, encodeChunkList(e.chunks))).toString('hex'));
       }
     }
+    ops.treesWritten++;
     const id = (await this.blobs.put(BlobType.Tree, encodeTree({ entries: sorted }, lists))).toString('hex');
     // Cached as stored (sorted): walks rely on the order to yield S3 key order.
     this.trees.set(id, { entries: sorted });

@@ -121,6 +121,7 @@ export class Repo {
   }
 
   close(): void {
+    this.md5s.flush();
     this.blobs.close();
     this.db.close();
   }

@@ -6,9 +6,11 @@ import { DvError } from '../store/errors.js';
 import { afterDvCommit } from './git.js';
 import { clearMergeState, readMergeState, type MergeState } from './merge-state.js';
 import type { Repo } from './repo.js';
-import { buildTree, diffFlat, type Change, type FlatTree } from './trees.js';
+import { buildTree, diffFlat, lookup, sameContent, updateTree, type Change, type FlatTree } from './trees.js';
 import type { FileEntry } from './types.js';
-import { scanDetailed } from './scan.js';
+import { diffAgainstMirror } from './mirror-diff.js';
+import { storeStreamed } from './first-add.js';
+import { scanDetailed, type ScanResult } from './scan.js';
 import { linkedParents, StatCache, toEntry, type WsFile } from './workspace.js';
 import { isUnder, normalizeTracked } from './paths.js';
 
@@ -50,7 +52,7 @@ export async function readWorkspace(repo: Repo, cache: StatCache, ws: WsFile[], 
   // Path order keeps a directory's files together in packs, and packs reproducible.
   todo.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   for (const f of todo) {
-    const content = await ingest.storeFile(path.join(repo.root, f.path), f.mode);
+    const content = await ingest.storeFile(path.join(repo.root, f.path), f.mode, f.size);
     files.set(f.path, toEntry(path.posix.basename(f.path), f.mode, content));
     fresh.push({ file: f, hash: content.hash });
     progress.files++;
@@ -71,10 +73,14 @@ async function snapshot(repo: Repo, tracked: string[], scope: string[], opts: Sn
   if (samePaths && whole && cache.unchangedSince(parentCommit.tree, scan)) {
     return { commit: null, changes: [], files: scan.count, bytes: scan.bytes() };
   }
-  const ws = scan.files();
-  if (samePaths && whole && cache.matchesTree(parentCommit.tree, ws)) {
-    return { commit: null, changes: [], files: ws.length, bytes: scan.bytes() };
+  if (samePaths && whole && cache.mirrors(parentCommit.tree)) {
+    return snapshotChanges(repo, parent!, parentCommit.tree, tracked, cache, scan, opts);
   }
+  if (!parent && !merging) {
+    const first = await firstSnapshot(repo, tracked, cache, scan, opts);
+    if (first) return first;
+  }
+  const ws = scan.files();
   const head = await repo.flatten(parent);
   const { files: scanned, fresh } = await readWorkspace(repo, cache, ws, head, opts.onProgress);
   // Files outside the scope keep their committed version.
@@ -100,6 +106,81 @@ async function snapshot(repo: Repo, tracked: string[], scope: string[], opts: Sn
   })();
   if (id) await afterDvCommit(repo, id, tracked);
   return { commit: id, changes, files: files.size, bytes };
+}
+
+/**
+ * A snapshot when the stat cache mirrors the parent's tree: only the changed files are
+ * read (mirror-diff.ts) and only the directories on their paths are rewritten
+ * (updateTree), so one changed file among a million costs one stat per file plus the
+ * change. The rows then mirror the new tree.
+ */
+async function snapshotChanges(repo: Repo, parent: string, parentTree: string, tracked: string[], cache: StatCache,
+  scan: ScanResult, opts: SnapshotOptions): Promise<SnapshotResult> {
+  const d = await diffAgainstMirror(repo.root, cache, scan);
+  const todo = [...d.added, ...d.modified].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const progress: Progress = { phase: 'add', files: 0, totalFiles: todo.length, bytes: 0, totalBytes: todo.reduce((s, f) => s + f.size, 0) };
+  const ingest = repo.ingestor((n) => { progress.bytes += n; });
+  const edits = new Map<string, FileEntry | null>();
+  const rows = [...d.refreshed];
+  const changes: Change[] = [];
+  for (const f of todo) {
+    const content = await ingest.storeFile(path.join(repo.root, f.path), f.mode, f.size);
+    const entry = toEntry(path.posix.basename(f.path), f.mode, content);
+    edits.set(f.path, entry);
+    rows.push({ file: f, hash: content.hash });
+    const old = await lookup(repo.objects, parentTree, f.path);
+    if (old?.type !== 'file') changes.push({ path: f.path, status: 'added', new: entry });
+    else if (!sameContent(old, entry)) changes.push({ path: f.path, status: 'modified', old, new: entry });
+    progress.files++;
+    opts.onProgress?.(progress);
+  }
+  for (const p of d.deleted) {
+    edits.set(p, null);
+    const old = await lookup(repo.objects, parentTree, p);
+    changes.push({ path: p, status: 'deleted', ...(old?.type === 'file' ? { old } : {}) });
+  }
+  changes.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const message = opts.message ?? defaultMessage(changes);
+  const tree = changes.length ? await updateTree(repo.objects, parentTree, edits) : null;
+  const id = tree && await repo.writeCommit({ tree, parents: [parent], paths: tracked, message });
+  repo.blobs.flush();
+  repo.db.transaction(() => {
+    const smudged = id ? cache.recordAll(rows) : cache.record(rows);
+    cache.forget(d.deleted);
+    cache.setMirror(tree ?? parentTree);
+    if (smudged === 0) cache.rememberScan(scan);
+    cache.save();
+    if (id) repo.refs.advanceHead(id, `commit: ${message.split('\n')[0]}`);
+  })();
+  if (id) await afterDvCommit(repo, id, tracked);
+  return { commit: id, changes, files: scan.count, bytes: scan.bytes() };
+}
+
+/** The first commit, streamed (first-add.ts): the rows become the whole stat cache,
+ * mirroring the new tree. Null when the scan's order does not allow streaming. */
+async function firstSnapshot(repo: Repo, tracked: string[], cache: StatCache, scan: ScanResult, opts: SnapshotOptions): Promise<SnapshotResult | null> {
+  const progress: Progress = { phase: 'add', files: 0, totalFiles: scan.count, bytes: 0, totalBytes: scan.bytes() };
+  const s = await storeStreamed(repo, scan, (f) => { progress.files++; progress.bytes += f.size; opts.onProgress?.(progress); });
+  if (!s) return null;
+  const { rows } = s;
+  const message = opts.message ?? `${rows.length} added, 0 modified, 0 deleted`;
+  const id = await repo.writeCommit({ tree: s.tree, parents: [], paths: tracked, message });
+  repo.blobs.flush();
+  repo.db.transaction(() => {
+    cache.replaceAll(rows);
+    cache.setMirror(s.tree);
+    if (rows.smudged === 0) cache.rememberScan(scan);
+    cache.save();
+    repo.refs.advanceHead(id, `commit: ${message.split('\n')[0]}`);
+  })();
+  await afterDvCommit(repo, id, tracked);
+  // Built only when asked for (--json): an object per file is what streaming avoids.
+  let changes: Change[] | undefined;
+  const added = (): Change[] => rows.sorted().map((i) => {
+    const p = rows.paths[i]!;
+    return { path: p, status: 'added', new: { name: path.posix.basename(p), type: 'file', chunks: [], ...rows.content(i) } };
+  });
+  return { commit: id, get changes() { return (changes ??= added()); }, files: rows.length, bytes: s.bytes };
 }
 
 function defaultMessage(changes: Change[]): string {

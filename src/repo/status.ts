@@ -3,6 +3,7 @@ import type { Repo } from './repo.js';
 import { isUnder } from './paths.js';
 import { readMergeState, type MergeState } from './merge-state.js';
 import { diffFlat, diffTrees, type Change, type FlatTree } from './trees.js';
+import { diffAgainstMirror, isClean } from './mirror-diff.js';
 import { scanDetailed } from './scan.js';
 import { scanWorkspace, StatCache, workspaceHashes, type WsFile } from './workspace.js';
 
@@ -41,12 +42,20 @@ export async function status(repo: Repo, paths?: string[]): Promise<StatusResult
   const scan = await scanDetailed(repo.root, tracked, cache.size);
   const result: StatusResult = { branch, commit, tracked, added: [], modified: [], deleted: [], merge: readMergeState(repo) };
   // Fast paths: the cache mirrors HEAD and every file is unchanged since it was recorded,
-  // known from the scan's fingerprint, else from one cache lookup per file.
+  // known from the scan's fingerprint; else the changes, from one cache lookup per file.
   if (commit && !paths?.length) {
     const tree = (await repo.readCommit(commit)).tree;
     if (cache.unchangedSince(tree, scan)) return result;
-    if (cache.matchesTree(tree, scan.files())) {
-      updateCache(repo, cache, () => cache.rememberScan(scan));
+    if (cache.mirrors(tree)) {
+      const d = await diffAgainstMirror(repo.root, cache, scan);
+      result.added = d.added.map((f) => f.path);
+      result.modified = d.modified.map((f) => f.path);
+      result.deleted = d.deleted;
+      const clean = isClean(d);
+      if (clean || d.refreshed.length) updateCache(repo, cache, () => {
+        // A racy file just read could change again unseen within its mtime tick.
+        if (cache.record(d.refreshed) === 0 && clean) cache.rememberScan(scan);
+      });
       return result;
     }
   }

@@ -9,6 +9,8 @@ import { BlobType, type PackEntry } from './packfile.js';
 import { PackWriter, packPath, type SealedPack } from './packwriter.js';
 
 export const PACK_TARGET = 32 << 20;
+/** A pack of tiny blobs is sealed at this many: its open index (ids in memory) stays small. */
+export const PACK_MAX_BLOBS = 1 << 16;
 const MAX_OPEN_PACKS = 64;
 
 export interface BlobLocation {
@@ -144,7 +146,7 @@ export class BlobStore {
     if (this.has(id)) return id;
     if (!this.writer) this.writer = await PackWriter.create(this.tmpDir);
     this.pending.set(id.toString('hex'), this.writer.add(type, id, data));
-    if (this.writer.size >= this.packTarget) this.sealCurrent();
+    if (this.writer.size >= this.packTarget || this.writer.entries.length >= PACK_MAX_BLOBS) this.sealCurrent();
     return id;
   }
 

@@ -1,0 +1,271 @@
+// The stat cache's binary record (see statcache.ts): its encoding (magic "DVSI", a row
+// count, then per row: path length u16, UTF-8 path, size, mtime, inode as f64, mode u32,
+// the 32-byte hash; rows in `.sort()` order of their paths), a loaded record's index
+// (row offsets and a hash table of them, so no object is built per row), splicing
+// changed rows into a loaded record, and a compact builder of a whole new record.
+import { partitionPoint } from '../store/sorted.js';
+import type { WsFile } from './scan.js';
+
+/** A row: [size, mtime, ino, mode, hash]. */
+export type StatRow = [number, number, number, number, string];
+
+/** Coarser than any common filesystem's timestamp granularity except FAT's. */
+export const RACY_MS = 1000;
+/** The mtime of a smudged row (see recordAll): no file has it. */
+export const SMUDGED = -1;
+
+const INDEX_MAGIC = 0x44565349; // "DVSI"
+/** A row: u16 path length, path (UTF-8), then size, mtime, ino (f64), mode (u32), hash (32 bytes). */
+const ROW_FIXED = 60;
+
+/** The loaded record: row i starts at starts[i] (starts[n] is the end of the last row),
+ * rows in `.sort()` order of their paths, and a hash table of row numbers by path. */
+export class Record {
+  readonly n: number;
+  private table: Int32Array | null = null;
+
+  constructor(readonly raw: Buffer, readonly starts: Int32Array) {
+    this.n = starts.length - 1;
+  }
+
+  path(i: number): string {
+    const s = this.starts[i]!;
+    return this.raw.toString('utf8', s + 2, s + 2 + this.raw.readUInt16LE(s));
+  }
+
+  row(i: number): StatRow {
+    const { raw } = this;
+    const o = this.starts[i]! + 2 + raw.readUInt16LE(this.starts[i]!);
+    return [raw.readDoubleLE(o), raw.readDoubleLE(o + 8), raw.readDoubleLE(o + 16), raw.readUInt32LE(o + 24), raw.toString('hex', o + 28, o + 60)];
+  }
+
+  /** Whether row i holds this stat (read in place: no row is decoded). */
+  sameStat(i: number, f: WsFile): boolean {
+    const { raw } = this;
+    const o = this.starts[i]! + 2 + raw.readUInt16LE(this.starts[i]!);
+    return raw.readDoubleLE(o) === f.size && raw.readDoubleLE(o + 8) === f.mtime && raw.readDoubleLE(o + 16) === f.ino && raw.readUInt32LE(o + 24) === f.mode;
+  }
+
+  /** The row number of `path`, or -1. */
+  find(path: string): number {
+    const t = this.table ??= this.buildTable();
+    const ascii = isAscii(path);
+    const bytes = ascii ? null : Buffer.from(path, 'utf8');
+    const mask = t.length - 1;
+    for (let slot = (ascii ? hashString(path) : hashBytes(bytes!, 0, bytes!.length)) & mask; ; slot = (slot + 1) & mask) {
+      const v = t[slot]!;
+      if (v === 0) return -1;
+      if (this.nameIs(v - 1, path, bytes)) return v - 1;
+    }
+  }
+
+  private nameIs(i: number, path: string, bytes: Buffer | null): boolean {
+    const s = this.starts[i]!;
+    const len = this.raw.readUInt16LE(s);
+    if (bytes) return len === bytes.length && this.raw.compare(bytes, 0, len, s + 2, s + 2 + len) === 0;
+    if (len !== path.length) return false;
+    for (let k = 0; k < len; k++) if (this.raw[s + 2 + k] !== path.charCodeAt(k)) return false;
+    return true;
+  }
+
+  private buildTable(): Int32Array {
+    let size = 16;
+    while (size < this.n * 2) size *= 2;
+    const t = new Int32Array(size);
+    const mask = size - 1;
+    for (let i = 0; i < this.n; i++) {
+      const s = this.starts[i]!;
+      let slot = hashBytes(this.raw, s + 2, s + 2 + this.raw.readUInt16LE(s)) & mask;
+      while (t[slot] !== 0) slot = (slot + 1) & mask;
+      t[slot] = i + 1;
+    }
+    return t;
+  }
+
+  /** The first row whose path sorts at or after `path`, from row `from` on. */
+  lowerBound(path: string, from: number): number {
+    return partitionPoint(from, this.n, (i) => this.path(i) < path);
+  }
+}
+
+function isAscii(s: string): boolean {
+  for (let k = 0; k < s.length; k++) if (s.charCodeAt(k) >= 0x80) return false;
+  return true;
+}
+
+/** FNV-1a over UTF-8 bytes; hashString gives the same for an ASCII string. */
+function hashBytes(b: Buffer, from: number, to: number): number {
+  let h = 0x811c9dc5;
+  for (let k = from; k < to; k++) h = Math.imul(h ^ b[k]!, 0x01000193);
+  return h >>> 0;
+}
+
+function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let k = 0; k < s.length; k++) h = Math.imul(h ^ s.charCodeAt(k), 0x01000193);
+  return h >>> 0;
+}
+
+/** Rows for a whole new record (the first add), compactly: a path each, and the fixed
+ * fields in one buffer. Racy files are smudged (see StatCache.recordAll). */
+export class StatRows {
+  readonly paths: string[] = [];
+  private fixed: Buffer;
+  smudged = 0;
+
+  constructor(capacity: number, private now = Date.now()) {
+    this.fixed = Buffer.alloc(Math.max(1, capacity) * ROW_FIXED);
+  }
+
+  get length(): number {
+    return this.paths.length;
+  }
+
+  add(f: WsFile, hash: string): void {
+    const o = this.paths.length * ROW_FIXED;
+    if (o + ROW_FIXED > this.fixed.length) {
+      const grown = Buffer.alloc(this.fixed.length * 2);
+      this.fixed.copy(grown);
+      this.fixed = grown;
+    }
+    const racy = this.now - f.mtime < RACY_MS;
+    if (racy) this.smudged++;
+    this.fixed.writeDoubleLE(f.size, o);
+    this.fixed.writeDoubleLE(racy ? SMUDGED : f.mtime, o + 8);
+    this.fixed.writeDoubleLE(f.ino, o + 16);
+    this.fixed.writeUInt32LE(f.mode, o + 24);
+    this.fixed.write(hash, o + 28, 32, 'hex');
+    this.paths.push(f.path);
+  }
+
+  /** Size, mode and hash of row i. */
+  content(i: number): { size: number; mode: number; hash: string } {
+    const o = i * ROW_FIXED;
+    return { size: this.fixed.readDoubleLE(o), mode: this.fixed.readUInt32LE(o + 24), hash: this.fixed.toString('hex', o + 28, o + 60) };
+  }
+
+  /** Row numbers in `.sort()` order of their paths (a walk's order is nearly that already). */
+  sorted(): number[] {
+    const { paths } = this;
+    return Array.from({ length: paths.length }, (_, i) => i).sort((a, b) => (paths[a]! < paths[b]! ? -1 : 1));
+  }
+
+  /** The encoded record of these rows, and where each row starts. */
+  encode(): { raw: Buffer; starts: Int32Array } {
+    const order = this.sorted();
+    let total = 8;
+    for (const p of this.paths) total += 2 + Buffer.byteLength(p, 'utf8') + ROW_FIXED;
+    const raw = Buffer.allocUnsafe(total);
+    raw.writeUInt32LE(INDEX_MAGIC, 0);
+    raw.writeUInt32LE(order.length, 4);
+    const starts = new Int32Array(order.length + 1);
+    let o = 8;
+    order.forEach((i, k) => {
+      starts[k] = o;
+      const len = raw.write(this.paths[i]!, o + 2, 'utf8');
+      raw.writeUInt16LE(len, o);
+      this.fixed.copy(raw, o + 2 + len, i * ROW_FIXED, (i + 1) * ROW_FIXED);
+      o += 2 + len + ROW_FIXED;
+    });
+    starts[order.length] = o;
+    return { raw, starts };
+  }
+}
+
+/** Row starts of a well-formed record whose paths are strictly in `.sort()` order, else null. */
+export function indexRecord(buf: Buffer): Int32Array | null {
+  if (buf.length < 8 || buf.readUInt32LE(0) !== INDEX_MAGIC) return buf.length ? null : new Int32Array(1);
+  const n = buf.readUInt32LE(4);
+  const starts = new Int32Array(n + 1);
+  let prev = '';
+  let o = 8;
+  for (let i = 0; i < n; i++) {
+    if (o + 2 > buf.length) return null;
+    const len = buf.readUInt16LE(o);
+    if (o + 2 + len + ROW_FIXED > buf.length) return null;
+    const p = buf.toString('utf8', o + 2, o + 2 + len);
+    // Not so if the record is damaged, or if a path was not valid UTF-16 (lone
+    // surrogates come back as U+FFFD).
+    if (i > 0 && !(prev < p)) return null;
+    prev = p;
+    starts[i] = o;
+    o += 2 + len + ROW_FIXED;
+  }
+  starts[n] = o;
+  return starts;
+}
+
+/** Every readable row of a record that cannot be indexed (unreadable: none, files get re-read). */
+export function decodeAll(buf: Buffer): Map<string, StatRow> {
+  const rows = new Map<string, StatRow>();
+  if (buf.length < 8 || buf.readUInt32LE(0) !== INDEX_MAGIC) return rows;
+  const n = buf.readUInt32LE(4);
+  let o = 8;
+  for (let i = 0; i < n && o + 2 <= buf.length; i++) {
+    const len = buf.readUInt16LE(o);
+    if (o + 2 + len + ROW_FIXED > buf.length) break;
+    const p = buf.toString('utf8', o + 2, o + 2 + len);
+    o += 2 + len;
+    rows.set(p, [buf.readDoubleLE(o), buf.readDoubleLE(o + 8), buf.readDoubleLE(o + 16), buf.readUInt32LE(o + 24), buf.toString('hex', o + 28, o + 60)]);
+    o += ROW_FIXED;
+  }
+  return rows;
+}
+
+export function encodeIndex(rows: Map<string, StatRow>): Buffer {
+  const paths = [...rows.keys()].sort();
+  const names = paths.map((p) => Buffer.from(p, 'utf8'));
+  const buf = Buffer.allocUnsafe(8 + names.reduce((s, n) => s + 2 + n.length + ROW_FIXED, 0));
+  buf.writeUInt32LE(INDEX_MAGIC, 0);
+  buf.writeUInt32LE(paths.length, 4);
+  let o = 8;
+  paths.forEach((p, i) => { o = writeRow(buf, o, names[i]!, rows.get(p)!); });
+  return buf;
+}
+
+/** The full encoding of `rows`, as save() stores it. */
+export function encodeStatIndex(rows: Map<string, StatRow>): Buffer {
+  return encodeIndex(rows);
+}
+
+/** Writes one row at `o`; returns the offset after it. */
+function writeRow(buf: Buffer, o: number, name: Buffer, [size, mtime, ino, mode, hash]: StatRow): number {
+  buf.writeUInt16LE(name.length, o);
+  name.copy(buf, o + 2);
+  o += 2 + name.length;
+  buf.writeDoubleLE(size, o);
+  buf.writeDoubleLE(mtime, o + 8);
+  buf.writeDoubleLE(ino, o + 16);
+  buf.writeUInt32LE(mode, o + 24);
+  buf.write(hash, o + 28, 32, 'hex');
+  return o + ROW_FIXED;
+}
+
+/**
+ * The same bytes as a full encoding, in O(touched) encoding work: the rows of the record
+ * between two touched paths are copied as one range, and only the touched rows still
+ * present are encoded. Sound because an untouched row's bytes are what encoding it gives,
+ * and because the record's paths are in the order `.sort()` puts them (indexRecord checks).
+ */
+export function mergeIndex(rec: Record, overlay: Map<string, StatRow | null>, count: number): Buffer {
+  const { raw, starts } = rec;
+  const head = Buffer.allocUnsafe(8);
+  head.writeUInt32LE(INDEX_MAGIC, 0);
+  head.writeUInt32LE(count, 4);
+  const parts: Buffer[] = [head];
+  let next = 0; // first row of the record not yet copied or replaced
+  for (const p of [...overlay.keys()].sort()) {
+    const i = rec.lowerBound(p, next);
+    if (i > next) parts.push(raw.subarray(starts[next], starts[i]));
+    next = i < rec.n && rec.path(i) === p ? i + 1 : i; // skip the old version of a modified or removed row
+    const r = overlay.get(p);
+    if (r) {
+      const name = Buffer.from(p, 'utf8');
+      const row = Buffer.allocUnsafe(2 + name.length + ROW_FIXED);
+      writeRow(row, 0, name, r);
+      parts.push(row);
+    }
+  }
+  parts.push(raw.subarray(starts[next], starts[rec.n]));
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,244 @@
+// The stat cache: path -> (size, mtime, inode, mode) -> content hash, for workspace files
+// whose content is in the store (so a row also vouches that overwriting the file loses
+// nothing). `mirror` records that the rows are exactly the files of one tree, which lets
+// status, commit and checkout work from the rows alone (mirror-diff.ts), reading no tree.
+//
+// Like git's index it is one binary record, read in one go. It lives in SQLite so it
+// changes in the same transaction as HEAD. The loaded record is not decoded into an
+// object per row: rows are found through a hash table of row offsets (typed arrays,
+// ~12 bytes a row), so 1,000,000 rows cost the record's bytes plus ~12 MB, not a
+// JavaScript object each. Changes are kept in an overlay until save().
+import type { DB } from '../store/db.js';
+import type { WsFile } from './scan.js';
+import { decodeAll, encodeIndex, indexRecord, mergeIndex, RACY_MS, Record, SMUDGED, type StatRow, type StatRows } from './stat-record.js';
+
+export { encodeStatIndex, StatRows } from './stat-record.js';
+
+export class StatCache {
+  private rec: Record | null = null;
+  /** Rows recorded (a row) or forgotten (null) since load. Kept across saves: every
+   * other row still equals its bytes in the record, so each save copies those. */
+  private overlay = new Map<string, StatRow | null>();
+  private count = 0;
+  private mirror = '';
+  private fingerprint = '';
+  private dirty = false;
+
+  constructor(private db: DB) {}
+
+  private load(): Record {
+    if (!this.rec) {
+      const row = this.db.prepare('SELECT mirror, fingerprint, data FROM workspace_index WHERE id = 1').get() as
+        { mirror: string; fingerprint: string; data: Buffer } | undefined;
+      const raw = row?.data ?? Buffer.alloc(0);
+      const starts = indexRecord(raw);
+      if (starts) this.rec = new Record(raw, starts);
+      else {
+        // Damaged, or not in `.sort()` order (a path that was not valid UTF-16): every
+        // row goes to the overlay, and the next save encodes them all.
+        this.rec = new Record(Buffer.alloc(0), new Int32Array(1));
+        for (const [p, r] of decodeAll(raw)) this.overlay.set(p, r);
+      }
+      this.count = this.rec.n + this.overlay.size;
+      this.mirror = row?.mirror ?? '';
+      this.fingerprint = row?.fingerprint ?? '';
+    }
+    return this.rec;
+  }
+
+  private get(path: string): StatRow | undefined {
+    const rec = this.load();
+    const o = this.overlay.get(path);
+    if (o !== undefined) return o ?? undefined;
+    const i = rec.find(path);
+    return i < 0 ? undefined : rec.row(i);
+  }
+
+  /** Number of rows, read without the record when it is not loaded yet. */
+  get size(): number {
+    return this.rec ? this.count : this.peek().files;
+  }
+
+  /** The mirror mark alone, without the record: enough for the no-op fast path. */
+  peek(): { mirror: string; fingerprint: string; files: number } {
+    if (this.rec) return { mirror: this.mirror, fingerprint: this.fingerprint, files: this.count };
+    const row = this.db.prepare('SELECT mirror, fingerprint, files FROM workspace_index WHERE id = 1').get() as
+      { mirror: string; fingerprint: string; files: number } | undefined;
+    return row ?? { mirror: '', fingerprint: '', files: 0 };
+  }
+
+  /** True when the workspace scan is exactly the one recorded as mirroring `tree`. */
+  unchangedSince(tree: string, scan: { fingerprint(): string }): boolean {
+    const p = this.peek();
+    return p.mirror === tree && p.fingerprint !== '' && p.fingerprint === scan.fingerprint();
+  }
+
+  /** Remembers the scan of a workspace that mirrors the rows' tree (call after mirrorIfComplete). */
+  rememberScan(scan: { fingerprint(): string }): void {
+    this.load();
+    if (this.mirror === '') return;
+    const fp = scan.fingerprint();
+    if (fp !== this.fingerprint) { this.fingerprint = fp; this.dirty = true; }
+  }
+
+  /** 1: `f` has a row and is unchanged since; 0: it has a row but changed; -1: no row. */
+  probe(f: WsFile): number {
+    const rec = this.load();
+    if (!this.overlay.has(f.path)) {
+      const i = rec.find(f.path);
+      return i < 0 ? -1 : rec.sameStat(i, f) ? 1 : 0;
+    }
+    const r = this.get(f.path);
+    if (r === undefined) return -1;
+    return r[0] === f.size && r[1] === f.mtime && r[2] === f.ino && r[3] === f.mode ? 1 : 0;
+  }
+
+  /** Whether `f` is unchanged since it was recorded. */
+  isFresh(f: WsFile): boolean {
+    return this.probe(f) === 1;
+  }
+
+  /** The content hash of `f` if the file is unchanged since it was recorded. */
+  hashOf(f: WsFile): string | null {
+    const r = this.get(f.path);
+    return r && r[0] === f.size && r[1] === f.mtime && r[2] === f.ino && r[3] === f.mode ? r[4] : null;
+  }
+
+  /** The recorded hash and mode of `path`, whatever its stat now. */
+  recorded(path: string): { hash: string; mode: number } | undefined {
+    const r = this.get(path);
+    return r && { hash: r[4], mode: r[3] };
+  }
+
+  /** Every row's path and hash, in no particular order. */
+  *entries(): Generator<[string, string]> {
+    const rec = this.load();
+    for (let i = 0; i < rec.n; i++) {
+      const p = rec.path(i);
+      if (!this.overlay.has(p)) yield [p, rec.row(i)[4]];
+    }
+    for (const [p, r] of this.overlay) if (r) yield [p, r[4]];
+  }
+
+  /** Paths of all rows. */
+  *paths(): Generator<string> {
+    for (const [p] of this.entries()) yield p;
+  }
+
+  /**
+   * Records that each file holds stored content with `hash`. A file modified within the
+   * same mtime tick as it was read would look unchanged later ("racy" entries, as in
+   * git), so files modified less than RACY_MS before now are not recorded; returns how many.
+   */
+  record(rows: { file: WsFile; hash: string }[], now = Date.now()): number {
+    let skipped = 0;
+    for (const { file: f, hash } of rows) {
+      if (now - f.mtime < RACY_MS) skipped++;
+      else this.put(f, f.mtime, hash);
+    }
+    return skipped;
+  }
+
+  /**
+   * Records every row, keeping the mirror of a tree whose files these are (a commit's or
+   * a checkout's). A racy file is recorded with a smudged mtime, as git smudges racily
+   * clean index entries: its hash is kept but it never counts as unchanged, so the next
+   * status reads it again. Returns how many rows were smudged.
+   */
+  recordAll(rows: { file: WsFile; hash: string }[], now = Date.now()): number {
+    let smudged = 0;
+    for (const { file: f, hash } of rows) {
+      const racy = now - f.mtime < RACY_MS;
+      if (racy) smudged++;
+      this.put(f, racy ? SMUDGED : f.mtime, hash);
+    }
+    return smudged;
+  }
+
+  /** A row whose hash and mode stay as they were leaves the mirror standing. */
+  private put(f: WsFile, mtime: number, hash: string): void {
+    const old = this.get(f.path);
+    const same = old !== undefined && old[3] === f.mode && old[4] === hash;
+    if (old === undefined) this.count++;
+    this.overlay.set(f.path, [f.size, mtime, f.ino, f.mode, hash]);
+    if (same) { this.dirty = true; this.fingerprint = ''; } else this.changed();
+  }
+
+  forget(paths: Iterable<string>): void {
+    for (const p of paths) {
+      if (this.get(p) === undefined) continue;
+      this.overlay.set(p, null);
+      this.count--;
+      this.changed();
+    }
+  }
+
+  /** Drops every row not in `keep` (files no longer in the workspace or no longer stored). */
+  retainOnly(keep: (path: string, hash: string) => boolean): void {
+    this.forget([...this.entries()].filter(([p, hash]) => !keep(p, hash)).map(([p]) => p));
+  }
+
+  /** Replaces every row with `rows` (a first add's files); call setMirror after. */
+  replaceAll(rows: StatRows): void {
+    this.load();
+    const { raw, starts } = rows.encode();
+    this.rec = new Record(raw, starts);
+    this.overlay.clear();
+    this.count = rows.length;
+    this.changed();
+  }
+
+  /** Marks the rows as exactly the files of `tree` if they are; clears the mark otherwise. */
+  mirrorIfComplete(tree: string, files: Map<string, { hash: string; mode: number }>): void {
+    this.load();
+    const complete = this.count === files.size && [...files].every(([p, e]) => {
+      const r = this.get(p);
+      return r !== undefined && r[3] === e.mode && r[4] === e.hash;
+    });
+    const mirror = complete ? tree : '';
+    if (mirror !== this.mirror) { this.mirror = mirror; this.fingerprint = ''; this.dirty = true; }
+  }
+
+  /** Whether the rows are exactly the files of `tree` (read without the record). */
+  mirrors(tree: string): boolean {
+    return this.peek().mirror === tree;
+  }
+
+  /** Marks the rows as exactly the files of `tree`: the caller knows they are (it applied
+   * a tree's changes to the rows of its parent, which mirrored that parent). */
+  setMirror(tree: string): void {
+    this.load();
+    if (this.mirror !== tree) { this.mirror = tree; this.fingerprint = ''; this.dirty = true; }
+  }
+
+  private changed(): void {
+    this.dirty = true;
+    this.mirror = '';
+    this.fingerprint = '';
+  }
+
+  /** Writes pending changes; call inside the transaction that moves HEAD. */
+  save(): void {
+    if (!this.dirty) return;
+    const rec = this.load();
+    // A pipeline run touches a handful of rows out of many thousands: splice those into
+    // the loaded record. Past ~1/8 touched, encoding everything costs about the same.
+    const data = rec.n > 0 && this.overlay.size === 0 ? rec.raw
+      : rec.n > 0 && this.overlay.size <= rec.n / 8 ? mergeIndex(rec, this.overlay, this.count) : encodeIndex(this.allRows());
+    this.db.prepare('INSERT INTO workspace_index (id, mirror, fingerprint, files, data) VALUES (1, ?, ?, ?, ?) ' +
+      'ON CONFLICT(id) DO UPDATE SET mirror = excluded.mirror, fingerprint = excluded.fingerprint, files = excluded.files, data = excluded.data')
+      .run(this.mirror, this.fingerprint, this.count, data);
+    this.dirty = false;
+  }
+
+  private allRows(): Map<string, StatRow> {
+    const rec = this.load();
+    const rows = new Map<string, StatRow>();
+    for (let i = 0; i < rec.n; i++) {
+      const p = rec.path(i);
+      if (!this.overlay.has(p)) rows.set(p, rec.row(i));
+    }
+    for (const [p, r] of this.overlay) if (r) rows.set(p, r);
+    return rows;
+  }
+}
