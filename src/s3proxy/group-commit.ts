@@ -12,6 +12,7 @@
 // writes, or after WAIT_SOME_MS when every write in flight is waiting, or after
 // WAIT_MAX_MS regardless (writes still sending their body will want a commit too:
 // waiting for them is cheaper than a commit each). A lone sequential client never waits.
+import type { Actor } from '../repo/protect.js';
 import { CommitConflict, type CommitOptions, type CommitResult, type FileChange, type ProxyBackend } from './types.js';
 
 const WAIT_SOME_MS = 5;
@@ -49,8 +50,9 @@ export class GroupCommits {
 
   constructor(private readonly backend: ProxyBackend, private readonly now = Date.now) {}
 
-  begin(repo: string, branch: string): PendingWrite {
-    const key = `${repo}\0${branch}`;
+  /** `actor`: writes of different keys never share a commit, so each commit names its writer. */
+  begin(repo: string, branch: string, actor?: Actor): PendingWrite {
+    const key = `${repo}\0${branch}\0${actor?.key ?? ''}`;
     let q = this.branches.get(key);
     if (!q) this.branches.set(key, (q = new BranchQueue()));
     const bq = q;
@@ -64,19 +66,19 @@ export class GroupCommits {
     return {
       commit: (changes, message, opts = {}) => new Promise<CommitResult>((resolve, reject) => {
         bq.queue.push({ changes, message, opts, resolve, reject, queued: this.now() });
-        this.kick(repo, branch, bq);
+        this.kick(repo, branch, bq, actor);
       }),
       end: () => {
         if (ended) return;
         ended = true;
         bq.active--;
         if (bq.active === 0 && bq.queue.length === 0 && !bq.running) this.branches.delete(key);
-        else this.kick(repo, branch, bq);
+        else this.kick(repo, branch, bq, actor);
       },
     };
   }
 
-  private kick(repo: string, branch: string, q: BranchQueue): void {
+  private kick(repo: string, branch: string, q: BranchQueue, actor?: Actor): void {
     if (q.running || q.queue.length === 0) return;
     const waited = this.now() - q.queue[0]!.queued;
     // Writes in flight that are not yet waiting for a commit (still sending their body).
@@ -85,19 +87,19 @@ export class GroupCommits {
     clearTimeout(q.timer);
     if (!ready) {
       const next = sending <= 0 ? WAIT_SOME_MS - waited : WAIT_MAX_MS - waited;
-      q.timer = setTimeout(() => this.kick(repo, branch, q), Math.max(1, next));
+      q.timer = setTimeout(() => this.kick(repo, branch, q, actor), Math.max(1, next));
       return;
     }
     q.running = true;
     const batch = takeBatch(q.queue);
-    this.run(repo, branch, batch).finally(() => {
+    this.run(repo, branch, batch, actor).finally(() => {
       q.running = false;
-      this.kick(repo, branch, q);
+      this.kick(repo, branch, q, actor);
     });
   }
 
   /** Commits a batch; on a failed precondition, answers that write and retries the rest. */
-  private async run(repo: string, branch: string, batch: Waiter[]): Promise<void> {
+  private async run(repo: string, branch: string, batch: Waiter[], actor?: Actor): Promise<void> {
     while (batch.length > 0) {
       const changes = new Map<string, FileChange | null>();
       const expect = new Map<string, (cur: import('../repo/types.js').FileEntry | null) => boolean>();
@@ -107,7 +109,7 @@ export class GroupCommits {
       }
       const message = batch.length === 1 ? batch[0]!.message : batchMessage(batch.map((w) => w.message));
       try {
-        const r = await this.backend.commit(repo, branch, changes, message, { expect: expect.size ? expect : undefined, skipUnchanged: true });
+        const r = await this.backend.commit(repo, branch, changes, message, { expect: expect.size ? expect : undefined, skipUnchanged: true, actor });
         if (r.created !== false) this.commits++;
         for (const w of batch) w.resolve(r);
         return;
