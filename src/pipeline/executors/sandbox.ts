@@ -104,7 +104,7 @@ export class SandboxExecutor extends LocalExecutor {
     if (!iso?.network && !(iso?.s3 && job.env?.DV_ENDPOINT)) a.push('--unshare-net');
     for (const d of SYSTEM_RO) a.push('--ro-bind', d, d);
     for (const d of SYSTEM_RO_TRY) a.push('--ro-bind-try', d, d);
-    a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
+    a.push('--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/tmp');
     // The project: an empty read-only directory with the declared parts mounted in.
     a.push('--tmpfs', root);
     const reads = new Set(stage.deps);
