@@ -73,7 +73,8 @@ export function jobCredentialEnv(creds: JobCredentials, endpoint: string, region
     AWS_ACCESS_KEY_ID: creds.accessKeyId,
     AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
     AWS_SESSION_TOKEN: creds.sessionToken,
-    AWS_CREDENTIAL_EXPIRATION: creds.expiration,
+    // Not AWS_CREDENTIAL_EXPIRATION: botocore then refuses keys with under 15 minutes left.
+    DV_CREDENTIAL_EXPIRATION: creds.expiration,
     AWS_REGION: region,
     AWS_DEFAULT_REGION: region,
     AWS_ENDPOINT_URL: endpoint,
