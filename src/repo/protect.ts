@@ -28,7 +28,12 @@ const NAME_RE = /^[A-Za-z0-9._@+-]{1,128}$/;
 /** Who local commands act as: $DV_IDENTITY, else the OS user name. */
 export function localActor(): Actor {
   const env = process.env.DV_IDENTITY;
-  return { identity: env && env.trim() !== '' ? env.trim() : os.userInfo().username, key: null };
+  if (env && env.trim() !== '') return { identity: env.trim(), key: null };
+  try {
+    return { identity: os.userInfo().username, key: null };
+  } catch {
+    return { identity: `uid:${process.getuid?.() ?? 'unknown'}`, key: null }; // a uid without a passwd entry
+  }
 }
 
 export function listProtected(repo: Repo): Protection[] {
