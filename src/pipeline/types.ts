@@ -18,6 +18,7 @@
 //       after: [other]           # ordering edges not expressed by files
 //       timeout: 600             # seconds per attempt
 //       desc: free text
+//       isolation: sandbox       # + network, identity, resources, s3 (config-sandbox.ts)
 //
 // Placeholders in cmd/env: ${in} ${out} ${outdir} ${datum} ${name} ${stem} ${key}
 // ${outs} ${deps} ${stage} ${params.x} ${x}; $${...} is a literal ${...}.

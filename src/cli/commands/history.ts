@@ -8,6 +8,7 @@ import { exportTar, importTar } from '../../repo/archive.js';
 import { projectPath } from '../../repo/workspace.js';
 import { withRepo, type GlobalOptions } from '../context.js';
 import { protectBranch, unprotectBranch } from '../../repo/protect.js';
+import { DvError } from '../../store/errors.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 import { humanBytes, printJson, println, quotePath, shortId } from '../output.js';
@@ -54,6 +55,8 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .option('--allow <who>', 'with protect: an identity or access key id that may move the branch (repeatable; default: you)', collect, [])
     .option('--json', 'print JSON')
     .action((name: string | undefined, start: string | undefined, o) => withRepo(g(), async (repo) => {
+      if ((name === 'protect' || name === 'unprotect') && !start) throw new DvError(`usage: dv branch ${name} BRANCH${name === 'protect' ? ' [--allow IDENTITY|KEY]...' : ''}`, 2);
+      if (o.allow.length > 0 && name !== 'protect') throw new DvError('--allow goes with dv branch protect BRANCH', 2);
       if ((name === 'protect' || name === 'unprotect') && start) {
         const p = name === 'protect' ? protectBranch(repo, start, o.allow) : unprotectBranch(repo, start);
         if (o.json) printJson(name === 'protect' ? p : { branch: p.branch, allow: [] });
