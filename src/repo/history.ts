@@ -54,8 +54,8 @@ export interface RefInfo {
   name: string;
   commit: string;
   current?: boolean;
-  /** Branches: who may move a protected branch (dv branch protect); null when unprotected. */
-  protected?: { allow: string[] } | null;
+  /** Protected branches only (dv branch protect): who may move it. */
+  protected?: { allow: string[] };
 }
 
 export function listBranches(repo: Repo): RefInfo[] {
@@ -64,7 +64,7 @@ export function listBranches(repo: Repo): RefInfo[] {
   return repo.refs.list('heads/').map((r) => {
     const name = r.name.slice(6);
     const p = prot.get(name);
-    return { name, commit: r.target, current: name === current, protected: p ? { allow: p.allow } : null };
+    return { name, commit: r.target, current: name === current, ...(p ? { protected: { allow: p.allow } } : {}) };
   });
 }
 
