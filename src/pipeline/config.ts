@@ -7,6 +7,7 @@ import YAML from 'yaml';
 import { DvError } from '../store/errors.js';
 import { bool, Checker, checkKeys, isMap, parseYaml, pathList, stringList, typeName, type Raw } from './config-check.js';
 import { parseHooks, parseOutputs } from './config-outputs.js';
+import { checkIdentities, ISOLATION_KEYS, parseIdentities, parseIsolation } from './config-sandbox.js';
 import { buildGraph, findCycle } from './graph.js';
 import { paramOf, placeholderProblem, placeholders } from './interpolate.js';
 import { isUnder, normalizePath, overlaps, parseGlob, globMayMatch } from './paths.js';
@@ -16,9 +17,9 @@ export { parseYaml };
 
 export const CONFIG_FILE = 'dv.yaml';
 
-const TOP_KEYS = ['params', 'stages', 'hooks'];
+const TOP_KEYS = ['params', 'stages', 'hooks', 'identity', 'identities'];
 const STAGE_KEYS = ['cmd', 'foreach', 'deps', 'outs', 'params', 'retries', 'env', 'partition', 'after', 'timeout', 'desc',
-  'metrics', 'plots', 'wdir', 'frozen', 'always_changed', 'hooks'];
+  'metrics', 'plots', 'wdir', 'frozen', 'always_changed', 'hooks', ...ISOLATION_KEYS];
 /** DVC names generated stages `name@key` (foreach) and `name@a-b` (matrix). */
 const STAGE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]*$/;
 /** Node's timers hold at most 2^31-1 ms (about 24.8 days); longer ones fire at once. */
@@ -135,7 +136,7 @@ function checkPlaceholders(c: Checker, place: string, stage: StageConfig, params
   stage.params.sort();
 }
 
-function parseStage(c: Checker, name: string, raw: unknown, params: Params): StageConfig {
+function parseStage(c: Checker, name: string, raw: unknown, params: Params, identity: string | null = null): StageConfig {
   const place = `stages.${name}`;
   if (!STAGE_NAME.test(name)) c.fail(place, 'a stage name is letters, digits, _ and - (not starting with -)');
   if (!isMap(raw)) c.fail(place, `expected a map with at least cmd, got ${typeName(raw)}`);
@@ -151,14 +152,17 @@ function parseStage(c: Checker, name: string, raw: unknown, params: Params): Sta
   const partition = parsePartition(c, `${place}.partition`, raw.partition);
   if (partition && foreach === null) c.fail(`${place}.partition`, 'needs foreach (the key is taken from each datum path)');
   if (raw.desc !== undefined && typeof raw.desc !== 'string') c.fail(`${place}.desc`, `expected a string, got ${typeName(raw.desc)}`);
+  const iso = parseIsolation(c, place, raw, identity);
+  if (raw.timeout !== undefined && iso.timeout !== undefined) c.fail(`${place}.resources.timeout`, 'give timeout once (timeout or resources.timeout)');
   const stage: StageConfig = {
     name, cmd, foreach, foreachBase, deps, outs: outs.paths, outDirs: foreach !== null ? outs.paths : outs.dirs,
     params: parseStageParams(c, `${place}.params`, raw.params, params), retries: parseRetries(c, `${place}.retries`, raw.retries),
     env: parseEnv(c, `${place}.env`, raw.env), partition, after: stringList(c, `${place}.after`, raw.after),
-    timeoutSec: parseTimeout(c, `${place}.timeout`, raw.timeout), desc: (raw.desc as string | undefined) ?? null,
+    timeoutSec: parseTimeout(c, `${place}.${raw.timeout === undefined && iso.timeout !== undefined ? 'resources.' : ''}timeout`, raw.timeout ?? iso.timeout), desc: (raw.desc as string | undefined) ?? null,
     persist: outs.persist, uncached: outs.uncached, metrics: outs.metrics, plots: outs.plots, wdir,
     frozen: bool(c, `${place}.frozen`, raw.frozen), alwaysChanged: bool(c, `${place}.always_changed`, raw.always_changed),
     hooks: parseHooks(c, `${place}.hooks`, raw.hooks),
+    isolation: iso.isolation,
   };
   checkPlaceholders(c, place, stage, params);
   return stage;
@@ -208,9 +212,12 @@ export function buildConfig(file: string, raw: Raw, params: Params, opts: ParseO
   if (defs === undefined || defs === null) c.fail('stages', 'missing (a map of stage name: definition)');
   if (!isMap(defs)) c.fail('stages', `expected a map of stage name: definition, got ${typeName(defs)}`);
   const stages = new Map<string, StageConfig>();
-  for (const [name, def] of Object.entries(defs)) stages.set(name, parseStage(c, name, def, params));
+  if (raw.identity !== undefined && raw.identity !== null && typeof raw.identity !== 'string') c.fail('identity', 'expected an identity name');
+  for (const [name, def] of Object.entries(defs)) stages.set(name, parseStage(c, name, def, params, (raw.identity as string | undefined) ?? null));
   checkPipeline(c, stages, opts.exists);
-  return { file, params, stages, hooks: parseHooks(c, 'hooks', raw.hooks) };
+  const identities = parseIdentities(c, raw.identities);
+  checkIdentities(c, stages.values(), identities);
+  return { file, params, stages, hooks: parseHooks(c, 'hooks', raw.hooks), identities };
 }
 
 /** Parses and validates the text of a dv.yaml. */

@@ -23,6 +23,8 @@ export interface Job {
    * none of its partial files there.
    */
   inPlace?: boolean;
+  /** Extra environment for this job alone (a job key's AWS_* and DV_ENDPOINT). */
+  env?: Record<string, string>;
 }
 
 /**

@@ -1,6 +1,7 @@
 // Hashing the workspace at the start of a run, what drifted from the base commit,
 // and the commit a successful run makes: kept apart from run.ts so the run's flow
 // reads on its own.
+import type { Actor } from '../repo/protect.js';
 import path from 'node:path';
 import type { Repo } from '../repo/repo.js';
 import type { FlatTree } from '../repo/trees.js';
@@ -76,7 +77,7 @@ export async function driftFrom(repo: Repo, base: string | null, baseFlat: FlatT
  * run read. With `ref` (an experiment), the commit goes on that ref, not a branch.
  */
 export async function commitRun(repo: Repo, p: Prepared, ws: RunWorkspace, hashed: Hashed, drift: Drift, baseFlat: FlatTree,
-  runId: string, message: string, ref?: string): Promise<string> {
+  runId: string, message: string, ref?: string, actor?: Actor[]): Promise<string> {
   const changes = new Map<string, StoredOutput | null>();
   const uncached = p.stages.flatMap((s) => s.uncached);
   for (const [rel, c] of ws.contents) {
@@ -95,13 +96,13 @@ export async function commitRun(repo: Repo, p: Prepared, ws: RunWorkspace, hashe
   const track = p.stages.flatMap((s) => s.outs.filter((o) => !uncached.includes(o)));
   if (!ref) {
     if (!repo.refs.get(`heads/${p.branch}`) && p.base) repo.refs.set(`heads/${p.branch}`, p.base);
-    return repo.commitChanges(p.branch, changes, message, { run: runId, track });
+    return repo.commitChanges(p.branch, changes, message, { run: runId, track, actor });
   }
   // commitChanges commits on branches: on a scratch one made at the base, then moved to the ref.
   const scratch = `dv-exp-${runId.slice(0, 16)}`;
   if (p.base) repo.refs.set(`heads/${scratch}`, p.base);
   try {
-    const id = await repo.commitChanges(scratch, changes, message, { run: runId, track });
+    const id = await repo.commitChanges(scratch, changes, message, { run: runId, track, actor });
     repo.refs.set(ref, id);
     return id;
   } finally {

@@ -14,6 +14,9 @@ import { applyParamOverrides } from './config.js';
 import { loadPipeline } from './load.js';
 import type { Executor } from './executor.js';
 import { Executors } from './executors/index.js';
+import { JobAccess, type StartJobEndpoint } from './job-access.js';
+import type { IdentityConfig } from './config-sandbox.js';
+import { assertMayMove, localActor, type Actor } from '../repo/protect.js';
 import { isUnder } from './paths.js';
 import { parseBackfill, planPipeline, planStage } from './plan.js';
 import { runHook, type HookResult } from './hooks.js';
@@ -61,6 +64,10 @@ export interface RunOptions {
   message?: string;
   signal?: AbortSignal;
   onProgress?: (e: RunEvent) => void;
+  /** `dv run --isolation`: run every stage so, whatever its `isolation` says. */
+  isolation?: 'local' | 'sandbox';
+  /** Starts the dv serve endpoint jobs with S3 access reach (the CLI: in-process, loopback). */
+  jobEndpoint?: StartJobEndpoint;
 }
 
 export interface RunResult {
@@ -108,6 +115,9 @@ export interface Prepared {
   loaded: LoadedState;
   roots: string[];
   store: PipelineStore;
+  identities: Map<string, IdentityConfig>;
+  /** Who the run acts as: its stages' identities, then the local one (protected branches, audit). */
+  actors: Actor[];
 }
 
 async function prepare(repo: Repo, opts: RunOptions): Promise<Prepared> {
@@ -133,11 +143,14 @@ async function prepare(repo: Repo, opts: RunOptions): Promise<Prepared> {
   const branch = opts.ref ? opts.ref : opts.branch ?? head.branch;
   if (!branch) throw new DvError('HEAD is detached: pass --branch NAME to say where the outputs are committed', 2);
   checkRefName(branch, 'branch');
+  const actors = runActors(stages);
+  if (!opts.ref && !opts.dryRun) assertMayMove(repo, branch, actors); // refused before anything runs
   const base = (opts.ref ? null : repo.refs.get(`heads/${branch}`)) ?? head.commit ?? null;
   const store = new PipelineStore(repo);
   await store.sync();
   const loaded = await store.stateAt(base);
-  return { root, hooks: config.hooks, only: selection.only, configured: new Set(config.stages.keys()), stages, params, backfill, backfillStages, branch, base, loaded, roots: scanRoots(root, stages), store };
+  return { root, hooks: config.hooks, only: selection.only, configured: new Set(config.stages.keys()), stages, params, backfill, backfillStages, branch, base, loaded, roots: scanRoots(root, stages), store,
+    identities: config.identities ?? new Map(), actors };
 }
 
 export async function runPipeline(repo: Repo, opts: RunOptions = {}): Promise<RunResult> {
@@ -172,7 +185,12 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
     hashed.files, hashed.ws, statCache);
   const ctx: StageContext = {
     repo, store: p.store, ws,
-    executors: new Executors({ root: p.root, tmpDir: path.join(repo.dvDir, 'tmp') }, opts.executor),
+    executors: new Executors({
+      root: p.root, tmpDir: path.join(repo.dvDir, 'tmp'), isolation: opts.isolation, identities: p.identities,
+      access: p.stages.some((s) => s.isolation?.s3) ? new JobAccess({
+        repo, runId, branch: opts.ref ? '' : p.branch, base: p.base, identities: p.identities, start: opts.jobEndpoint,
+      }) : undefined,
+    }, opts.executor),
     settings: {
       runId, params: p.params, jobs: opts.jobs ?? 1, keepGoing: opts.keepGoing ?? false,
       retryBaseDelayMs: opts.retryBaseDelayMs, signal: opts.signal, emit, inflight: opts.inflight,
@@ -199,7 +217,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
     ({ status, error } = await runStages(ctx, p, opts, state, plans, stageRecords, hook));
     const did = stageRecords.some((s) => s.counts.run + s.counts.cached + s.counts.removed > 0);
     if (status === 'succeeded' && did) {
-      commit = await commitRun(repo, p, ctx.ws, hashed, drift, baseFlat, runId, opts.message ?? defaultMessage(stageRecords), opts.ref);
+      commit = await commitRun(repo, p, ctx.ws, hashed, drift, baseFlat, runId, opts.message ?? defaultMessage(stageRecords), opts.ref, p.actors);
       emit({ type: 'commit', commit });
       if (!opts.ref && repo.head().branch === p.branch) await afterDvCommit(repo, commit, (await repo.readCommit(commit)).paths);
     }
@@ -260,6 +278,12 @@ async function runStages(ctx: StageContext, p: Prepared, opts: RunOptions, state
     state[stage.name] = outcome.state;
   }
   return { status: 'succeeded', error: null };
+}
+
+/** The distinct identities of the stages (first: the one a commit records), then the local identity. */
+function runActors(stages: StageConfig[]): Actor[] {
+  const ids = [...new Set(stages.map((s) => s.isolation?.identity).filter((i): i is string => !!i))];
+  return [...ids.map((identity) => ({ identity, key: null })), localActor()];
 }
 
 function totals(stages: StageRunRecord[]): StageRunRecord['counts'] {

@@ -18,9 +18,12 @@
 //       after: [other]           # ordering edges not expressed by files
 //       timeout: 600             # seconds per attempt
 //       desc: free text
+//       isolation: sandbox       # + network, identity, resources, s3 (config-sandbox.ts)
 //
 // Placeholders in cmd/env: ${in} ${out} ${outdir} ${datum} ${name} ${stem} ${key}
 // ${outs} ${deps} ${stage} ${params.x} ${x}; $${...} is a literal ${...}.
+
+import type { IdentityConfig, StageIsolation } from './config-sandbox.js';
 
 /** A param value after flattening nested maps into dotted names. */
 export type ParamValue = string | number | boolean | null;
@@ -68,6 +71,8 @@ export interface StageConfig {
   /** Run on every dv run, even when nothing changed (DVC's always_changed). */
   alwaysChanged: boolean;
   hooks: Hooks;
+  /** isolation, network, identity, resources, s3 (config-sandbox.ts); absent = plain local. */
+  isolation?: StageIsolation;
 }
 
 /** Commands run after a stage (or a run) ends; their failure is reported, never changes the status. */
@@ -97,6 +102,8 @@ export interface PipelineConfig {
   hooks: Hooks;
   /** Params files (dvc.yaml projects): file -> the flat param names read from it. */
   paramFiles?: Record<string, string[]>;
+  /** Top-level `identities:` (config-sandbox.ts). */
+  identities?: Map<string, IdentityConfig>;
   /** Metrics and plots files declared outside any stage (dvc.yaml's top-level metrics/plots). */
   metrics?: string[];
   plots?: PlotSpec[];

@@ -2,6 +2,7 @@
 import { DvError } from '../store/errors.js';
 import type { Repo } from './repo.js';
 import { checkRefName } from './refs.js';
+import { assertMayMove, listProtected, localActor } from './protect.js';
 import { diffTrees } from './trees.js';
 import { isAncestorOf } from './graph.js';
 import type { Commit } from './types.js';
@@ -14,6 +15,9 @@ export interface LogEntry {
   time: string;
   git: Commit['git'];
   run: string | null;
+  /** Audit: the identity and access key that made the commit (runs, dv serve), else null. */
+  identity: string | null;
+  key: string | null;
   counts: { added: number; modified: number; deleted: number };
 }
 
@@ -40,7 +44,7 @@ export async function log(repo: Repo, opts: { ref?: string; limit?: number } = {
     const changes = await diffTrees(repo.objects, parentTree, c.tree);
     const counts = { added: 0, modified: 0, deleted: 0 };
     for (const ch of changes) counts[ch.status]++;
-    out.push({ id, parents: c.parents, message: c.message, author: c.author, time: c.time, git: c.git, run: c.run, counts });
+    out.push({ id, parents: c.parents, message: c.message, author: c.author, time: c.time, git: c.git, run: c.run, identity: c.identity ?? null, key: c.key ?? null, counts });
     for (const p of c.parents) await push(p);
   }
   return out;
@@ -50,11 +54,18 @@ export interface RefInfo {
   name: string;
   commit: string;
   current?: boolean;
+  /** Protected branches only (dv branch protect): who may move it. */
+  protected?: { allow: string[] };
 }
 
 export function listBranches(repo: Repo): RefInfo[] {
   const current = repo.head().branch;
-  return repo.refs.list('heads/').map((r) => ({ name: r.name.slice(6), commit: r.target, current: r.name.slice(6) === current }));
+  const prot = new Map(listProtected(repo).map((p) => [p.branch, p]));
+  return repo.refs.list('heads/').map((r) => {
+    const name = r.name.slice(6);
+    const p = prot.get(name);
+    return { name, commit: r.target, current: name === current, ...(p ? { protected: { allow: p.allow } } : {}) };
+  });
 }
 
 export function listTags(repo: Repo): RefInfo[] {
@@ -78,6 +89,7 @@ export async function createBranch(repo: Repo, name: string, start?: string): Pr
 export async function deleteBranch(repo: Repo, name: string, force = false): Promise<RefInfo> {
   return repo.withLock('branch', async () => {
     if (repo.head().branch === name) throw new DvError(`cannot delete the checked-out branch '${name}'`);
+    assertMayMove(repo, name, localActor());
     const tip = repo.refs.get(`heads/${name}`);
     if (!tip) throw new DvError(`branch '${name}' not found`);
     const head = repo.headCommit();

@@ -12,6 +12,7 @@ import { checkoutTo } from './checkout.js';
 import { mergeBase } from './graph.js';
 import { normalizeTracked } from './paths.js';
 import type { Repo } from './repo.js';
+import { assertMayMove, localActor } from './protect.js';
 import { status } from './status.js';
 import { updateTree, type FlatTree } from './trees.js';
 import type { FileEntry } from './types.js';
@@ -50,6 +51,7 @@ export async function merge(repo: Repo, ref: string, opts: { message?: string; r
   return repo.withLock('merge', async () => {
     if (readMergeState(repo)) throw new DvError("a merge is in progress: resolve it and 'dv commit', or 'dv merge --abort'");
     const head = repo.head();
+    if (head.branch !== null) assertMayMove(repo, head.branch, localActor()); // protected branches
     const theirs = await repo.resolve(ref);
     const ours = head.commit;
     const s = await status(repo);

@@ -75,6 +75,8 @@ export function encodeCommit(c: Commit): Buffer {
     time: c.time,
     git: c.git ? { commit: c.git.commit, dirty: c.git.dirty } : null,
     run: c.run,
+    // Written only when set, so commits without them keep their bytes and ids.
+    ...(c.identity != null || c.key != null ? { identity: c.identity ?? null, key: c.key ?? null } : {}),
   };
   return Buffer.from(JSON.stringify(ordered), 'utf8');
 }

@@ -16,6 +16,7 @@ import { Ingestor } from './ingest.js';
 import { ObjectStore } from './objects.js';
 import { openFile } from './fileio.js';
 import { Refs, checkRefName, type Head } from './refs.js';
+import { assertMayMove, localActor, type Actor } from './protect.js';
 import { REPO_MIGRATIONS } from './schema.js';
 import { flatten, lookup, updateTree, walk, type FlatTree } from './trees.js';
 import { isUnder, normalizeTracked } from './paths.js';
@@ -41,6 +42,9 @@ export interface CommitChangesOptions {
   /** When the branch head is this commit: replace it by a commit with its parents whose
    * tree is its tree plus the changes (dv serve's group commit), instead of adding one. */
   amend?: string;
+  /** Who is committing: checked against the branch's protection (default: the local
+   * identity) and, the first one, recorded in the commit (audit). */
+  actor?: Actor | Actor[];
 }
 
 /** What a new commit is made of; author, time and code version are filled in. */
@@ -51,6 +55,8 @@ export interface NewCommit {
   message: string;
   run?: string | null;
   git?: GitInfo | null;
+  /** Recorded as the commit's identity and key (audit of runs and proxy writes). */
+  actor?: Actor;
 }
 
 /** Paths a commit may hold: project-relative, `/`-separated, no empty, `.` or `..`
@@ -289,6 +295,7 @@ export class Repo {
     const commit: Commit = {
       tree: c.tree, parents: c.parents, paths: c.paths, message: c.message, author: this.author(),
       time: new Date().toISOString(), git: c.git !== undefined ? c.git : await gitInfo(this.root), run: c.run ?? null,
+      ...(c.actor ? { identity: c.actor.identity, key: c.actor.key } : {}),
     };
     return this.objects.writeCommit(commit);
   }
@@ -305,6 +312,8 @@ export class Repo {
     checkRefName(branch, 'branch');
     for (const p of changes.keys()) checkCommitPath(p);
     return this.withLock('commit', async () => {
+      const actors = opts.actor === undefined ? [localActor()] : Array.isArray(opts.actor) ? opts.actor : [opts.actor];
+      assertMayMove(this, branch, actors);
       const parent = this.refs.get(`heads/${branch}`) ?? null;
       if (!parent && opts.createBranch === false) throw new DvError(`no branch '${branch}'`, 1, 'UNKNOWN_REF');
       const base = parent ? await this.readCommit(parent) : null;
@@ -320,7 +329,7 @@ export class Repo {
       const paths = normalizeTracked([...tracked, ...added]);
       const tree = await updateTree(this.objects, base?.tree ?? null, entries);
       const git = opts.git !== undefined ? opts.git : await this.recentGitInfo();
-      const id = await this.writeCommit({ tree, parents: amend ? base!.parents : parent ? [parent] : [], paths, message, run: opts.run, git });
+      const id = await this.writeCommit({ tree, parents: amend ? base!.parents : parent ? [parent] : [], paths, message, run: opts.run, git, actor: opts.actor === undefined ? undefined : actors[0] });
       this.blobs.flush();
       this.refs.set(`heads/${branch}`, id, `${opts.run ? 'run' : amend ? 'commit (amend)' : 'commit'}: ${message.split('\n')[0]}`);
       return id;

@@ -6,6 +6,7 @@ import { DvError } from '../store/errors.js';
 import { afterDvCommit } from './git.js';
 import { clearMergeState, readMergeState, type MergeState } from './merge-state.js';
 import type { Repo } from './repo.js';
+import { assertMayMove, localActor } from './protect.js';
 import { buildTree, diffFlat, lookup, sameContent, updateTree, type Change, type FlatTree } from './trees.js';
 import type { FileEntry } from './types.js';
 import { diffAgainstMirror } from './mirror-diff.js';
@@ -62,6 +63,8 @@ export async function readWorkspace(repo: Repo, cache: StatCache, ws: WsFile[], 
 }
 
 async function snapshot(repo: Repo, tracked: string[], scope: string[], opts: SnapshotOptions, merging?: MergeState): Promise<SnapshotResult> {
+  const onBranch = repo.head().branch;
+  if (onBranch !== null) assertMayMove(repo, onBranch, localActor()); // protected branches
   const parent = repo.headCommit();
   const parentCommit = parent ? await repo.readCommit(parent) : null;
   // Concluding a merge always makes its two-parent commit, even with no file changed.

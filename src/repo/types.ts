@@ -77,6 +77,10 @@ export interface Commit {
   git: GitInfo | null;
   /** Id of the pipeline run that produced this commit, if any. */
   run: string | null;
+  /** Audit (commit format 1.1, optional): the identity a run or a proxy write acted as,
+   * and the access key that signed the write. Absent in older commits (read as null). */
+  identity?: string | null;
+  key?: string | null;
 }
 
 /** A file found while walking a version, with its project-relative path. */

@@ -23,6 +23,7 @@
 // one stays in the reflog, readable by id). A stream of concurrent writes thus makes
 // one commit per GROUP_MAX_WRITES writes whatever the timing; a pause of
 // GROUP_IDLE_MS or a lone write closes the group.
+import type { Actor } from '../repo/protect.js';
 import { CommitConflict, type CommitOptions, type CommitResult, type FileChange, type ProxyBackend } from './types.js';
 
 const WAIT_SOME_MS = 5;
@@ -51,6 +52,8 @@ interface Waiter {
 }
 
 class BranchQueue {
+  /** Who writes through this queue: writes of different keys never share a commit. */
+  constructor(readonly key: string, readonly actor: Actor | undefined) {}
   active = 0;
   peak = 1;
   peakAt = 0;
@@ -73,10 +76,11 @@ export class GroupCommits {
 
   constructor(private readonly backend: ProxyBackend, private readonly now = Date.now) {}
 
-  begin(repo: string, branch: string): PendingWrite {
-    const key = `${repo}\0${branch}`;
+  /** `actor`: writes of different keys never share a commit, so each commit names its writer. */
+  begin(repo: string, branch: string, actor?: Actor): PendingWrite {
+    const key = `${repo}\0${branch}\0${actor?.key ?? ''}`;
     let q = this.branches.get(key);
-    if (!q) this.branches.set(key, (q = new BranchQueue()));
+    if (!q) this.branches.set(key, (q = new BranchQueue(key, actor)));
     const bq = q;
     bq.active++;
     const t = this.now();
@@ -139,13 +143,13 @@ export class GroupCommits {
       }
       const mine = batch.map((w) => w.message);
       const message = batch.length === 1 ? mine[0]! : batchMessage(mine, mine.length);
-      const key = `${repo}\0${branch}`;
+      const key = q.key;
       const overlapped = () => batch.length > 1 || q.active > batch.length;
       const concurrent = overlapped();
       const g = concurrent ? this.openGroup(key, batch.length) : undefined;
       try {
         const r = await this.backend.commit(repo, branch, changes, message, {
-          expect: expect.size ? expect : undefined, skipUnchanged: true,
+          expect: expect.size ? expect : undefined, skipUnchanged: true, actor: q.actor,
           ...(g ? { amend: g.id, amendMessage: batchMessage([...g.messages, ...mine], g.writes + batch.length) } : {}),
         });
         if (r.created !== false) {

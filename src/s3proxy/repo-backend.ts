@@ -12,6 +12,7 @@
 // such upload began, and each commit checks, under the lock, that every chunk it
 // references is still in the store (a chunk deduplicated against garbage that gc
 // deleted in the meantime fails the request instead of making a broken commit).
+import { mayMove, protectionOf, type Actor } from '../repo/protect.js';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -204,6 +205,11 @@ export class RepoBackend implements ProxyBackend {
     return file;
   }
 
+  writeRefusal(_repo: string, branch: string, actor: Actor): string | null {
+    const p = protectionOf(this.repo, branch);
+    return p && !mayMove(p, actor) ? `branch '${branch}' is protected; key ${actor.key} may not change it` : null;
+  }
+
   async commit(_repo: string, branch: string, changes: Map<string, FileChange | null>, message: string,
     opts: CommitOptions = {}): Promise<CommitResult> {
     this.writable();
@@ -240,7 +246,7 @@ export class RepoBackend implements ProxyBackend {
         }
         // Amend only a head no remote-tracking ref names (it may have been pushed).
         const amend = opts.amend === head && !this.repo.refs.list('remotes/').some((r) => r.target === head) ? head : undefined;
-        return { id: await this.repo.commitChanges(branch, effective, amend ? opts.amendMessage ?? message : message, { createBranch: false, amend }), created: true, amended: amend !== undefined };
+        return { id: await this.repo.commitChanges(branch, effective, amend ? opts.amendMessage ?? message : message, { createBranch: false, amend, actor: opts.actor ?? { identity: null, key: null } }), created: true, amended: amend !== undefined };
       }, this.opts.lockWaitMs);
     } catch (e) {
       if (e instanceof DvError && e.code === 'LOCKED') throw s3err('SlowDown', `Please reduce your request rate: ${e.message}`);

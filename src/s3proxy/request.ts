@@ -6,6 +6,7 @@ import { S3Error, errorXml, s3err, statusHasBody } from './errors.js';
 import type { KeyLookup, KeyRecord } from './keys.js';
 import { canRead, canWrite } from './keys.js';
 import type { GroupCommits } from './group-commit.js';
+import type { Actor } from '../repo/protect.js';
 import type { VerifiedRequest } from './sigv4.js';
 import type { ProxyBackend } from './types.js';
 
@@ -167,6 +168,13 @@ export function requireWrite(ctx: Ctx, ref: string, kind: 'branch' | 'tag' | 'co
   }
   if (ctx.principal === null) throw s3err('AccessDenied', 'Access Denied: anonymous requests cannot write.');
   if (!canWrite(ctx.principal, ref)) throw s3err('AccessDenied', `Access Denied: this key may not write branch '${ref}'.`);
+  const refusal = ctx.backend.writeRefusal?.(ctx.bucket ?? '', ref, actorOf(ctx)!);
+  if (refusal) throw s3err('AccessDenied', `Access Denied: ${refusal}.`);
+}
+
+/** The signing key as a writer (protected branches, commit audit); null when anonymous. */
+export function actorOf(ctx: Ctx): Actor | null {
+  return ctx.principal ? { identity: ctx.principal.identity ?? null, key: ctx.principal.id } : null;
 }
 
 function baseHeaders(ctx: Ctx): Record<string, string> {

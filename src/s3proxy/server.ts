@@ -16,6 +16,7 @@ import {
 } from './handlers/multipart.js';
 import { GroupCommits } from './group-commit.js';
 import { type Ctx, type ServerOptions, headerMap, parseTarget, resourceOf, sendError, sendXml } from './request.js';
+import { sessionProblem } from '../repo/job-keys.js';
 import { authKind, parseQuery, verifySigV4 } from './sigv4.js';
 import type { ProxyBackend } from './types.js';
 import { XML_DECL } from './xml.js';
@@ -50,6 +51,12 @@ function authenticate(ctx: Ctx, rawPath: string, rawQuery: string, pairs: [strin
   ctx.auth = verified;
   ctx.principal = keys.lookup(verified.accessKeyId);
   if (!ctx.principal) throw s3err('InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+  // Temporary (job) keys: the session token is signed like any x-amz-* header or query parameter.
+  const token = kind === 'header' ? sreq.headers.get('x-amz-security-token')?.[0] : pairs.find(([k]) => k === 'X-Amz-Security-Token')?.[1];
+  const problem = sessionProblem(ctx.principal, token, now?.());
+  if (problem === 'expired') throw s3err('ExpiredToken', 'The provided token has expired.');
+  if (problem === 'missing') throw s3err('MissingSecurityHeader', 'This access key is temporary: the request needs its x-amz-security-token.');
+  if (problem) throw s3err('InvalidToken', 'The provided token is malformed or otherwise invalid.');
 }
 
 /** What lives as long as the server: in-flight multipart uploads and the commit queues. */

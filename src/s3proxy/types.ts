@@ -1,6 +1,7 @@
 // The seam between the S3 protocol (this directory) and the repository (src/repo).
 // The server only ever talks to a ProxyBackend, so the protocol can be tested
 // against an in-memory double and the real Repo plugs in with a thin adapter.
+import type { Actor } from '../repo/protect.js';
 import type { Readable } from 'node:stream';
 import type { FileEntry, IngestedFile, StoredFile, WalkItem } from '../repo/types.js';
 
@@ -57,6 +58,8 @@ export interface CommitOptions {
    * CommitConflict and leave the branch alone.
    */
   expect?: Map<string, (current: FileEntry | null) => boolean>;
+  /** Who writes (the signing key and its identity): checked against branch protection, recorded in the commit. */
+  actor?: Actor;
   /**
    * Leave out changes that would not change the file at that path (same content, mode
    * and S3 facts; deleting a missing path), judged inside the atomic section; when
@@ -146,4 +149,7 @@ export interface ProxyBackend {
     message: string,
     opts?: CommitOptions,
   ): Promise<CommitResult>;
+
+  /** Why `actor` may not write `branch` (a protected branch), or null when it may. */
+  writeRefusal?(repo: string, branch: string, actor: Actor): string | null;
 }

@@ -7,6 +7,10 @@ import { cat, ls } from '../../repo/read.js';
 import { exportTar, importTar } from '../../repo/archive.js';
 import { projectPath } from '../../repo/workspace.js';
 import { withRepo, type GlobalOptions } from '../context.js';
+import { protectBranch, unprotectBranch } from '../../repo/protect.js';
+import { DvError } from '../../store/errors.js';
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
 import { humanBytes, printJson, println, quotePath, shortId } from '../output.js';
 import { graphLines } from '../graph.js';
 
@@ -34,6 +38,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
         println(`${pad}Date:   ${e.time}`);
         if (e.git) println(`${pad}Code:   git ${e.git.commit.slice(0, 12)}${e.git.dirty ? ' (dirty)' : ''}`);
         if (e.run) println(`${pad}Run:    ${e.run}`);
+        if (e.identity || e.key) println(`${pad}By:     ${[e.identity && `identity ${e.identity}`, e.key && `key ${e.key}`].filter(Boolean).join(', ')}`);
         println(`${pad}Files:  ${counts}`);
         println(pad.trimEnd());
         println(`${pad}    ${e.message}`);
@@ -43,12 +48,21 @@ export function register(program: Command, g: () => GlobalOptions): void {
     }));
 
   program.command('branch')
-    .description('list branches, create NAME at START (default HEAD), or delete with -d')
+    .description('list branches, create NAME at START (default HEAD), delete with -d; protect BRANCH / unprotect BRANCH')
     .argument('[name]').argument('[start]')
     .option('-d, --delete', 'delete the branch (refused when HEAD does not contain it)')
     .option('-D', 'delete the branch even if it is not merged')
+    .option('--allow <who>', 'with protect: an identity or access key id that may move the branch (repeatable; default: you)', collect, [])
     .option('--json', 'print JSON')
     .action((name: string | undefined, start: string | undefined, o) => withRepo(g(), async (repo) => {
+      if ((name === 'protect' || name === 'unprotect') && !start) throw new DvError(`usage: dv branch ${name} BRANCH${name === 'protect' ? ' [--allow IDENTITY|KEY]...' : ''}`, 2);
+      if (o.allow.length > 0 && name !== 'protect') throw new DvError('--allow goes with dv branch protect BRANCH', 2);
+      if ((name === 'protect' || name === 'unprotect') && start) {
+        const p = name === 'protect' ? protectBranch(repo, start, o.allow) : unprotectBranch(repo, start);
+        if (o.json) printJson(name === 'protect' ? p : { branch: p.branch, allow: [] });
+        else if (!g().quiet) println(name === 'protect' ? `branch ${p.branch} is protected; allowed: ${p.allow.join(', ')}` : `branch ${p.branch} is no longer protected`);
+        return;
+      }
       if (name && (o.delete || o.D)) {
         const b = await deleteBranch(repo, name, !!o.D);
         if (o.json) printJson(b);
@@ -62,7 +76,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
       }
       const list = listBranches(repo);
       if (o.json) printJson(list);
-      else list.forEach((b) => println(`${b.current ? '*' : ' '} ${b.name} ${shortId(b.commit)}`));
+      else list.forEach((b) => println(`${b.current ? '*' : ' '} ${b.name} ${shortId(b.commit)}${b.protected ? ` (protected: ${b.protected.allow.join(', ')})` : ''}`));
     }));
 
   program.command('tag')

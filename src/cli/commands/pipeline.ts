@@ -53,9 +53,13 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .option('--order <newest|oldest>', 'backfill order', 'oldest')
     .option('-k, --keep-going', 'keep running other datums after one failed')
     .option('-m, --message <msg>', 'commit message')
+    .option('--isolation <local|sandbox>', 'run every stage so (sandbox: bubblewrap), whatever dv.yaml says')
     .option('--json', 'print the run result as JSON')
     .action((stages: string[], o) => withRepo(g(), async (repo, progress) => {
       const { runPipeline } = await import('../../pipeline/run.js');
+      if (o.isolation !== undefined && o.isolation !== 'local' && o.isolation !== 'sandbox') throw new DvError(`--isolation must be local or sandbox, got '${o.isolation}'`, 2);
+      // Jobs with S3 access reach an in-process dv serve on loopback (started on first need).
+      const jobEndpoint = async (r: typeof repo) => (await import('../../s3proxy/job-endpoint.js')).startRunEndpoint(r);
       const { describeReason } = await import('../../pipeline/plan.js');
       if (o.order !== 'newest' && o.order !== 'oldest') throw new DvError(`--order must be newest or oldest, got '${o.order}'`, 2);
       const { RunProgress, lastLine } = await import('../../pipeline/progress.js');
@@ -94,7 +98,8 @@ export function register(program: Command, g: () => GlobalOptions): void {
       let r: Awaited<ReturnType<typeof runPipeline>>;
       try {
         r = await runPipeline(repo, { stages, force: o.force, dryRun: o.dryRun, jobs: o.jobs, params: o.param,
-          branch: o.branch, backfill: o.backfill, order: o.order, keepGoing: o.keepGoing, message: o.message, onProgress, signal: ac.signal });
+          branch: o.branch, backfill: o.backfill, order: o.order, keepGoing: o.keepGoing, message: o.message, onProgress, signal: ac.signal,
+          isolation: o.isolation, jobEndpoint });
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);

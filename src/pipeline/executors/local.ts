@@ -55,7 +55,7 @@ function lstatOrNull(p: string): ReturnType<typeof lstatSync> | null {
 }
 
 export class LocalExecutor implements Executor {
-  readonly name = 'local';
+  readonly name: string = 'local';
   private readonly tmpDir: string;
   private tmpReady = false;
   private programs = new Map<string, string | null>();
@@ -63,7 +63,7 @@ export class LocalExecutor implements Executor {
   private ready = new Map<string, string[]>();
   private making = new Map<string, Promise<void>>();
 
-  constructor(private readonly opts: LocalExecutorOptions) {
+  constructor(protected readonly opts: LocalExecutorOptions) {
     this.tmpDir = opts.tmpDir ?? join(opts.root, '.dv', 'tmp');
   }
 
@@ -86,8 +86,9 @@ export class LocalExecutor implements Executor {
     const used: Params = {};
     for (const p of stage.params) used[p] = params[p] ?? null;
     return {
-      ...(this.opts.env ?? process.env),
+      ...this.baseEnv(),
       ...stageEnv,
+      ...job.env,
       DV_STAGE: stage.name,
       DV_DATUM: datum.id,
       DV_INPUT: datum.input === null ? '' : join(this.opts.root, datum.input),
@@ -102,6 +103,25 @@ export class LocalExecutor implements Executor {
       DV_WORKSPACE: this.opts.root,
       DV_SCRATCH: scratch,
     };
+  }
+
+  /** Hooks for executors built on this one (sandbox.ts): the environment a job starts from, */
+  protected baseEnv(): NodeJS.ProcessEnv {
+    return this.opts.env ?? process.env;
+  }
+
+  /** what is spawned for its command line, */
+  protected launchFor(_job: Job, cmd: string, env: NodeJS.ProcessEnv, _scratch: string): { file: string; args: string[]; argv0?: string } {
+    return this.launch(cmd, env);
+  }
+
+  /** work on its scratch directory before it starts and after it exited, */
+  protected async beforeStart(_job: Job, _scratch: string): Promise<void> {}
+  protected async afterExit(_job: Job, _scratch: string): Promise<void> {}
+
+  /** and the words for a failed exit. */
+  protected explainFailure(_job: Job, exit: { code: number | null; signal: string | null; stderr: Buffer }): string {
+    return exit.signal ? `killed by ${exit.signal}` : `exited with status ${exit.code}`;
   }
 
   async run(job: Job, signal?: AbortSignal): Promise<JobResult> {
@@ -132,6 +152,7 @@ export class LocalExecutor implements Executor {
     if (signal?.aborted) return finish({ ...none, status: 'cancelled', exitCode: null, signal: null, error: 'cancelled', outputs: [] });
     // Who this scratch directory belongs to, for `dv runs logs` and the live progress line.
     writeFileSync(join(scratch, JOB_FILE), JSON.stringify({ runId: job.runId, stage: stage.name, datum: datum.id, attempt: job.attempt, startedAt: base.startedAt }));
+    await this.beforeStart(job, scratch);
 
     // Same template as the planner's, but ${out}/${outdir}/${outs} name the scratch copies.
     const bindings: Bindings = {
@@ -140,7 +161,7 @@ export class LocalExecutor implements Executor {
     };
     const env = this.environment(job, scratch, bindings);
     const child = startProcess({
-      ...this.launch(interpolate(stage.cmd, bindings, 'shell'), env),
+      ...this.launchFor(job, interpolate(stage.cmd, bindings, 'shell'), env, scratch),
       cwd: stage.wdir ? join(this.opts.root, stage.wdir) : this.opts.root, env, scratch, maxLogBytes: this.opts.maxLogBytes ?? 1 << 20,
     }, this.opts.spawnVia);
 
@@ -160,6 +181,7 @@ export class LocalExecutor implements Executor {
     const exit = await child.exited;
     signal?.removeEventListener('abort', onAbort);
     if (timer) clearTimeout(timer);
+    await this.afterExit(job, scratch);
 
     const fields = {
       exitCode: exit.code, signal: exit.signal, outputs: [] as JobOutput[],
@@ -169,7 +191,7 @@ export class LocalExecutor implements Executor {
     if (stopped === 'timeout') return finish({ ...fields, status: 'failed', error: `timed out after ${stage.timeoutSec}s` });
     if (exit.error) return finish({ ...fields, status: 'failed', error: `could not start: ${exit.error.message}` });
     if (exit.code !== 0) {
-      const error = exit.signal ? `killed by ${exit.signal}` : `exited with status ${exit.code}`;
+      const error = this.explainFailure(job, exit);
       return finish({ ...fields, status: 'failed', error });
     }
     const collected = await this.collect(job, scratch, startedAt.getTime());

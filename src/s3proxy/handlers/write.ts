@@ -7,7 +7,7 @@ import { S3Error, s3err } from '../errors.js';
 import { objectEtag, quoteEtag, unquoteEtag } from '../etag.js';
 import { enforceConditions } from '../http-util.js';
 import { locate, type Located } from '../listing.js';
-import { type Ctx, header, requireWrite, sendEmpty, sendXml, validateKey } from '../request.js';
+import { actorOf, type Ctx, header, requireWrite, sendEmpty, sendXml, validateKey } from '../request.js';
 import type { PendingWrite } from '../group-commit.js';
 import { CommitConflict, type FileChange } from '../types.js';
 import * as xml from '../xml.js';
@@ -67,7 +67,7 @@ async function writeConditions(ctx: Ctx, bucket: string, loc: Located): Promise<
 /** Commits `changes` on the branch of `loc` (shared with concurrent writes); 412 when a precondition fails. */
 export async function commitWrite(ctx: Ctx, bucket: string, branch: string, changes: Map<string, FileChange | null>,
   message: string, expect?: Map<string, (cur: FileEntry | null) => boolean>, started?: PendingWrite) {
-  const pending = started ?? ctx.commits.begin(bucket, branch);
+  const pending = started ?? ctx.commits.begin(bucket, branch, actorOf(ctx) ?? undefined);
   try {
     return await pending.commit(changes, message, { expect });
   } catch (e) {
@@ -97,7 +97,7 @@ export async function putObject(ctx: Ctx): Promise<void> {
   const bucket = ctx.bucket!;
   const loc = await writeTarget(ctx, bucket, ctx.key);
   const expect = await writeConditions(ctx, bucket, loc);
-  const pending = ctx.commits.begin(bucket, loc.ref); // counted as in flight while its body arrives
+  const pending = ctx.commits.begin(bucket, loc.ref, actorOf(ctx) ?? undefined); // counted as in flight while its body arrives
   try {
     const stored = await storeBody(ctx, bucket);
     const s3 = s3MetaOf(stored);

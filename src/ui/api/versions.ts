@@ -39,7 +39,7 @@ export async function history(repo: Repo, p: Principal, q: Query): Promise<unkno
     const parentTree = c.parents[0] ? (await repo.readCommit(c.parents[0])).tree : null;
     const counts = { added: 0, modified: 0, deleted: 0 };
     for (const ch of await diffTrees(repo.objects, parentTree, c.tree)) counts[ch.status]++;
-    out.push({ id, parents: c.parents, message: c.message, author: c.author, time: c.time, git: c.git, run: c.run, counts });
+    out.push({ id, parents: c.parents, message: c.message, author: c.author, time: c.time, git: c.git, run: c.run, identity: c.identity ?? null, key: c.key ?? null, counts });
   }
   return { ref: r.ref, commit: r.commit, offset, limit, items: out, more: frontier.length > 0 };
 }

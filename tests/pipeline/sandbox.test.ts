@@ -1,0 +1,162 @@
+// The sandbox executor with real bubblewrap (.ci/run installs it), driven through the
+// CLI as a user would: dv run, then dv runs show. An undeclared read fails naming the
+// file; writes outside the outs fail; the network (a loopback server this test runs)
+// is out of reach unless the stage says network: true; a memory limit breach is named
+// in dv runs show; an identity runs the command as its own uid; dv run --isolation
+// sandboxes a plain pipeline; a config mistake is one line naming the key.
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TempDirs, dv, dvOk, writeFile } from '../helpers/cli.js';
+
+const tmp = new TempDirs();
+let server: http.Server;
+let port = 0;
+
+beforeAll(async () => {
+  server = http.createServer((_req, res) => res.end('reached'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  port = (server.address() as AddressInfo).port;
+});
+afterAll(async () => {
+  await new Promise<void>((r) => server.close(() => r()));
+  tmp.cleanup();
+});
+
+async function project(yaml: string): Promise<string> {
+  const root = tmp.make('dv-sandbox-');
+  fs.chmodSync(root, 0o755); // an identity's user reads the declared files
+  await dvOk(root, ['init']);
+  writeFile(root, 'in/a.txt', 'hello\n');
+  writeFile(root, 'secret.txt', 'not declared\n');
+  writeFile(root, 'dv.yaml', yaml);
+  await dvOk(root, ['add', 'in', 'secret.txt']);
+  return root;
+}
+
+/** What dv runs show says about the newest run. */
+async function lastRunLog(root: string): Promise<string> {
+  const runs = JSON.parse((await dvOk(root, ['runs', '--json'])).stdout) as { id: string }[];
+  return (await dvOk(root, ['runs', 'show', runs[0]!.id])).stdout;
+}
+
+describe('isolation: sandbox', () => {
+  it('gives a command its declared deps and outs only: an undeclared read fails naming the file', async () => {
+    const root = await project(`stages:
+  copy:
+    cmd: cat in/a.txt > out/copy.txt
+    deps: [in/a.txt]
+    outs: [out/]
+    isolation: sandbox
+  peek:
+    cmd: cat secret.txt > peek.txt
+    deps: [in/a.txt]
+    outs: [peek.txt]
+    isolation: sandbox
+`);
+    await dvOk(root, ['run', 'copy']);
+    expect(fs.readFileSync(path.join(root, 'out/copy.txt'), 'utf8')).toBe('hello\n');
+    const r = await dv(root, ['run', 'peek']);
+    expect(r.code).toBe(1);
+    const shown = await lastRunLog(root);
+    expect(shown).toContain('secret.txt: No such file or directory');
+    expect(fs.existsSync(path.join(root, 'peek.txt'))).toBe(false);
+    // The same command as a plain local stage reads it: the sandbox made the difference.
+    fs.writeFileSync(path.join(root, 'dv.yaml'), fs.readFileSync(path.join(root, 'dv.yaml'), 'utf8').replace(/isolation: sandbox\n$/, 'isolation: local\n'));
+    await dvOk(root, ['run', 'peek']);
+    expect(fs.readFileSync(path.join(root, 'peek.txt'), 'utf8')).toBe('not declared\n');
+  });
+
+  it('refuses writes outside the outs, to deps too, and keeps /tmp private', async () => {
+    const root = await project(`stages:
+  stray:
+    cmd: echo x > /tmp/scratch && cat /tmp/scratch > out.txt && echo y > elsewhere.txt
+    deps: [in/a.txt]
+    outs: [out.txt]
+    isolation: sandbox
+  clobber:
+    cmd: echo gone > in/a.txt; echo ok > out2.txt
+    deps: [in/a.txt]
+    outs: [out2.txt]
+    isolation: sandbox
+`);
+    const r = await dv(root, ['run', 'stray']);
+    expect(r.code).toBe(1);
+    expect(await lastRunLog(root)).toMatch(/elsewhere\.txt: Read-only file system/);
+    expect(fs.existsSync(path.join(root, 'elsewhere.txt'))).toBe(false);
+    expect(fs.existsSync('/tmp/scratch') && fs.readFileSync('/tmp/scratch', 'utf8') === 'x\n').toBe(false);
+    await dvOk(root, ['run', 'clobber']);
+    expect(fs.readFileSync(path.join(root, 'in/a.txt'), 'utf8')).toBe('hello\n');
+    expect(fs.readFileSync(path.join(root, 'out2.txt'), 'utf8')).toBe('ok\n');
+  });
+
+  it('has no network unless the stage says network: true', async () => {
+    const fetchCmd = `python3 -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:${port}/', timeout=5).read().decode())" > got.txt`;
+    const root = await project(`stages:
+  offline:
+    cmd: ${fetchCmd}
+    outs: [got.txt]
+    isolation: sandbox
+`);
+    expect((await dv(root, ['run'])).code).toBe(1);
+    expect(await lastRunLog(root)).toMatch(/Connection refused|URLError|unreachable/);
+    fs.writeFileSync(path.join(root, 'dv.yaml'), fs.readFileSync(path.join(root, 'dv.yaml'), 'utf8') + '    network: true\n');
+    await dvOk(root, ['run']);
+    expect(fs.readFileSync(path.join(root, 'got.txt'), 'utf8')).toBe('reached');
+  });
+
+  it('reports a memory limit breach as such in dv runs show', async () => {
+    const root = await project(`stages:
+  hog:
+    cmd: python3 -c "b = bytearray(512 * 1024 * 1024)" && echo done > hog.txt
+    outs: [hog.txt]
+    isolation: sandbox
+    resources: { memory: 128M, pids: 64, cpus: 1, timeout: 60 }
+`);
+    const r = await dv(root, ['run']);
+    expect(r.code).toBe(1);
+    const shown = await lastRunLog(root);
+    expect(shown).toMatch(/memory limit exceeded \(resources\.memory 134217728 bytes\)/);
+    expect(shown).toContain('MemoryError');
+  });
+
+  it('runs an identity as its own uid/gid, and dv run --isolation sandboxes a plain stage', async () => {
+    const root = await project(`identities:
+  batch: { uid: 4242, gid: 4343 }
+stages:
+  who:
+    cmd: echo "$(id -u):$(id -g)" > who.txt
+    outs: [who.txt]
+    isolation: sandbox
+    identity: batch
+  plain:
+    cmd: cat secret.txt > plain.txt
+    outs: [plain.txt]
+`);
+    const r = await dv(root, ['run', 'who']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(root, 'who.txt'), 'utf8')).toBe('4242:4343\n');
+    const run = await dv(root, ['run', 'plain', '--isolation', 'sandbox']);
+    expect(run.code).toBe(1);
+    expect(await lastRunLog(root)).toContain('secret.txt: No such file or directory');
+    expect((await dv(root, ['run', 'plain', '--isolation', 'chroot'])).code).toBe(2);
+  });
+
+  it('checks the new keys in dv.yaml, one line naming the place', async () => {
+    const root = await project(`stages:
+  s:
+    cmd: echo
+    isolation: sandbox
+    identity: nobody-declared
+`);
+    const r = await dv(root, ['run']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe("dv: error: dv.yaml: stages.s.identity: unknown identity 'nobody-declared' (declare it under identities:)");
+    fs.writeFileSync(path.join(root, 'dv.yaml'), 'stages:\n  s:\n    cmd: echo\n    resources: { memory: lots }\n    isolation: sandbox\n');
+    expect((await dv(root, ['run'])).stderr).toContain('stages.s.resources.memory: expected a size such as 512M or 2G');
+    fs.writeFileSync(path.join(root, 'dv.yaml'), 'stages:\n  s:\n    cmd: echo\n    resources: { memory: 1G }\n');
+    expect((await dv(root, ['run'])).stderr).toContain('need isolation: sandbox');
+  });
+});
