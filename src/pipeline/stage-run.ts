@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../repo/repo.js';
 import { restoreFile } from '../repo/fileio.js';
+import { Ingestor } from '../repo/ingest.js';
 import type { StoredFile } from '../repo/types.js';
 import { inPlaceTargets } from './executor.js';
 import type { Executors } from './executors/index.js';
@@ -168,7 +169,9 @@ async function once(ctx: StageContext, key: string, fn: () => Promise<boolean>):
 /** Runs one datum (with retries), stores its outputs and a run-cache entry; false when it failed. */
 function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState | undefined, p: StageProgress): (d: RunPlan) => Promise<boolean> {
   const { store, settings: s } = ctx;
-  const ingest = ctx.repo.ingestor();
+  // MD5s of stored outputs are indexed with the datum's run-cache row, in one transaction.
+  let md5s: [string, string][] = [];
+  const ingest = new Ingestor(ctx.repo.blobs, ctx.repo.config.chunker, undefined, (hash, md5) => void md5s.push([hash, md5]));
   const serialized = serial();
   const done = (d: RunPlan, status: DatumRunRecord['status'], durationMs: number, error: string | null): void =>
     s.emit({ type: 'done', stage: stage.name, datum: d.datum.id, status, durationMs, error });
@@ -185,7 +188,7 @@ function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState
       const text = r.stdout.length || r.stderr.length || r.status !== 'succeeded' ? formatLog(d.cmd, r) : null;
       const log = text === null ? null : await store.writeLog(text);
       s.journal?.({ stage: stage.name, datum: d.datum.id, status: r.status, log: text });
-      const base = { exitCode: r.exitCode, attempts: r.attempts.length, durationMs: r.attempts.reduce((n, a) => n + a.durationMs, 0), log };
+      const base = { exitCode: r.exitCode, attempts: r.attempts.length, durationMs: r.attempts.reduce((n, a) => n + a.durationMs, 0), log, startedAt: r.attempts[0]?.startedAt ?? r.startedAt };
       if (r.status !== 'succeeded') {
         const status = r.status === 'cancelled' ? 'cancelled' : 'failed';
         p.records.push(datumRecord(d, { ...base, status, error: r.error }));
@@ -194,10 +197,13 @@ function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState
       }
       const result = r;
       const outputs: RunCacheEntry['outputs'] = {};
-      await serialized(async () => {
+      const stored = await serialized(async () => {
         for (const o of result.outputs) outputs[o.path] = { ...(await ingest.storeFile(o.file)), mode: o.mode };
+        const mine = md5s;
+        md5s = [];
+        return mine;
       });
-      await store.writeCacheEntry({ format: 1, key: d.cacheKey, stage: stage.name, run: s.runId, outputs });
+      await store.writeCacheEntry({ format: 1, key: d.cacheKey, stage: stage.name, run: s.runId, outputs }, stored);
       for (const o of r.outputs) p.staged.push({ path: o.path, stored: outputs[o.path]!, file: o.inPlace ? undefined : o.file, inPlace: o.inPlace });
       p.disposers.push(r.dispose);
       const hashes = Object.fromEntries(Object.entries(outputs).map(([o, e]) => [o, e.hash]));

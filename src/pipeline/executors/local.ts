@@ -115,8 +115,11 @@ export class LocalExecutor implements Executor {
     const out = datum.out === null ? null : sp(datum.out);
     if (out) mkdirSync(dirname(out), { recursive: true }); // the datum's own subdirectories, if any
     const clear = job.inPlace ? inPlaceTargets(stage, datum).filter((o) => !stage.persist.includes(o)) : [];
+    // Usually nothing is there (the caller set the previous outputs aside): a sync lstat
+    // then, not a trip through the thread pool before every command starts.
     const clearInPlace = async (): Promise<void> => {
-      await Promise.all(clear.map((o) => rm(join(this.opts.root, o), { recursive: true, force: true })));
+      const there = clear.map((o) => join(this.opts.root, o)).filter((abs) => lstatOrNull(abs) !== null);
+      await Promise.all(there.map((abs) => rm(abs, { recursive: true, force: true })));
     };
     await clearInPlace();
     // A command writing its output in place finds the directory that holds it.
