@@ -93,7 +93,7 @@ function journal(repo: Repo, runId: string): LogEntry[] {
 }
 
 /** Run ids of journals in .dv/tmp, i.e. runs going on now. */
-function liveRuns(repo: Repo): string[] {
+export function liveRuns(repo: Repo): string[] {
   try {
     return fs.readdirSync(tmpOf(repo)).filter((n) => /^run-[0-9a-f]{64}\.jsonl$/.test(n)).map((n) => n.slice(4, -6));
   } catch {
