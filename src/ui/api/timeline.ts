@@ -38,7 +38,8 @@ export function schedule(record: RunRecord): Map<string, Slot[]> {
     });
     const ends: number[] = []; // per lane, when its last datum ended
     for (const { i, start } of timed.sort((a, b) => a.start - b.start)) {
-      let lane = ends.findIndex((e) => e <= start);
+      // Start times are whole milliseconds and durations rounded: allow 1 ms of either.
+      let lane = ends.findIndex((e) => e <= start + 1);
       if (lane < 0) lane = ends.push(0) - 1;
       ends[lane] = start + s.datums[i]!.durationMs;
       slots[i] = { startMs: start, lane, estimated: false };

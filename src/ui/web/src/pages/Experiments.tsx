@@ -31,7 +31,7 @@ export function ExperimentsPage() {
     { key: 'status', label: 'status', get: (r) => r.status },
     { key: 'created', label: 'created', get: (r) => r.created },
     ...params.map((k): Col => ({ key: `p:${k}`, label: k, get: (r) => r.params[k] ?? null, num: true })),
-    ...metrics.map((k): Col => { const [f, m] = k.split('\t') as [string, string]; return { key: `m:${k}`, label: m, get: (r) => r.metrics[f]?.[m] ?? null, num: true }; }),
+    ...metrics.map((k): Col => { const [f, m] = k.split('\t') as [string, string]; return { key: `m:${f}:${m}`, label: m, get: (r) => r.metrics[f]?.[m] ?? null, num: true }; }),
   ];
   const col = cols.find((c) => c.key === sort.key) ?? cols[2]!;
   const cmp = (a: Value, b: Value): number => (a === b ? 0 : a === null ? 1 : b === null ? -1 : a < b ? -1 : 1);
