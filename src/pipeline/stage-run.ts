@@ -75,6 +75,9 @@ interface Staged {
   inPlace?: boolean;
 }
 
+/** Outputs this large get their MD5 indexed when stored (smaller ones on first need). */
+const MD5_INDEXED_FROM = 64 << 10;
+
 /** One queue for the ingestor: it reuses a single buffer, so stores must not interleave. */
 function serial(): <T>(fn: () => Promise<T>) => Promise<T> {
   let tail: Promise<unknown> = Promise.resolve();
@@ -169,9 +172,11 @@ async function once(ctx: StageContext, key: string, fn: () => Promise<boolean>):
 /** Runs one datum (with retries), stores its outputs and a run-cache entry; false when it failed. */
 function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState | undefined, p: StageProgress): (d: RunPlan) => Promise<boolean> {
   const { store, settings: s } = ctx;
-  // MD5s of stored outputs are indexed with the datum's run-cache row, in one transaction.
-  let md5s: [string, string][] = [];
-  const ingest = new Ingestor(ctx.repo.blobs, ctx.repo.config.chunker, undefined, (hash, md5) => void md5s.push([hash, md5]));
+  // MD5s (S3 ETags) of stored outputs are indexed with the run-cache rows at flush. Only
+  // for outputs of 64 KiB and more: a small one's is computed on first need (one small
+  // read), which costs less than an index row per datum.
+  let lastMd5 = '';
+  const ingest = new Ingestor(ctx.repo.blobs, ctx.repo.config.chunker, undefined, (_hash, md5) => { lastMd5 = md5; });
   const serialized = serial();
   const done = (d: RunPlan, status: DatumRunRecord['status'], durationMs: number, error: string | null): void =>
     s.emit({ type: 'done', stage: stage.name, datum: d.datum.id, status, durationMs, error });
@@ -198,10 +203,13 @@ function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState
       const result = r;
       const outputs: RunCacheEntry['outputs'] = {};
       const stored = await serialized(async () => {
-        for (const o of result.outputs) outputs[o.path] = { ...(await ingest.storeFile(o.file)), mode: o.mode };
-        const mine = md5s;
-        md5s = [];
-        return mine;
+        const md5s: [string, string][] = [];
+        for (const o of result.outputs) {
+          const f = await ingest.storeFile(o.file);
+          if (o.size >= MD5_INDEXED_FROM) md5s.push([f.hash, lastMd5]);
+          outputs[o.path] = { ...f, mode: o.mode };
+        }
+        return md5s;
       });
       await store.writeCacheEntry({ format: 1, key: d.cacheKey, stage: stage.name, run: s.runId, outputs }, stored);
       for (const o of r.outputs) p.staged.push({ path: o.path, stored: outputs[o.path]!, file: o.inPlace ? undefined : o.file, inPlace: o.inPlace });
