@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Figures of the pipelines issue: no-op run over 10,000 inputs, a run after changing 10
-# of them (overhead per datum beyond the command itself), the same with outputs written
+# of them (overhead per datum beyond the command itself; also counted in system calls
+# with strace, which a loaded machine does not blur), the same with outputs written
 # in place, dv exp run of a 2x2 grid with -j 2 vs -j 1, plots vs Vega, and -j 2 vs -j 1.
 source "$(dirname "$0")/lib.sh"
 rm -rf "$WORK" && mkdir -p "$WORK/p/data/raw" && cd "$WORK/p"

@@ -1,8 +1,8 @@
 // The plain local executor: each datum's command as a child process of dv, in the
 // project directory, with a scratch directory under .dv/tmp for its \${out} files.
 // No isolation: the command sees the whole machine as the invoking user does.
-import { lstatSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { lstatSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { findProgram, plainWords } from '../argv.js';
 import { startProcess } from '../process.js';
@@ -126,19 +126,16 @@ export class LocalExecutor implements Executor {
     if (job.inPlace) for (const o of inPlaceTargets(stage, datum)) mkdirSync(dirname(join(this.opts.root, o)), { recursive: true });
 
     const base = { startedAt: startedAt.toISOString(), dispose };
-    let jobFile: Promise<unknown> = Promise.resolve();
     const finish = async (r: Omit<JobResult, 'startedAt' | 'dispose' | 'durationMs'>): Promise<JobResult> => {
-      await jobFile.catch(() => undefined);
       if (r.status !== 'succeeded') await Promise.all([dispose(), clearInPlace()]);
       else rmSync(join(scratch, JOB_FILE), { force: true }); // no longer running
       return { ...base, ...r, durationMs: Math.round(performance.now() - t0) };
     };
     const none = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), truncated: false };
     if (signal?.aborted) return finish({ ...none, status: 'cancelled', exitCode: null, signal: null, error: 'cancelled', outputs: [] });
-    // Who this scratch directory belongs to, for `dv runs logs` and the live progress line:
-    // written by the thread pool while the command starts (creating a file is not cheap on
-    // every filesystem), and awaited before the job is reported finished.
-    jobFile = writeFile(join(scratch, JOB_FILE), JSON.stringify({ runId: job.runId, stage: stage.name, datum: datum.id, attempt: job.attempt, startedAt: base.startedAt }));
+    // Who this scratch directory belongs to, for `dv runs logs` and the live progress line
+    // (written here, not by the thread pool: a trip there costs more than the write).
+    writeFileSync(join(scratch, JOB_FILE), JSON.stringify({ runId: job.runId, stage: stage.name, datum: datum.id, attempt: job.attempt, startedAt: base.startedAt }));
 
     // Same template as the planner's, but ${out}/${outdir}/${outs} name the scratch copies.
     const bindings: Bindings = {
