@@ -3,13 +3,14 @@
 // directory and a run: the API time of its first page and the time until the page
 // shows them, measured inside the page from the route change to the rows being in the
 // DOM (so no browser-driver round trips are counted); the API cold (first request
-// after the server started) and warm. Usage: ui-bench.mjs UI_URL DIR_PATH RUN_ID
+// after the server started) and warm; each line with its target and the reference
+// command's time measured by bench/ui.sh. Usage: ui-bench.mjs UI_URL DIR_PATH RUN_ID REF_LS_S REF_RUN_S
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-const [url, dir, run] = process.argv.slice(2);
+const [url, dir, run, refLs = '?', refRun = '?'] = process.argv.slice(2);
 const ms = (t0) => (performance.now() - t0).toFixed(0);
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'dv-ui-bench-'));
 const ctx = await chromium.launchPersistentContext(profile, {
@@ -23,8 +24,9 @@ const api = async (route) => {
   if (r !== 200) throw new Error(`${route}: HTTP ${r}`);
   return ms(t0);
 };
-await page.goto(`${url}#/metrics`);
-await page.waitForSelector('[data-testid=metrics-placeholder]');
+// A light page to start from (the runs list), so each timed route change starts from the same place.
+await page.goto(`${url}#/runs`);
+await page.waitForSelector('[data-testid=runs]');
 /** ms from setting the route (or scrolling the datum list to its end) until `selector` matches, timed by the page itself. */
 const inPage = (hash, selector, scroll = false) => page.evaluate(([h, sel, sc]) => new Promise((resolve) => {
   const t0 = performance.now();
@@ -38,16 +40,16 @@ const treeRoute = `tree?ref=main&path=${encodeURIComponent(dir)}&limit=200`;
 const coldTree = await api(treeRoute);
 const warmTree = await api(treeRoute);
 const pageTree = await inPage(`#/tree/main/${dir}`, '[data-testid=tree] tbody tr:nth-child(200)');
-console.log(`ui: first page of a 100,000-file directory: API ${coldTree} ms cold, ${warmTree} ms warm; page ${pageTree} ms (route change to 200 rows shown)`);
+console.log(`ui: first page of a 100,000-file directory: page ${pageTree} ms (route change to 200 rows shown), API ${coldTree} ms cold, ${warmTree} ms warm vs reference dv ls main:${dir} --json (all 100,000 entries, a new process) ${refLs} s (target < 300 ms)`);
 
 const coldRun = await api(`runs/${run}`);
 const datums = await api(`runs/${run}/datums?stage=copy&limit=200`);
 const warmRun = await api(`runs/${run}`);
-await inPage('#/metrics', '[data-testid=metrics-placeholder]');
+await inPage('#/runs', '[data-testid=runs]');
 const pageRun = await inPage(`#/run/${run}/copy`, '[data-testid=datums] .drow');
 // Scroll to the last of the 10,000 rows: virtualised, so only a few dozen rows exist at any time.
 const scroll = await inPage(null, `[data-testid=datums] .vrow[style*="top: ${9999 * 26}px"] .drow`, true);
 const domRows = await page.$$eval('[data-testid=datums] .vrow', (r) => r.length);
-console.log(`ui: a 10,000-datum run: API record ${coldRun} ms cold, ${warmRun} ms warm, first datum page ${datums} ms; page ${pageRun} ms to first rows; scroll to the last row ${scroll} ms (${domRows} rows in the DOM)`);
+console.log(`ui: a 10,000-datum run: API record ${coldRun} ms cold, ${warmRun} ms warm, first datum page ${datums} ms; page ${pageRun} ms to first rows; scroll to the last row ${scroll} ms (${domRows} rows in the DOM) vs reference dv runs show <run> --json ${refRun} s (target: no freeze, virtualised rows)`);
 await ctx.close();
 fs.rmSync(profile, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Figures of the web console issue, measured from Debian's Chromium (bench/ui-bench.mjs):
 #   - first page of a 100,000-file directory: API and page (target: under 300 ms)
+# Takes about 2-4 minutes (most of it making the data: 100,000 files added, 10,000 datums run).
 #   - a 10,000-datum run: API (record, first datum page) and page (first rows, scroll to the end)
 # Reference commands on the same data: `dv ls main:<dir> --json` and `dv runs show <id> --json`.
 source "$(dirname "$0")/lib.sh"
@@ -28,11 +29,10 @@ RUN=$($DV runs --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("e
 
 ref_ls=$(median_secs 3 $DV ls main:listing/d000 --json)
 ref_run=$(median_secs 3 $DV runs show "$RUN" --json)
-echo "reference: dv ls main:listing/d000 --json (100,000 entries) ${ref_ls} s; dv runs show <10,000-datum run> --json ${ref_run} s"
 
 $DV ui > "$WORK/ui.out" 2> "$WORK/ui.err" &
 PIDS+=($!)
 for _ in $(seq 100); do grep -q 'ui:' "$WORK/ui.out" 2>/dev/null && break; sleep 0.1; done
 URL=$(awk '/^ui:/ {print $2}' "$WORK/ui.out")
 [ -n "$URL" ] || { echo "dv ui did not start: $(cat "$WORK/ui.err")" >&2; exit 1; }
-node "$BENCH_DIR/ui-bench.mjs" "$URL" listing/d000 "$RUN"
+node "$BENCH_DIR/ui-bench.mjs" "$URL" listing/d000 "$RUN" "$ref_ls" "$ref_run"

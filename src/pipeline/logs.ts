@@ -92,13 +92,15 @@ function journal(repo: Repo, runId: string): LogEntry[] {
   });
 }
 
-/** Run ids of journals in .dv/tmp, i.e. runs going on now. */
-function liveRuns(repo: Repo): string[] {
+/** Runs going on now: those with a journal in .dv/tmp, or a job running (before the first datum finished there is no journal yet). */
+export function liveRuns(repo: Repo): string[] {
+  let journals: string[] = [];
   try {
-    return fs.readdirSync(tmpOf(repo)).filter((n) => /^run-[0-9a-f]{64}\.jsonl$/.test(n)).map((n) => n.slice(4, -6));
+    journals = fs.readdirSync(tmpOf(repo)).filter((n) => /^run-[0-9a-f]{64}\.jsonl$/.test(n)).map((n) => n.slice(4, -6));
   } catch {
     return [];
   }
+  return [...new Set([...journals, ...runningJobs(repo, undefined, 0).map((j) => j.runId)])];
 }
 
 const wanted = (e: { stage: string; datum: string }, datum?: string): boolean =>

@@ -113,6 +113,14 @@ async function render(repo: Repo, revs: Revision[], outDir: string, title: strin
   return { dir, html, plots };
 }
 
+/** The data of every plot for these revisions, nothing written (the web console draws it). */
+export async function plotsData(repo: Repo, revs: Revision[]): Promise<RenderedPlot[]> {
+  const reader = await OutputReader.open(repo);
+  const plots: RenderedPlot[] = [];
+  for (const s of plotSpecs(loadPipeline(repo.root))) plots.push(await plotOf(reader, s, revs));
+  return plots;
+}
+
 /** dv plots show [REF...] -o DIR: the workspace by default. */
 export async function plotsShow(repo: Repo, refs: string[], outDir: string): Promise<PlotsResult> {
   const revs = refs.length ? await revisions(repo, refs, { noWorkspace: true }) : [{ name: 'workspace', commit: null }];

@@ -54,6 +54,14 @@ export function summarize(r: RunRecord): RunSummary {
   };
 }
 
+/** Index rows written by writeCacheEntry and not yet by flush, per repository. */
+const pending = new WeakMap<Repo, { cache: Map<string, string>; md5s: [string, string][] }>();
+function pendingOf(repo: Repo): { cache: Map<string, string>; md5s: [string, string][] } {
+  let p = pending.get(repo);
+  if (!p) pending.set(repo, (p = { cache: new Map(), md5s: [] }));
+  return p;
+}
+
 function canonical(v: unknown): Buffer {
   return Buffer.from(JSON.stringify(v), 'utf8');
 }
@@ -99,6 +107,7 @@ export class PipelineStore {
   /** Seals the open pack and indexes what it held. */
   async flush(): Promise<void> {
     this.repo.blobs.flush();
+    this.writePending();
     await this.sync();
   }
 
@@ -115,11 +124,33 @@ export class PipelineStore {
     return (await this.repo.blobs.get(id)).toString('utf8');
   }
 
-  /** Stores an entry and indexes it at once (another run of this process may look it up before the pack is sealed). */
-  async writeCacheEntry(e: RunCacheEntry): Promise<string> {
+  /**
+   * Stores an entry; its index row (and the MD5s of its outputs, hash -> md5) wait in
+   * memory, shared by every store of this repository in this process (another run of
+   * this process may look the entry up before the pack is sealed), and are written in
+   * one transaction by flush(): no commit of the index per datum. A process that dies
+   * first loses nothing: the entries sat in the unsealed pack, and MD5s are computed
+   * again on first need.
+   */
+  async writeCacheEntry(e: RunCacheEntry, md5s: [string, string][] = []): Promise<string> {
     const blob = (await this.repo.blobs.put(BlobType.RunCache, canonical(e))).toString('hex');
-    this.repo.db.prepare('INSERT OR REPLACE INTO pipeline_cache (key, blob) VALUES (?, ?)').run(e.key, blob);
+    const p = pendingOf(this.repo);
+    p.cache.set(e.key, blob);
+    p.md5s.push(...md5s);
     return blob;
+  }
+
+  /** Writes the waiting index rows. */
+  private writePending(): void {
+    const p = pendingOf(this.repo);
+    if (p.cache.size === 0 && p.md5s.length === 0) return;
+    const insert = this.repo.db.prepare('INSERT OR REPLACE INTO pipeline_cache (key, blob) VALUES (?, ?)');
+    this.repo.db.transaction(() => {
+      for (const [key, blob] of p.cache) insert.run(key, blob);
+      for (const [hash, md5] of p.md5s) this.repo.md5s.record(hash, md5);
+    })();
+    p.cache.clear();
+    p.md5s = [];
   }
 
   /** The entry for a key, or null on a miss (also when its blob is gone). */
@@ -133,7 +164,7 @@ export class PipelineStore {
 
   private cacheBlob(key: string): string | null {
     this.cacheLookup ??= this.repo.db.prepare('SELECT blob FROM pipeline_cache WHERE key = ?').pluck();
-    const blob = this.cacheLookup.get(key) as string | undefined;
+    const blob = pendingOf(this.repo).cache.get(key) ?? (this.cacheLookup.get(key) as string | undefined);
     return blob && this.repo.blobs.has(Buffer.from(blob, 'hex')) ? blob : null;
   }
 

@@ -181,6 +181,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   const hashed = await hashWorkspace(repo, p.root, p.roots, statCache, true);
   const drift = await driftFrom(repo, p.base, baseFlat, hashed, p.roots);
   const journal = journalPath(repo, runId);
+  let journalFd: number | null = null;
   const ws = new RunWorkspace(p.root, path.join(repo.dvDir, 'tmp', `${own ? 'undo' : 'exp-undo'}-${runId.slice(0, 16)}`), p.roots,
     hashed.files, hashed.ws, statCache);
   const ctx: StageContext = {
@@ -195,7 +196,10 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
       runId, params: p.params, jobs: opts.jobs ?? 1, keepGoing: opts.keepGoing ?? false,
       retryBaseDelayMs: opts.retryBaseDelayMs, signal: opts.signal, emit, inflight: opts.inflight,
       journal: (e) => {
-        try { fs.appendFileSync(journal, JSON.stringify(e) + '\n'); } catch { /* a view for dv runs logs, never worth failing a datum */ }
+        try {
+          journalFd ??= fs.openSync(journal, 'a'); // opened once per run, not per datum
+          fs.writeSync(journalFd, JSON.stringify(e) + '\n');
+        } catch { /* a view for dv runs logs, never worth failing a datum */ }
       },
     },
   };
@@ -250,6 +254,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   // Sealing here, even on failure, keeps the run-cache entries of finished datums: the next run resumes from them.
   await p.store.flush();
   await Promise.all(ws.cleanup);
+  if (journalFd !== null) fs.closeSync(journalFd);
   fs.rmSync(journal, { force: true }); // the record has the logs now
   if (thrown) throw thrown; // its stat rows may name content of a discarded pack: not saved
   if (own) statCache.save(); // an experiment's copy has its own inodes: nothing to keep

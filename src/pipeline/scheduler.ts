@@ -15,6 +15,8 @@ export interface AttemptSummary {
   exitCode: number | null;
   error: string | null;
   durationMs: number;
+  /** When the attempt started (ISO 8601). */
+  startedAt: string;
 }
 
 export interface RetriedResult extends JobResult {
@@ -46,7 +48,7 @@ export async function runWithRetries(executor: Executor, job: Omit<Job, 'attempt
   const attempts: AttemptSummary[] = [];
   for (let attempt = 1; ; attempt++) {
     const r = await executor.run({ ...job, attempt }, signal);
-    const summary = { attempt, status: r.status, exitCode: r.exitCode, error: r.error, durationMs: r.durationMs };
+    const summary = { attempt, status: r.status, exitCode: r.exitCode, error: r.error, durationMs: r.durationMs, startedAt: r.startedAt };
     attempts.push(summary);
     if (r.status !== 'failed' || attempt > policy.retries || signal?.aborted) return { ...r, attempts };
     await r.dispose();

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../repo/repo.js';
 import { restoreFile } from '../repo/fileio.js';
+import { Ingestor } from '../repo/ingest.js';
 import type { StoredFile } from '../repo/types.js';
 import { inPlaceTargets } from './executor.js';
 import type { Executors } from './executors/index.js';
@@ -73,6 +74,9 @@ interface Staged {
   /** The command wrote it where it belongs. */
   inPlace?: boolean;
 }
+
+/** Outputs this large get their MD5 indexed when stored (smaller ones on first need). */
+const MD5_INDEXED_FROM = 64 << 10;
 
 /** One queue for the ingestor: it reuses a single buffer, so stores must not interleave. */
 function serial(): <T>(fn: () => Promise<T>) => Promise<T> {
@@ -168,7 +172,11 @@ async function once(ctx: StageContext, key: string, fn: () => Promise<boolean>):
 /** Runs one datum (with retries), stores its outputs and a run-cache entry; false when it failed. */
 function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState | undefined, p: StageProgress): (d: RunPlan) => Promise<boolean> {
   const { store, settings: s } = ctx;
-  const ingest = ctx.repo.ingestor();
+  // MD5s (S3 ETags) of stored outputs are indexed with the run-cache rows at flush. Only
+  // for outputs of 64 KiB and more: a small one's is computed on first need (one small
+  // read), which costs less than an index row per datum.
+  let lastMd5 = '';
+  const ingest = new Ingestor(ctx.repo.blobs, ctx.repo.config.chunker, undefined, (_hash, md5) => { lastMd5 = md5; });
   const serialized = serial();
   const done = (d: RunPlan, status: DatumRunRecord['status'], durationMs: number, error: string | null): void =>
     s.emit({ type: 'done', stage: stage.name, datum: d.datum.id, status, durationMs, error });
@@ -185,7 +193,7 @@ function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState
       const text = r.stdout.length || r.stderr.length || r.status !== 'succeeded' ? formatLog(d.cmd, r) : null;
       const log = text === null ? null : await store.writeLog(text);
       s.journal?.({ stage: stage.name, datum: d.datum.id, status: r.status, log: text });
-      const base = { exitCode: r.exitCode, attempts: r.attempts.length, durationMs: r.attempts.reduce((n, a) => n + a.durationMs, 0), log };
+      const base = { exitCode: r.exitCode, attempts: r.attempts.length, durationMs: r.attempts.reduce((n, a) => n + a.durationMs, 0), log, startedAt: r.attempts[0]?.startedAt ?? r.startedAt };
       if (r.status !== 'succeeded') {
         const status = r.status === 'cancelled' ? 'cancelled' : 'failed';
         p.records.push(datumRecord(d, { ...base, status, error: r.error }));
@@ -194,10 +202,16 @@ function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState
       }
       const result = r;
       const outputs: RunCacheEntry['outputs'] = {};
-      await serialized(async () => {
-        for (const o of result.outputs) outputs[o.path] = { ...(await ingest.storeFile(o.file)), mode: o.mode };
+      const stored = await serialized(async () => {
+        const md5s: [string, string][] = [];
+        for (const o of result.outputs) {
+          const f = await ingest.storeFile(o.file);
+          if (o.size >= MD5_INDEXED_FROM) md5s.push([f.hash, lastMd5]);
+          outputs[o.path] = { ...f, mode: o.mode };
+        }
+        return md5s;
       });
-      await store.writeCacheEntry({ format: 1, key: d.cacheKey, stage: stage.name, run: s.runId, outputs });
+      await store.writeCacheEntry({ format: 1, key: d.cacheKey, stage: stage.name, run: s.runId, outputs }, stored);
       for (const o of r.outputs) p.staged.push({ path: o.path, stored: outputs[o.path]!, file: o.inPlace ? undefined : o.file, inPlace: o.inPlace });
       p.disposers.push(r.dispose);
       const hashes = Object.fromEntries(Object.entries(outputs).map(([o, e]) => [o, e.hash]));

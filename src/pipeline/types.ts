@@ -207,6 +207,8 @@ export interface DatumRunRecord {
   exitCode: number | null;
   attempts: number;
   durationMs: number;
+  /** When its first attempt started (ISO 8601); absent in records written before dv kept it, and for datums that did not run. */
+  startedAt?: string;
   /** Log blob (type 6) with the captured stdout/stderr, if the command ran. */
   log: string | null;
   error: string | null;

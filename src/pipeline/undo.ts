@@ -11,6 +11,8 @@ import path from 'node:path';
 export class WorkspaceUndo {
   /** Project-relative path -> where its previous content waits (null: it did not exist). */
   private saved = new Map<string, string | null>();
+  /** The journal, open for appending while the run goes on (one open per run, not per path). */
+  private fd: number | null = null;
 
   constructor(private readonly root: string, private readonly dir: string) {}
 
@@ -28,7 +30,8 @@ export class WorkspaceUndo {
     let kept: string | null = null;
     const exists = fs.lstatSync(abs, { throwIfNoEntry: false }) !== undefined;
     if (this.saved.size === 0) fs.mkdirSync(path.dirname(this.dir), { recursive: true });
-    fs.appendFileSync(this.journal, JSON.stringify([rel, exists]) + '\n');
+    this.fd ??= fs.openSync(this.journal, 'a');
+    fs.writeSync(this.fd, JSON.stringify([rel, exists]) + '\n');
     if (exists) {
       kept = path.join(this.dir, rel);
       fs.mkdirSync(path.dirname(kept), { recursive: true });
@@ -60,12 +63,19 @@ export class WorkspaceUndo {
       }
     }
     this.saved.clear();
+    this.closeJournal();
     fs.rmSync(this.journal, { force: true });
+  }
+
+  private closeJournal(): void {
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
   }
 
   /** Drops the set-aside copies (the run's result was committed). */
   async discard(): Promise<void> {
     this.saved.clear();
+    this.closeJournal();
     fs.rmSync(this.journal, { force: true });
     await fs.promises.rm(this.dir, { recursive: true, force: true });
   }

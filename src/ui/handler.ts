@@ -8,7 +8,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Repo } from '../repo/repo.js';
 import type { KeyLookup } from '../s3proxy/keys.js';
 import { diffRefs, rowDiff } from './api/diff.js';
+import { experiments } from './api/experiments.js';
 import { fileLineage, stageDag } from './api/graph.js';
+import { live } from './api/live.js';
+import { metrics, plots } from './api/metrics.js';
 import { raw, table, text } from './api/preview.js';
 import { RunsApi } from './api/runs.js';
 import { fileInfo, history, refs, tree } from './api/versions.js';
@@ -48,9 +51,10 @@ export function createUiHandler(opts: UiOptions): UiHandler {
     runs: (p, q) => runs.list(p, q),
     dag: (p, q) => stageDag(repo, p, q),
     lineage: (p, q) => fileLineage(repo, p, q),
-    // Metrics and experiments: the DVC-style pipelines issue (11) brings them. Their
-    // routes (/ui/api/metrics, /ui/api/experiments) belong here once it has landed.
-    metrics: async () => { throw new ApiError(501, 'metrics and experiments are not available yet in this dv'); },
+    live: (p, q) => live(repo, p, q),
+    metrics: (p, q) => metrics(repo, p, q),
+    plots: (p, q) => plots(repo, p, q),
+    experiments: (p, q) => experiments(repo, p, q),
   };
 
   async function api(sub: string, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {

@@ -224,6 +224,12 @@ describe('runPipeline', () => {
     const shown = await showRun(repo, r.runId!);
     expect(shown.logs['clean:data/raw/2024-01-01.csv']).toContain('cleaning 2024-01-01');
     expect(shown.record.stages[0]!.datums[0]).toMatchObject({ status: 'succeeded', exitCode: 0, attempts: 1 });
+    // Each datum that ran says when it started: within the run, for the console's timeline.
+    for (const d of shown.record.stages.flatMap((s) => s.datums)) {
+      const t = Date.parse(d.startedAt ?? '');
+      expect(t).toBeGreaterThanOrEqual(Date.parse(shown.record.startedAt));
+      expect(t).toBeLessThanOrEqual(Date.parse(shown.record.finishedAt));
+    }
 
     const l = await lineage(repo, 'HEAD:data/clean/2024-01-02.csv');
     expect(l).toMatchObject({ kind: 'output', stage: 'clean', datum: 'data/raw/2024-01-02.csv', run: r.runId, matches: true });

@@ -102,6 +102,13 @@ describe('dv ui (loopback, no key)', () => {
     const good = (await api(ui.url, `runs/${proj.goodRun}/datums?stage=clean&limit=2`)).body as { items: { id: string; startMs: number }[]; total: number };
     expect(good.total).toBe(3);
     expect(good.items.map((d) => d.id)).toEqual(['data/raw/2024-01-01.csv', 'data/raw/2024-01-02.csv']);
+    // Placed from the start times the record keeps (dv run -j 1: one after another, on one lane).
+    const timed = (await api(ui.url, `runs/${proj.goodRun}/datums?stage=clean`)).body as { estimated: boolean; items: { startMs: number; durationMs: number; lane: number }[] };
+    expect(timed.estimated).toBe(false);
+    expect(timed.items.map((d) => d.lane)).toEqual([0, 0, 0]);
+    const starts = timed.items.map((d) => d.startMs);
+    expect(starts).toEqual([...starts].sort((a, b) => a - b));
+    expect(runs.items.every((r) => 'who' in r)).toBe(true);
     const log = await api(ui.url, `runs/${proj.failedRun}/log?stage=clean&datum=data/raw/2024-01-04.csv`);
     expect(log.res.headers.get('content-type')).toMatch(/^text\/plain/);
     expect(log.body).toContain('bad row in 2024-01-04');
@@ -126,7 +133,9 @@ describe('dv ui (loopback, no key)', () => {
     }
     expect((await fetch(`${ui.url}tree`, { method: 'POST' })).status).toBe(405);
     expect((await api(ui.url, 'refs')).body).toEqual(before);
-    expect((await api(ui.url, 'metrics')).status).toBe(501);
+    for (const route of ['metrics', 'plots', 'experiments', 'live']) expect((await api(ui.url, route, { method: 'POST', body: 'x' })).status, route).toBe(405);
+    // This project declares no metrics: an empty answer, not an error.
+    expect((await api(ui.url, 'metrics?refs=main')).body).toMatchObject({ files: [], error: null });
   });
 
   it('serves the built page from dv itself: no CDN, a strict CSP, nothing outside its folder', async () => {

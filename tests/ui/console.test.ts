@@ -132,9 +132,15 @@ describe('the console in Chromium', () => {
     await expect.poll(() => page.getByTestId('run-id').innerText()).toBe(proj.goodRun.slice(0, 10));
   });
 
-  it('marks the place of metrics and experiments', async () => {
-    await b.page.getByRole('link', { name: 'Metrics' }).click();
-    expect(await b.page.getByTestId('metrics-placeholder').innerText()).toMatch(/Not available yet/);
+  it('draws the run timeline from recorded start times and shows who made each commit', async () => {
+    const { page } = b;
+    await page.goto(`${ui.url}#/run/${proj.goodRun}`);
+    await expect.poll(() => page.getByTestId('datums').locator('.drow').count()).toBe(3);
+    expect(await page.locator('.stage .toolbar').innerText()).not.toContain('estimated');
+    await page.getByRole('link', { name: 'Runs' }).click();
+    await expect.poll(() => page.getByTestId('runs').locator('tbody tr').count()).toBe(2);
+    expect(await page.getByTestId('runs').locator('thead').innerText()).toContain('who');
+    expect(await page.getByTestId('run-who').count()).toBe(2);
   });
 });
 

@@ -47,4 +47,15 @@ describe('schedule', () => {
     const s = schedule(record(1, [{ name: 'a', datums: [datum('1', 10, '2026-01-01T00:00:02.500Z')] }]));
     expect(s.get('a')![0]).toMatchObject({ startMs: 2500, estimated: false });
   });
+
+  it('stacks recorded datums on lanes in order of start, whatever their order in the record', () => {
+    const at = (ms: number): string => new Date(Date.parse('2026-01-01T00:00:00.000Z') + ms).toISOString();
+    const s = schedule(record(2, [
+      { name: 'a', datums: [datum('1', 100, at(120)), datum('2', 100, at(0)), datum('3', 50, at(40)), datum('4', 10, at(100))] },
+      { name: 'b', datums: [datum('5', 10, at(300))] },
+    ]));
+    // 2 runs 0-100 on lane 0, 3 runs 40-90 beside it on lane 1, 4 reuses lane 0 at 100-110, 1 takes the first lane free at 120.
+    expect(s.get('a')!.map((x) => [x.startMs, x.lane, x.estimated])).toEqual([[120, 0, false], [0, 0, false], [40, 1, false], [100, 0, false]]);
+    expect(s.get('b')![0]).toMatchObject({ startMs: 300, lane: 0, estimated: false });
+  });
 });

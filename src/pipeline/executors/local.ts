@@ -135,8 +135,11 @@ export class LocalExecutor implements Executor {
     const out = datum.out === null ? null : sp(datum.out);
     if (out) mkdirSync(dirname(out), { recursive: true }); // the datum's own subdirectories, if any
     const clear = job.inPlace ? inPlaceTargets(stage, datum).filter((o) => !stage.persist.includes(o)) : [];
+    // Usually nothing is there (the caller set the previous outputs aside): a sync lstat
+    // then, not a trip through the thread pool before every command starts.
     const clearInPlace = async (): Promise<void> => {
-      await Promise.all(clear.map((o) => rm(join(this.opts.root, o), { recursive: true, force: true })));
+      const there = clear.map((o) => join(this.opts.root, o)).filter((abs) => lstatOrNull(abs) !== null);
+      await Promise.all(there.map((abs) => rm(abs, { recursive: true, force: true })));
     };
     await clearInPlace();
     // A command writing its output in place finds the directory that holds it.
@@ -150,7 +153,8 @@ export class LocalExecutor implements Executor {
     };
     const none = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), truncated: false };
     if (signal?.aborted) return finish({ ...none, status: 'cancelled', exitCode: null, signal: null, error: 'cancelled', outputs: [] });
-    // Who this scratch directory belongs to, for `dv runs logs` and the live progress line.
+    // Who this scratch directory belongs to, for `dv runs logs` and the live progress line
+    // (written here, not by the thread pool: a trip there costs more than the write).
     writeFileSync(join(scratch, JOB_FILE), JSON.stringify({ runId: job.runId, stage: stage.name, datum: datum.id, attempt: job.attempt, startedAt: base.startedAt }));
     await this.beforeStart(job, scratch);
 

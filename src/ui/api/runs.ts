@@ -12,6 +12,7 @@ import { checkRunAccess, mayReadRun } from '../access.js';
 import { notFound, pageOf, type Query } from '../http.js';
 import type { Principal } from '../session.js';
 import { schedule, type Slot } from './timeline.js';
+import { whoOf, type Who } from './versions.js';
 
 interface Loaded {
   record: RunRecord;
@@ -41,7 +42,20 @@ export class RunsApi {
   async list(p: Principal, q: Query): Promise<unknown> {
     const status = q.opt('status');
     const runs = (await listRuns(this.repo)).filter((r) => mayReadRun(p, r.branch) && (!status || r.status === status));
-    return { active: this.active(), ...pageOf(runs, q.page(50, 500)) };
+    const page = pageOf(runs, q.page(50, 500));
+    const items = [];
+    for (const r of page.items) items.push({ ...r, who: r.commit ? await this.who(r.commit) : null });
+    return { active: this.active(), ...page, items };
+  }
+
+  /** Who made a run's commit (identity, key), null when the commit says nothing of it. */
+  private async who(commit: string): Promise<Who | null> {
+    try {
+      const w = whoOf(await this.repo.readCommit(commit));
+      return w.identity === null && w.key === null ? null : w;
+    } catch {
+      return null;
+    }
   }
 
   private async load(p: Principal, id: string): Promise<Loaded> {

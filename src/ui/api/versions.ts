@@ -19,13 +19,19 @@ export function refs(repo: Repo, p: Principal): unknown {
   return { head: head.branch, branches: list('heads/', 'branch'), tags: list('tags/', 'tag') };
 }
 
+/** Audit fields of a commit (the identity a run or proxy write acted as, and its key), null when it has none. */
+export interface Who { identity: string | null; key: string | null }
+export function whoOf(c: Commit): Who {
+  return { identity: c.identity ?? null, key: c.key ?? null };
+}
+
 /** Commits reachable from the ref, newest first over every parent; one page. */
 export async function history(repo: Repo, p: Principal, q: Query): Promise<unknown> {
   const r = await resolveFor(repo, p, q.str('ref', 'HEAD'));
   const { offset, limit } = q.page(50, 500);
   const seen = new Set<string>([r.commit]);
   const frontier: { id: string; c: Commit }[] = [{ id: r.commit, c: await repo.readCommit(r.commit) }];
-  const out: LogEntry[] = [];
+  const out: (LogEntry & Who)[] = [];
   let index = 0;
   while (frontier.length && out.length < limit) {
     frontier.sort((a, b) => (a.c.time < b.c.time ? 1 : a.c.time > b.c.time ? -1 : 0));
@@ -39,7 +45,7 @@ export async function history(repo: Repo, p: Principal, q: Query): Promise<unkno
     const parentTree = c.parents[0] ? (await repo.readCommit(c.parents[0])).tree : null;
     const counts = { added: 0, modified: 0, deleted: 0 };
     for (const ch of await diffTrees(repo.objects, parentTree, c.tree)) counts[ch.status]++;
-    out.push({ id, parents: c.parents, message: c.message, author: c.author, time: c.time, git: c.git, run: c.run, identity: c.identity ?? null, key: c.key ?? null, counts });
+    out.push({ id, parents: c.parents, message: c.message, author: c.author, time: c.time, git: c.git, run: c.run, ...whoOf(c), counts });
   }
   return { ref: r.ref, commit: r.commit, offset, limit, items: out, more: frontier.length > 0 };
 }

@@ -5,6 +5,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { get, onUnauthorized, post } from './api';
 import { DagPage } from './pages/Dag';
 import { DiffPage } from './pages/Diff';
+import { ExperimentsPage } from './pages/Experiments';
 import { FileView } from './pages/File';
 import { Tree } from './pages/Files';
 import { LineagePage } from './pages/Lineage';
@@ -18,7 +19,7 @@ import './style.css';
 
 interface Session { user: string | null; read: string[]; anonymous: boolean; loggedIn: boolean }
 
-const SECTIONS: [string, string][] = [['versions', 'Versions'], ['diff', 'Diff'], ['runs', 'Runs'], ['dag', 'DAG'], ['lineage', 'Lineage'], ['metrics', 'Metrics']];
+const SECTIONS: [string, string][] = [['versions', 'Versions'], ['diff', 'Diff'], ['runs', 'Runs'], ['dag', 'DAG'], ['lineage', 'Lineage'], ['metrics', 'Metrics'], ['experiments', 'Experiments']];
 
 function Page(p: { r: Route }) {
   const { page, parts, query } = p.r;
@@ -31,7 +32,8 @@ function Page(p: { r: Route }) {
     case 'run': return <RunPage key={parts[0]} id={parts[0] ?? ''} stage={parts[1]} />;
     case 'dag': return <DagPage key={q('ref')} refName={q('ref')} />;
     case 'lineage': return <LineagePage key={`${q('ref')}:${q('path')}`} refName={q('ref')} path={q('path')} />;
-    case 'metrics': return <MetricsPage />;
+    case 'metrics': return <MetricsPage key={`${q('refs')}:${q('n')}`} refs={q('refs')} n={q('n')} />;
+    case 'experiments': return <ExperimentsPage />;
     default: return <Versions key={parts[0]} refName={parts[0]} />;
   }
 }

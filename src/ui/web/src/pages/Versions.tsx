@@ -4,13 +4,14 @@ import { useState } from 'preact/hooks';
 import { get, short } from '../api';
 import { useLoad } from '../load';
 import { Graph } from '../parts/Graph';
-import { Box, Pager } from '../parts/common';
+import { Box, Pager, Who } from '../parts/common';
 import { href, treeHref } from '../route';
 
 interface RefsDoc { head: string | null; branches: { name: string; commit: string; current?: boolean }[]; tags: { name: string; commit: string }[] }
 interface LogItem {
   id: string; parents: string[]; message: string; author: string; time: string;
   git: { commit: string; dirty: boolean } | null; run: string | null; counts: { added: number; modified: number; deleted: number };
+  identity?: string | null; key?: string | null;
 }
 interface LogDoc { ref: string; commit: string; offset: number; limit: number; items: LogItem[]; more: boolean }
 
@@ -59,13 +60,14 @@ function History(p: { refName: string }) {
             nodes={items.map((c) => ({ id: c.id, label: short(c.id), cls: c.parents.length > 1 ? 'merge' : '', href: treeHref(c.id, '') }))}
             edges={items.flatMap((c) => c.parents.filter((x) => inPage.has(x)).map((x) => ({ from: c.id, to: x })))} />
           <table class="grid" data-testid="history">
-            <thead><tr><th>commit</th><th>message</th><th>author</th><th>time</th><th>changes</th><th>run</th><th>git</th></tr></thead>
+            <thead><tr><th>commit</th><th>message</th><th>author</th><th>who</th><th>time</th><th>changes</th><th>run</th><th>git</th></tr></thead>
             <tbody>
               {items.map((c) => (
                 <tr key={c.id}>
                   <td><a href={treeHref(c.id, '')}><code>{short(c.id)}</code></a>{c.parents.length > 1 ? <span class="badge">merge</span> : null}</td>
                   <td>{c.message}</td>
                   <td class="muted">{c.author}</td>
+                  <td data-testid="commit-who"><Who w={{ identity: c.identity ?? null, key: c.key ?? null }} /></td>
                   <td class="muted">{new Date(c.time).toLocaleString()}</td>
                   <td>
                     <span class="add">+{c.counts.added}</span> <span class="mod">~{c.counts.modified}</span> <span class="del">-{c.counts.deleted}</span>

@@ -24,3 +24,9 @@ export function Box(p: { error?: string | null; loading?: boolean; children?: Co
 export function Copy(p: { text: string }) {
   return <code class="copy" title="click to copy" onClick={() => void navigator.clipboard?.writeText(p.text)}>{p.text}</code>;
 }
+
+/** The identity and access key a commit records (runs, proxy writes), or a dash. */
+export function Who(p: { w: { identity: string | null; key: string | null } | null | undefined }) {
+  if (!p.w || (!p.w.identity && !p.w.key)) return <span class="muted">–</span>;
+  return <>{p.w.identity ? <span>{p.w.identity}</span> : null}{p.w.key ? <> <code class="muted">{p.w.key}</code></> : null}</>;
+}
