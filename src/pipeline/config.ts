@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { DvError } from '../store/errors.js';
 import { bool, Checker, checkKeys, isMap, parseYaml, pathList, stringList, typeName, type Raw } from './config-check.js';
+import { CLUSTER_KEYS, parseCluster } from './config-cluster.js';
 import { parseHooks, parseOutputs } from './config-outputs.js';
 import { buildGraph, findCycle } from './graph.js';
 import { paramOf, placeholderProblem, placeholders } from './interpolate.js';
@@ -18,7 +19,7 @@ export const CONFIG_FILE = 'dv.yaml';
 
 const TOP_KEYS = ['params', 'stages', 'hooks'];
 const STAGE_KEYS = ['cmd', 'foreach', 'deps', 'outs', 'params', 'retries', 'env', 'partition', 'after', 'timeout', 'desc',
-  'metrics', 'plots', 'wdir', 'frozen', 'always_changed', 'hooks'];
+  'metrics', 'plots', 'wdir', 'frozen', 'always_changed', 'hooks', ...CLUSTER_KEYS];
 /** DVC names generated stages `name@key` (foreach) and `name@a-b` (matrix). */
 const STAGE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]*$/;
 /** Node's timers hold at most 2^31-1 ms (about 24.8 days); longer ones fire at once. */
@@ -159,6 +160,7 @@ function parseStage(c: Checker, name: string, raw: unknown, params: Params): Sta
     persist: outs.persist, uncached: outs.uncached, metrics: outs.metrics, plots: outs.plots, wdir,
     frozen: bool(c, `${place}.frozen`, raw.frozen), alwaysChanged: bool(c, `${place}.always_changed`, raw.always_changed),
     hooks: parseHooks(c, `${place}.hooks`, raw.hooks),
+    cluster: parseCluster(c, place, raw),
   };
   checkPlaceholders(c, place, stage, params);
   return stage;

@@ -22,6 +22,8 @@
 // Placeholders in cmd/env: ${in} ${out} ${outdir} ${datum} ${name} ${stem} ${key}
 // ${outs} ${deps} ${stage} ${params.x} ${x}; $${...} is a literal ${...}.
 
+import type { ClusterConfig } from './config-cluster.js';
+
 /** A param value after flattening nested maps into dotted names. */
 export type ParamValue = string | number | boolean | null;
 export type Params = Record<string, ParamValue>;
@@ -68,6 +70,8 @@ export interface StageConfig {
   /** Run on every dv run, even when nothing changed (DVC's always_changed). */
   alwaysChanged: boolean;
   hooks: Hooks;
+  /** Where the datums run (executor, batch, engine options); absent means local. */
+  cluster?: ClusterConfig;
 }
 
 /** Commands run after a stage (or a run) ends; their failure is reported, never changes the status. */
@@ -203,6 +207,8 @@ export interface DatumRunRecord {
   /** Log blob (type 6) with the captured stdout/stderr, if the command ran. */
   log: string | null;
   error: string | null;
+  /** The engine's id of the job that ran it (Slurm `12_3`, a Kubernetes Job/index); absent for local runs. */
+  engineJob?: string;
 }
 
 export interface StageRunRecord {

@@ -54,7 +54,11 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .option('-k, --keep-going', 'keep running other datums after one failed')
     .option('-m, --message <msg>', 'commit message')
     .option('--json', 'print the run result as JSON')
+    .option('--executor <local|slurm|kubernetes>', "run every stage's datums there (default: each stage's executor key)")
     .action((stages: string[], o) => withRepo(g(), async (repo, progress) => {
+      if (o.executor !== undefined && !['local', 'slurm', 'kubernetes'].includes(o.executor)) {
+        throw new DvError(`--executor must be local, slurm or kubernetes, got '${o.executor}'`, 2);
+      }
       const { runPipeline } = await import('../../pipeline/run.js');
       const { describeReason } = await import('../../pipeline/plan.js');
       if (o.order !== 'newest' && o.order !== 'oldest') throw new DvError(`--order must be newest or oldest, got '${o.order}'`, 2);
@@ -94,7 +98,8 @@ export function register(program: Command, g: () => GlobalOptions): void {
       let r: Awaited<ReturnType<typeof runPipeline>>;
       try {
         r = await runPipeline(repo, { stages, force: o.force, dryRun: o.dryRun, jobs: o.jobs, params: o.param,
-          branch: o.branch, backfill: o.backfill, order: o.order, keepGoing: o.keepGoing, message: o.message, onProgress, signal: ac.signal });
+          branch: o.branch, backfill: o.backfill, order: o.order, keepGoing: o.keepGoing, message: o.message, onProgress, signal: ac.signal,
+          executorKind: o.executor });
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
@@ -106,7 +111,10 @@ export function register(program: Command, g: () => GlobalOptions): void {
         throw new DvError(`run ${shortId(r.runId!)} cancelled; ${kept} finished datum(s) kept in the run-cache, the next dv run resumes from them`, 130);
       }
       if (o.json) printJson(r);
-      else if (r.dryRun) printPlans(r.plans, describeReason as (x: never) => string);
+      else if (r.dryRun) {
+        printPlans(r.plans, describeReason as (x: never) => string);
+        for (const b of r.submissions ?? []) println(`\n# ${b.executor} batch of stage ${b.stage}: ${b.datums.length} datum(s)\n${b.text}`);
+      }
       else if (!g().quiet) {
         for (const s of r.record?.stages ?? []) {
           const c = s.counts;

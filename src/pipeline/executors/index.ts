@@ -1,16 +1,27 @@
 // Which executor runs a stage's datums. A run makes one instance of each kind it
 // needs, on first use, and closes them when it ends. Every executor is its own file
 // in this directory behind the Executor seam (../executor.ts); choosing one for a
-// stage happens here and nowhere else.
+// stage happens here and nowhere else: `--executor` when given, else the stage's
+// `executor:` key, else local.
+import { dirname } from 'node:path';
+import type { ExecutorKind } from '../config-cluster.js';
 import type { Executor } from '../executor.js';
 import type { StageConfig } from '../types.js';
 import { LocalExecutor } from './local.js';
+import { SlurmExecutor } from './slurm.js';
 
 export interface ExecutorsOptions {
   /** Project root (an experiment's copy for queued experiments). */
   root: string;
   /** Scratch space on the repository's filesystem (.dv/tmp). */
   tmpDir: string;
+  /** `dv run --executor`: every stage runs there. */
+  kind?: ExecutorKind;
+}
+
+/** The kind of executor a stage runs on. */
+export function executorKind(stage: StageConfig, override?: ExecutorKind): ExecutorKind {
+  return override ?? stage.cluster?.executor ?? 'local';
 }
 
 export class Executors {
@@ -20,15 +31,22 @@ export class Executors {
   constructor(private readonly opts: ExecutorsOptions, private readonly fixed?: Executor) {}
 
   /** The executor for this stage's datums. */
-  for(_stage: StageConfig): Executor {
+  for(stage: StageConfig): Executor {
     if (this.fixed) return this.fixed;
-    const kind = 'local';
+    const kind = executorKind(stage, this.opts.kind);
     let ex = this.made.get(kind);
     if (!ex) {
-      ex = new LocalExecutor({ root: this.opts.root, tmpDir: this.opts.tmpDir });
+      ex = this.make(kind);
       this.made.set(kind, ex);
     }
     return ex;
+  }
+
+  private make(kind: ExecutorKind): Executor {
+    const { root, tmpDir } = this.opts;
+    if (kind === 'slurm') return new SlurmExecutor({ root, dvDir: dirname(tmpDir) });
+    if (kind === 'kubernetes') throw new Error('the kubernetes executor is not built in this version');
+    return new LocalExecutor({ root, tmpDir });
   }
 
   /** Closes the executors this run made (not a fixed one). */
