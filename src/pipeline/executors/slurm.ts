@@ -35,6 +35,8 @@ export interface SlurmExecutorOptions {
 const ACTIVE = new Set(['PENDING', 'RUNNING', 'CONFIGURING', 'COMPLETING', 'SUSPENDED', 'REQUEUED', 'REQUEUE_HOLD',
   'REQUEUE_FED', 'RESIZING', 'SIGNALING', 'STAGE_OUT', 'STOPPED']);
 
+const SUBMITTERS = 4;
+
 type TaskState = 'queued' | 'submitting' | 'waiting' | 'done';
 
 interface Task {
@@ -101,6 +103,8 @@ export class SlurmExecutor implements Executor {
   private polling: Promise<void> | null = null;
   private cancelling: Promise<unknown>[] = [];
   private toCancel: string[] = [];
+  private submitters = 0;
+  private readonly queue: (() => void)[] = [];
   /** Datums taken over from an earlier run's jobs (tests count them). */
   reattached = 0;
 
@@ -145,7 +149,7 @@ export class SlurmExecutor implements Executor {
     this.touched.add(dir);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'batch.sh'), text, { mode: 0o755 });
-    const r = await exec('sbatch', ['--parsable', join(dir, 'batch.sh')], this.opts.root);
+    const r = await this.limited(() => exec('sbatch', ['--parsable', join(dir, 'batch.sh')], this.opts.root));
     const jobId = r.stdout.trim().split(';')[0]!;
     if (r.code !== 0 || !/^\d+$/.test(jobId)) {
       const msg = `sbatch failed: ${(r.stderr.trim().split('\n').pop() ?? '') || `exit status ${r.code}`}`;
@@ -161,6 +165,21 @@ export class SlurmExecutor implements Executor {
       if (t.cancelled) this.scancel(t.engineId);
       else this.watch(t);
     }
+  }
+
+  /** At most SUBMITTERS sbatch calls at a time: slurmctld answers them one by one anyway. */
+  private limited<T>(fn: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve) => {
+      const start = (): void => {
+        this.submitters++;
+        void fn().then(resolve).finally(() => {
+          this.submitters--;
+          this.queue.shift()?.();
+        });
+      };
+      if (this.submitters < SUBMITTERS) start();
+      else this.queue.push(start);
+    });
   }
 
   private watch(t: Task): void {
