@@ -32,6 +32,8 @@ export interface KubernetesOptions {
   serviceAccount: string | null;
   nodeSelector: Record<string, string>;
   tolerations: Toleration[];
+  /** PersistentVolumeClaim holding the project, mounted in each pod at the project's path (data: shared). */
+  volumeClaim: string | null;
 }
 
 export interface ClusterConfig {
@@ -68,7 +70,7 @@ function parseSlurm(c: Checker, place: string, v: unknown): SlurmOptions {
 function parseKubernetes(c: Checker, place: string, v: unknown): KubernetesOptions {
   const m = v ?? {};
   if (!isMap(m)) c.fail(place, `expected a map (namespace, serviceAccount, nodeSelector, tolerations), got ${typeName(v)}`);
-  checkKeys(c, place, m, ['namespace', 'serviceAccount', 'nodeSelector', 'tolerations']);
+  checkKeys(c, place, m, ['namespace', 'serviceAccount', 'nodeSelector', 'tolerations', 'volumeClaim']);
   const nodeSelector: Record<string, string> = {};
   if (m.nodeSelector !== undefined) {
     if (!isMap(m.nodeSelector)) c.fail(`${place}.nodeSelector`, `expected a map of label: value, got ${typeName(m.nodeSelector)}`);
@@ -84,7 +86,7 @@ function parseKubernetes(c: Checker, place: string, v: unknown): KubernetesOptio
   });
   return {
     namespace: optString(c, `${place}.namespace`, m.namespace), serviceAccount: optString(c, `${place}.serviceAccount`, m.serviceAccount),
-    nodeSelector, tolerations,
+    nodeSelector, tolerations, volumeClaim: optString(c, `${place}.volumeClaim`, m.volumeClaim),
   };
 }
 

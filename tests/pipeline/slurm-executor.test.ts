@@ -42,7 +42,7 @@ async function lastRecord(root: string): Promise<Record_> {
   return (await dvJson<{ record: Record_ }>(root, ['runs', 'show', runs[0]!.id, '--json'])).record;
 }
 
-function journal(root: string): { job: string; tasks: { index: number; datum: string }[] }[] {
+function journal(root: string): { job: string; per: number; tasks: { index: number; datum: string }[] }[] {
   const f = path.join(root, '.dv', 'cluster', 'slurm.jsonl');
   return lines(f).map((l) => JSON.parse(l)).filter((l) => l.job);
 }
@@ -73,9 +73,11 @@ describe('executor: slurm', () => {
     const rec = await lastRecord(slurm);
     const jobs = rec.stages[0]!.datums.map((d) => d.engineJob!);
     expect(jobs.every((j) => /^\d+_\d+$/.test(j))).toBe(true);
-    const arrays = new Set(jobs.map((j) => j.split('_')[0]));
-    expect(arrays.size).toBe(10); // one sbatch --array per batch of 20
-    expect(Math.max(...jobs.map((j) => Number(j.split('_')[1])))).toBe(19);
+    // One sbatch --array job; array task k ran batch k, 20 datums each.
+    expect(new Set(jobs.map((j) => j.split('_')[0])).size).toBe(1);
+    const perTask = new Map<string, number>();
+    for (const j of jobs) perTask.set(j, (perTask.get(j) ?? 0) + 1);
+    expect([...perTask.values()]).toEqual(Array(10).fill(20));
     // Nothing left behind: results were taken, the journal is closed.
     expect(fs.existsSync(path.join(slurm, '.dv', 'cluster', 'slurm.jsonl'))).toBe(false);
     expect(fs.readdirSync(path.join(slurm, '.dv', 'cluster', 'slurm'))).toEqual([]);
@@ -93,8 +95,8 @@ describe('executor: slurm', () => {
     const root = await project(3, cmd, '    executor: slurm\n    retries: 1\n');
     const run = spawnDv(root, ['run'], { env: ENV, timeoutMs: 200_000 });
     expect(await waitFor(() => fs.existsSync(mark), 60_000, 50)).toBe(true);
-    const task = journal(root).flatMap((b) => b.tasks.map((t) => ({ ...t, job: b.job }))).find((t) => t.datum === 'data/f001.txt')!;
-    execFileSync('scancel', [`${task.job}_${task.index}`]);
+    const task = journal(root).flatMap((b) => b.tasks.map((t) => ({ ...t, job: b.job, per: b.per }))).find((t) => t.datum === 'data/f001.txt')!;
+    execFileSync('scancel', [`${task.job}_${Math.floor(task.index / task.per)}`]);
     const r = await run.done;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/data\/f001\.txt failed \(attempt 1\), retrying/);
@@ -110,13 +112,14 @@ describe('executor: slurm', () => {
     const go = path.join(logs, 'go');
     // Every datum waits for the test's go-ahead, so all are in Slurm when dv is killed.
     const cmd = `"echo $DV_DATUM >> ${count}; while [ ! -e ${go} ]; do sleep 0.2; done; cp \${in} \${out}"`;
-    const root = await project(20, cmd, '    executor: slurm\n    batch: 5\n');
+    // Batches of 2 run their datums one after the other: 10 array tasks, each in its first datum.
+    const root = await project(20, cmd, '    executor: slurm\n    batch: 2\n');
     const first = spawnDv(root, ['run'], { env: ENV, timeoutMs: 200_000 });
-    expect(await waitFor(() => journal(root).length === 4 && lines(count).length === 20, 60_000, 50)).toBe(true);
+    expect(await waitFor(() => journal(root).length === 1 && lines(count).length === 10, 60_000, 50)).toBe(true);
     first.child.kill('SIGKILL');
     await first.done;
     const jobs = journal(root).map((b) => b.job);
-    expect(active(jobs)).toHaveLength(20); // the jobs outlive the coordinator
+    expect(active(jobs)).toHaveLength(10); // the jobs outlive the coordinator
 
     const second = spawnDv(root, ['run', '--json'], { env: ENV, timeoutMs: 200_000 });
     await new Promise((r) => setTimeout(r, 2000));
@@ -136,12 +139,12 @@ describe('executor: slurm', () => {
     const count = path.join(logs, 'ran.log');
     const root = await project(6, `"echo $DV_DATUM >> ${count}; sleep 120; cp \${in} \${out}"`, '    executor: slurm\n    batch: 3\n');
     const run = spawnDv(root, ['run'], { env: ENV, timeoutMs: 200_000 });
-    expect(await waitFor(() => lines(count).length === 6, 60_000, 50)).toBe(true);
+    expect(await waitFor(() => lines(count).length === 2, 60_000, 50)).toBe(true); // the first datum of each batch
     const jobs = journal(root).map((b) => b.job);
-    expect(active(jobs)).toHaveLength(6);
+    expect(active(jobs)).toHaveLength(2);
     run.child.kill('SIGINT');
     const r = await run.done;
-    expect(r.code).toBe(130);
+    expect(r.code, r.stdout + r.stderr).toBe(130);
     expect(await waitFor(() => active(jobs).length === 0, 30_000, 100)).toBe(true);
     expect(fs.existsSync(path.join(root, 'upper'))).toBe(false);
     // The next run starts the datums afresh (a cancelled job is not re-attached to).
@@ -153,15 +156,14 @@ describe('executor: slurm', () => {
       '    batch: 2\n    timeout: 90\n    slurm: { partition: debug, account: lab, gres: "gpu:1", options: [--qos=low] }\n');
     const r = await dvOk(root, ['run', '--dry-run', '--executor', 'slurm']);
     const scripts = r.stdout.split('#!/bin/bash').slice(1);
-    expect(scripts).toHaveLength(3);
-    expect(scripts[0]).toContain('#SBATCH --array=0-1');
-    expect(scripts[2]).toContain('#SBATCH --array=0-0');
+    expect(scripts).toHaveLength(1); // one array job, a task per batch of 2
+    expect(scripts[0]).toContain('#SBATCH --array=0-2');
     for (const o of ['--partition=debug', '--account=lab', '--gres=gpu:1', '--qos=low', '--time=2', '--cpus-per-task=1']) expect(scripts[0]).toContain(`#SBATCH ${o}`);
     expect(scripts[0]).toContain(`cp data/f000.txt ${root}/.dv/cluster/slurm/`);
     expect(scripts[0]).toContain('export DV_DATUM=data/f001.txt');
     expect(fs.existsSync(path.join(root, '.dv', 'cluster', 'slurm.jsonl'))).toBe(false);
     const j = await dvJson<{ submissions: { stage: string; datums: string[]; text: string }[] }>(root, ['run', '-n', '--executor', 'slurm', '--json']);
-    expect(j.submissions.map((s) => s.datums.length)).toEqual([2, 2, 1]);
+    expect(j.submissions.map((s) => s.datums.length)).toEqual([5]);
   }, 60_000);
 
   it('rejects bad cluster keys before anything runs', async () => {

@@ -20,6 +20,8 @@ export interface JournalBatch {
   /** The batch's directory (task results, scratch). */
   dir: string;
   stage: string;
+  /** Datums per engine task (Slurm: per array task); index / per is the task. */
+  per?: number;
   tasks: JournalTask[];
 }
 

@@ -8,6 +8,7 @@ import type { ExecutorKind } from '../config-cluster.js';
 import type { Executor } from '../executor.js';
 import type { StageConfig } from '../types.js';
 import { LocalExecutor } from './local.js';
+import { KubernetesExecutor, type CredentialsFn } from './kubernetes.js';
 import { SlurmExecutor } from './slurm.js';
 
 export interface ExecutorsOptions {
@@ -17,6 +18,8 @@ export interface ExecutorsOptions {
   tmpDir: string;
   /** `dv run --executor`: every stage runs there. */
   kind?: ExecutorKind;
+  /** Credentials for cluster jobs (a temporary job key), delivered to the pods in a Secret. */
+  credentials?: CredentialsFn;
 }
 
 /** The kind of executor a stage runs on. */
@@ -45,7 +48,7 @@ export class Executors {
   private make(kind: ExecutorKind): Executor {
     const { root, tmpDir } = this.opts;
     if (kind === 'slurm') return new SlurmExecutor({ root, dvDir: dirname(tmpDir) });
-    if (kind === 'kubernetes') throw new Error('the kubernetes executor is not built in this version');
+    if (kind === 'kubernetes') return new KubernetesExecutor({ root, dvDir: dirname(tmpDir), credentials: this.opts.credentials });
     return new LocalExecutor({ root, tmpDir });
   }
 

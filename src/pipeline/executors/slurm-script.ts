@@ -1,11 +1,12 @@
-// The sbatch script of one batch: an array job whose task i runs datum i of the
-// batch. Every task's command, directory and environment are written out in full,
-// so the script is the whole of what is submitted (`dv run --dry-run --executor
-// slurm` prints it for review). A task records when it started and its exit status
-// in the batch directory (<i>.start, <i>.rc, written by rename) for the
-// coordinating dv run; Slurm writes its stdout and stderr to <i>.out and <i>.err.
+// The sbatch script of one submission: an array job whose task k runs batch k, the
+// datums k*N .. k*N+N-1 (`batch: N`) one after the other, so Slurm's per-job start-up
+// is paid once per batch. Every datum's command, directory and environment are
+// written out in full, so the script is the whole of what is submitted (`dv run
+// --dry-run --executor slurm` prints it for review). Each datum records its start
+// time, stdout, stderr and exit status in the submission's directory (<i>.start,
+// <i>.out, <i>.err, <i>.rc written by rename) for the coordinating dv run.
 import type { StageConfig } from '../types.js';
-import { shQuote, type TaskSpec } from './task-spec.js';
+import { datumCases, type TaskSpec } from './task-spec.js';
 
 export interface Resources {
   cpus?: number;
@@ -30,12 +31,12 @@ function slurmMemory(m: number | string): string {
   return `${Math.max(1, Math.ceil(mb))}M`;
 }
 
-/** The #SBATCH lines of a batch of `count` tasks of `stage`. */
+/** The #SBATCH lines of a submission of `count` array tasks (batches) of `stage`. */
 export function sbatchOptions(stage: StageConfig, dir: string, name: string, count: number): string[] {
   const res = stageResources(stage);
   const slurm = stage.cluster?.slurm;
   const opts = [
-    `--job-name=${name}`, `--array=0-${count - 1}`, `--output=${dir}/%a.out`, `--error=${dir}/%a.err`,
+    `--job-name=${name}`, `--array=0-${count - 1}`, `--output=${dir}/task-%a.out`, `--error=${dir}/task-%a.out`,
     '--ntasks=1', `--cpus-per-task=${res.cpus ?? 1}`,
   ];
   if (res.memory !== undefined) opts.push(`--mem=${slurmMemory(res.memory)}`);
@@ -47,17 +48,17 @@ export function sbatchOptions(stage: StageConfig, dir: string, name: string, cou
   return opts;
 }
 
-export function sbatchScript(stage: StageConfig, dir: string, name: string, tasks: TaskSpec[]): string {
-  const lines = ['#!/bin/bash', `# dv: stage ${stage.name}, ${tasks.length} datum${tasks.length === 1 ? '' : 's'}`];
-  for (const o of sbatchOptions(stage, dir, name, tasks.length)) lines.push(`#SBATCH ${o}`);
-  lines.push(`dir=${shQuote(dir)}`, 'i=$SLURM_ARRAY_TASK_ID', 'date +%s%3N > "$dir/$i.start"', 'case "$i" in');
-  tasks.forEach((t, i) => {
-    lines.push(`${i})`);
-    if (t.dirs.length) lines.push(`  mkdir -p ${t.dirs.map(shQuote).join(' ')}`);
-    for (const [k, v] of Object.entries(t.env)) lines.push(`  export ${k}=${shQuote(v)}`);
-    lines.push(`  cd ${shQuote(t.cwd)} && /bin/sh -c ${shQuote(t.cmd)}`, '  ;;');
-  });
-  lines.push('*) echo "dv: no task $i in this batch" >&2; false ;;', 'esac', 'rc=$?',
-    'echo "$rc" > "$dir/$i.rc.part" && mv "$dir/$i.rc.part" "$dir/$i.rc"', 'exit "$rc"', '');
+/** The array task of datum `i` when batches hold `per` datums. */
+export const arrayTask = (i: number, per: number): number => Math.floor(i / per);
+
+export function sbatchScript(stage: StageConfig, dir: string, name: string, tasks: TaskSpec[], per: number): string {
+  const batches = Math.ceil(tasks.length / per);
+  const lines = ['#!/bin/bash', `# dv: stage ${stage.name}, ${tasks.length} datum${tasks.length === 1 ? '' : 's'} in ${batches} batch${batches === 1 ? '' : 'es'} of ${per}`];
+  for (const o of sbatchOptions(stage, dir, name, batches)) lines.push(`#SBATCH ${o}`);
+  lines.push(...datumCases(dir, tasks), `first=$((SLURM_ARRAY_TASK_ID * ${per}))`, `last=$((first + ${per - 1}))`,
+    `[ "$last" -lt ${tasks.length} ] || last=${tasks.length - 1}`, 'status=0', 'for i in $(seq "$first" "$last"); do',
+    '  ( run_datum "$i" ) > "$dir/$i.out" 2> "$dir/$i.err"', '  rc=$?',
+    '  echo "$rc" > "$dir/$i.rc.part" && mv "$dir/$i.rc.part" "$dir/$i.rc"', '  [ "$rc" = 0 ] || status=$rc', 'done',
+    'exit "$status"', '');
   return lines.join('\n');
 }

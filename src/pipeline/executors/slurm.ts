@@ -1,5 +1,6 @@
-// The Slurm executor: the jobs of a stage in flight are batched (`batch: N`) and each
-// batch is one `sbatch --array` job, task i running datum i (slurm-script.ts). The
+// The Slurm executor: the jobs of a stage in flight are batched (`batch: N`), and the
+// batches go to Slurm as one `sbatch --array` job, array task k running batch k's
+// datums one after the other (slurm-script.ts). The
 // project directory is shared with the nodes (`data: shared`): a task writes its
 // outputs to its scratch directory under .dv/cluster/slurm/<batch>/<i>, and its exit
 // status and start time next to it. dv polls those files and squeue for the tasks'
@@ -17,7 +18,7 @@ import type { StageConfig } from '../types.js';
 import { Batcher } from './batcher.js';
 import { ClusterJournal } from './cluster-journal.js';
 import { collectScratch } from './collect.js';
-import { sbatchScript } from './slurm-script.js';
+import { arrayTask, sbatchScript } from './slurm-script.js';
 import { taskSpec } from './task-spec.js';
 
 export interface SlurmExecutorOptions {
@@ -36,6 +37,9 @@ const ACTIVE = new Set(['PENDING', 'RUNNING', 'CONFIGURING', 'COMPLETING', 'SUSP
   'REQUEUE_FED', 'RESIZING', 'SIGNALING', 'STAGE_OUT', 'STOPPED']);
 
 const SUBMITTERS = 4;
+/** Array tasks per sbatch (Slurm's default MaxArraySize is 1001). */
+export const MAX_ARRAY = 1000;
+const perBatch = (stage: StageConfig): number => stage.cluster?.batch ?? 1;
 
 type TaskState = 'queued' | 'submitting' | 'waiting' | 'done';
 
@@ -127,11 +131,12 @@ export class SlurmExecutor implements Executor {
       const prior = job.cacheKey && job.attempt === 1 ? this.journal.find(job.cacheKey) : undefined;
       if (prior) {
         this.reattached++;
-        Object.assign(task, { dir: prior.batch.dir, index: prior.task.index, engineId: `${prior.batch.job}_${prior.task.index}` });
+        const engineId = `${prior.batch.job}_${arrayTask(prior.task.index, prior.batch.per ?? 1)}`;
+        Object.assign(task, { dir: prior.batch.dir, index: prior.task.index, engineId });
         this.touched.add(task.dir);
         return this.watch(task);
       }
-      this.batcher.add(job.stage.name, job.stage.cluster?.batch ?? 1, task);
+      this.batcher.add(job.stage.name, perBatch(job.stage) * MAX_ARRAY, task);
     });
   }
 
@@ -140,7 +145,8 @@ export class SlurmExecutor implements Executor {
     const stage = jobs[0]!.stage;
     const dir = join(this.batches, id);
     const name = `dv-${stage.name}-${id}`;
-    return { dir, name, text: sbatchScript(stage, dir, name, jobs.map((j, i) => taskSpec(j, this.opts.root, join(dir, String(i))))) };
+    const tasks = jobs.map((j, i) => taskSpec(j, this.opts.root, join(dir, String(i))));
+    return { dir, name, text: sbatchScript(stage, dir, name, tasks, perBatch(stage)) };
   }
 
   private async submit(tasks: Task[]): Promise<void> {
@@ -157,11 +163,11 @@ export class SlurmExecutor implements Executor {
       return;
     }
     this.journal.add({
-      job: jobId, dir, stage: tasks[0]!.job.stage.name,
+      job: jobId, dir, stage: tasks[0]!.job.stage.name, per: perBatch(tasks[0]!.job.stage),
       tasks: tasks.filter((t) => t.job.cacheKey).map((t) => ({ key: t.job.cacheKey!, index: t.index, datum: t.job.datum.id })),
     });
     for (const t of tasks) {
-      t.engineId = `${jobId}_${t.index}`;
+      t.engineId = `${jobId}_${arrayTask(t.index, perBatch(t.job.stage))}`;
       if (t.cancelled) this.scancel(t.engineId);
       else this.watch(t);
     }

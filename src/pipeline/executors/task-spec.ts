@@ -46,3 +46,22 @@ export function taskSpec(job: Job, root: string, scratch: string): TaskSpec {
 export function shQuote(s: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
+
+/** `dir=...` and a shell function run_datum I: datum I's directories, environment, start time and command. */
+export function datumCases(dir: string, tasks: TaskSpec[]): string[] {
+  const lines = [`dir=${shQuote(dir)}`, 'run_datum() {', '  date +%s%3N > "$dir/$1.start"', '  case "$1" in'];
+  tasks.forEach((t, i) => {
+    lines.push(`  ${i})`);
+    if (t.dirs.length) lines.push(`    mkdir -p ${t.dirs.map(shQuote).join(' ')}`);
+    for (const [k, v] of Object.entries(t.env)) lines.push(`    export ${k}=${shQuote(v)}`);
+    lines.push(`    cd ${shQuote(t.cwd)} && exec /bin/sh -c ${shQuote(t.cmd)}`, '    ;;');
+  });
+  lines.push('  *) echo "dv: no datum $1 here" >&2; return 1 ;;', '  esac', '}');
+  return lines;
+}
+
+/** Runs datum `$index` (one per pod): its status goes to `dir` (<i>.rc by rename), its output to the pod's log. */
+export function podBody(dir: string, index: string, tasks: TaskSpec[]): string[] {
+  return [...datumCases(dir, tasks), `i=${index}`, '( run_datum "$i" )', 'rc=$?',
+    'echo "$rc" > "$dir/$i.rc.part" && mv "$dir/$i.rc.part" "$dir/$i.rc"', 'exit "$rc"'];
+}
