@@ -67,11 +67,13 @@ PIDS+=($!)
 DV_EP=$(waitline "$WORK/serve.out" | awk '{print $2}')
 [ -n "$DV_EP" ] || { echo "dv serve --remote did not start: $(cat "$WORK/serve.err")" >&2; exit 1; }
 eight() {  # eight ENDPOINT BUCKET PREFIX ID SECRET: MiB/s of 8 concurrent jobs, each reading its 16 MiB input twice
-  local t0 t1; t0=$(now)
+  local t0 t1 readers=(); t0=$(now)
   for i in $(seq 0 7); do
     AWS_ACCESS_KEY_ID=$4 AWS_SECRET_ACCESS_KEY=$5 node "$BENCH_DIR/s3bench.mjs" get "$1" "$2" "$3/big$i.bin" 2 >/dev/null &
+    readers+=($!)
   done
-  wait; t1=$(now)
+  for p in "${readers[@]}"; do wait "$p" || { echo "a job read from $1 failed" >&2; exit 1; }; done
+  t1=$(now)
   echo "8 * 2 * 16 / ($t1 - $t0)" | bc -l | xargs printf '%.1f'
 }
 eight "$DV_EP" serve-node main/inputs "$ID" "$SECRET" >/dev/null  # first touch fills the block cache
