@@ -16,6 +16,7 @@ import type { Executor, Job, JobResult } from '../executor.js';
 import { Batcher } from './batcher.js';
 import { ClusterJournal } from './cluster-journal.js';
 import { collectScratch } from './collect.js';
+import { armTask, settleTask, unreported } from './cluster-task.js';
 import { jobManifest, jobName, MANAGED_BY, secretManifest, type BatchManifestOptions, type Manifest } from './kubernetes-manifests.js';
 import { taskSpec } from './task-spec.js';
 
@@ -96,10 +97,8 @@ export class KubernetesExecutor implements Executor {
   run(job: Job, signal?: AbortSignal): Promise<JobResult> {
     return new Promise((resolve) => {
       const task: Task = { job, resolve, state: 'queued', namespace: '', dir: '', index: -1, jobName: '', submittedAt: new Date(), signal };
-      if (signal?.aborted) return this.settle(task, this.failure(task, 'cancelled', 'cancelled'));
-      task.onAbort = () => this.cancel(task);
-      signal?.addEventListener('abort', task.onAbort, { once: true });
-      const prior = job.cacheKey && job.attempt === 1 ? this.journal.find(job.cacheKey) : undefined;
+      const prior = armTask(task, this.journal, () => this.cancel(task), () => this.failure(task, 'cancelled', 'cancelled'));
+      if (prior === false) return;
       if (prior) {
         this.reattached++;
         const [namespace, name] = prior.batch.job.split('/') as [string, string];
@@ -228,19 +227,11 @@ export class KubernetesExecutor implements Executor {
   }
 
   private failure(t: Task, status: 'failed' | 'cancelled', error: string): JobResult {
-    return {
-      status, exitCode: null, signal: null, error, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), truncated: false,
-      startedAt: t.submittedAt.toISOString(), durationMs: Date.now() - t.submittedAt.getTime(), outputs: [],
-      ...(t.jobName ? { engineJob: `${t.jobName}/${t.index}` } : {}), dispose: () => this.dispose(t),
-    };
+    return unreported(t, status, error, t.jobName ? `${t.jobName}/${t.index}` : null, () => this.dispose(t));
   }
 
   private settle(t: Task, r: JobResult): void {
-    if (t.state === 'done') return;
-    t.state = 'done';
-    if (t.onAbort) t.signal?.removeEventListener('abort', t.onAbort);
-    if (r.status !== 'succeeded' && t.job.cacheKey) this.journal.drop([t.job.cacheKey]);
-    t.resolve(r);
+    settleTask(t, r, this.journal);
   }
 
   private cancel(t: Task): void {

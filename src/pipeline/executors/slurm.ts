@@ -18,6 +18,7 @@ import type { StageConfig } from '../types.js';
 import { Batcher } from './batcher.js';
 import { ClusterJournal } from './cluster-journal.js';
 import { collectScratch } from './collect.js';
+import { armTask, settleTask, unreported } from './cluster-task.js';
 import { arrayTask, sbatchScript } from './slurm-script.js';
 import { taskSpec } from './task-spec.js';
 
@@ -125,10 +126,8 @@ export class SlurmExecutor implements Executor {
   run(job: Job, signal?: AbortSignal): Promise<JobResult> {
     return new Promise((resolve) => {
       const task: Task = { job, resolve, state: 'queued', cancelled: false, dir: '', index: -1, engineId: '', submittedAt: new Date(), misses: 0, signal };
-      if (signal?.aborted) return this.settle(task, this.failure(task, 'cancelled', 'cancelled'));
-      task.onAbort = () => this.cancel(task);
-      signal?.addEventListener('abort', task.onAbort, { once: true });
-      const prior = job.cacheKey && job.attempt === 1 ? this.journal.find(job.cacheKey) : undefined;
+      const prior = armTask(task, this.journal, () => this.cancel(task), () => this.failure(task, 'cancelled', 'cancelled'));
+      if (prior === false) return;
       if (prior) {
         this.reattached++;
         const engineId = `${prior.batch.job}_${arrayTask(prior.task.index, prior.batch.per ?? 1)}`;
@@ -254,20 +253,11 @@ export class SlurmExecutor implements Executor {
   }
 
   private failure(t: Task, status: 'failed' | 'cancelled', error: string): JobResult {
-    return {
-      status, exitCode: null, signal: null, error, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), truncated: false,
-      startedAt: t.submittedAt.toISOString(), durationMs: Date.now() - t.submittedAt.getTime(), outputs: [],
-      ...(t.engineId ? { engineJob: t.engineId } : {}), dispose: () => this.dispose(t),
-    };
+    return unreported(t, status, error, t.engineId || null, () => this.dispose(t));
   }
 
   private settle(t: Task, r: JobResult): void {
-    if (t.state === 'done') return;
-    t.state = 'done';
-    if (t.onAbort) t.signal?.removeEventListener('abort', t.onAbort);
-    // A failed or cancelled attempt is over: a later run launches the datum anew.
-    if (r.status !== 'succeeded' && t.job.cacheKey) this.journal.drop([t.job.cacheKey]);
-    t.resolve(r);
+    settleTask(t, r, this.journal);
   }
 
   private cancel(t: Task): void {
