@@ -52,6 +52,14 @@ interface Client {
 }
 
 const INDEX = 'batch.kubernetes.io/job-completion-index';
+const WATCH_OPEN_MS = 30_000;
+
+/** `p`, or a rejection with `what` after `ms` (a server that never answers must not hang the run). */
+function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_r, reject) => { timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms); });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
 
 export class KubernetesExecutor implements Executor {
   readonly name = 'kubernetes';
@@ -167,13 +175,13 @@ export class KubernetesExecutor implements Executor {
     try {
       const list = await core.listNamespacedPod({ namespace, labelSelector });
       for (const p of list.items) this.onPod(namespace, 'ADDED', p);
-      const ac = await watch.watch(`/api/v1/namespaces/${namespace}/pods`, { labelSelector, resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true },
+      const ac = await within(WATCH_OPEN_MS, 'the pod watch did not open', watch.watch(`/api/v1/namespaces/${namespace}/pods`, { labelSelector, resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true },
         (type, obj: V1Pod) => this.onPod(namespace, type, obj),
         () => {
           if (this.watches.get(namespace) === undefined) return; // closed
           this.watches.delete(namespace);
           if ([...this.waiting.values()].some((t) => t.namespace === namespace)) setTimeout(() => { this.pending.push(this.ensureWatch(namespace)); }, 500);
-        });
+        }));
       if (this.watches.has(namespace)) this.watches.set(namespace, ac);
       else ac.abort();
     } catch (e) {
@@ -267,7 +275,7 @@ export class KubernetesExecutor implements Executor {
     }
     // Finished Jobs go now rather than at their TTL; the Secret goes with its owner.
     this.journal.compact();
-    for (const dir of this.touched) if (!this.journal.hasDir(dir)) await rm(dir, { recursive: true, force: true });
+    for (const dir of this.touched) if (!this.journal.hasDir(dir)) await rm(dir, { recursive: true, force: true, maxRetries: 3 }).catch(() => undefined); // a cancelled task may still be writing there
     await Promise.all(this.jobsMade.filter((j) => !this.journal.hasDir(j.dir)).map((j) => this.deleteJob(j.namespace, j.name)));
   }
 

@@ -295,6 +295,6 @@ export class SlurmExecutor implements Executor {
     this.journal.compact();
     const open = new Set<string>();
     for (const t of this.waiting) open.add(t.dir);
-    for (const dir of this.touched) if (!open.has(dir) && !this.journal.hasDir(dir)) await rm(dir, { recursive: true, force: true });
+    for (const dir of this.touched) if (!open.has(dir) && !this.journal.hasDir(dir)) await rm(dir, { recursive: true, force: true, maxRetries: 3 }).catch(() => undefined); // a cancelled task may still be writing there
   }
 }
