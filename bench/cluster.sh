@@ -6,7 +6,7 @@
 #   - read throughput of `dv serve --remote` for 8 concurrent jobs, each GETting its own
 #     16 MiB input, against the same 8 reads straight from the remote (s3rver)
 # Needs root for the one-node Slurm cluster (scripts/slurm-test-cluster.sh installs and
-# starts it). Takes about 3-5 minutes here (2 loaded cores).
+# starts it). Took about 6 minutes here (2 loaded cores; batch 1 alone about 3).
 source "$(dirname "$0")/lib.sh"
 WORK="$WORK-cluster"
 rm -rf "$WORK" && mkdir -p "$WORK"
