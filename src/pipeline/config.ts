@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { DvError } from '../store/errors.js';
 import { bool, Checker, checkKeys, isMap, parseYaml, pathList, stringList, typeName, type Raw } from './config-check.js';
+import { CLUSTER_KEYS, parseCluster } from './config-cluster.js';
 import { parseHooks, parseOutputs } from './config-outputs.js';
 import { checkIdentities, ISOLATION_KEYS, parseIdentities, parseIsolation } from './config-sandbox.js';
 import { buildGraph, findCycle } from './graph.js';
@@ -19,7 +20,7 @@ export const CONFIG_FILE = 'dv.yaml';
 
 const TOP_KEYS = ['params', 'stages', 'hooks', 'identity', 'identities'];
 const STAGE_KEYS = ['cmd', 'foreach', 'deps', 'outs', 'params', 'retries', 'env', 'partition', 'after', 'timeout', 'desc',
-  'metrics', 'plots', 'wdir', 'frozen', 'always_changed', 'hooks', ...ISOLATION_KEYS];
+  'metrics', 'plots', 'wdir', 'frozen', 'always_changed', 'hooks', ...ISOLATION_KEYS, ...CLUSTER_KEYS];
 /** DVC names generated stages `name@key` (foreach) and `name@a-b` (matrix). */
 const STAGE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]*$/;
 /** Node's timers hold at most 2^31-1 ms (about 24.8 days); longer ones fire at once. */
@@ -163,6 +164,7 @@ function parseStage(c: Checker, name: string, raw: unknown, params: Params, iden
     frozen: bool(c, `${place}.frozen`, raw.frozen), alwaysChanged: bool(c, `${place}.always_changed`, raw.always_changed),
     hooks: parseHooks(c, `${place}.hooks`, raw.hooks),
     isolation: iso.isolation,
+    cluster: parseCluster(c, place, raw),
   };
   checkPlaceholders(c, place, stage, params);
   return stage;

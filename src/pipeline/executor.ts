@@ -25,6 +25,11 @@ export interface Job {
   inPlace?: boolean;
   /** Extra environment for this job alone (a job key's AWS_* and DV_ENDPOINT). */
   env?: Record<string, string>;
+  /**
+   * The datum's run-cache key: a cluster executor journals its engine jobs under it,
+   * so a restarted run re-attaches to a job instead of launching the datum again.
+   */
+  cacheKey?: string;
 }
 
 /**
@@ -58,12 +63,19 @@ export interface JobResult {
   startedAt: string;
   durationMs: number;
   outputs: JobOutput[];
+  /** The engine's id of the job that ran it (Slurm `12_3`); absent for local processes. */
+  engineJob?: string;
   /** Frees the executor's space for this job; call once the outputs were moved or stored. */
   dispose(): Promise<void>;
 }
 
 export interface Executor {
   readonly name: string;
+  /**
+   * Jobs of this stage worth handing over at once: a cluster executor batches the
+   * jobs in flight into engine jobs, so it wants all of them (default: the run's -j).
+   */
+  inFlight?(stage: StageConfig, jobs: number): number;
   run(job: Job, signal?: AbortSignal): Promise<JobResult>;
   /** Frees what the executor keeps between jobs; called once the run is over. */
   close?(): Promise<void>;

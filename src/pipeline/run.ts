@@ -17,6 +17,8 @@ import { Executors } from './executors/index.js';
 import { JobAccess, type StartJobEndpoint } from './job-access.js';
 import type { IdentityConfig } from './config-sandbox.js';
 import { assertMayMove, localActor, type Actor } from '../repo/protect.js';
+import type { ExecutorKind } from './config-cluster.js';
+import { previewSubmissions, type Submission } from './cluster-preview.js';
 import { isUnder } from './paths.js';
 import { parseBackfill, planPipeline, planStage } from './plan.js';
 import { runHook, type HookResult } from './hooks.js';
@@ -49,6 +51,8 @@ export interface RunOptions {
   /** Keep starting datums of a stage after one failed. */
   keepGoing?: boolean;
   executor?: Executor;
+  /** `--executor`: run every stage's datums there instead of where dv.yaml says. */
+  executorKind?: ExecutorKind;
   /** Directory the pipeline runs in (an experiment's copy); default the project root. */
   workspace?: string;
   /** The caller holds the repository lock already (dv exp run -j N runs several at once). */
@@ -80,6 +84,8 @@ export interface RunResult {
   commit: string | null;
   record: RunRecord | null;
   error: string | null;
+  /** Dry run: what would be submitted to a cluster (sbatch scripts), per batch. */
+  submissions?: Submission[];
 }
 
 /** Paths whose files the selected stages read or own. */
@@ -161,7 +167,9 @@ export async function runPipeline(repo: Repo, opts: RunOptions = {}): Promise<Ru
       stages: p.stages, params: p.params, files, state: p.loaded.state, force: opts.force,
       backfill: p.backfill, backfillStages: p.backfillStages, hasCache: (k) => p.store.hasCache(k), only: p.only,
     });
-    return { runId: null, status: 'succeeded', dryRun: true, branch: p.branch, plans, commit: null, record: null, error: null };
+    const submissions = previewSubmissions(p.root, repo.dvDir, p.stages, plans, p.params, opts.executorKind);
+    return { runId: null, status: 'succeeded', dryRun: true, branch: p.branch, plans, commit: null, record: null, error: null,
+      ...(submissions.length ? { submissions } : {}) };
   }
   return opts.locked ? execute(repo, p, opts) : repo.withLock('run', () => execute(repo, p, opts));
 }
@@ -187,7 +195,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   const ctx: StageContext = {
     repo, store: p.store, ws,
     executors: new Executors({
-      root: p.root, tmpDir: path.join(repo.dvDir, 'tmp'), isolation: opts.isolation, identities: p.identities,
+      root: p.root, tmpDir: path.join(repo.dvDir, 'tmp'), kind: opts.executorKind, isolation: opts.isolation, identities: p.identities,
       access: p.stages.some((s) => s.isolation?.s3) ? new JobAccess({
         repo, runId, branch: opts.ref ? '' : p.branch, base: p.base, identities: p.identities, start: opts.jobEndpoint,
       }) : undefined,

@@ -187,13 +187,14 @@ function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState
       // The command may write its outputs in place: what is there now goes aside first.
       const mine = new Set([...inPlaceTargets(stage, d.datum), ...Object.keys(previous?.datums[d.datum.id]?.outputs ?? {})]);
       for (const o of mine) ctx.ws.setAside(o, stage.persist.some((q) => isUnder(o, q)));
-      r = await runWithRetries(ctx.executors.for(stage), { runId: s.runId, stage, datum: d.datum, params: s.params, inPlace: true },
+      r = await runWithRetries(ctx.executors.for(stage), { runId: s.runId, stage, datum: d.datum, params: s.params, inPlace: true, cacheKey: d.cacheKey },
         { retries: stage.retries, baseDelayMs: s.retryBaseDelayMs }, s.signal,
         (f, delayMs) => s.emit({ type: 'retry', stage: stage.name, datum: d.datum.id, attempt: f.attempt, error: f.error, delayMs }));
       const text = r.stdout.length || r.stderr.length || r.status !== 'succeeded' ? formatLog(d.cmd, r) : null;
       const log = text === null ? null : await store.writeLog(text);
       s.journal?.({ stage: stage.name, datum: d.datum.id, status: r.status, log: text });
-      const base = { exitCode: r.exitCode, attempts: r.attempts.length, durationMs: r.attempts.reduce((n, a) => n + a.durationMs, 0), log, startedAt: r.attempts[0]?.startedAt ?? r.startedAt };
+      const base = { exitCode: r.exitCode, attempts: r.attempts.length, durationMs: r.attempts.reduce((n, a) => n + a.durationMs, 0), log, startedAt: r.attempts[0]?.startedAt ?? r.startedAt,
+        ...(r.engineJob ? { engineJob: r.engineJob } : {}) };
       if (r.status !== 'succeeded') {
         const status = r.status === 'cancelled' ? 'cancelled' : 'failed';
         p.records.push(datumRecord(d, { ...base, status, error: r.error }));
@@ -246,7 +247,9 @@ export async function runStage(ctx: StageContext, stage: StageConfig, plan: Stag
   const p = new StageProgress(plan, previous);
   const toRun = await takeCached(ctx, stage, plan, p);
   const reads = toRun.length > 0 ? ctx.ws.watch(stage.deps, toRun.flatMap((d) => (d.datum.input === null ? [] : [d.datum.input]))) : null;
-  const pool = await runPool(toRun, datumRunner(ctx, stage, previous, p), { concurrency: ctx.settings.jobs, signal, keepGoing: ctx.settings.keepGoing, isFailure: (ok) => !ok });
+  const executor = ctx.executors.for(stage);
+  const concurrency = executor.inFlight?.(stage, ctx.settings.jobs) ?? ctx.settings.jobs;
+  const pool = await runPool(toRun, datumRunner(ctx, stage, previous, p), { concurrency, signal, keepGoing: ctx.settings.keepGoing, isFailure: (ok) => !ok });
 
   const failed = p.records.filter((r) => r.status === 'failed' || r.status === 'cancelled');
   p.counts.failed = failed.length;

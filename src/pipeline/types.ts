@@ -24,6 +24,7 @@
 // ${outs} ${deps} ${stage} ${params.x} ${x}; $${...} is a literal ${...}.
 
 import type { IdentityConfig, StageIsolation } from './config-sandbox.js';
+import type { ClusterConfig } from './config-cluster.js';
 
 /** A param value after flattening nested maps into dotted names. */
 export type ParamValue = string | number | boolean | null;
@@ -73,6 +74,8 @@ export interface StageConfig {
   hooks: Hooks;
   /** isolation, network, identity, resources, s3 (config-sandbox.ts); absent = plain local. */
   isolation?: StageIsolation;
+  /** Where the datums run (executor, batch, engine options); absent means local. */
+  cluster?: ClusterConfig;
 }
 
 /** Commands run after a stage (or a run) ends; their failure is reported, never changes the status. */
@@ -212,6 +215,8 @@ export interface DatumRunRecord {
   /** Log blob (type 6) with the captured stdout/stderr, if the command ran. */
   log: string | null;
   error: string | null;
+  /** The engine's id of the job that ran it (Slurm `12_3`, a Kubernetes Job/index); absent for local runs. */
+  engineJob?: string;
 }
 
 export interface StageRunRecord {

@@ -65,7 +65,7 @@ describe('parseConfig', () => {
   const cases: [string, string, string][] = [
     ['retries type', stage('cmd: x\nretries: -1'), 'dv.yaml: stages.clean.retries: expected a non-negative integer'],
     ['retries string', stage('cmd: x\nretries: "2"'), 'dv.yaml: stages.clean.retries: expected a non-negative integer'],
-    ['unknown stage key', stage('cmd: x\nouts: [a]\nretry: 2'), 'dv.yaml: stages.clean.retry: unknown key (expected one of: cmd, foreach, deps, outs, params, retries, env, partition, after, timeout, desc, metrics, plots, wdir, frozen, always_changed, hooks, isolation, network, identity, resources, s3)'],
+    ['unknown stage key', stage('cmd: x\nouts: [a]\nretry: 2'), 'dv.yaml: stages.clean.retry: unknown key (expected one of: cmd, foreach, deps, outs, params, retries, env, partition, after, timeout, desc, metrics, plots, wdir, frozen, always_changed, hooks, isolation, network, identity, resources, s3, executor, batch, image, data, slurm, kubernetes)'],
     ['unknown top key', 'stage: {}\n', 'dv.yaml: stage: unknown key (expected one of: params, stages, hooks, identity, identities)'],
     ['missing stages', 'params: {a: 1}\n', 'dv.yaml: stages: missing (a map of stage name: definition)'],
     ['missing cmd', stage('outs: [a]'), 'dv.yaml: stages.clean.cmd: missing (the command to run)'],

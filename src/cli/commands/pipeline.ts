@@ -55,7 +55,11 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .option('-m, --message <msg>', 'commit message')
     .option('--isolation <local|sandbox>', 'run every stage so (sandbox: bubblewrap), whatever dv.yaml says')
     .option('--json', 'print the run result as JSON')
+    .option('--executor <local|slurm|kubernetes>', "run every stage's datums there (default: each stage's executor key)")
     .action((stages: string[], o) => withRepo(g(), async (repo, progress) => {
+      if (o.executor !== undefined && !['local', 'slurm', 'kubernetes'].includes(o.executor)) {
+        throw new DvError(`--executor must be local, slurm or kubernetes, got '${o.executor}'`, 2);
+      }
       const { runPipeline } = await import('../../pipeline/run.js');
       if (o.isolation !== undefined && o.isolation !== 'local' && o.isolation !== 'sandbox') throw new DvError(`--isolation must be local or sandbox, got '${o.isolation}'`, 2);
       // Jobs with S3 access reach an in-process dv serve on loopback (started on first need).
@@ -99,7 +103,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
       try {
         r = await runPipeline(repo, { stages, force: o.force, dryRun: o.dryRun, jobs: o.jobs, params: o.param,
           branch: o.branch, backfill: o.backfill, order: o.order, keepGoing: o.keepGoing, message: o.message, onProgress, signal: ac.signal,
-          isolation: o.isolation, jobEndpoint });
+          isolation: o.isolation, jobEndpoint, executorKind: o.executor });
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
@@ -111,7 +115,10 @@ export function register(program: Command, g: () => GlobalOptions): void {
         throw new DvError(`run ${shortId(r.runId!)} cancelled; ${kept} finished datum(s) kept in the run-cache, the next dv run resumes from them`, 130);
       }
       if (o.json) printJson(r);
-      else if (r.dryRun) printPlans(r.plans, describeReason as (x: never) => string);
+      else if (r.dryRun) {
+        printPlans(r.plans, describeReason as (x: never) => string);
+        for (const b of r.submissions ?? []) println(`\n# ${b.executor} batch of stage ${b.stage}: ${b.datums.length} datum(s)\n${b.text}`);
+      }
       else if (!g().quiet) {
         for (const s of r.record?.stages ?? []) {
           const c = s.counts;

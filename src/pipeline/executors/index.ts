@@ -1,25 +1,40 @@
 // Which executor runs a stage's datums. A run makes one instance of each kind it
 // needs, on first use, and closes them when it ends. Every executor is its own file
 // in this directory behind the Executor seam (../executor.ts); choosing one for a
-// stage happens here and nowhere else.
-import type { Executor } from '../executor.js';
+// stage happens here and nowhere else: `--executor` when given, else the stage's
+// `executor:` key, else local; a local stage runs in the sandbox when
+// `--isolation sandbox` or its `isolation: sandbox` says so.
+import { dirname } from 'node:path';
+import type { ExecutorKind } from '../config-cluster.js';
 import type { IdentityConfig } from '../config-sandbox.js';
+import type { Executor } from '../executor.js';
 import { WithJobAccess, type JobAccess } from '../job-access.js';
 import type { StageConfig } from '../types.js';
+import { KubernetesExecutor, type CredentialsFn } from './kubernetes.js';
 import { LocalExecutor } from './local.js';
 import { SandboxExecutor } from './sandbox.js';
+import { SlurmExecutor } from './slurm.js';
 
 export interface ExecutorsOptions {
   /** Project root (an experiment's copy for queued experiments). */
   root: string;
   /** Scratch space on the repository's filesystem (.dv/tmp). */
   tmpDir: string;
-  /** `dv run --isolation`: overrides every stage's `isolation`. */
+  /** `dv run --executor`: every stage runs there. */
+  kind?: ExecutorKind;
+  /** `dv run --isolation`: overrides every local stage's `isolation`. */
   isolation?: 'local' | 'sandbox';
   /** dv.yaml `identities:` (sandboxed stages with `identity:` run as them). */
   identities?: Map<string, IdentityConfig>;
   /** Temporary S3 keys for stages that ask for them (s3: true, identity). */
   access?: JobAccess;
+  /** Credentials for cluster jobs (a temporary job key), delivered to the pods in a Secret. */
+  credentials?: CredentialsFn;
+}
+
+/** The kind of engine a stage runs on. */
+export function executorKind(stage: StageConfig, override?: ExecutorKind): ExecutorKind {
+  return override ?? stage.cluster?.executor ?? 'local';
 }
 
 export class Executors {
@@ -31,7 +46,8 @@ export class Executors {
   /** The executor for this stage's datums. */
   for(stage: StageConfig): Executor {
     if (this.fixed) return this.fixed;
-    const kind = this.opts.isolation ?? stage.isolation?.mode ?? 'local';
+    const engine = executorKind(stage, this.opts.kind);
+    const kind = engine !== 'local' ? engine : this.opts.isolation ?? stage.isolation?.mode ?? 'local';
     let ex = this.made.get(kind);
     if (!ex) {
       ex = this.make(kind);
@@ -41,8 +57,10 @@ export class Executors {
   }
 
   private make(kind: string): Executor {
-    const base = { root: this.opts.root, tmpDir: this.opts.tmpDir };
-    const ex = kind === 'sandbox' ? new SandboxExecutor({ ...base, identities: this.opts.identities }) : new LocalExecutor(base);
+    const { root, tmpDir } = this.opts;
+    if (kind === 'slurm') return new SlurmExecutor({ root, dvDir: dirname(tmpDir) });
+    if (kind === 'kubernetes') return new KubernetesExecutor({ root, dvDir: dirname(tmpDir), credentials: this.opts.credentials });
+    const ex = kind === 'sandbox' ? new SandboxExecutor({ root, tmpDir, identities: this.opts.identities }) : new LocalExecutor({ root, tmpDir });
     return this.opts.access ? new WithJobAccess(ex, this.opts.access) : ex;
   }
 

@@ -28,7 +28,7 @@ export interface LocalExecutorOptions {
   spawnVia?: 'native' | 'node';
 }
 
-async function walkFiles(dir: string, rel: string, out: { rel: string; abs: string }[]): Promise<string | null> {
+export async function walkFiles(dir: string, rel: string, out: { rel: string; abs: string }[]): Promise<string | null> {
   for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const abs = join(dir, e.name);
     const r = `${rel}/${e.name}`;
