@@ -77,11 +77,43 @@ export function mayMove(p: Protection, who: Actor): boolean {
 
 /** Throws (code PROTECTED) unless `who` may move `branch`. */
 export function assertMayMove(repo: Repo, branch: string, who: Actor | Actor[]): void {
-  const p = protectionOf(repo, branch);
+  assertAllowed(protectionOf(repo, branch), who);
+}
+
+/** The same check against a list held elsewhere (a remote's); `where` prefixes the message. */
+export function assertAllowed(p: Protection | null | undefined, who: Actor | Actor[], where = ''): void {
   if (!p) return;
   for (const a of Array.isArray(who) ? who : [who]) {
     if (mayMove(p, a)) continue;
     const as = a.key ? `key ${a.key}${a.identity ? ` (identity ${a.identity})` : ''}` : `identity '${a.identity}'`;
-    throw new DvError(`branch '${branch}' is protected: ${as} may not change it (allowed: ${p.allow.join(', ') || 'nobody'})`, 1, 'PROTECTED');
+    throw new DvError(`${where}branch '${p.branch}' is protected: ${as} may not change it (allowed: ${p.allow.join(', ') || 'nobody'})`, 1, 'PROTECTED');
   }
+}
+
+/**
+ * A remote's list after a push of `branches` by `who`: each pushed branch protected
+ * here replaces the remote's entry (which `who` must be allowed by); entries of other
+ * branches stay. Null when nothing changes.
+ */
+export function publishProtections(repo: Repo, remote: Protection[], branches: string[], who: Actor): Protection[] | null {
+  const out = new Map(remote.map((p) => [p.branch, p]));
+  let changed = false;
+  for (const b of branches) {
+    const mine = protectionOf(repo, b);
+    const theirs = out.get(b);
+    if (!mine || (theirs && JSON.stringify([...theirs.allow].sort()) === JSON.stringify([...mine.allow].sort()))) continue;
+    assertAllowed(theirs, who, 'the remote\'s ');
+    out.set(b, mine);
+    changed = true;
+  }
+  return changed ? [...out.values()].sort((a, b) => (a.branch < b.branch ? -1 : 1)) : null;
+}
+
+/** dv fetch / clone: the remote's protections apply here too, for branches not protected locally. */
+export function adoptProtections(repo: Repo, remote: Protection[]): string[] {
+  const local = listProtected(repo);
+  const have = new Set(local.map((p) => p.branch));
+  const adopted = remote.filter((p) => !have.has(p.branch));
+  if (adopted.length) save(repo, [...local, ...adopted]);
+  return adopted.map((p) => p.branch);
 }

@@ -7,6 +7,7 @@
 import { DvError } from '../../store/errors.js';
 import { indexedPacks } from '../../store/maintenance.js';
 import { droppedPacks, forgetDropped } from '../gc.js';
+import { adoptProtections } from '../protect.js';
 import { markReachable } from '../reachable.js';
 import type { Repo } from '../repo.js';
 import { resolveRemote } from './config.js';
@@ -69,11 +70,13 @@ export async function fetchWith(repo: Repo, remote: Remote, onProgress?: OnProgr
     forgetDropped(repo, again.map((p) => p.id));
     await checkComplete(repo, remote, moved);
   }
+  const guarded = await remote.readProtected();
   repo.db.transaction(() => {
     for (const c of changes) {
       if (c.status === 'pruned') repo.refs.delete(c.ref);
       else if (c.status === 'new' || c.status === 'updated') repo.refs.set(c.ref, c.new!);
     }
+    adoptProtections(repo, guarded);
   })();
   return {
     remote: remote.name, url: remote.url, packsFetched: fetched.length,

@@ -2,11 +2,15 @@
 // remote's prefix, and the dv-remote.json document that marks a bucket as a dv remote.
 import { DvError } from '../../store/errors.js';
 import type { ChunkerParams } from '../../store/chunker.js';
+import type { Protection } from '../protect.js';
 
 export const META_KEY = 'dv-remote.json';
 export const PACKS_PREFIX = 'packs/';
 export const REFS_PREFIX = 'refs/';
 export const LOCKS_PREFIX = 'locks/';
+/** The remote's protected branches ([{branch, allow}]): dv push refuses to move them
+ * for anyone not allowed, and fetch adopts them (protect.ts). */
+export const PROTECTED_KEY = 'protected.json';
 /** Held by a running remote gc; pushes do not write refs while it is live. */
 export const GC_LEASE_KEY = 'locks/gc';
 export const REMOTE_FORMAT = 1;
@@ -87,4 +91,18 @@ export function sameChunker(a: RemoteMeta['chunker'], b: RemoteMeta['chunker']):
 
 export function describeChunker(c: RemoteMeta['chunker']): string {
   return `${c.algorithm} ${c.min}/${c.avg}/${c.max}`;
+}
+
+export function encodeProtected(list: Protection[]): Buffer {
+  return Buffer.from(JSON.stringify({ format: 1, branches: list }) + '\n');
+}
+
+export function decodeProtected(body: Buffer, url: string): Protection[] {
+  try {
+    const doc = JSON.parse(body.toString('utf8')) as { format: number; branches: Protection[] };
+    if (doc.format !== 1 || !Array.isArray(doc.branches)) throw new Error('bad shape');
+    return doc.branches.map((p) => ({ branch: String(p.branch), allow: p.allow.map(String) }));
+  } catch {
+    throw new DvError(`remote ${url}: ${PROTECTED_KEY} is not a protected-branches document; refusing to push (fix or delete it)`);
+  }
 }

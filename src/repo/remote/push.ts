@@ -10,6 +10,7 @@ import { indexedPacks } from '../../store/maintenance.js';
 import { pool } from '../../store/pool.js';
 import type { Repo } from '../repo.js';
 import { historyRoots } from '../reachable.js';
+import { assertAllowed, localActor, publishProtections } from '../protect.js';
 import { isAncestor } from './ancestry.js';
 import { resolveRemote } from './config.js';
 import type { OnProgress } from './progress.js';
@@ -132,6 +133,11 @@ async function pushWith(repo: Repo, remote: Remote, wanted: { ref: string; commi
   const result: PushResult = { remote: remote.name, url: remote.url, refs: plans.map(({ theirs: _, ...p }) => p),
     packsUploaded: 0, bytesUploaded: 0, packsSkipped: 0, refUpdates: 'none', pinned: [] };
   const moving = plans.filter((p) => p.status !== 'up-to-date');
+  // Branches protected on the remote move only by those it allows: refused before anything is sent.
+  const who = localActor();
+  const guarded = await remote.readProtected();
+  for (const p of moving) if (p.ref.startsWith('heads/')) assertAllowed(guarded.find((g) => g.branch === p.ref.slice(6)), who, `push to '${remote.name}' rejected: `);
+  const published = publishProtections(repo, guarded, plans.filter((p) => p.ref.startsWith('heads/')).map((p) => p.ref.slice(6)), who);
   const pinned = pins.length ? await remote.listPins() : new Set<string>();
   const newPins = pins.filter((id) => !pinned.has(id));
   if (moving.length || newPins.length) {
@@ -152,6 +158,7 @@ async function pushWith(repo: Repo, remote: Remote, wanted: { ref: string; commi
     await pool(newPins, remote.jobs, (id) => remote.writePin(id));
     result.pinned = newPins;
   }
+  if (published) await remote.writeProtected(published); // after the refs it guards
   repo.db.transaction(() => {
     for (const p of plans) if (p.ref.startsWith('heads/')) repo.refs.set(`remotes/${remote.name}/${p.ref.slice(6)}`, p.new);
   })();

@@ -6,9 +6,10 @@ import { S3Backend } from '../../store/s3backend.js';
 import type { RemoteConfig } from '../config.js';
 import type { RepoConfig } from '../config.js';
 import {
-  decodeMeta, decodeRef, describeChunker, encodeMeta, encodeRef, isBranchOrTagRef, META_KEY, PACKS_PREFIX, parsePackKey, PINS_PREFIX, pinKey,
-  REFS_PREFIX, refKey, sameChunker, type RemoteMeta,
+  decodeMeta, decodeProtected, decodeRef, describeChunker, encodeMeta, encodeProtected, encodeRef, isBranchOrTagRef, META_KEY, PACKS_PREFIX, parsePackKey, PINS_PREFIX, pinKey,
+  PROTECTED_KEY, REFS_PREFIX, refKey, sameChunker, type RemoteMeta,
 } from './layout.js';
+import type { Protection } from '../protect.js';
 
 export interface RemotePack {
   id: string;
@@ -109,6 +110,16 @@ export class Remote {
   }
 
   /** The commits pinned on the remote (one LIST; the id is the key). */
+  /** The remote's protected branches (none when it has no list). */
+  async readProtected(): Promise<Protection[]> {
+    const got = await this.backend.get(PROTECTED_KEY);
+    return got ? decodeProtected(got.body, this.url) : [];
+  }
+
+  async writeProtected(list: Protection[]): Promise<void> {
+    await this.backend.put(PROTECTED_KEY, encodeProtected(list), { contentType: 'application/json' });
+  }
+
   async listPins(): Promise<Set<string>> {
     const out = new Set<string>();
     for await (const o of this.backend.list(PINS_PREFIX)) {
