@@ -1,7 +1,7 @@
 // The local SQLite index (WAL). Each area (store, repo, pipeline, s3proxy) owns its
 // tables and migrates them under its own version key, so areas stay independent.
 import Database from 'better-sqlite3';
-import { DvError } from './errors.js';
+import { DvError, printable } from './errors.js';
 
 export type DB = Database.Database;
 
@@ -48,7 +48,12 @@ export function deleteMeta(db: DB, key: string): void {
  * newer dv is refused rather than silently misread. */
 export function migrate(db: DB, area: string, migrations: Migration[]): void {
   const key = `schema_version:${area}`;
-  const current = Number(getMeta(db, key) ?? 0);
+  const raw = getMeta(db, key);
+  // A damaged version must not pass for another one (NaN would skip every migration).
+  if (raw !== undefined && !/^[0-9]{1,9}$/.test(raw)) {
+    throw new DvError(`cannot read ${db.name}: its ${area} schema version is damaged (${JSON.stringify(printable(raw))}); dv fsck --repair rebuilds it from the packs and .dv/refs.log`);
+  }
+  const current = Number(raw ?? 0);
   const latest = migrations.length ? migrations[migrations.length - 1].version : 0;
   if (current > latest) {
     throw new DvError(`repository ${area} schema version ${current} is newer than this dv supports (${latest}); upgrade dv`);

@@ -285,6 +285,14 @@ describe('dv.db lost: dv fsck --repair rebuilds it from the packs and .dv/refs.l
     });
   }, 120_000);
 
+  it('a schema version damaged (read as no version, it would skip every migration)', async () => {
+    await damagedThenRepaired((file) => {
+      const db = new Database(file);
+      db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version:repo'").run('\x01');
+      db.close();
+    });
+  }, 120_000);
+
   it('dv.db deleted (with its -wal and -shm)', async () => {
     await damagedThenRepaired((db) => { for (const ext of ['', '-wal', '-shm']) fs.rmSync(db + ext, { force: true }); });
   }, 120_000);
