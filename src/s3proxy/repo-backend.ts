@@ -233,12 +233,13 @@ export class RepoBackend implements ProxyBackend {
         for (const [p, pred] of opts.expect ?? []) if (!pred(await current(p))) throw new CommitConflict(p);
         const effective = new Map<string, FileChange | null>();
         for (const [p, c] of changes) {
+          // A marker changes the tree only when it creates or removes an empty directory.
+          if (isMarkerPath(p) && (c ? (await this.repo.lookup(head, p.slice(0, -1)))?.type === 'dir' : !(await current(p)))) continue;
           if (opts.skipUnchanged && sameFile(await current(p), c)) continue;
           effective.set(p, c);
         }
         if (effective.size === 0) return { id: head, created: false };
-        for (const [p, c] of effective) {
-          if (c && isMarkerPath(p) && c.size !== 0) throw s3err('InvalidArgument', `'${p}' ends in '/': a directory marker, which must be empty (0 bytes).`);
+        for (const c of effective.values()) {
           for (const [id] of c?.chunks ?? []) {
             if (!this.repo.blobs.has(Buffer.from(id, 'hex'))) {
               throw s3err('OperationAborted', `Part of this upload was removed from the store (by dv gc) before it could be committed; upload it again.`);
