@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TempDirs, dvJson, dvOk, writeFile } from '../helpers/cli.js';
-import { awsEnv, findTool, startServe, stopServe, type Key, type Served } from '../helpers/serve.js';
+import { awsEnv, findTool, rcloneEnv, startServe, stopServe, type Key, type Served } from '../helpers/serve.js';
 
 const run = promisify(execFile);
 const tmp = new TempDirs();
@@ -72,6 +72,12 @@ describe('directory markers', () => {
     await expect(api('put-object', '--key', 'staging/data/full/', '--body', body)).rejects.toThrow(/InvalidArgument/);
     await expect(api('put-object', '--key', 'staging/data//b', '--body', body)).rejects.toThrow(/InvalidArgument/);
 
+    // A marker for a directory that has files is redundant: 200, and no commit.
+    const before = (await dvJson<unknown[]>(proj, ['log', 'staging', '--json'])).length;
+    await api('put-object', '--key', 'staging/data/');
+    expect((await dvJson<unknown[]>(proj, ['log', 'staging', '--json'])).length).toBe(before);
+    expect(keysOf(await api('list-objects-v2', '--prefix', 'staging/data/'))).toEqual(keysOf(v2));
+
     // The workspace: checkout creates the empty directories, status is clean, commit keeps them.
     await dvOk(proj, ['checkout', 'staging']);
     expect(fs.readdirSync(path.join(proj, 'data/empty'))).toEqual([]);
@@ -90,14 +96,7 @@ describe('directory markers', () => {
   });
 
   it('rclone sees a marker as a directory; its mkdir succeeds (Debian rclone 1.60 writes no marker objects)', async () => {
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH, HOME: home,
-      RCLONE_CONFIG: path.join(home, 'rclone.conf'),
-      RCLONE_CONFIG_DV_TYPE: 's3', RCLONE_CONFIG_DV_PROVIDER: 'Other', RCLONE_CONFIG_DV_ENDPOINT: s.url,
-      RCLONE_CONFIG_DV_ACCESS_KEY_ID: key.id, RCLONE_CONFIG_DV_SECRET_ACCESS_KEY: key.secret,
-      RCLONE_CONFIG_DV_FORCE_PATH_STYLE: 'true', RCLONE_CONFIG_DV_NO_CHECK_BUCKET: 'true',
-    };
-    delete env.AWS_CA_BUNDLE;
+    const env = rcloneEnv(home, key, s.url);
     const rclone = async (...args: string[]) => (await run(RCLONE, ['--low-level-retries', '1', '--retries', '1', ...args], { env })).stdout;
     await rclone('mkdir', 'dv:weather/staging/rc/made');
     await api('put-object', '--key', 'staging/rc/marked/');
