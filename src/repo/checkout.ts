@@ -9,7 +9,7 @@ import { restoreFile } from './fileio.js';
 import type { Repo } from './repo.js';
 import type { Progress } from './snapshot.js';
 import { isUnder, normalizeTracked } from './paths.js';
-import { diffTrees, sameContent, type FlatTree } from './trees.js';
+import { addedEmptyDirs, diffTrees, sameContent, type FlatTree } from './trees.js';
 import { diffAgainstMirror, isClean } from './mirror-diff.js';
 import { scanDetailed } from './scan.js';
 import { hashFile, linkedParents, scanWorkspace, StatCache, type WsFile } from './workspace.js';
@@ -92,7 +92,11 @@ interface Plan {
   chmods: [path: string, mode: number][];
   /** Paths of the target's files: directories holding one are never removed. */
   keep: Iterable<string>;
+  /** Empty directories of the target to create (S3 directory markers; see trees.ts). */
+  dirs?: string[];
 }
+
+const inScope = (dirs: string[], scope: string[]): string[] => dirs.filter((d) => scope.some((t) => isUnder(d, t)));
 
 export async function checkoutTo(repo: Repo, target: { commit: string; branch: string | null }, opts: CheckoutOptions): Promise<CheckoutResult> {
   const targetCommit = await repo.readCommit(target.commit);
@@ -105,6 +109,7 @@ export async function checkoutTo(repo: Repo, target: { commit: string; branch: s
   if (movesHead && headId && !readJournal(repo)) {
     const headTree = (await repo.readCommit(headId)).tree;
     const plan = cache.mirrors(headTree) ? await planFromTrees(repo, cache, scope, headTree, targetCommit.tree, !!opts.force) : null;
+    if (plan) plan.dirs = inScope(await addedEmptyDirs(repo.objects, headTree, targetCommit.tree), scope);
     if (plan) return finishCheckout(repo, target, opts, plan, cache, () => cache.setMirror(targetCommit.tree));
   }
   const want = restrict(await repo.flatten(target.commit), scope);
@@ -118,6 +123,8 @@ export async function checkoutTo(repo: Repo, target: { commit: string; branch: s
   const journal = readJournal(repo);
   if (journal && journal.commit !== target.commit) known.push(restrict(await repo.flatten(journal.commit), scope));
   const plan = await planCheckout(repo, want, known, cache, scope, !!opts.force);
+  // Empty directories (S3 directory markers) of the target; a restore of PATHs writes only files.
+  if (!restoring) plan.dirs = inScope(await addedEmptyDirs(repo.objects, null, targetCommit.tree), scope);
   return finishCheckout(repo, target, opts, plan, cache, () => cache.mirrorIfComplete(targetCommit.tree, want));
 }
 
@@ -250,6 +257,9 @@ async function applyCheckout(repo: Repo, plan: Plan, onProgress?: (p: Progress) 
     onProgress?.(progress);
   });
   for (const [p, mode] of plan.chmods) fs.chmodSync(path.join(repo.root, p), mode);
+  for (const d of plan.dirs ?? []) {
+    if (!fs.lstatSync(path.join(repo.root, d), { throwIfNoEntry: false })) fs.mkdirSync(path.join(repo.root, d), { recursive: true });
+  }
   return recorded;
 }
 

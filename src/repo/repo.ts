@@ -18,7 +18,7 @@ import { openFile } from './fileio.js';
 import { Refs, checkRefName, type Head } from './refs.js';
 import { assertMayMove, localActor, type Actor } from './protect.js';
 import { REPO_MIGRATIONS } from './schema.js';
-import { flatten, lookup, updateTree, walk, type FlatTree } from './trees.js';
+import { flatten, isMarkerPath, lookup, updateTree, walk, type FlatTree } from './trees.js';
 import { isUnder, normalizeTracked } from './paths.js';
 import type { ChunkerParams } from '../store/chunker.js';
 import { BlobType } from '../store/packfile.js';
@@ -252,8 +252,9 @@ export class Repo {
     return flatten(this.objects, (await this.readCommit(commitId)).tree);
   }
 
-  async *walk(commitId: string, prefix = '', opts: { startAfter?: string } = {}): AsyncGenerator<WalkItem> {
-    yield* walk(this.objects, (await this.readCommit(commitId)).tree, prefix, opts.startAfter ?? '');
+  /** `markers`: also yield each empty directory as the zero-byte S3 key `dir/`. */
+  async *walk(commitId: string, prefix = '', opts: { startAfter?: string; markers?: boolean } = {}): AsyncGenerator<WalkItem> {
+    yield* walk(this.objects, (await this.readCommit(commitId)).tree, prefix, opts.startAfter ?? '', opts.markers ?? false);
   }
 
   openFile(file: StoredFile, start?: number, end?: number): Readable {
@@ -310,7 +311,7 @@ export class Repo {
   async commitChanges(branch: string, changes: Map<string, StoredFile & { mode?: number } | null>, message: string,
     opts: CommitChangesOptions = {}): Promise<string> {
     checkRefName(branch, 'branch');
-    for (const p of changes.keys()) checkCommitPath(p);
+    for (const p of changes.keys()) checkCommitPath(isMarkerPath(p) ? p.slice(0, -1) : p);
     return this.withLock('commit', async () => {
       const actors = opts.actor === undefined ? [localActor()] : Array.isArray(opts.actor) ? opts.actor : [opts.actor];
       assertMayMove(this, branch, actors);
@@ -324,7 +325,7 @@ export class Repo {
         entries.set(p, c && { name: p.split('/').pop()!, type: 'file', mode: c.mode ?? 0o644, size: c.size, hash: c.hash, chunks: c.chunks, ...(c.s3 ? { s3: c.s3 } : {}) });
       }
       const tracked = base?.paths ?? [];
-      const added = [...changes.keys()].filter((p) => !tracked.some((t) => isUnder(p, t)))
+      const added = [...changes.keys()].map((p) => (isMarkerPath(p) ? p.slice(0, -1) : p)).filter((p) => !tracked.some((t) => isUnder(p, t)))
         .map((p) => opts.track?.find((t) => isUnder(p, t)) ?? p.split('/')[0]);
       const paths = normalizeTracked([...tracked, ...added]);
       const tree = await updateTree(this.objects, base?.tree ?? null, entries);

@@ -1,5 +1,5 @@
 // Walking, building and comparing trees. Paths are project-relative with '/'.
-import type { ObjectStore } from './objects.js';
+import { entrySortKey, type ObjectStore } from './objects.js';
 import { DvError } from '../store/errors.js';
 import type { DirEntry, FileEntry, Tree, TreeEntry, WalkItem } from './types.js';
 
@@ -41,9 +41,15 @@ export async function lookup(objects: ObjectStore, rootTree: string, path: strin
  * after `startAfter`, in key order. Subtrees that cannot match are never read, so
  * paging through a large listing with startAfter costs O(n) overall.
  */
-export async function* walk(objects: ObjectStore, rootTree: string, prefix = '', startAfter = ''): AsyncGenerator<WalkItem> {
+export async function* walk(objects: ObjectStore, rootTree: string, prefix = '', startAfter = '', markers = false): AsyncGenerator<WalkItem> {
   async function* visit(id: string, dir: string): AsyncGenerator<WalkItem> {
-    for (const e of (await objects.readTree(id)).entries) {
+    const { entries } = await objects.readTree(id);
+    // An empty directory is the S3 directory marker `dir/` (only S3 listings ask for it).
+    if (markers && dir && !entries.length) {
+      const key = `${dir}/`;
+      if (key.startsWith(prefix) && !(startAfter && key <= startAfter)) yield { path: key, entry: markerEntry() };
+    }
+    for (const e of entries) {
       const p = join(dir, e.name);
       if (e.type === 'dir') {
         const d = p + '/';
@@ -59,6 +65,17 @@ export async function* walk(objects: ObjectStore, rootTree: string, prefix = '',
   }
   yield* visit(rootTree, '');
 }
+
+/** BLAKE3 of zero bytes: the content of a directory marker. */
+export const EMPTY_HASH = 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262';
+
+/** The zero-byte object an empty directory reads as through S3 (key `dir/`). */
+export function markerEntry(): FileEntry {
+  return { name: '', type: 'file', mode: 0o644, size: 0, hash: EMPTY_HASH, chunks: [], s3: { etag: 'd41d8cd98f00b204e9800998ecf8427e' } };
+}
+
+/** Whether a change path names a directory marker (`a/b/`): set = keep `a/b` as a directory, null = drop it if empty. */
+export const isMarkerPath = (p: string): boolean => p.endsWith('/');
 
 interface DirNode {
   files: FileEntry[];
@@ -90,15 +107,17 @@ export async function buildTree(objects: ObjectStore, files: Iterable<[string, F
  * Applies file changes (null = delete) to a tree, rewriting only the directories on the
  * changed paths, and in a large directory only the parts holding a change: a commit of a
  * few files into a large tree costs a few small trees, not the whole tree. The result is
- * the tree buildTree gives for the changed file list. Directories left empty disappear,
- * as they never exist in dv.
+ * the tree buildTree gives for the changed file list. Directories left empty by deleting
+ * files disappear; a marker change `a/b/` (isMarkerPath) keeps or drops an empty directory.
  */
 export async function updateTree(objects: ObjectStore, root: string | null, changes: Map<string, FileEntry | null>): Promise<string> {
   const apply = async (treeId: string | null, list: [string, FileEntry | null][], dirPath: string): Promise<string | null> => {
     // Keyed by sort key: deleting file `x` leaves a directory `x/` alone, and the reverse.
     const edits = new Map<string, TreeEntry | null>();
     const below = new Map<string, [string, FileEntry | null][]>();
+    let marker: 'keep' | 'drop' | undefined;
     for (const [p, e] of list) {
+      if (p === '') { marker = e ? 'keep' : 'drop'; continue; } // a marker `dir/` reached its directory
       const i = p.indexOf('/');
       if (i < 0) { edits.set(p, e && { ...e, name: p }); continue; }
       const dir = p.slice(0, i);
@@ -119,7 +138,10 @@ export async function updateTree(objects: ObjectStore, root: string | null, chan
       const other = e.type === 'dir' ? e.name : `${e.name}/`;
       if (await after(other)) throw new DvError(`'${dirPath}${e.name}' would be both a file and a directory`);
     }
-    return objects.editTree(treeId, edits);
+    const id = await objects.editTree(treeId, edits);
+    if (marker === 'keep' && id === null) return objects.writeTree({ entries: [] });
+    if (marker === 'drop' && id !== null && !(await objects.readTree(id)).entries.length) return null;
+    return id;
   };
   return (await apply(root, [...changes], '')) ?? objects.writeTree({ entries: [] });
 }
@@ -158,6 +180,24 @@ export async function diffTrees(objects: ObjectStore, a: string | null, b: strin
     else if (yf) out.push({ path: p, status: 'added', new: yf });
   }
   return out.sort((l, r) => (l.path < r.path ? -1 : l.path > r.path ? 1 : 0));
+}
+
+/**
+ * Empty directories of tree `b` that `a` does not have as empty directories (a null `a`:
+ * all of them). Equal subtrees are skipped, so between versions this costs the change.
+ */
+export async function addedEmptyDirs(objects: ObjectStore, a: string | null, b: string, dir = ''): Promise<string[]> {
+  if (a === b) return [];
+  const eb = (await objects.readTree(b)).entries;
+  if (!eb.length) return dir ? [dir] : [];
+  const ma = new Map((a ? (await objects.readTree(a)).entries : []).map((e) => [entrySortKey(e), e]));
+  const out: string[] = [];
+  for (const e of eb) {
+    if (e.type !== 'dir') continue;
+    const x = ma.get(`${e.name}/`);
+    out.push(...(await addedEmptyDirs(objects, x?.type === 'dir' ? x.tree : null, e.tree, join(dir, e.name))));
+  }
+  return out;
 }
 
 /** Per-file changes between two flat file maps. */

@@ -23,6 +23,7 @@ import { createHasher } from '../store/hash.js';
 import { WriterLease } from '../repo/leases.js';
 import { openFile } from '../repo/fileio.js';
 import { DV_DIR, type Repo } from '../repo/repo.js';
+import { isMarkerPath, markerEntry } from '../repo/trees.js';
 import type { FileEntry, IngestedFile, StoredFile, WalkItem } from '../repo/types.js';
 import { s3err } from './errors.js';
 import {
@@ -144,13 +145,21 @@ export class RepoBackend implements ProxyBackend {
   }
 
   async *walk(_repo: string, commit: string, prefix: string, startAfter?: string): AsyncIterable<WalkItem> {
-    yield* this.repo.walk(commit, prefix, { startAfter });
+    yield* this.repo.walk(commit, prefix, { startAfter, markers: true });
   }
 
   async stat(_repo: string, commit: string, p: string): Promise<FileEntry | null> {
-    if (p.split('/').some((s) => s === '')) return null; // lookup would skip empty segments
-    const e = await this.repo.lookup(commit, p);
-    return e?.type === 'file' ? e : null;
+    return this.entryAt(commit, p);
+  }
+
+  /** The file at `p`, or for a marker key `a/b/` an empty directory `a/b` read as zero bytes. */
+  private async entryAt(commit: string, p: string): Promise<FileEntry | null> {
+    const marker = isMarkerPath(p);
+    const file = marker ? p.slice(0, -1) : p;
+    if (file.split('/').some((s) => s === '')) return null; // lookup would skip empty segments
+    const e = await this.repo.lookup(commit, file);
+    if (!marker) return e?.type === 'file' ? e : null;
+    return e?.type === 'dir' && !(await this.repo.objects.readTree(e.tree)).entries.length ? markerEntry() : null;
   }
 
   open(_repo: string, entry: StoredFile, start: number, endExclusive: number): Readable {
@@ -226,13 +235,12 @@ export class RepoBackend implements ProxyBackend {
         // Inside the lock: the head read here is the one the commit builds on.
         const head = this.repo.refs.get(`heads/${branch}`);
         if (!head) throw new DvError(`no branch '${branch}'`, 1, 'UNKNOWN_REF');
-        const current = async (p: string): Promise<FileEntry | null> => {
-          const e = await this.repo.lookup(head, p);
-          return e?.type === 'file' ? e : null;
-        };
+        const current = (p: string): Promise<FileEntry | null> => this.entryAt(head, p);
         for (const [p, pred] of opts.expect ?? []) if (!pred(await current(p))) throw new CommitConflict(p);
         const effective = new Map<string, FileChange | null>();
         for (const [p, c] of changes) {
+          // A marker changes the tree only when it creates or removes an empty directory.
+          if (isMarkerPath(p) && (c ? (await this.repo.lookup(head, p.slice(0, -1)))?.type === 'dir' : !(await current(p)))) continue;
           if (opts.skipUnchanged && sameFile(await current(p), c)) continue;
           effective.set(p, c);
         }

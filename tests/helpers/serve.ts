@@ -41,6 +41,17 @@ export function awsEnv(home: string, key: Key): NodeJS.ProcessEnv {
   };
 }
 
+/** rclone with the README's config as the remote `dv:`, from the environment only (plain http: no CA bundle). */
+export function rcloneEnv(home: string, key: Key, url: string): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH, HOME: home,
+    RCLONE_CONFIG: path.join(home, 'rclone.conf'),
+    RCLONE_CONFIG_DV_TYPE: 's3', RCLONE_CONFIG_DV_PROVIDER: 'Other', RCLONE_CONFIG_DV_ENDPOINT: url,
+    RCLONE_CONFIG_DV_ACCESS_KEY_ID: key.id, RCLONE_CONFIG_DV_SECRET_ACCESS_KEY: key.secret,
+    RCLONE_CONFIG_DV_FORCE_PATH_STYLE: 'true', RCLONE_CONFIG_DV_NO_CHECK_BUCKET: 'true',
+  };
+}
+
 /** The first of `candidates` that exists: the Debian packages' paths (CI installs them in .ci/run). */
 export function findTool(name: string, candidates = [`/usr/bin/${name}`, `/usr/local/bin/${name}`]): string {
   const hit = candidates.find((p) => fs.existsSync(p));

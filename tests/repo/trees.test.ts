@@ -8,7 +8,7 @@ import { fsck } from '../../src/repo/fsck.js';
 import { gc } from '../../src/repo/gc.js';
 import { ObjectStore, PART_MAX, PARTS_ABOVE, compareEntries, entrySortKey } from '../../src/repo/objects.js';
 import { add } from '../../src/repo/snapshot.js';
-import { buildTree, flatten, updateTree, type FlatTree } from '../../src/repo/trees.js';
+import { addedEmptyDirs, buildTree, flatten, updateTree, walk, type FlatTree } from '../../src/repo/trees.js';
 import type { FileEntry } from '../../src/repo/types.js';
 import { blake3Hex, fnv1a32 } from '../../src/store/hash.js';
 import { BlobType } from '../../src/store/packfile.js';
@@ -49,6 +49,22 @@ describe('updateTree', () => {
     const keepBefore = (await repo.objects.readTree(root)).entries.find((e) => e.name === 'keep');
     const keepAfter = (await repo.objects.readTree(updated)).entries.find((e) => e.name === 'keep');
     expect(keepAfter).toEqual(keepBefore);
+  });
+
+  it('a marker change keeps an empty directory, is a no-op on one with files, and drops it only while empty', async () => {
+    const { repo } = await fx.create();
+    const marker = file('m', '');
+    const base = await buildTree(repo.objects, new Map([['d/f.csv', file('d/f.csv', 'f')]]));
+    const marked = await updateTree(repo.objects, base, new Map([['d/e/g/', marker], ['d/', marker]]));
+    expect(await addedEmptyDirs(repo.objects, base, marked)).toEqual(['d/e/g']);
+    expect(await addedEmptyDirs(repo.objects, marked, marked)).toEqual([]);
+    expect([...(await flatten(repo.objects, marked)).keys()]).toEqual(['d/f.csv']);
+    const items = [];
+    for await (const it of walk(repo.objects, marked, 'd/', '', true)) items.push([it.path, it.entry.size]);
+    expect(items).toEqual([['d/e/g/', 0], ['d/f.csv', 1]]);
+    // Dropping a marker of a directory with files changes nothing; of an empty one, removes it and its emptied parents.
+    expect(await updateTree(repo.objects, marked, new Map([['d/', null]]))).toBe(marked);
+    expect(await updateTree(repo.objects, marked, new Map([['d/e/g/', null]]))).toBe(base);
   });
 
   it('builds from nothing and deletes down to an empty tree', async () => {

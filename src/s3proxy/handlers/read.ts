@@ -80,7 +80,7 @@ export async function findObject(ctx: Ctx, bucket: string, key: string): Promise
   const missing = (): Error => s3err('NoSuchKey', 'The specified key does not exist.', { Key: key });
   if (!loc) throw missing();
   requireRead(ctx, loc.ref, loc.kind);
-  if (loc.path === '' || loc.path.endsWith('/')) throw missing();
+  if (loc.path === '') throw missing();
   const entry = await ctx.backend.stat(bucket, loc.commit, loc.path);
   if (!entry) throw missing();
   return { loc, entry };
