@@ -73,7 +73,9 @@ function dump(dbFile: string): string {
         rows('SELECT id, size, blobs FROM packs ORDER BY id'),
         rows('SELECT id, type, pack, offset, length FROM blobs ORDER BY id'),
         rows('SELECT name, target FROM refs ORDER BY name'),
-        meta('HEAD') ?? 'ref: heads/main', meta('schema_version:store'), meta('schema_version:repo'),
+        meta('HEAD') ?? 'ref: heads/main',
+        // Every area's schema version: a damaged one stops dv from opening the repository.
+        rows("SELECT key, value FROM meta WHERE key LIKE 'schema\\_version:%' ESCAPE '\\' ORDER BY key"),
       ].join('\n');
     } finally {
       db.close();
