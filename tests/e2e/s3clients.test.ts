@@ -11,8 +11,8 @@ import http from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, TempDirs, dvJson, dvOk, writeFile, writeRandomFile } from '../helpers/cli.js';
-import { awsEnv, findTool, startServe, stopServe, type Key, type Served } from '../helpers/serve.js';
+import { REPO_ROOT, TempDirs, dvJson, writeRandomFile } from '../helpers/cli.js';
+import { awsEnv, findTool, rcloneEnv, servedProject, stopServe, type Key, type Served } from '../helpers/serve.js';
 
 const run = promisify(execFile);
 const MiB = 1 << 20;
@@ -46,15 +46,7 @@ function httpGet(url: string): Promise<Buffer> {
 }
 
 beforeAll(async () => {
-  proj = path.join(tmp.make('dv-clients-'), 'weather');
-  fs.mkdirSync(proj);
-  writeFile(proj, 'data/a.csv', 'x,y\n1,2\n');
-  await dvOk(proj, ['init']);
-  await dvOk(proj, ['add', 'data', '-m', 'v1']);
-  await dvOk(proj, ['branch', 'staging']);
-  key = await dvJson<Key>(proj, ['keys', 'create', '--read', '*', '--write', 'staging', '--json']);
-  s = await startServe(proj, []);
-  home = tmp.make('dv-clients-home-');
+  ({ proj, key, s, home } = await servedProject(tmp, 'dv-clients-', 'staging'));
   src = path.join(home, 'src');
   for (let i = 0; i < 30; i++) writeRandomFile(src, `f${String(i).padStart(2, '0')}.bin`, 1000 + i * 97, `c${i}`);
   writeRandomFile(src, 'sub/deep.bin', 3000, 'deep');
@@ -99,14 +91,7 @@ describe('AWS CLI', () => {
 
 describe('rclone', () => {
   it('copy, check and sync both ways, including a multipart upload; a second copy commits nothing', async () => {
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH, HOME: home,
-      RCLONE_CONFIG: path.join(home, 'rclone.conf'),
-      RCLONE_CONFIG_DV_TYPE: 's3', RCLONE_CONFIG_DV_PROVIDER: 'Other', RCLONE_CONFIG_DV_ENDPOINT: s.url,
-      RCLONE_CONFIG_DV_ACCESS_KEY_ID: key.id, RCLONE_CONFIG_DV_SECRET_ACCESS_KEY: key.secret,
-      RCLONE_CONFIG_DV_FORCE_PATH_STYLE: 'true', RCLONE_CONFIG_DV_NO_CHECK_BUCKET: 'true',
-    };
-    delete env.AWS_CA_BUNDLE; // rclone refuses a custom CA bundle on plain http
+    const env = rcloneEnv(home, key, s.url); // no AWS_CA_BUNDLE: rclone refuses a custom bundle on plain http
     const rclone = (...args: string[]) => run(RCLONE, ['--low-level-retries', '1', '--retries', '1', ...args], { env, maxBuffer: 64 * MiB });
     fs.copyFileSync(path.join(home, 'big.bin'), path.join(src, 'big.bin'));
     try {

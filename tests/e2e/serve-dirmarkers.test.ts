@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TempDirs, dvJson, dvOk, writeFile } from '../helpers/cli.js';
-import { awsEnv, findTool, rcloneEnv, startServe, stopServe, type Key, type Served } from '../helpers/serve.js';
+import { awsEnv, servedProject, findTool, rcloneEnv, stopServe, type Key, type Served } from '../helpers/serve.js';
 
 const run = promisify(execFile);
 const tmp = new TempDirs();
@@ -31,15 +31,7 @@ const keysOf = (r: Record<string, unknown>): string[] => ((r.Contents ?? []) as 
 const prefixesOf = (r: Record<string, unknown>): string[] => ((r.CommonPrefixes ?? []) as { Prefix: string }[]).map((c) => c.Prefix);
 
 beforeAll(async () => {
-  proj = path.join(tmp.make('dv-markers-'), 'weather');
-  fs.mkdirSync(proj);
-  writeFile(proj, 'data/a.csv', 'x,y\n1,2\n');
-  await dvOk(proj, ['init']);
-  await dvOk(proj, ['add', 'data', '-m', 'v1']);
-  await dvOk(proj, ['branch', 'staging']);
-  key = await dvJson<Key>(proj, ['keys', 'create', '--read', '*', '--write', 'staging', '--json']);
-  s = await startServe(proj, []);
-  home = tmp.make('dv-markers-home-');
+  ({ proj, key, s, home } = await servedProject(tmp, 'dv-markers-', 'staging'));
 });
 
 afterAll(async () => {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TempDirs, dvJson, dvOk, writeFile, writeRandomFile } from '../helpers/cli.js';
-import { awsEnv, findTool, startServe, stopServe, type Key, type Served } from '../helpers/serve.js';
+import { awsEnv, servedProject, findTool, stopServe, type Key, type Served } from '../helpers/serve.js';
 
 const run = promisify(execFile);
 const tmp = new TempDirs();
@@ -25,15 +25,7 @@ let home: string;
 const log = (branch: string) => dvJson<{ id: string; parents: string[]; message: string }[]>(proj, ['log', branch, '--json']);
 
 beforeAll(async () => {
-  proj = path.join(tmp.make('dv-gc-'), 'weather');
-  fs.mkdirSync(proj);
-  writeFile(proj, 'data/a.csv', 'x\n');
-  await dvOk(proj, ['init']);
-  await dvOk(proj, ['add', 'data', '-m', 'v1']);
-  await dvOk(proj, ['branch', 'sync']);
-  key = await dvJson<Key>(proj, ['keys', 'create', '--read', '*', '--write', 'sync', '--json']);
-  s = await startServe(proj, []);
-  home = tmp.make('dv-gc-home-');
+  ({ proj, key, s, home } = await servedProject(tmp, 'dv-gc-', 'sync', 'x\n'));
   for (let i = 0; i < FILES; i++) writeRandomFile(path.join(home, 'up'), `d${i % 10}/f${i}.bin`, 10 * 1024, `g${i}`);
 });
 

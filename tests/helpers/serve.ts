@@ -2,7 +2,7 @@
 // third-party S3 clients (AWS CLI, rclone, s3cmd, boto3) pointed at it.
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnDv, waitFor, type DvProcess } from './cli.js';
+import { dvJson, dvOk, spawnDv, waitFor, writeFile, type DvProcess, type TempDirs } from './cli.js';
 
 export interface Key { id: string; secret: string; read: string[]; write: string[] }
 
@@ -33,6 +33,24 @@ export async function stopServe(s: Served): Promise<number | null> {
 }
 
 /** A clean environment for the AWS CLI (and boto3) with `key`, nothing from the user's. */
+/**
+ * The served project most client tests start from: `weather/` with data/a.csv
+ * committed, a branch clients write to, a key reading everything and writing only
+ * that branch, `dv serve` on it, and a home directory for the clients' config.
+ */
+export async function servedProject(tmp: TempDirs, prefix: string, branch: string, csv = 'x,y\n1,2\n'):
+  Promise<{ proj: string; key: Key; s: Served; home: string }> {
+  const proj = path.join(tmp.make(prefix), 'weather');
+  fs.mkdirSync(proj);
+  writeFile(proj, 'data/a.csv', csv);
+  await dvOk(proj, ['init']);
+  await dvOk(proj, ['add', 'data', '-m', 'v1']);
+  await dvOk(proj, ['branch', branch]);
+  const key = await dvJson<Key>(proj, ['keys', 'create', '--read', '*', '--write', branch, '--json']);
+  const s = await startServe(proj, []);
+  return { proj, key, s, home: tmp.make(`${prefix}home-`) };
+}
+
 export function awsEnv(home: string, key: Key): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH, HOME: home, AWS_ACCESS_KEY_ID: key.id, AWS_SECRET_ACCESS_KEY: key.secret,
