@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
@@ -10,6 +10,8 @@ import { S3Backend, type S3BackendOptions } from '../../src/store/s3backend.js';
 import { DvError } from '../../src/store/errors.js';
 import { pool } from '../../src/store/pool.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
+import { dvJson, dvOk } from '../helpers/cli.js';
+import { startServe, stopServe, type Key } from '../helpers/serve.js';
 
 let s3: S3TestServer;
 let tmp: string;
@@ -185,11 +187,22 @@ describe('error mapping', () => {
     expect(err.message).toMatch(/^S3 rejected the credentials for s3:\/\/dv-test\/repo at .* \(InvalidAccessKeyId\)/);
   });
 
-  // s3rver 3.7.1 looks up the access key but never verifies a SigV4 signature
-  // (lib/middleware/authentication.js: "Signature version 4 calculation is
-  // unimplemeneted"), so a wrong secret is accepted. The mapping of
-  // SignatureDoesNotMatch shares the branch tested above.
-  it.skip('names a wrong secret key (s3rver does not verify SigV4 signatures)', () => {});
+  // s3rver 3.7.1 never verifies a SigV4 signature, so a wrong secret is tried against
+  // dv serve, which does.
+  it('names a wrong secret key (against dv serve, which verifies SigV4)', async () => {
+    const proj = join(await mkdtemp(join(tmpdir(), 'dv-s3b-')), 'weather');
+    await mkdir(proj);
+    await dvOk(proj, ['init']);
+    const key = await dvJson<Key>(proj, ['keys', 'create', '--read', '*', '--json']);
+    const served = await startServe(proj, []);
+    closers.push(async () => {
+      await stopServe(served);
+      await rm(join(proj, '..'), { recursive: true, force: true });
+    });
+    const b = backend('s3://weather/main', { endpoint: served.url, credentials: { accessKeyId: key.id, secretAccessKey: `${key.secret}x` } });
+    const err = await rejection(b.get('x'));
+    expect(err.message).toMatch(/^S3 rejected the credentials for s3:\/\/weather\/main at .* \(SignatureDoesNotMatch\)/);
+  });
 
   it('rejects malformed URLs and endpoints', () => {
     expect(() => new S3Backend('http://bucket')).toThrow(DvError);
