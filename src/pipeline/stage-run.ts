@@ -287,7 +287,7 @@ export async function runStage(ctx: StageContext, stage: StageConfig, plan: Stag
     p.counts.removed++;
   }
   emit({ type: 'stage', stage: stage.name, status: 'succeeded', counts: p.counts });
-  return { ok: true, cancelled: false, error: null, state: { datums: p.states }, record: stageRecord(stage, params, 'succeeded', p.counts, p.records) };
+  return { ok: true, cancelled: false, error: null, state: { datums: p.states, ...(plan.fp ? { fp: plan.fp } : {}) }, record: stageRecord(stage, params, 'succeeded', p.counts, p.records) };
 }
 
 function stageRecord(stage: StageConfig, params: Params, status: StageRunRecord['status'], counts: StageRunRecord['counts'],

@@ -62,7 +62,7 @@ export async function loadState(blobs: BlobStore, ref: PipelineStateRef): Promis
         if (bucketOf(d, r.bits) !== i) sound = false;
       }
     }
-    state[stage] = { datums };
+    state[stage] = { datums, ...(typeof r.fp === 'string' ? { fp: r.fp } : {}) };
     // A layout that does not match today's bucketing is rewritten whole on the next save.
     if (sound) clean[stage] = r;
   }
@@ -76,7 +76,8 @@ export async function loadState(blobs: BlobStore, ref: PipelineStateRef): Promis
 export async function saveState(blobs: BlobStore, state: PipelineState, prev: LoadedState): Promise<PipelineStateRef> {
   const out: PipelineStateRef = {};
   for (const [stage, s] of Object.entries(state)) {
-    out[stage] = await saveStage(blobs, s, prev.state[stage], prev.ref[stage]);
+    const { bits, buckets } = await saveStage(blobs, s, prev.state[stage], prev.ref[stage]);
+    out[stage] = { bits, buckets, ...(s.fp ? { fp: s.fp } : {}) };
   }
   return out;
 }
