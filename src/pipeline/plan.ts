@@ -80,9 +80,30 @@ export interface CacheKeyParts {
 
 /** Run-cache key: BLAKE3 over a canonical JSON array; field order is part of the format. */
 export function runCacheKey(p: CacheKeyParts): string {
+  return cacheKeys(p.deps, p.params)(p.cmd, p.env, p.input, p.inputHash, p.outs);
+}
+
+/**
+ * runCacheKey with the stage's deps and params encoded once: the same JSON array,
+ * built from its parts (a stage plans thousands of datums with the same deps).
+ */
+function cacheKeys(deps: Record<string, string>, params: Params):
+  (cmd: string, env: Record<string, string>, input: string | null, inputHash: string | null, outs: string[]) => string {
+  const tail = `,${JSON.stringify(sortedEntries(deps))},${JSON.stringify(sortedEntries(params))},`;
+  return (cmd, env, input, inputHash, outs) => blake3Hex(
+    `["dv-run-cache/1",${JSON.stringify(cmd)},${JSON.stringify(sortedEntries(env))},${JSON.stringify(input)},${JSON.stringify(inputHash)}${tail}${JSON.stringify([...outs].sort())}]`);
+}
+
+/**
+ * What a datum's cmd and run-cache key depend on besides its own input (path and
+ * content): the stage's definition, its deps' hashes and the params. Equal
+ * fingerprints and an unchanged input mean the cmd and key recorded are still right.
+ * The version goes up whenever interpolation or the key's recipe changes.
+ */
+export function planFingerprint(stage: StageConfig, deps: Record<string, string>, params: Params): string {
   return blake3Hex(JSON.stringify([
-    'dv-run-cache/1', p.cmd, sortedEntries(p.env), p.input, p.inputHash,
-    sortedEntries(p.deps), sortedEntries(p.params), [...p.outs].sort(),
+    'dv-plan-fp/1', stage.name, stage.cmd, sortedEntries(stage.env), stage.foreach, stage.foreachBase,
+    stage.partition?.pattern ?? null, stage.outs, stage.deps, sortedEntries(deps), sortedEntries(params),
   ]));
 }
 
@@ -170,6 +191,12 @@ function compare(prev: DatumState, datum: Datum, deps: Record<string, string>, p
   return reasons;
 }
 
+/** The datum's recorded outputs are in the workspace with the content recorded. */
+function outputsIntact(prev: DatumState, files: FileHashes): boolean {
+  for (const o in prev.outputs) if (files.get(o) !== prev.outputs[o]) return false;
+  return true;
+}
+
 function inRange(key: string | null, b: Backfill): boolean {
   return key !== null && (b.from === '' || key >= b.from) && (b.to === '' || key <= b.to);
 }
@@ -190,6 +217,12 @@ export function planStage(input: PlanStageInput): StagePlan {
   const env = (b: Bindings): Record<string, string> =>
     Object.fromEntries(Object.entries(stage.env).map(([k, v]) => [k, interpolate(v, b, 'raw')]));
 
+  // Datums whose input and outputs are as the state has them are reused without
+  // interpolating their command or hashing their key, when the state was planned under
+  // this fingerprint (and nothing asks for more: --force, always_changed, pending upstream).
+  const fp = planFingerprint(stage, deps, input.params);
+  const quick = previous?.fp === fp && !force && !backfill && !stage.alwaysChanged && !(pending && pending.size > 0);
+  const keyOf = cacheKeys(deps, params);
   const runs: DatumPlan[] = [];
   const reuses: DatumPlan[] = [];
   const current = datumsOf(stage, index);
@@ -208,10 +241,14 @@ export function planStage(input: PlanStageInput): StagePlan {
       if (prev) reuses.push({ action: 'reuse', datum, state: prev });
       continue;
     }
+    if (quick && prev && prev.inputHash === datum.inputHash && outputsIntact(prev, files)) {
+      reuses.push({ action: 'reuse', datum, state: prev });
+      continue;
+    }
     const b = workspaceBindings(stage, datum, input.params);
     const cmd = interpolate(stage.cmd, b, 'shell');
     const outs = datum.out !== null && stage.foreach !== null ? [stage.outs[0]!, datum.out] : stage.outs;
-    const cacheKey = runCacheKey({ cmd, env: env(b), input: datum.input, inputHash: datum.inputHash, deps, params, outs });
+    const cacheKey = keyOf(cmd, env(b), datum.input, datum.inputHash, outs);
     let reasons: Reason[];
     if (backfill) reasons = [{ code: 'backfill', detail: datum.key ?? undefined }];
     else if (!prev) reasons = [{ code: datum.input === null ? 'first-run' : 'new-input', detail: datum.input ?? undefined }];
@@ -249,10 +286,13 @@ export function planStage(input: PlanStageInput): StagePlan {
     });
   }
   const cached = runs.filter((r) => r.action === 'run' && r.cached).length;
+  // Datums reused unchecked (dv run PATH, frozen, backfill) keep the fingerprint they had.
+  const unchecked = !!only || stage.frozen || !!backfill;
   return {
     stage: stage.name,
     datums: [...runs, ...reuses, ...removes],
     counts: { run: runs.length - cached, cached, reuse: reuses.length, remove: removes.length },
+    ...(!unchecked || previous?.fp === fp ? { fp } : {}),
   };
 }
 

@@ -25,7 +25,9 @@ export class RunWorkspace {
   constructor(readonly root: string, undoDir: string, readonly roots: string[], files: Map<string, string>,
     stats: Map<string, WsFile>, readonly statCache: StatCache) {
     this.files = files;
-    this.stats = new Map(stats);
+    // The scan's own map, not a copy (20,000 entries on a large pipeline): the run only
+    // changes paths it placed or deleted, which the commit takes from `contents`.
+    this.stats = stats;
     this.undo = new WorkspaceUndo(root, undoDir);
   }
 

@@ -113,11 +113,31 @@ class StageProgress {
   readonly records: DatumRunRecord[] = [];
   readonly staged: Staged[] = [];
   readonly disposers: (() => Promise<void>)[] = [];
-  readonly states: Record<string, DatumState>;
   readonly counts: StageRunRecord['counts'];
+  /** The previous state's datums, copied on the first change (a no-op run copies none). */
+  private states: Record<string, DatumState>;
+  private copied = false;
   constructor(plan: StagePlan, previous: StageState | undefined) {
-    this.states = { ...(previous?.datums ?? {}) };
+    this.states = previous?.datums ?? {};
     this.counts = { run: 0, cached: 0, reused: plan.counts.reuse, removed: 0, failed: 0 };
+  }
+
+  private own(): Record<string, DatumState> {
+    if (!this.copied) { this.states = { ...this.states }; this.copied = true; }
+    return this.states;
+  }
+
+  set(id: string, st: DatumState): void {
+    this.own()[id] = st;
+  }
+
+  remove(id: string): void {
+    delete this.own()[id];
+  }
+
+  /** The stage's datums now (the previous object itself when nothing changed). */
+  datums(): Record<string, DatumState> {
+    return this.states;
   }
 }
 
@@ -140,7 +160,7 @@ async function takeCached(ctx: StageContext, stage: StageConfig, plan: StagePlan
 function takeEntry(ctx: StageContext, stage: StageConfig, d: RunPlan, entry: RunCacheEntry, p: StageProgress): void {
   const hashes = Object.fromEntries(Object.entries(entry.outputs).map(([o, e]) => [o, e.hash]));
   for (const [o, e] of Object.entries(entry.outputs)) p.staged.push({ path: o, stored: e });
-  p.states[d.datum.id] = datumState(d, hashes, entry.run);
+  p.set(d.datum.id, datumState(d, hashes, entry.run));
   p.records.push(datumRecord(d, { status: 'cached', outputs: hashes }));
   p.counts.cached++;
   ctx.settings.emit({ type: 'done', stage: stage.name, datum: d.datum.id, status: 'cached', durationMs: 0, error: null });
@@ -216,7 +236,7 @@ function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState
       for (const o of r.outputs) p.staged.push({ path: o.path, stored: outputs[o.path]!, file: o.inPlace ? undefined : o.file, inPlace: o.inPlace });
       p.disposers.push(r.dispose);
       const hashes = Object.fromEntries(Object.entries(outputs).map(([o, e]) => [o, e.hash]));
-      p.states[d.datum.id] = datumState(d, hashes, s.runId);
+      p.set(d.datum.id, datumState(d, hashes, s.runId));
       p.records.push(datumRecord(d, { ...base, outputs: hashes }));
       p.counts.run++;
       done(d, 'succeeded', base.durationMs, null);
@@ -279,7 +299,7 @@ export async function runStage(ctx: StageContext, stage: StageConfig, plan: Stag
   }
   for (const d of plan.datums) {
     if (d.action !== 'remove') continue;
-    delete p.states[d.datumId];
+    p.remove(d.datumId);
     p.records.push({
       id: d.datumId, status: 'removed', reasons: [{ code: 'input-deleted', detail: d.datumId }], cmd: '', cacheKey: '',
       inputHash: null, deps: {}, outputs: {}, exitCode: null, attempts: 0, durationMs: 0, log: null, error: null,
@@ -287,7 +307,7 @@ export async function runStage(ctx: StageContext, stage: StageConfig, plan: Stag
     p.counts.removed++;
   }
   emit({ type: 'stage', stage: stage.name, status: 'succeeded', counts: p.counts });
-  return { ok: true, cancelled: false, error: null, state: { datums: p.states }, record: stageRecord(stage, params, 'succeeded', p.counts, p.records) };
+  return { ok: true, cancelled: false, error: null, state: { datums: p.datums(), ...(plan.fp ? { fp: plan.fp } : {}) }, record: stageRecord(stage, params, 'succeeded', p.counts, p.records) };
 }
 
 function stageRecord(stage: StageConfig, params: Params, status: StageRunRecord['status'], counts: StageRunRecord['counts'],

@@ -35,11 +35,15 @@ export function bucketOf(id: string, bits: number): number {
 export interface LoadedState {
   state: PipelineState;
   ref: PipelineStateRef;
+  /** Per stage of `ref`: the datum ids of each bucket as read, so a save rewriting a few
+   * buckets finds their members without hashing every id of the stage. */
+  members?: Record<string, string[][]>;
 }
 
 export async function loadState(blobs: BlobStore, ref: PipelineStateRef): Promise<LoadedState> {
   const state: PipelineState = {};
   const clean: PipelineStateRef = {};
+  const members: Record<string, string[][]> = {};
   for (const [stage, r] of Object.entries(ref)) {
     const datums: Record<string, DatumState> = {};
     let sound = Array.isArray(r.buckets) && r.buckets.length === 2 ** r.bits;
@@ -50,6 +54,7 @@ export async function loadState(blobs: BlobStore, ref: PipelineStateRef): Promis
     } catch (e) {
       throw new CorruptionError(`pipeline state of stage ${stage} is damaged: ${(e as Error).message}`);
     }
+    const ids: string[][] = Array.from({ length: sound ? 2 ** r.bits : 0 }, () => []);
     for (const [k, { id, i }] of present.entries()) {
       let doc: BucketDoc;
       try {
@@ -60,13 +65,17 @@ export async function loadState(blobs: BlobStore, ref: PipelineStateRef): Promis
       for (const [d, s] of Object.entries(doc.datums)) {
         datums[d] = s;
         if (bucketOf(d, r.bits) !== i) sound = false;
+        else ids[i]?.push(d);
       }
     }
-    state[stage] = { datums };
+    state[stage] = { datums, ...(typeof r.fp === 'string' ? { fp: r.fp } : {}) };
     // A layout that does not match today's bucketing is rewritten whole on the next save.
-    if (sound) clean[stage] = r;
+    if (sound) {
+      clean[stage] = r;
+      members[stage] = ids;
+    }
   }
-  return { state, ref: clean };
+  return { state, ref: clean, members };
 }
 
 /**
@@ -76,30 +85,45 @@ export async function loadState(blobs: BlobStore, ref: PipelineStateRef): Promis
 export async function saveState(blobs: BlobStore, state: PipelineState, prev: LoadedState): Promise<PipelineStateRef> {
   const out: PipelineStateRef = {};
   for (const [stage, s] of Object.entries(state)) {
-    out[stage] = await saveStage(blobs, s, prev.state[stage], prev.ref[stage]);
+    const r = await saveStage(blobs, s, prev.state[stage], prev.ref[stage], prev.members?.[stage]);
+    // An untouched layout is the same object (and the same fingerprint), a changed one a new ref.
+    out[stage] = r === prev.ref[stage] && r.fp === s.fp ? r : { bits: r.bits, buckets: r.buckets, ...(s.fp ? { fp: s.fp } : {}) };
   }
   return out;
 }
 
 async function saveStage(blobs: BlobStore, s: StageState, prev: StageState | undefined,
-  prevRef: PipelineStateRef[string] | undefined): Promise<PipelineStateRef[string]> {
+  prevRef: PipelineStateRef[string] | undefined, prevMembers: string[][] | undefined): Promise<PipelineStateRef[string]> {
   const ids = Object.keys(s.datums);
   const bits = bucketBits(ids.length);
   const reuse = prevRef && prev && prevRef.bits === bits;
   if (reuse && prev === s) return prevRef;
   const dirty = new Set<number>();
+  const added: string[] = [];
   if (reuse) {
-    for (const id of ids) if (s.datums[id] !== prev.datums[id]) dirty.add(bucketOf(id, bits));
+    for (const id of ids) {
+      if (s.datums[id] === prev.datums[id]) continue;
+      dirty.add(bucketOf(id, bits));
+      if (!(id in prev.datums)) added.push(id);
+    }
     for (const id of Object.keys(prev.datums)) if (!(id in s.datums)) dirty.add(bucketOf(id, bits));
     if (dirty.size === 0) return prevRef;
   }
   const members = new Map<number, string[]>();
-  for (const id of ids) {
-    const b = bucketOf(id, bits);
-    if (reuse && !dirty.has(b)) continue;
+  const add = (b: number, id: string): void => {
     let m = members.get(b);
     if (!m) members.set(b, (m = []));
     m.push(id);
+  };
+  if (reuse && prevMembers?.length === 2 ** bits) {
+    // A dirty bucket holds what it held (less removed datums) and the new datums hashed to it.
+    for (const b of dirty) for (const id of prevMembers[b]!) if (id in s.datums) add(b, id);
+    for (const id of added) add(bucketOf(id, bits), id);
+  } else {
+    for (const id of ids) {
+      const b = bucketOf(id, bits);
+      if (!reuse || dirty.has(b)) add(b, id);
+    }
   }
   const buckets: (string | null)[] = reuse ? [...prevRef.buckets] : new Array<string | null>(2 ** bits).fill(null);
   for (const b of reuse ? dirty : members.keys()) {

@@ -152,6 +152,12 @@ export interface DatumState {
 
 export interface StageState {
   datums: Record<string, DatumState>;
+  /**
+   * The plan fingerprint (plan.ts) every datum here was planned under: with the same
+   * fingerprint, a datum whose input is unchanged has the same cmd and run-cache key,
+   * so the planner reuses it without computing them. Absent: each datum is compared.
+   */
+  fp?: string;
 }
 
 /** Stage name -> state; what the planner compares against. */
@@ -161,6 +167,8 @@ export type PipelineState = Record<string, StageState>;
 export interface StageStateRef {
   bits: number;
   buckets: (string | null)[];
+  /** StageState.fp. */
+  fp?: string;
 }
 
 export type PipelineStateRef = Record<string, StageStateRef>;
@@ -176,6 +184,8 @@ export interface StagePlan {
   /** Runs in execution order (backfill order when given), then reuses, then removals. */
   datums: DatumPlan[];
   counts: { run: number; cached: number; reuse: number; remove: number };
+  /** The fingerprint the stage state left by running this plan may carry (StageState.fp). */
+  fp?: string;
 }
 
 export type BackfillOrder = 'newest' | 'oldest';

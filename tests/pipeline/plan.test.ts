@@ -50,7 +50,9 @@ function apply(cfg: PipelineConfig, plan: StagePlan, files: Files, prev: StageSt
       };
     }
   }
-  return { datums };
+  // As runStage does: the state carries the plan's fingerprint, so later plans here take
+  // the planner's quick path for unchanged datums (every test below checks it agrees).
+  return { datums, ...(plan.fp ? { fp: plan.fp } : {}) };
 }
 
 function ran(plan: StagePlan): string[] {
@@ -111,6 +113,27 @@ describe('planStage', () => {
     const q = planStage({ stage, params: cfg.params, files, previous: state });
     expect(q.counts.run).toBe(5);
     expect(reasonsOf(q, 'data/raw/2024-01-03.csv')).toEqual(['dep clean.py changed']);
+  });
+
+  it('under the same fingerprint reuses unchanged datums without recomputing their keys; a new fingerprint compares them', () => {
+    const { cfg, files, state, params } = setup();
+    const stage = cfg.stages.get('clean')!;
+    expect(state.fp).toMatch(/^[0-9a-f]{64}$/);
+    // A recorded key that no longer matches is only noticed when the datum is compared.
+    const id = 'data/raw/2024-01-02.csv';
+    const stale: StageState = { ...state, datums: { ...state.datums, [id]: { ...state.datums[id]!, cacheKey: 'stale' } } };
+    expect(planStage({ stage, params, files, previous: stale }).counts.run).toBe(0);
+    const compared = planStage({ stage, params, files, previous: { datums: stale.datums } });
+    expect(ran(compared)).toEqual([id]);
+    expect(reasonsOf(compared, id)).toEqual(['stage env or outs changed']);
+    expect(compared.fp).toBe(state.fp);
+    // Every part of the stage definition is in the fingerprint.
+    for (const s of [{ ...stage, env: { X: '1' } }, { ...stage, outs: ['data/cleaner'] }, { ...stage, name: 'other' }]) {
+      expect(planStage({ stage: s, params, files, previous: state }).fp).not.toBe(state.fp);
+    }
+    // Reused unchecked (dv run PATH): the state keeps a fingerprint only if it had this one.
+    expect(planStage({ stage, params, files, previous: state, only: ['2024-01-01.csv'] }).fp).toBe(state.fp);
+    expect(planStage({ stage, params, files, previous: { datums: state.datums }, only: ['2024-01-01.csv'] }).fp).toBeUndefined();
   });
 
   it('notices command changes, missing and modified outputs', () => {

@@ -38,15 +38,18 @@ describe('pipeline state buckets', () => {
     const next: PipelineState = { ...loaded.state, clean: { datums: { ...loaded.state.clean!.datums } } };
     next.clean!.datums['raw/0007.csv'] = datum('raw/0007.csv', 2);
     delete next.clean!.datums['raw/0500.csv'];
+    next.clean!.datums['raw/2000.csv'] = datum('raw/2000.csv'); // new: its bucket found by hashing, the others' from the load
+    next.clean!.fp = 'f'.repeat(64);
     const before = countBlobs(repo, BlobType.RunState);
     const ref2 = await saveState(repo.blobs, next, loaded);
     repo.blobs.flush();
     const changed = ref2.clean!.buckets.map((b, i) => (b !== ref.clean!.buckets[i] ? i : -1)).filter((i) => i >= 0);
-    const expected = [...new Set([bucketOf('raw/0007.csv', ref.clean!.bits), bucketOf('raw/0500.csv', ref.clean!.bits)])].sort((a, b) => a - b);
+    const expected = [...new Set(['raw/0007.csv', 'raw/0500.csv', 'raw/2000.csv'].map((id) => bucketOf(id, ref.clean!.bits)))].sort((a, b) => a - b);
     expect(changed).toEqual(expected);
     expect(countBlobs(repo, BlobType.RunState) - before).toBe(expected.length);
     expect(ref2.weekly).toBe(ref.weekly); // untouched stage: same layout object
-    expect((await loadState(repo.blobs, ref2)).state).toEqual(next);
+    expect(ref2.clean!.fp).toBe('f'.repeat(64));
+    expect((await loadState(repo.blobs, ref2)).state).toEqual(next); // fingerprint included
   });
 
   it('relayouts when a stage grows past its bucket count, and drops removed stages', async () => {
