@@ -23,6 +23,8 @@ export interface StageIsolation {
   resources: Resources;
   /** Give the job a temporary key to dv serve (AWS_* and DV_ENDPOINT); implied by an identity. */
   s3: boolean;
+  /** The stage's `batch:` (checked by config-cluster.ts): datums per sandbox container; null = the default. */
+  batch: number | null;
 }
 
 export interface IdentityConfig {
@@ -73,6 +75,7 @@ export function parseIsolation(c: Checker, place: string, raw: Raw, defaultIdent
   const isolation: StageIsolation = {
     mode, network: bool(c, `${place}.network`, raw.network), identity: identity as string | null, resources,
     s3: bool(c, `${place}.s3`, raw.s3) || identity !== null,
+    batch: typeof raw.batch === 'number' ? raw.batch : null,
   };
   return { isolation, timeout: r.timeout };
 }

@@ -12,12 +12,16 @@
 // directories, timeouts, collecting outputs) is LocalExecutor's, through its hooks.
 import { chownSync, cpSync, existsSync, lstatSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DvError } from '../../store/errors.js';
+import { nativeAddon, NATIVE_ADDON_PATH } from '../../store/native-addon.js';
 import { findProgram, plainWords } from '../argv.js';
 import type { IdentityConfig } from '../config-sandbox.js';
 import type { Job } from '../executor.js';
+import type { ProcessSpec, StartedProcess } from '../process.js';
 import { LocalExecutor, type LocalExecutorOptions } from './local.js';
+import { DEFAULT_BATCH, SandboxPool, STAGE_DIR } from './sandbox-pool.js';
 
 export interface SandboxExecutorOptions extends LocalExecutorOptions {
   /** Declared identities (dv.yaml `identities:`), for stages with `identity:`. */
@@ -50,9 +54,92 @@ export class SandboxExecutor extends LocalExecutor {
   /** Per scratch directory: out files made empty as mount points, with their mtime. */
   private readonly placeholders = new Map<string, { path: string; mtimeMs: number }[]>();
 
+  /** Batch containers (root with the native addon's spawnIsolated); else one bwrap per datum. */
+  private readonly pool: SandboxPool | null;
+
   constructor(private readonly sopts: SandboxExecutorOptions) {
     super(sopts);
     this.bwrap = requireBwrap();
+    const batched = isRoot() && typeof nativeAddon()?.spawnIsolated === 'function' && process.env.DV_SANDBOX_BATCH !== '0';
+    this.pool = batched ? new SandboxPool(this.bwrap) : null;
+  }
+
+  /** Whether the network namespace is the job's own (else the host's). */
+  private ownNetwork(job: Job): boolean {
+    const iso = job.stage.isolation;
+    return !iso?.network && !(iso?.s3 && job.env?.DV_ENDPOINT);
+  }
+
+  /** The files of the project a datum may read: deps, its input, the params files. */
+  private readsOf(job: Job): string[] {
+    const { stage, datum } = job;
+    const reads = new Set(stage.deps);
+    if (datum.input !== null) reads.add(datum.input);
+    if (stage.params.length > 0) for (const f of ['params.yaml', 'dv.yaml']) if (existsSync(join(this.opts.root, f))) reads.add(f);
+    return [...reads].sort();
+  }
+
+  /** The container of a batch: namespaces, system directories, and the runner's staging view. */
+  private containerArgs(job: Job): string[] {
+    const root = this.opts.root;
+    const a = ['--die-with-parent', '--new-session', '--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-cgroup-try'];
+    if (this.ownNetwork(job)) a.push('--unshare-net');
+    for (const d of SYSTEM_RO) a.push('--ro-bind', d, d);
+    for (const d of SYSTEM_RO_TRY) a.push('--ro-bind-try', d, d);
+    a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--tmpfs', STAGE_DIR);
+    a.push('--ro-bind', root, `${STAGE_DIR}/root`, '--bind', this.tmpRoot(), `${STAGE_DIR}/tmp`);
+    a.push('--ro-bind', fileURLToPath(new URL('./sandbox-runner.js', import.meta.url)), `${STAGE_DIR}/bin/runner.mjs`);
+    a.push('--ro-bind', NATIVE_ADDON_PATH, `${STAGE_DIR}/bin/dvscan.node`);
+    if (!SYSTEM_RO.concat(SYSTEM_RO_TRY).some((d) => process.execPath.startsWith(`${d}/`))) a.push('--ro-bind', process.execPath, process.execPath);
+    a.push('--', process.execPath, `${STAGE_DIR}/bin/runner.mjs`, `${STAGE_DIR}/bin/dvscan.node`);
+    return a;
+  }
+
+  private tmpRoot(): string {
+    return this.opts.tmpDir ?? join(this.opts.root, '.dv', 'tmp');
+  }
+
+  /** The mount and process ops that make one datum's view inside its batch's container. */
+  private datumOps(job: Job, scratch: string, cwd: string): string[] {
+    const { stage } = job;
+    const root = this.opts.root;
+    const inside = `${STAGE_DIR}/tmp/${basename(scratch)}`;
+    if (dirname(scratch) !== this.tmpRoot()) throw new DvError(`sandbox: scratch directory ${scratch} is not under ${this.tmpRoot()}`);
+    const ops: string[] = ['tmpfs', '/tmp', '1777', 'mkdir', root, '', 'tmpfs', root, '0755'];
+    for (const r of this.readsOf(job)) {
+      const st = lstatOrNull(join(root, r));
+      if (!st) continue;
+      ops.push(st.isDirectory() ? 'mkdir' : 'touch', join(root, r), '', 'robind', `${STAGE_DIR}/root/${r}`, join(root, r));
+    }
+    ops.push('mkdir', scratch, '', 'bind', inside, scratch);
+    for (const o of stage.outs) ops.push(stage.outDirs.includes(o) ? 'mkdir' : 'touch', join(root, o), '', 'bind', `${inside}/${o}`, join(root, o));
+    ops.push('mkdir', cwd, '', 'remount-ro', root, '', 'umount', STAGE_DIR, '');
+    const r = stage.isolation?.resources;
+    if (r?.memory) ops.push('rlimit', 'as', String(r.memory));
+    if (r?.pids) ops.push('rlimit', 'nproc', String(r.pids));
+    if (r?.cpus) ops.push('cpus', String(Math.min(r.cpus, cpus().length)), '');
+    ops.push('chdir', cwd, '');
+    const id = this.identityOf(job);
+    ops.push(...(id ? ['ids', String(id.uid), String(id.gid)] : ['dropcaps', '', '']));
+    return ops;
+  }
+
+  protected override start(job: Job, spec: ProcessSpec): StartedProcess {
+    if (!this.pool) return super.start(job, spec);
+    const batch = job.stage.isolation?.batch ?? DEFAULT_BATCH;
+    const key = `${job.stage.name}\0${this.ownNetwork(job)}`;
+    const inside = `${STAGE_DIR}/tmp/${basename(spec.scratch)}`;
+    return this.pool.run(key, batch, () => this.containerArgs(job), {
+      file: spec.file, argv: [spec.argv0 ?? spec.file, ...spec.args],
+      env: Object.entries(spec.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`])),
+      logs: { out: join(spec.scratch, '.dv-stdout'), err: join(spec.scratch, '.dv-stderr'), outInside: `${inside}/.dv-stdout`, errInside: `${inside}/.dv-stderr` },
+      ops: this.datumOps(job, spec.scratch, spec.cwd), maxLogBytes: spec.maxLogBytes,
+    });
+  }
+
+  override async close(): Promise<void> {
+    this.pool?.close();
+    await super.close();
   }
 
   private identityOf(job: Job): IdentityConfig | null {
@@ -97,20 +184,21 @@ export class SandboxExecutor extends LocalExecutor {
   }
 
   protected override launchFor(job: Job, cmd: string, _env: NodeJS.ProcessEnv, scratch: string): { file: string; args: string[] } {
-    const { stage, datum } = job;
+    if (this.pool) {
+      const [file, ...args] = this.argvOf(cmd);
+      return { file: file!, args };
+    }
+    const { stage } = job;
     const root = this.opts.root;
     const iso = stage.isolation;
     const a: string[] = ['--die-with-parent', '--new-session', '--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-cgroup-try'];
-    if (!iso?.network && !(iso?.s3 && job.env?.DV_ENDPOINT)) a.push('--unshare-net');
+    if (this.ownNetwork(job)) a.push('--unshare-net');
     for (const d of SYSTEM_RO) a.push('--ro-bind', d, d);
     for (const d of SYSTEM_RO_TRY) a.push('--ro-bind-try', d, d);
     a.push('--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/tmp');
     // The project: an empty read-only directory with the declared parts mounted in.
     a.push('--tmpfs', root);
-    const reads = new Set(stage.deps);
-    if (datum.input !== null) reads.add(datum.input);
-    if (stage.params.length > 0) for (const f of ['params.yaml', 'dv.yaml']) if (existsSync(join(root, f))) reads.add(f);
-    for (const r of [...reads].sort()) a.push('--ro-bind-try', join(root, r), join(root, r));
+    for (const r of this.readsOf(job)) a.push('--ro-bind-try', join(root, r), join(root, r));
     a.push('--bind', scratch, scratch);
     for (const o of stage.outs) a.push('--bind', join(scratch, o), join(root, o));
     const cwd = stage.wdir ? join(root, stage.wdir) : root;
