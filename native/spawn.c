@@ -271,7 +271,9 @@ static int run_op(const char *op, const char *a, const char *b) {
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
     if (!strcmp(op, "ids")) {
       gid_t g = (gid_t)num_of(b);
-      if (setgroups(0, NULL) < 0 || setgid(g) < 0 || setuid((uid_t)num_of(a)) < 0) return -1;
+      // Raw syscalls: glibc's set*id would signal the threads of the process this child shares memory with.
+      uid_t u = (uid_t)num_of(a);
+      if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, g, g, g) < 0 || syscall(SYS_setresuid, u, u, u) < 0) return -1;
     }
     struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct d[2];
@@ -281,6 +283,37 @@ static int run_op(const char *op, const char *a, const char *b) {
   }
   errno = EINVAL;
   return -1;
+}
+
+typedef struct { char *file, *out, *err; char **argv, **envp, **ops; size_t nops; } iso_args_t;
+
+// The child, on its own stack but sharing the caller's memory until it execs (as
+// posix_spawn does): a fork would copy the page tables of the whole runner first.
+static int iso_child(void *arg) {
+  iso_args_t *x = arg;
+  char *out = x->out, *err = x->err, *file = x->file;
+  char **ops = x->ops, **argv = x->argv, **envp = x->envp;
+  size_t nops = x->nops;
+  sigset_t none;
+  sigemptyset(&none);
+  for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  setsid();
+  int in = open("/dev/null", O_RDONLY), o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644), e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (in < 0 || o < 0 || e < 0) _exit(126);
+  dup2(in, 0); dup2(o, 1); dup2(e, 2);
+  if (in > 2) close(in);
+  if (o > 2) close(o);
+  if (e > 2) close(e);
+  if (unshare(CLONE_NEWNS) < 0) { say("unshare", "mount namespace", errno); _exit(126); }
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) { say("mount", "private /", errno); _exit(126); }
+  for (size_t i = 0; i < nops; i += 3) {
+    if (run_op(ops[i], ops[i + 1], ops[i + 2]) < 0) { say(ops[i], ops[i + 1], errno); _exit(126); }
+  }
+  execve(file, argv, envp);
+  say("exec", file, errno);
+  _exit(127);
+    return 0;
 }
 
 // spawnIsolated(file, argv, envp, stdoutPath, stderrPath, ops, onExit) -> pid.
@@ -309,28 +342,11 @@ napi_value spawn_isolated(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "spawnIsolated: cannot create the exit callback");
     goto done;
   }
-  pid_t pid = fork();
-  if (pid == 0) {
-    sigset_t none;
-    sigemptyset(&none);
-    for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    setsid();
-    int in = open("/dev/null", O_RDONLY), o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644), e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (in < 0 || o < 0 || e < 0) _exit(126);
-    dup2(in, 0); dup2(o, 1); dup2(e, 2);
-    if (in > 2) close(in);
-    if (o > 2) close(o);
-    if (e > 2) close(e);
-    if (unshare(CLONE_NEWNS) < 0) { say("unshare", "mount namespace", errno); _exit(126); }
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) { say("mount", "private /", errno); _exit(126); }
-    for (size_t i = 0; i < nops; i += 3) {
-      if (run_op(ops[i], ops[i + 1], ops[i + 2]) < 0) { say(ops[i], ops[i + 1], errno); _exit(126); }
-    }
-    execve(file, argv, envp);
-    say("exec", file, errno);
-    _exit(127);
-  }
+  iso_args_t x = {file, out, err, argv, envp, ops, nops};
+  size_t stack_size = 256 * 1024;
+  char *stack = malloc(stack_size);
+  pid_t pid = stack ? clone(iso_child, stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &x) : -1;
+  free(stack);
   int rc = pid < 0 ? errno : 0;
   w->pid = pid;
   if (rc == 0) {

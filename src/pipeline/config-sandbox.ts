@@ -126,6 +126,6 @@ export function parseIdentities(c: Checker, v: unknown): Map<string, IdentityCon
 export function checkIdentities(c: Checker, stages: Iterable<{ name: string; isolation?: StageIsolation }>, ids: Map<string, IdentityConfig>): void {
   for (const s of stages) {
     const id = s.isolation?.identity;
-    if (id && !ids.has(id)) c.fail(`stages.${s.name}.identity`, `unknown identity '${id}' (declare it under identities:)`);
+    if (id && !ids.has(id)) c.fail(`stages.${s.name}.identity`, `unknown identity '${id}' (declare it under identities: or with dv identity add)`);
   }
 }

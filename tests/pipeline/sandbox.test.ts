@@ -107,19 +107,34 @@ describe('isolation: sandbox', () => {
     expect(fs.readFileSync(path.join(root, 'got.txt'), 'utf8')).toBe('reached');
   });
 
-  it('reports a memory limit breach as such in dv runs show', async () => {
+  it('reports memory and process limit breaches as such in dv runs show (cgroups), and removes the cgroups', async () => {
+    // As root on these machines (and in CI) the limits are cgroups made under dv's own one.
     const root = await project(`stages:
   hog:
-    cmd: python3 -c "b = bytearray(512 * 1024 * 1024)" && echo done > hog.txt
+    cmd: python3 -c "b = b'x' * (512 * 1024 * 1024)" && echo done > hog.txt
     outs: [hog.txt]
     isolation: sandbox
     resources: { memory: 128M, pids: 64, cpus: 1, timeout: 60 }
+  forks:
+    cmd: for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait; echo done > forks.txt
+    outs: [forks.txt]
+    isolation: sandbox
+    resources: { pids: 4 }
 `);
-    const r = await dv(root, ['run']);
+    const r = await dv(root, ['run', 'hog']);
     expect(r.code).toBe(1);
+    expect(await lastRunLog(root)).toMatch(/memory limit exceeded \(resources\.memory 134217728 bytes, cgroup\): killed by SIGKILL/);
+    expect((await dv(root, ['run', 'forks'])).code).toBe(1);
     const shown = await lastRunLog(root);
-    expect(shown).toMatch(/memory limit exceeded \(resources\.memory 134217728 bytes\)/);
-    expect(shown).toContain('MemoryError');
+    expect(shown).toMatch(/process limit reached \(resources\.pids 4, cgroup\)/);
+    expect(shown).toMatch(/fork/i);
+    expect(fs.existsSync(path.join(root, 'forks.txt'))).toBe(false);
+    const own = fs.readFileSync('/proc/self/cgroup', 'utf8');
+    for (const c of ['memory', 'pids']) {
+      const line = own.split('\n').find((l) => l.split(':')[1]?.split(',').includes(c));
+      const dir = line ? path.join('/sys/fs/cgroup', c, line.split(':')[2]!) : null;
+      if (dir && fs.existsSync(dir)) expect(fs.readdirSync(dir).filter((n) => n.startsWith(`dv-`))).toEqual([]);
+    }
   });
 
   it('runs an identity as its own uid/gid, and dv run --isolation sandboxes a plain stage', async () => {
@@ -153,7 +168,7 @@ stages:
 `);
     const r = await dv(root, ['run']);
     expect(r.code).toBe(1);
-    expect(r.stderr.trim()).toBe("dv: error: dv.yaml: stages.s.identity: unknown identity 'nobody-declared' (declare it under identities:)");
+    expect(r.stderr.trim()).toBe("dv: error: dv.yaml: stages.s.identity: unknown identity 'nobody-declared' (declare it under identities: or with dv identity add)");
     fs.writeFileSync(path.join(root, 'dv.yaml'), 'stages:\n  s:\n    cmd: echo\n    resources: { memory: lots }\n    isolation: sandbox\n');
     expect((await dv(root, ['run'])).stderr).toContain('stages.s.resources.memory: expected a size such as 512M or 2G');
     fs.writeFileSync(path.join(root, 'dv.yaml'), 'stages:\n  s:\n    cmd: echo\n    resources: { memory: 1G }\n');

@@ -12,7 +12,7 @@ import type { ProcessExit, StartedProcess } from '../process.js';
 import { readTail } from '../process.js';
 
 /** Datums per container when the stage does not say `batch:`. */
-export const DEFAULT_BATCH = 64;
+export const DEFAULT_BATCH = 128;
 /** Where the runner sees the project, the scratch space and itself; each datum unmounts it. */
 export const STAGE_DIR = '/.dv-stage';
 
@@ -101,32 +101,41 @@ const signalName = (n: number): string => {
 /** The open containers, one current per key (a stage and its container options). */
 export class SandboxPool {
   private readonly current = new Map<string, Container>();
+  /** The container that takes over from the current one, started while that one is half used. */
+  private readonly next = new Map<string, Container>();
   private readonly all = new Set<Container>();
 
   constructor(private readonly bwrap: string) {}
 
-  /** Starts a datum in the key's container, opening a new one when it served `batch` datums. */
+  /** Starts a datum in the key's container, moving to a new one when it served `batch` datums. */
   run(key: string, batch: number, containerArgs: () => string[], d: DatumStart): StartedProcess {
     let c = this.current.get(key);
     if (c && c.served >= batch) {
       c.retire();
-      this.current.delete(key);
-      c = undefined;
+      c = this.next.get(key);
+      this.next.delete(key);
+      if (c) this.current.set(key, c);
+      else this.current.delete(key);
     }
-    if (!c) {
-      const made: Container = new Container(this.bwrap, containerArgs(), (gone) => {
-        this.all.delete(gone);
-        if (this.current.get(key) === gone) this.current.delete(key);
-      });
-      this.all.add(made);
-      this.current.set(key, made);
-      c = made;
-    }
+    if (!c) this.current.set(key, (c = this.open(key, containerArgs)));
+    // The successor starts in the background, so no datum waits for a container to come up.
+    if (batch > 1 && c.served + 1 >= batch / 2 && !this.next.has(key)) this.next.set(key, this.open(key, containerArgs));
     return c.run(d);
+  }
+
+  private open(key: string, containerArgs: () => string[]): Container {
+    const made: Container = new Container(this.bwrap, containerArgs(), (gone) => {
+      this.all.delete(gone);
+      if (this.current.get(key) === gone) this.current.delete(key);
+      if (this.next.get(key) === gone) this.next.delete(key);
+    });
+    this.all.add(made);
+    return made;
   }
 
   close(): void {
     for (const c of this.all) c.retire();
     this.current.clear();
+    this.next.clear();
   }
 }

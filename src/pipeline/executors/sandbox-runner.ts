@@ -5,7 +5,12 @@
 // dv computed), then the runner says `started` (the pid, for nothing but logs) and
 // `exit` (code, signal) on stdout. `kill` signals a datum's process group (a cancel
 // or timeout). Standalone on purpose: inside the sandbox only this file and the
-// addon are visible to it, not the rest of dv. argv: the addon's path.
+// addon are visible to it, not the rest of dv. argv: the addon's path, then for a
+// stage with S3 access `PORT SOCKET`: the runner listens on 127.0.0.1:PORT of the
+// container's own network namespace and forwards each connection to the unix socket
+// dv bridges to its job endpoint, so DV_ENDPOINT (http://127.0.0.1:PORT) works for
+// unmodified S3 clients while nothing else of the host's network is reachable.
+import { connect, createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 
@@ -39,6 +44,7 @@ function kill(m: KillMsg): void {
   try { process.kill(-pid, m.sig as NodeJS.Signals); } catch { /* already gone */ }
 }
 
+function serve(): void {
 createInterface({ input: process.stdin }).on('line', (line) => {
   const m = JSON.parse(line) as RunMsg | KillMsg;
   if (m.t === 'run') run(m);
@@ -49,3 +55,15 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   if (pids.size === 0) process.exit(0);
 });
 send({ t: 'ready' });
+}
+
+const [port, socket] = [process.argv[3], process.argv[4]];
+if (port && socket) {
+  createServer((c) => {
+    const up = connect(socket);
+    c.pipe(up).pipe(c);
+    const end = (): void => { c.destroy(); up.destroy(); };
+    c.on('error', end);
+    up.on('error', end);
+  }).listen(Number(port), '127.0.0.1', serve);
+} else serve();

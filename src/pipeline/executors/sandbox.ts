@@ -21,6 +21,7 @@ import type { IdentityConfig } from '../config-sandbox.js';
 import type { Job } from '../executor.js';
 import type { ProcessSpec, StartedProcess } from '../process.js';
 import { LocalExecutor, type LocalExecutorOptions } from './local.js';
+import { cgroupParents, DatumCgroup, type Controller } from './cgroups.js';
 import { DEFAULT_BATCH, SandboxPool, STAGE_DIR } from './sandbox-pool.js';
 
 export interface SandboxExecutorOptions extends LocalExecutorOptions {
@@ -53,6 +54,9 @@ export class SandboxExecutor extends LocalExecutor {
   private readonly bwrap: string;
   /** Per scratch directory: out files made empty as mount points, with their mtime. */
   private readonly placeholders = new Map<string, { path: string; mtimeMs: number }[]>();
+  /** Per job: its cgroups while it runs, then what it breached. */
+  private readonly cgroups = new WeakMap<Job, DatumCgroup>();
+  private readonly breaches = new WeakMap<Job, Controller>();
 
   /** Batch containers (root with the native addon's spawnIsolated); else one bwrap per datum. */
   private readonly pool: SandboxPool | null;
@@ -90,9 +94,20 @@ export class SandboxExecutor extends LocalExecutor {
     a.push('--ro-bind', root, `${STAGE_DIR}/root`, '--bind', this.tmpRoot(), `${STAGE_DIR}/tmp`);
     a.push('--ro-bind', fileURLToPath(new URL('./sandbox-runner.js', import.meta.url)), `${STAGE_DIR}/bin/runner.mjs`);
     a.push('--ro-bind', NATIVE_ADDON_PATH, `${STAGE_DIR}/bin/dvscan.node`);
+    // The parents of the datums' cgroups, where each datum joins its own before it starts.
+    for (const c of this.cgroupControllers(job)) a.push('--bind', cgroupParents().get(c)!.dir, `${STAGE_DIR}/cg/${c}`);
     if (!SYSTEM_RO.concat(SYSTEM_RO_TRY).some((d) => process.execPath.startsWith(`${d}/`))) a.push('--ro-bind', process.execPath, process.execPath);
     a.push('--', process.execPath, `${STAGE_DIR}/bin/runner.mjs`, `${STAGE_DIR}/bin/dvscan.node`);
     return a;
+  }
+
+  /** The controllers this stage's limits use a cgroup for (where one is writable). */
+  private cgroupControllers(job: Job): Controller[] {
+    const r = job.stage.isolation?.resources;
+    const want: Controller[] = [];
+    if (r?.memory) want.push('memory');
+    if (r?.pids) want.push('pids');
+    return want.filter((c) => cgroupParents().get(c));
   }
 
   private tmpRoot(): string {
@@ -113,10 +128,14 @@ export class SandboxExecutor extends LocalExecutor {
     }
     ops.push('mkdir', scratch, '', 'bind', inside, scratch);
     for (const o of stage.outs) ops.push(stage.outDirs.includes(o) ? 'mkdir' : 'touch', join(root, o), '', 'bind', `${inside}/${o}`, join(root, o));
-    ops.push('mkdir', cwd, '', 'remount-ro', root, '', 'umount', STAGE_DIR, '');
+    ops.push('mkdir', cwd, '', 'remount-ro', root, '');
     const r = stage.isolation?.resources;
-    if (r?.memory) ops.push('rlimit', 'as', String(r.memory));
-    if (r?.pids) ops.push('rlimit', 'nproc', String(r.pids));
+    const cg = r?.memory || r?.pids ? DatumCgroup.make(r) : null;
+    if (cg) this.cgroups.set(job, cg);
+    for (const [c, { dir }] of cg?.dirs ?? []) ops.push('write', `${STAGE_DIR}/cg/${c}/${basename(dir)}/cgroup.procs`, '0');
+    ops.push('umount', STAGE_DIR, '');
+    if (r?.memory && !cg?.has('memory')) ops.push('rlimit', 'as', String(r.memory));
+    if (r?.pids && !cg?.has('pids')) ops.push('rlimit', 'nproc', String(r.pids));
     if (r?.cpus) ops.push('cpus', String(Math.min(r.cpus, cpus().length)), '');
     ops.push('chdir', cwd, '');
     const id = this.identityOf(job);
@@ -175,7 +194,14 @@ export class SandboxExecutor extends LocalExecutor {
     if (id && isRoot()) chownTree(scratch, id.uid, id.gid);
   }
 
-  protected override async afterExit(_job: Job, scratch: string): Promise<void> {
+  protected override async afterExit(job: Job, scratch: string): Promise<void> {
+    const cg = this.cgroups.get(job);
+    if (cg) {
+      const b = cg.breach();
+      if (b) this.breaches.set(job, b);
+      cg.remove();
+      this.cgroups.delete(job);
+    }
     for (const p of this.placeholders.get(scratch) ?? []) {
       const st = lstatOrNull(p.path);
       if (st && st.isFile() && st.size === 0 && st.mtimeMs === p.mtimeMs) unlinkSync(p.path);
@@ -235,6 +261,9 @@ export class SandboxExecutor extends LocalExecutor {
   protected override explainFailure(job: Job, exit: { code: number | null; signal: string | null; stderr: Buffer }): string {
     const plain = super.explainFailure(job, exit);
     const r = job.stage.isolation?.resources;
+    const breach = this.breaches.get(job);
+    if (breach === 'memory') return `memory limit exceeded (resources.memory ${r!.memory} bytes, cgroup): ${plain}`;
+    if (breach === 'pids') return `process limit reached (resources.pids ${r!.pids}, cgroup): ${plain}`;
     const tail = exit.stderr.subarray(Math.max(0, exit.stderr.length - 8192)).toString('utf8');
     if (r?.memory && (MEMORY_WORDS.test(tail) || exit.signal === 'SIGKILL' || exit.signal === 'SIGSEGV')) {
       return `memory limit exceeded (resources.memory ${r.memory} bytes): ${plain}`;
