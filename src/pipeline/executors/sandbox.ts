@@ -22,6 +22,7 @@ import type { Job } from '../executor.js';
 import type { ProcessSpec, StartedProcess } from '../process.js';
 import { LocalExecutor, type LocalExecutorOptions } from './local.js';
 import { cgroupParents, DatumCgroup, type Controller } from './cgroups.js';
+import { EndpointBridge } from './endpoint-bridge.js';
 import { DEFAULT_BATCH, SandboxPool, STAGE_DIR } from './sandbox-pool.js';
 
 export interface SandboxExecutorOptions extends LocalExecutorOptions {
@@ -57,6 +58,8 @@ export class SandboxExecutor extends LocalExecutor {
   /** Per job: its cgroups while it runs, then what it breached. */
   private readonly cgroups = new WeakMap<Job, DatumCgroup>();
   private readonly breaches = new WeakMap<Job, Controller>();
+  /** Per job endpoint port: the unix socket bridged to it, for network-isolated stages with S3 access. */
+  private readonly bridges = new Map<number, EndpointBridge>();
 
   /** Batch containers (root with the native addon's spawnIsolated); else one bwrap per datum. */
   private readonly pool: SandboxPool | null;
@@ -68,10 +71,28 @@ export class SandboxExecutor extends LocalExecutor {
     this.pool = batched ? new SandboxPool(this.bwrap) : null;
   }
 
-  /** Whether the network namespace is the job's own (else the host's). */
+  /**
+   * Whether the network namespace is the job's own (else the host's). A batch
+   * container reaches the job endpoint through a bridged unix socket, so S3 access
+   * needs no host network; one bwrap per datum (the fallback) shares the host's.
+   */
   private ownNetwork(job: Job): boolean {
     const iso = job.stage.isolation;
-    return !iso?.network && !(iso?.s3 && job.env?.DV_ENDPOINT);
+    return !iso?.network && (this.pool !== null || !(iso?.s3 && job.env?.DV_ENDPOINT));
+  }
+
+  /** The endpoint port a network-isolated batch container forwards to dv's job endpoint, if any. */
+  private forwardedPort(job: Job): number | null {
+    const url = job.env?.DV_ENDPOINT;
+    if (!this.pool || !url || !job.stage.isolation?.s3 || !this.ownNetwork(job)) return null;
+    const u = new URL(url);
+    return u.hostname === '127.0.0.1' && u.port ? Number(u.port) : null;
+  }
+
+  private bridgeTo(port: number): EndpointBridge {
+    let b = this.bridges.get(port);
+    if (!b) this.bridges.set(port, (b = new EndpointBridge(port)));
+    return b;
   }
 
   /** The files of the project a datum may read: deps, its input, the params files. */
@@ -97,7 +118,13 @@ export class SandboxExecutor extends LocalExecutor {
     // The parents of the datums' cgroups, where each datum joins its own before it starts.
     for (const c of this.cgroupControllers(job)) a.push('--bind', cgroupParents().get(c)!.dir, `${STAGE_DIR}/cg/${c}`);
     if (!SYSTEM_RO.concat(SYSTEM_RO_TRY).some((d) => process.execPath.startsWith(`${d}/`))) a.push('--ro-bind', process.execPath, process.execPath);
-    a.push('--', process.execPath, `${STAGE_DIR}/bin/runner.mjs`, `${STAGE_DIR}/bin/dvscan.node`);
+    const port = this.forwardedPort(job);
+    const forward: string[] = [];
+    if (port !== null) {
+      a.push('--bind', this.bridgeTo(port).dir, `${STAGE_DIR}/sock`);
+      forward.push(String(port), `${STAGE_DIR}/sock/s`);
+    }
+    a.push('--', process.execPath, `${STAGE_DIR}/bin/runner.mjs`, `${STAGE_DIR}/bin/dvscan.node`, ...forward);
     return a;
   }
 
@@ -146,7 +173,7 @@ export class SandboxExecutor extends LocalExecutor {
   protected override start(job: Job, spec: ProcessSpec): StartedProcess {
     if (!this.pool) return super.start(job, spec);
     const batch = job.stage.isolation?.batch ?? DEFAULT_BATCH;
-    const key = `${job.stage.name}\0${this.ownNetwork(job)}`;
+    const key = `${job.stage.name}\0${this.ownNetwork(job)}\0${this.forwardedPort(job)}`;
     const inside = `${STAGE_DIR}/tmp/${basename(spec.scratch)}`;
     return this.pool.run(key, batch, () => this.containerArgs(job), {
       file: spec.file, argv: [spec.argv0 ?? spec.file, ...spec.args],
@@ -158,6 +185,8 @@ export class SandboxExecutor extends LocalExecutor {
 
   override async close(): Promise<void> {
     this.pool?.close();
+    await Promise.all([...this.bridges.values()].map((b) => b.close()));
+    this.bridges.clear();
     await super.close();
   }
 
