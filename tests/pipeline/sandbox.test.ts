@@ -164,10 +164,8 @@ open('net.txt', 'w').write(os.environ['DV_ENDPOINT'].split(':')[1] + ' ' + got.s
     }
   });
 
-  it('runs an identity as its own uid/gid, and dv run --isolation sandboxes a plain stage', async () => {
-    const root = await project(`identities:
-  batch: { uid: 4242, gid: 4343 }
-stages:
+  it('runs an identity declared in the repository config as its own uid/gid, and dv run --isolation sandboxes a plain stage', async () => {
+    const yaml = `stages:
   who:
     cmd: echo "$(id -u):$(id -g)" > who.txt
     outs: [who.txt]
@@ -176,14 +174,28 @@ stages:
   plain:
     cmd: cat secret.txt > plain.txt
     outs: [plain.txt]
-`);
+`;
+    const root = await project(yaml);
+    expect((await dv(root, ['run', 'who'])).stderr).toContain("unknown identity 'batch'");
+    // Declared with dv identity (in .dv/config.json): same checks as dv.yaml's, bad input changes nothing.
+    expect((await dv(root, ['identity', 'add', 'batch', '--uid', 'x'])).stderr.trim()).toBe('dv: error: .dv/config.json: identities.batch.uid: expected a user id (or give user: NAME)');
+    expect((await dv(root, ['identity', 'add', 'batch', '--user', 'no-such-user-here'])).stderr).toContain("no local user 'no-such-user-here'");
+    expect(JSON.parse((await dvOk(root, ['identity', '--json'])).stdout)).toEqual([]);
+    await dvOk(root, ['identity', 'add', 'batch', '--uid', '4242', '--gid', '4343']);
+    expect(JSON.parse((await dvOk(root, ['identity', 'list', '--json'])).stdout)).toEqual([{ name: 'batch', uid: 4242, gid: 4343, write: null }]);
     const r = await dv(root, ['run', 'who']);
     expect(r.code, r.stderr).toBe(0);
     expect(fs.readFileSync(path.join(root, 'who.txt'), 'utf8')).toBe('4242:4343\n');
+    // Declared in both places: an error naming both, not one silently winning.
+    writeFile(root, 'dv.yaml', `identities:\n  batch: { uid: 0 }\n${yaml}`);
+    expect((await dv(root, ['run', 'who'])).stderr.trim()).toBe('dv: error: dv.yaml: identities.batch: also declared in .dv/config.json (dv identity): declare an identity in one place');
+    writeFile(root, 'dv.yaml', yaml);
     const run = await dv(root, ['run', 'plain', '--isolation', 'sandbox']);
     expect(run.code).toBe(1);
     expect(await lastRunLog(root)).toContain('secret.txt: No such file or directory');
     expect((await dv(root, ['run', 'plain', '--isolation', 'chroot'])).code).toBe(2);
+    await dvOk(root, ['identity', 'remove', 'batch']);
+    expect((await dv(root, ['run', 'who'])).stderr).toContain("unknown identity 'batch'");
   });
 
   it('checks the new keys in dv.yaml, one line naming the place', async () => {

@@ -20,7 +20,9 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .option('--json', 'print JSON')
     .action(list);
 
-  identity.command('list').description('list the repository config\'s identities').option('--json', 'print JSON').action(list);
+  // `dv identity list --json`: the parent command takes the --json.
+  identity.command('list').description('list the repository config\'s identities').option('--json', 'print JSON')
+    .action((o: { json?: boolean }) => list({ json: o.json || identity.opts().json }));
 
   identity.command('add')
     .description('declare an identity: NAME (--user USER | --uid N [--gid N]) [--write BRANCH-PATTERN]...')
