@@ -50,6 +50,16 @@ describe('isolation: sandbox', () => {
     deps: [in/a.txt]
     outs: [out/]
     isolation: sandbox
+  each:
+    foreach: in/*.txt
+    cmd: ls in > \${out}; cat in/b.txt >> \${out} 2>&1; true
+    outs: [seen/]
+    isolation: sandbox
+  slow:
+    cmd: sleep 30; touch late.txt
+    outs: [late.txt]
+    timeout: 1
+    isolation: sandbox
   peek:
     cmd: cat secret.txt > peek.txt
     deps: [in/a.txt]
@@ -58,6 +68,14 @@ describe('isolation: sandbox', () => {
 `);
     await dvOk(root, ['run', 'copy']);
     expect(fs.readFileSync(path.join(root, 'out/copy.txt'), 'utf8')).toBe('hello\n');
+    // The datums of a foreach share one container, yet each sees its own input only.
+    writeFile(root, 'in/b.txt', 'bee\n');
+    await dvOk(root, ['run', 'each']);
+    expect(fs.readFileSync(path.join(root, 'seen/a.txt'), 'utf8')).toBe('a.txt\ncat: in/b.txt: No such file or directory\n');
+    expect(fs.readFileSync(path.join(root, 'seen/b.txt'), 'utf8')).toBe('b.txt\nbee\n');
+    // A timeout kills the command inside its container (through the runner), reported as today.
+    expect((await dv(root, ['run', 'slow'])).code).toBe(1);
+    expect(await lastRunLog(root)).toContain('timed out after 1s');
     const r = await dv(root, ['run', 'peek']);
     expect(r.code).toBe(1);
     const shown = await lastRunLog(root);
