@@ -10,9 +10,9 @@ export const ISOLATION_KEYS = ['isolation', 'network', 'identity', 'resources', 
 export interface Resources {
   /** Number of CPUs the job may use (sched affinity). */
   cpus: number | null;
-  /** Bytes of address space (RLIMIT_AS). */
+  /** Bytes of memory (a cgroup's memory.max where writable, else RLIMIT_AS: address space). */
   memory: number | null;
-  /** Processes of the job's user (RLIMIT_NPROC). */
+  /** Processes (a cgroup's pids.max where writable, else RLIMIT_NPROC of the job's user). */
   pids: number | null;
 }
 

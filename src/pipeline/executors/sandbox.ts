@@ -1,21 +1,32 @@
-// The sandbox executor (`isolation: sandbox`): each datum's command in a bubblewrap
-// (`bwrap`) container, so a run is hermetic the way Bazel's sandbox makes it. The
+// The sandbox executor (`isolation: sandbox`): each datum's command isolated with
+// bubblewrap (`bwrap`), so a run is hermetic the way Bazel's sandbox makes it. The
 // command sees the system directories read-only, of the project only what the stage
 // declares (deps, the datum's input, params.yaml), read-only: an undeclared read fails
 // with "No such file or directory" naming the path, instead of silently making the
 // run-cache wrong. Its outs are writable where they belong (bind mounts of the job's
 // scratch directory, so nothing outside the outs can be written), /tmp is private,
-// and the network is gone unless the stage says `network: true` (or asks for S3
-// access, which reaches dv serve on loopback). An identity runs the command as its
-// own uid/gid; `resources` become rlimits (prlimit) and CPU affinity (taskset), and a
-// breach is named in the datum's error (dv runs show). Everything else (scratch
-// directories, timeouts, collecting outputs) is LocalExecutor's, through its hooks.
-import { chownSync, cpSync, existsSync, lstatSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+// and the network is its own unless the stage says `network: true`. An identity runs
+// the command as its own uid/gid; `resources` become a cgroup where one is writable
+// (cgroups.ts), else rlimits, plus CPU affinity; a breach is named in the datum's
+// error (dv runs show).
+//
+// How, as root with the native addon: one container per batch of a stage's datums
+// (sandbox-pool.ts; `batch:` datums, default 128), each datum started inside it in a
+// mount namespace of its own built by a few mount calls (datumOps below, run by
+// native/spawn.c). Measured first: a bwrap start is ~8 ms quiet, most of it /proc,
+// /dev and --unshare-net, its mount namespace ~1 ms; a datum's own mount namespace
+// and a dozen binds cost well under 1 ms, so per-datum input isolation stays while
+// the container is paid once per batch. Binding each datum's input at a path only it
+// sees needs exactly that private namespace; running the datums one bwrap each (the
+// fallback, below: not root, no addon, DV_SANDBOX_BATCH=0) costs a container each.
+// A stage with S3 access keeps its own network: its container reaches the job
+// endpoint through a unix socket (endpoint-bridge.ts) the runner serves on loopback.
+// Everything else (scratch directories, timeouts, collecting outputs) is
+// LocalExecutor's, through its hooks.
+import { chownSync, cpSync, existsSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DvError } from '../../store/errors.js';
-import { nativeAddon, NATIVE_ADDON_PATH } from '../../store/native-addon.js';
+import { nativeAddon } from '../../store/native-addon.js';
 import { findProgram, plainWords } from '../argv.js';
 import type { IdentityConfig } from '../config-sandbox.js';
 import type { Job } from '../executor.js';
@@ -24,14 +35,13 @@ import { LocalExecutor, type LocalExecutorOptions } from './local.js';
 import { cgroupParents, DatumCgroup, type Controller } from './cgroups.js';
 import { EndpointBridge } from './endpoint-bridge.js';
 import { DEFAULT_BATCH, SandboxPool, STAGE_DIR } from './sandbox-pool.js';
+import { containerArgs, datumOps, isSystemPath, lstatOrNull, perDatumArgs, type View } from './sandbox-view.js';
 
 export interface SandboxExecutorOptions extends LocalExecutorOptions {
-  /** Declared identities (dv.yaml `identities:`), for stages with `identity:`. */
+  /** Declared identities (dv.yaml `identities:` and the repository config's), for stages with `identity:`. */
   identities?: Map<string, IdentityConfig>;
 }
 
-const SYSTEM_RO = ['/usr', '/etc'];
-const SYSTEM_RO_TRY = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/opt'];
 const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Variables of dv's own environment a sandboxed command still gets; the rest (keys, tokens) stay out. */
 const PASSED_ENV = ['LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TERM', 'SOURCE_DATE_EPOCH'];
@@ -104,28 +114,18 @@ export class SandboxExecutor extends LocalExecutor {
     return [...reads].sort();
   }
 
-  /** The container of a batch: namespaces, system directories, and the runner's staging view. */
+  private view(job: Job): View {
+    return { root: this.opts.root, stage: job.stage, reads: this.readsOf(job), identity: this.identityOf(job), ownNetwork: this.ownNetwork(job) };
+  }
+
+  /** The container of a batch (sandbox-view.ts), with this stage's cgroup parents and endpoint bridge. */
   private containerArgs(job: Job): string[] {
-    const root = this.opts.root;
-    const a = ['--die-with-parent', '--new-session', '--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-cgroup-try'];
-    if (this.ownNetwork(job)) a.push('--unshare-net');
-    for (const d of SYSTEM_RO) a.push('--ro-bind', d, d);
-    for (const d of SYSTEM_RO_TRY) a.push('--ro-bind-try', d, d);
-    a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--tmpfs', STAGE_DIR);
-    a.push('--ro-bind', root, `${STAGE_DIR}/root`, '--bind', this.tmpRoot(), `${STAGE_DIR}/tmp`);
-    a.push('--ro-bind', fileURLToPath(new URL('./sandbox-runner.js', import.meta.url)), `${STAGE_DIR}/bin/runner.mjs`);
-    a.push('--ro-bind', NATIVE_ADDON_PATH, `${STAGE_DIR}/bin/dvscan.node`);
-    // The parents of the datums' cgroups, where each datum joins its own before it starts.
-    for (const c of this.cgroupControllers(job)) a.push('--bind', cgroupParents().get(c)!.dir, `${STAGE_DIR}/cg/${c}`);
-    if (!SYSTEM_RO.concat(SYSTEM_RO_TRY).some((d) => process.execPath.startsWith(`${d}/`))) a.push('--ro-bind', process.execPath, process.execPath);
     const port = this.forwardedPort(job);
-    const forward: string[] = [];
-    if (port !== null) {
-      a.push('--bind', this.bridgeTo(port).dir, `${STAGE_DIR}/sock`);
-      forward.push(String(port), `${STAGE_DIR}/sock/s`);
-    }
-    a.push('--', process.execPath, `${STAGE_DIR}/bin/runner.mjs`, `${STAGE_DIR}/bin/dvscan.node`, ...forward);
-    return a;
+    return containerArgs(this.view(job), {
+      tmpRoot: this.tmpRoot(),
+      cgroupDirs: this.cgroupControllers(job).map((c) => [c, cgroupParents().get(c)!.dir]),
+      bridge: port === null ? null : { dir: this.bridgeTo(port).dir, port },
+    });
   }
 
   /** The controllers this stage's limits use a cgroup for (where one is writable). */
@@ -141,33 +141,13 @@ export class SandboxExecutor extends LocalExecutor {
     return this.opts.tmpDir ?? join(this.opts.root, '.dv', 'tmp');
   }
 
-  /** The mount and process ops that make one datum's view inside its batch's container. */
+  /** One datum's ops inside its batch's container (sandbox-view.ts), with a cgroup of its own where limits ask for one. */
   private datumOps(job: Job, scratch: string, cwd: string): string[] {
-    const { stage } = job;
-    const root = this.opts.root;
-    const inside = `${STAGE_DIR}/tmp/${basename(scratch)}`;
     if (dirname(scratch) !== this.tmpRoot()) throw new DvError(`sandbox: scratch directory ${scratch} is not under ${this.tmpRoot()}`);
-    const ops: string[] = ['tmpfs', '/tmp', '1777', 'mkdir', root, '', 'tmpfs', root, '0755'];
-    for (const r of this.readsOf(job)) {
-      const st = lstatOrNull(join(root, r));
-      if (!st) continue;
-      ops.push(st.isDirectory() ? 'mkdir' : 'touch', join(root, r), '', 'robind', `${STAGE_DIR}/root/${r}`, join(root, r));
-    }
-    ops.push('mkdir', scratch, '', 'bind', inside, scratch);
-    for (const o of stage.outs) ops.push(stage.outDirs.includes(o) ? 'mkdir' : 'touch', join(root, o), '', 'bind', `${inside}/${o}`, join(root, o));
-    ops.push('mkdir', cwd, '', 'remount-ro', root, '');
-    const r = stage.isolation?.resources;
+    const r = job.stage.isolation?.resources;
     const cg = r?.memory || r?.pids ? DatumCgroup.make(r) : null;
     if (cg) this.cgroups.set(job, cg);
-    for (const [c, { dir }] of cg?.dirs ?? []) ops.push('write', `${STAGE_DIR}/cg/${c}/${basename(dir)}/cgroup.procs`, '0');
-    ops.push('umount', STAGE_DIR, '');
-    if (r?.memory && !cg?.has('memory')) ops.push('rlimit', 'as', String(r.memory));
-    if (r?.pids && !cg?.has('pids')) ops.push('rlimit', 'nproc', String(r.pids));
-    if (r?.cpus) ops.push('cpus', String(Math.min(r.cpus, cpus().length)), '');
-    ops.push('chdir', cwd, '');
-    const id = this.identityOf(job);
-    ops.push(...(id ? ['ids', String(id.uid), String(id.gid)] : ['dropcaps', '', '']));
-    return ops;
+    return datumOps(this.view(job), scratch, cwd, cg);
   }
 
   protected override start(job: Job, spec: ProcessSpec): StartedProcess {
@@ -243,38 +223,7 @@ export class SandboxExecutor extends LocalExecutor {
       const [file, ...args] = this.argvOf(cmd);
       return { file: file!, args };
     }
-    const { stage } = job;
-    const root = this.opts.root;
-    const iso = stage.isolation;
-    const a: string[] = ['--die-with-parent', '--new-session', '--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-cgroup-try'];
-    if (this.ownNetwork(job)) a.push('--unshare-net');
-    for (const d of SYSTEM_RO) a.push('--ro-bind', d, d);
-    for (const d of SYSTEM_RO_TRY) a.push('--ro-bind-try', d, d);
-    a.push('--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/tmp');
-    // The project: an empty read-only directory with the declared parts mounted in.
-    a.push('--tmpfs', root);
-    for (const r of this.readsOf(job)) a.push('--ro-bind-try', join(root, r), join(root, r));
-    a.push('--bind', scratch, scratch);
-    for (const o of stage.outs) a.push('--bind', join(scratch, o), join(root, o));
-    const cwd = stage.wdir ? join(root, stage.wdir) : root;
-    if (stage.wdir) a.push('--dir', cwd);
-    a.push('--remount-ro', root, '--chdir', cwd);
-    const id = this.identityOf(job);
-    if (id && !isRoot()) a.splice(0, 0, '--unshare-user', '--uid', String(id.uid), '--gid', String(id.gid));
-    if (!id && isRoot()) a.push('--cap-drop', 'ALL');
-    a.push('--');
-    const r = iso?.resources;
-    if (r?.memory || r?.pids) {
-      a.push('prlimit');
-      if (r.memory) a.push(`--as=${r.memory}`);
-      if (r.pids) a.push(`--nproc=${r.pids}`);
-      a.push('--');
-    }
-    if (r?.cpus) a.push('taskset', '-c', `0-${Math.min(r.cpus, cpus().length) - 1}`);
-    // As root the command drops to the identity's own uid/gid (files it writes are theirs).
-    if (id && isRoot()) a.push('setpriv', `--reuid=${id.uid}`, `--regid=${id.gid}`, '--clear-groups', '--');
-    a.push(...this.argvOf(cmd));
-    return { file: this.bwrap, args: a };
+    return { file: this.bwrap, args: perDatumArgs(this.view(job), scratch, this.argvOf(cmd), isRoot()) };
   }
 
   /** A plain command line is exec'd directly (one exec less per datum), when its program is a system one. */
@@ -282,7 +231,7 @@ export class SandboxExecutor extends LocalExecutor {
     const words = plainWords(cmd);
     if (words) {
       const file = findProgram(words[0]!, SAFE_PATH, '/');
-      if (file && SYSTEM_RO.concat(SYSTEM_RO_TRY).some((d) => file.startsWith(`${d}/`))) return [file, ...words.slice(1)];
+      if (file && isSystemPath(file)) return [file, ...words.slice(1)];
     }
     return ['/bin/sh', '-c', cmd];
   }
@@ -299,14 +248,6 @@ export class SandboxExecutor extends LocalExecutor {
     }
     if (r?.pids && PIDS_WORDS.test(tail)) return `process limit reached (resources.pids ${r.pids}): ${plain}`;
     return plain;
-  }
-}
-
-function lstatOrNull(p: string): ReturnType<typeof lstatSync> | null {
-  try {
-    return lstatSync(p);
-  } catch {
-    return null;
   }
 }
 
