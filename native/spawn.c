@@ -91,6 +91,23 @@ static void free_strings(char **a) {
   free(a);
 }
 
+// Starts the thread that waits for w->pid; on failure reaps the child here (no
+// zombie nobody reports) and returns the error number.
+static int watch_child(waiter_t *w) {
+  pthread_t t;
+  pthread_attr_t ta;
+  pthread_attr_init(&ta);
+  pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&ta, 64 * 1024);
+  int rc = pthread_create(&t, &ta, wait_child, w);
+  if (rc != 0) {
+    kill(-w->pid, SIGKILL);
+    waitpid(w->pid, NULL, 0);
+  }
+  pthread_attr_destroy(&ta);
+  return rc;
+}
+
 // spawn(file, argv, envp, cwd, stdoutPath, stderrPath, onExit) -> pid; throws with errno text.
 napi_value spawn_process(napi_env env, napi_callback_info info) {
   size_t argc = 7;
@@ -134,17 +151,7 @@ napi_value spawn_process(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "spawn: cannot create the exit callback");
   } else {
     int rc = posix_spawn(&w->pid, file, &fa, &attr, argv, envp);
-    pthread_t t;
-    pthread_attr_t ta;
-    pthread_attr_init(&ta);
-    pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&ta, 64 * 1024);
-    if (rc == 0 && (rc = pthread_create(&t, &ta, wait_child, w)) != 0) {
-      // No waiter: reap it here rather than leave a zombie nobody reports.
-      kill(-w->pid, SIGKILL);
-      waitpid(w->pid, NULL, 0);
-    }
-    pthread_attr_destroy(&ta);
+    if (rc == 0) rc = watch_child(w);
     if (rc != 0) {
       napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
       free(w);
@@ -313,7 +320,7 @@ static int iso_child(void *arg) {
   execve(file, argv, envp);
   say("exec", file, errno);
   _exit(127);
-    return 0;
+  return 0;
 }
 
 // spawnIsolated(file, argv, envp, stdoutPath, stderrPath, ops, onExit) -> pid.
@@ -349,18 +356,7 @@ napi_value spawn_isolated(napi_env env, napi_callback_info info) {
   free(stack);
   int rc = pid < 0 ? errno : 0;
   w->pid = pid;
-  if (rc == 0) {
-    pthread_t t;
-    pthread_attr_t ta;
-    pthread_attr_init(&ta);
-    pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&ta, 64 * 1024);
-    if ((rc = pthread_create(&t, &ta, wait_child, w)) != 0) {
-      kill(-pid, SIGKILL);
-      waitpid(pid, NULL, 0);
-    }
-    pthread_attr_destroy(&ta);
-  }
+  if (rc == 0) rc = watch_child(w);
   if (rc != 0) {
     napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
     free(w);
