@@ -15,6 +15,8 @@
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -108,15 +110,34 @@ static int watch_child(waiter_t *w) {
   return rc;
 }
 
+// A waiter whose exit callback is cb; NULL (with an error thrown) when it cannot be made.
+static waiter_t *new_waiter(napi_env env, napi_value cb, const char *what) {
+  waiter_t *w = calloc(1, sizeof(waiter_t));
+  napi_value name;
+  napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &name);
+  if (w && napi_create_threadsafe_function(env, cb, NULL, name, 0, 1, NULL, NULL, NULL, report_exit, &w->tsfn) == napi_ok) return w;
+  free(w);
+  char msg[64];
+  snprintf(msg, sizeof msg, "%s: cannot create the exit callback", what);
+  napi_throw_error(env, NULL, msg);
+  return NULL;
+}
+
+// The seven arguments both spawners take; false (with a TypeError thrown) when fewer came.
+static bool seven_args(napi_env env, napi_callback_info info, napi_value *a, const char *what) {
+  size_t argc = 7;
+  napi_get_cb_info(env, info, &argc, a, NULL, NULL);
+  if (argc >= 7) return true;
+  char msg[64];
+  snprintf(msg, sizeof msg, "%s: expected 7 arguments", what);
+  napi_throw_type_error(env, NULL, msg);
+  return false;
+}
+
 // spawn(file, argv, envp, cwd, stdoutPath, stderrPath, onExit) -> pid; throws with errno text.
 napi_value spawn_process(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
   napi_value a[7];
-  napi_get_cb_info(env, info, &argc, a, NULL, NULL);
-  if (argc < 7) {
-    napi_throw_type_error(env, NULL, "spawn: expected 7 arguments");
-    return NULL;
-  }
+  if (!seven_args(env, info, a, "spawn")) return NULL;
   char *file = get_string(env, a[0]), *cwd = get_string(env, a[3]);
   char *out = get_string(env, a[4]), *err = get_string(env, a[5]);
   char **argv = get_strings(env, a[1]), **envp = get_strings(env, a[2]);
@@ -143,13 +164,8 @@ napi_value spawn_process(napi_env env, napi_callback_info info) {
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
 
-  waiter_t *w = calloc(1, sizeof(waiter_t));
-  napi_value name;
-  napi_create_string_utf8(env, "dv-spawn", NAPI_AUTO_LENGTH, &name);
-  if (!w || napi_create_threadsafe_function(env, a[6], NULL, name, 0, 1, NULL, NULL, NULL, report_exit, &w->tsfn) != napi_ok) {
-    free(w);
-    napi_throw_error(env, NULL, "spawn: cannot create the exit callback");
-  } else {
+  waiter_t *w = new_waiter(env, a[6], "spawn");
+  if (w) {
     int rc = posix_spawn(&w->pid, file, &fa, &attr, argv, envp);
     if (rc == 0) rc = watch_child(w);
     if (rc != 0) {
@@ -325,13 +341,8 @@ static int iso_child(void *arg) {
 
 // spawnIsolated(file, argv, envp, stdoutPath, stderrPath, ops, onExit) -> pid.
 napi_value spawn_isolated(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
   napi_value a[7];
-  napi_get_cb_info(env, info, &argc, a, NULL, NULL);
-  if (argc < 7) {
-    napi_throw_type_error(env, NULL, "spawnIsolated: expected 7 arguments");
-    return NULL;
-  }
+  if (!seven_args(env, info, a, "spawnIsolated")) return NULL;
   char *file = get_string(env, a[0]), *out = get_string(env, a[3]), *err = get_string(env, a[4]);
   char **argv = get_strings(env, a[1]), **envp = get_strings(env, a[2]), **ops = get_strings(env, a[5]);
   napi_value result = NULL;
@@ -341,14 +352,8 @@ napi_value spawn_isolated(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "spawnIsolated: expected strings, string arrays and op triples");
     goto done;
   }
-  waiter_t *w = calloc(1, sizeof(waiter_t));
-  napi_value name;
-  napi_create_string_utf8(env, "dv-spawn-isolated", NAPI_AUTO_LENGTH, &name);
-  if (!w || napi_create_threadsafe_function(env, a[6], NULL, name, 0, 1, NULL, NULL, NULL, report_exit, &w->tsfn) != napi_ok) {
-    free(w);
-    napi_throw_error(env, NULL, "spawnIsolated: cannot create the exit callback");
-    goto done;
-  }
+  waiter_t *w = new_waiter(env, a[6], "spawnIsolated");
+  if (!w) goto done;
   iso_args_t x = {file, out, err, argv, envp, ops, nops};
   size_t stack_size = 256 * 1024;
   char *stack = malloc(stack_size);
