@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Figures of the sandbox issue: per-datum overhead of the sandbox executor (bubblewrap)
-# over the plain local executor on 1,000 datums (target < 5 ms more per datum), with a
-# bare `bwrap ... true` start as the reference; and the cost of minting a job key,
-# with `dv keys create` (a whole CLI process) as the reference. Takes about a minute.
+# Figures of the sandbox issue: per-datum overhead of the sandbox executor over the
+# plain local executor on 1,000 datums (target < 5 ms more per datum), with a bare
+# `bwrap ... true` start as the reference. The sandbox runs a stage's datums in batch
+# containers (one bubblewrap per `batch:` datums, default 128; each datum in its own
+# mount namespace, see src/pipeline/executors/sandbox-pool.ts); the line after it is
+# the fallback of one bwrap per datum (DV_SANDBOX_BATCH=0: non-root, no native addon).
+# Then the cost of minting + revoking a job key, with `dv keys create` (a whole CLI
+# process) as the reference. Takes about 2 minutes on a quiet machine (5 on a loaded one).
 source "$(dirname "$0")/lib.sh"
 need bwrap bubblewrap
 rm -rf "$WORK" && mkdir -p "$WORK/p/data/raw" && cd "$WORK/p"
@@ -28,6 +32,9 @@ per=$(echo "($t_sandbox - $t_local) * 1000 / $N" | bc -l | xargs printf '%.2f')
 t_bwrap=$(secs sh -c "for i in \$(seq 100); do bwrap --ro-bind /usr /usr --ro-bind-try /bin /bin --ro-bind-try /lib /lib --ro-bind-try /lib64 /lib64 --unshare-net --unshare-pid --proc /proc --dev /dev /bin/true; done")
 bw=$(echo "$t_bwrap * 1000 / 100" | bc -l | xargs printf '%.2f')
 echo "sandbox vs local, $N datums: ${per} ms more per datum (sandbox ${t_sandbox}s, local ${t_local}s, median of 3) vs bare bwrap start ${bw} ms (target < 5 ms more per datum)"
+t_old=$(DV_SANDBOX_BATCH=0 median_secs 3 $DV run -q -f)
+old=$(echo "($t_old - $t_local) * 1000 / $N" | bc -l | xargs printf '%.2f')
+echo "one bwrap per datum (fallback) vs local, $N datums: ${old} ms more per datum (${t_old}s, median of 3) vs bare bwrap start ${bw} ms"
 
 # Minting: in-process mintJobKey + revokeJobKey (what dv run does per job) vs one `dv keys create`.
 M=200

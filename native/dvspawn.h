@@ -10,6 +10,7 @@
 #define DV_NO_SPAWN 1
 #else
 napi_value spawn_process(napi_env env, napi_callback_info info);
+napi_value spawn_isolated(napi_env env, napi_callback_info info);
 #endif
 
 #endif

@@ -582,6 +582,8 @@ NAPI_MODULE_INIT() {
 #ifndef DV_NO_SPAWN
   napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, spawn_process, NULL, &fn);
   napi_set_named_property(env, exports, "spawn", fn);
+  napi_create_function(env, "spawnIsolated", NAPI_AUTO_LENGTH, spawn_isolated, NULL, &fn);
+  napi_set_named_property(env, exports, "spawnIsolated", fn);
 #endif
   napi_create_uint32(env, DVSCAN_ABI, &abi);
   napi_set_named_property(env, exports, "abi", abi);

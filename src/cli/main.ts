@@ -11,6 +11,7 @@ import { register as registerPipeline } from './commands/pipeline.js';
 import { register as registerRemote } from './commands/remote.js';
 import { register as registerServe } from './commands/serve.js';
 import { register as registerUi } from './commands/ui.js';
+import { register as registerIdentity } from './commands/identity.js';
 
 const program = new Command('dv')
   .description('data version control: chunked, deduplicated, versioned datasets')
@@ -45,6 +46,7 @@ registerPipeline(program, globals);
 registerRemote(program, globals);
 registerServe(program, globals);
 registerUi(program, globals);
+registerIdentity(program, globals);
 
 function fail(message: string, code: number): never {
   // One line of printable text: text read from damaged data may hold any bytes.

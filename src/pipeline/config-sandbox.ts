@@ -10,9 +10,9 @@ export const ISOLATION_KEYS = ['isolation', 'network', 'identity', 'resources', 
 export interface Resources {
   /** Number of CPUs the job may use (sched affinity). */
   cpus: number | null;
-  /** Bytes of address space (RLIMIT_AS). */
+  /** Bytes of memory (a cgroup's memory.max where writable, else RLIMIT_AS: address space). */
   memory: number | null;
-  /** Processes of the job's user (RLIMIT_NPROC). */
+  /** Processes (a cgroup's pids.max where writable, else RLIMIT_NPROC of the job's user). */
   pids: number | null;
 }
 
@@ -23,6 +23,8 @@ export interface StageIsolation {
   resources: Resources;
   /** Give the job a temporary key to dv serve (AWS_* and DV_ENDPOINT); implied by an identity. */
   s3: boolean;
+  /** The stage's `batch:` (checked by config-cluster.ts): datums per sandbox container; null = the default. */
+  batch: number | null;
 }
 
 export interface IdentityConfig {
@@ -73,6 +75,7 @@ export function parseIsolation(c: Checker, place: string, raw: Raw, defaultIdent
   const isolation: StageIsolation = {
     mode, network: bool(c, `${place}.network`, raw.network), identity: identity as string | null, resources,
     s3: bool(c, `${place}.s3`, raw.s3) || identity !== null,
+    batch: typeof raw.batch === 'number' ? raw.batch : null,
   };
   return { isolation, timeout: r.timeout };
 }
@@ -123,6 +126,6 @@ export function parseIdentities(c: Checker, v: unknown): Map<string, IdentityCon
 export function checkIdentities(c: Checker, stages: Iterable<{ name: string; isolation?: StageIsolation }>, ids: Map<string, IdentityConfig>): void {
   for (const s of stages) {
     const id = s.isolation?.identity;
-    if (id && !ids.has(id)) c.fail(`stages.${s.name}.identity`, `unknown identity '${id}' (declare it under identities:)`);
+    if (id && !ids.has(id)) c.fail(`stages.${s.name}.identity`, `unknown identity '${id}' (declare it under identities: or with dv identity add)`);
   }
 }

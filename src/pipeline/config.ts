@@ -7,6 +7,7 @@ import YAML from 'yaml';
 import { DvError } from '../store/errors.js';
 import { bool, Checker, checkKeys, isMap, parseYaml, pathList, stringList, typeName, type Raw } from './config-check.js';
 import { CLUSTER_KEYS, parseCluster } from './config-cluster.js';
+import { mergeIdentities, repoConfigIdentities } from './identities.js';
 import { parseHooks, parseOutputs } from './config-outputs.js';
 import { checkIdentities, ISOLATION_KEYS, parseIdentities, parseIsolation } from './config-sandbox.js';
 import { buildGraph, findCycle } from './graph.js';
@@ -33,6 +34,8 @@ export interface ParseOptions {
   file?: string;
   /** Whether a project-relative path exists; enables the missing-dep checks. */
   exists?: (path: string) => boolean;
+  /** The repository config's `identities` (.dv/config.json), declared there instead of in dv.yaml. */
+  repoIdentities?: unknown;
 }
 
 
@@ -217,7 +220,7 @@ export function buildConfig(file: string, raw: Raw, params: Params, opts: ParseO
   if (raw.identity !== undefined && raw.identity !== null && typeof raw.identity !== 'string') c.fail('identity', 'expected an identity name');
   for (const [name, def] of Object.entries(defs)) stages.set(name, parseStage(c, name, def, params, (raw.identity as string | undefined) ?? null));
   checkPipeline(c, stages, opts.exists);
-  const identities = parseIdentities(c, raw.identities);
+  const identities = mergeIdentities(c, parseIdentities(c, raw.identities), opts.repoIdentities);
   checkIdentities(c, stages.values(), identities);
   return { file, params, stages, hooks: parseHooks(c, 'hooks', raw.hooks), identities };
 }
@@ -243,7 +246,7 @@ export function loadConfig(root: string, opts: { file?: string } = {}): Pipeline
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new DvError(`no ${file} in ${root}`);
     throw e;
   }
-  return parseConfig(text, { file, exists: (p) => existsSync(join(root, p)) });
+  return parseConfig(text, { file, exists: (p) => existsSync(join(root, p)), repoIdentities: repoConfigIdentities(root) });
 }
 
 /**

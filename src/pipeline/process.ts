@@ -37,6 +37,8 @@ export interface ProcessExit {
 export interface StartedProcess {
   /** Undefined when it could not be started. */
   pid: number | undefined;
+  /** Signals its whole process group (default: kill(-pid) here; the sandbox's runner does it inside). */
+  kill?(sig: NodeJS.Signals): void;
   exited: Promise<ProcessExit>;
 }
 
@@ -85,7 +87,7 @@ function startNative(spec: ProcessSpec, native: NativeSpawn): StartedProcess {
 }
 
 /** The last `max` bytes of a file (empty if it is missing). */
-function readTail(file: string, max: number): { data: Buffer; truncated: boolean } {
+export function readTail(file: string, max: number): { data: Buffer; truncated: boolean } {
   let fd: number;
   try {
     fd = openSync(file, 'r');

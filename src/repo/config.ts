@@ -20,6 +20,11 @@ export interface RepoConfig {
   defaultRemote?: string;
   /** How long reflog entries keep what they name alive (gc roots), in days; default 30. */
   reflogExpireDays?: number;
+  /**
+   * Identities sandboxed stages may run as, shaped like dv.yaml's `identities:`
+   * (`dv identity add`); validated where they are used (src/pipeline/config-sandbox.ts).
+   */
+  identities?: Record<string, unknown>;
 }
 
 export function defaultConfig(chunker: ChunkerParams = DEFAULT_CHUNKER): RepoConfig {

@@ -108,14 +108,9 @@ describe('job keys through dv serve', () => {
   });
 
   it('refuses a forged or missing session token, an expired key and a revoked one', async () => {
-    const creds = await mint(600);
     const read = [['get', bucket, `${base}/in/a.txt`]];
-    const forged = `${creds.sessionToken.slice(0, -4)}AAAA`;
-    expect(await s3ops(creds, served.url, read, { AWS_SESSION_TOKEN: forged })).toEqual(['InvalidToken']);
-    expect(await s3ops({ ...creds, sessionToken: '' }, served.url, read, { AWS_SESSION_TOKEN: '' })).toEqual(['MissingSecurityHeader']);
-    // Another job's token does not go with this key.
+    const creds = await mint(600);
     const other = await mint(600);
-    expect(await s3ops(creds, served.url, read, { AWS_SESSION_TOKEN: other.sessionToken })).toEqual(['InvalidToken']);
     expect(await s3ops(other, served.url, read)).toEqual(['ok:input v1\n']);
     const repo = Repo.open(root);
     try {
@@ -125,8 +120,15 @@ describe('job keys through dv serve', () => {
     }
     expect(await s3ops(other, served.url, read)).toEqual(['InvalidAccessKeyId']);
 
+    // A short-lived key next: the token checks run while it ages, instead of a sleep
+    // (no key is minted or revoked meanwhile, which would prune it once expired).
     const short = await mint(8);
     expect(await s3ops(short, served.url, read)).toEqual(['ok:input v1\n']);
+    const forged = `${creds.sessionToken.slice(0, -4)}AAAA`;
+    expect(await s3ops(creds, served.url, read, { AWS_SESSION_TOKEN: forged })).toEqual(['InvalidToken']);
+    expect(await s3ops({ ...creds, sessionToken: '' }, served.url, read, { AWS_SESSION_TOKEN: '' })).toEqual(['MissingSecurityHeader']);
+    // Another job's token does not go with this key.
+    expect(await s3ops(creds, served.url, read, { AWS_SESSION_TOKEN: other.sessionToken })).toEqual(['InvalidToken']);
     await sleep(Math.max(0, Date.parse(short.expiration) - Date.now()) + 300);
     expect(await s3ops(short, served.url, [...read, ['put', bucket, 'out/late.txt', 'late']])).toEqual(['ExpiredToken', 'ExpiredToken']);
   });

@@ -5,7 +5,7 @@ import { lstatSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } fr
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { findProgram, plainWords } from '../argv.js';
-import { startProcess } from '../process.js';
+import { startProcess, type ProcessSpec, type StartedProcess } from '../process.js';
 import { interpolate, type Bindings } from '../interpolate.js';
 import { workspaceBindings } from '../plan.js';
 import type { Params, StageConfig } from '../types.js';
@@ -115,6 +115,11 @@ export class LocalExecutor implements Executor {
     return this.launch(cmd, env);
   }
 
+  /** how that is started, */
+  protected start(_job: Job, spec: ProcessSpec): StartedProcess {
+    return startProcess(spec, this.opts.spawnVia);
+  }
+
   /** work on its scratch directory before it starts and after it exited, */
   protected async beforeStart(_job: Job, _scratch: string): Promise<void> {}
   protected async afterExit(_job: Job, _scratch: string): Promise<void> {}
@@ -164,17 +169,20 @@ export class LocalExecutor implements Executor {
       outdir: stage.foreach !== null ? outs[0]! : null,
     };
     const env = this.environment(job, scratch, bindings);
-    const child = startProcess({
+    const child = this.start(job, {
       ...this.launchFor(job, interpolate(stage.cmd, bindings, 'shell'), env, scratch),
       cwd: stage.wdir ? join(this.opts.root, stage.wdir) : this.opts.root, env, scratch, maxLogBytes: this.opts.maxLogBytes ?? 1 << 20,
-    }, this.opts.spawnVia);
+    });
 
     let stopped: 'cancelled' | 'timeout' | null = null;
     const stop = (why: 'cancelled' | 'timeout'): void => {
       if (stopped || child.pid === undefined) return;
       stopped = why;
       const kill = (sig: NodeJS.Signals): void => {
-        try { process.kill(-child.pid!, sig); } catch { /* already gone */ }
+        try {
+          if (child.kill) child.kill(sig);
+          else process.kill(-child.pid!, sig);
+        } catch { /* already gone */ }
       };
       kill('SIGTERM');
       setTimeout(() => kill('SIGKILL'), this.opts.killGraceMs ?? 5000).unref();
