@@ -9,7 +9,7 @@ import type { Repo } from './repo.js';
 import { assertMayMove, localActor } from './protect.js';
 import { buildTree, diffFlat, lookup, sameContent, updateTree, type Change, type FlatTree } from './trees.js';
 import type { FileEntry } from './types.js';
-import { diffAgainstMirror } from './mirror-diff.js';
+import { chunksAfter, diffAgainstMirror } from './mirror-diff.js';
 import { storeStreamed } from './first-add.js';
 import { scanDetailed, type ScanResult } from './scan.js';
 import { linkedParents, StatCache, toEntry, type WsFile } from './workspace.js';
@@ -152,6 +152,8 @@ async function snapshotChanges(repo: Repo, parent: string, parentTree: string, t
     cache.forget(d.deleted);
     cache.setMirror(tree ?? parentTree);
     if (smudged === 0) cache.rememberScan(scan);
+    const recorded = new Set(rows.map((r) => r.file));
+    cache.setChunks(chunksAfter(d, (f) => recorded.has(f)));
     cache.save();
     if (id) repo.refs.advanceHead(id, `commit: ${message.split('\n')[0]}`);
   })();

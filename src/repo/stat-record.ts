@@ -23,6 +23,9 @@ const ROW_FIXED = 60;
 export class Record {
   readonly n: number;
   private table: Int32Array | null = null;
+  /** Lookups so far: the first few binary-search the sorted rows instead of building the
+   * hash table, so a status probing one chunk's files does not index 1,000,000 rows. */
+  private finds = 0;
 
   constructor(readonly raw: Buffer, readonly starts: Int32Array) {
     this.n = starts.length - 1;
@@ -48,6 +51,10 @@ export class Record {
 
   /** The row number of `path`, or -1. */
   find(path: string): number {
+    if (!this.table && this.finds++ < 4096) {
+      const i = this.lowerBound(path, 0);
+      return i < this.n && this.path(i) === path ? i : -1;
+    }
     const t = this.table ??= this.buildTable();
     const ascii = isAscii(path);
     const bytes = ascii ? null : Buffer.from(path, 'utf8');
