@@ -6,6 +6,7 @@
 // change among 1,000,000 files only that file's chunk is looked up, and the cost is the
 // scan's one stat per file plus the change, as with git's index.
 import path from 'node:path';
+import { ops } from './opcount.js';
 import { RACY_MS } from './stat-record.js';
 import type { ScanResult, WsFile } from './scan.js';
 import { chunkScan } from './scan-chunks.js';
@@ -49,6 +50,7 @@ export async function diffAgainstMirror(root: string, cache: StatCache, scan: Sc
     for (let i = c.first, j = i * 4; i < c.end; i++, j += 4) {
       const f: WsFile = { path: paths[i - c.first]!, size: nums[j]!, mtime: nums[j + 1]!, ino: nums[j + 2]!, mode: nums[j + 3]! };
       const state = cache.probe(f);
+      ops.rowsProbed++;
       if (state === 1) { withRow++; continue; }
       needs.push(f);
       if (state === -1) { out.added.push(f); continue; }

@@ -9,7 +9,7 @@ import type { Repo } from './repo.js';
 import { assertMayMove, localActor } from './protect.js';
 import { buildTree, diffFlat, lookup, sameContent, updateTree, type Change, type FlatTree } from './trees.js';
 import type { FileEntry } from './types.js';
-import { chunksAfter, diffAgainstMirror } from './mirror-diff.js';
+import { chunksAfter, cleanChunks, diffAgainstMirror } from './mirror-diff.js';
 import { storeStreamed } from './first-add.js';
 import { scanDetailed, type ScanResult } from './scan.js';
 import { linkedParents, StatCache, toEntry, type WsFile } from './workspace.js';
@@ -174,7 +174,7 @@ async function firstSnapshot(repo: Repo, tracked: string[], cache: StatCache, sc
   repo.db.transaction(() => {
     cache.replaceAll(rows);
     cache.setMirror(s.tree);
-    if (rows.smudged === 0) cache.rememberScan(scan);
+    if (rows.smudged === 0) { cache.rememberScan(scan); cache.setChunks(chunksAfter(cleanChunks(scan), () => true)); }
     cache.save();
     repo.refs.advanceHead(id, `commit: ${message.split('\n')[0]}`);
   })();

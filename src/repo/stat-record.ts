@@ -184,22 +184,35 @@ export function indexRecord(buf: Buffer): Int32Array | null {
   if (buf.length < 8 || buf.readUInt32LE(0) !== INDEX_MAGIC) return buf.length ? null : new Int32Array(1);
   const n = buf.readUInt32LE(4);
   const starts = new Int32Array(n + 1);
-  let prev = '';
   let o = 8;
   for (let i = 0; i < n; i++) {
     if (o + 2 > buf.length) return null;
     const len = buf.readUInt16LE(o);
     if (o + 2 + len + ROW_FIXED > buf.length) return null;
-    const p = buf.toString('utf8', o + 2, o + 2 + len);
     // Not so if the record is damaged, or if a path was not valid UTF-16 (lone
     // surrogates come back as U+FFFD).
-    if (i > 0 && !(prev < p)) return null;
-    prev = p;
+    if (i > 0 && !before(buf, starts[i - 1]!, o)) return null;
     starts[i] = o;
     o += 2 + len + ROW_FIXED;
   }
   starts[n] = o;
   return starts;
+}
+
+/** Whether the path of the row at `a` sorts strictly before that of the row at `b`, as
+ * `.sort()` orders them: compared in place while the bytes are ASCII (where UTF-8 order
+ * is UTF-16 order), decoded only past a non-ASCII byte. No string per row. */
+function before(buf: Buffer, a: number, b: number): boolean {
+  const la = buf.readUInt16LE(a);
+  const lb = buf.readUInt16LE(b);
+  const m = Math.min(la, lb);
+  for (let k = 0; k < m; k++) {
+    const x = buf[a + 2 + k]!;
+    const y = buf[b + 2 + k]!;
+    if (x >= 0x80 || y >= 0x80) return buf.toString('utf8', a + 2, a + 2 + la) < buf.toString('utf8', b + 2, b + 2 + lb);
+    if (x !== y) return x < y;
+  }
+  return la < lb;
 }
 
 /** Every readable row of a record that cannot be indexed (unreadable: none, files get re-read). */
