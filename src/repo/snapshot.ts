@@ -11,6 +11,7 @@ import { buildTree, diffFlat, lookup, sameContent, updateTree, type Change, type
 import type { FileEntry } from './types.js';
 import { chunksAfter, cleanChunks, diffAgainstMirror } from './mirror-diff.js';
 import { storeStreamed } from './first-add.js';
+import { addNewPaths, disjoint } from './add-paths.js';
 import { scanDetailed, type ScanResult } from './scan.js';
 import { linkedParents, StatCache, toEntry, type WsFile } from './workspace.js';
 import { isUnder, normalizeTracked } from './paths.js';
@@ -78,6 +79,10 @@ async function snapshot(repo: Repo, tracked: string[], scope: string[], opts: Sn
   }
   if (samePaths && whole && cache.mirrors(parentCommit.tree)) {
     return snapshotChanges(repo, parent!, parentCommit.tree, tracked, cache, scan, opts);
+  }
+  // New paths beside the tracked ones: only they are scanned and stored (add-paths.ts).
+  if (!merging && parentCommit && cache.mirrors(parentCommit.tree) && disjoint(scope, parentCommit.paths)) {
+    return addNewPaths(repo, parent!, parentCommit.tree, tracked, scan, cache, opts);
   }
   if (!parent && !merging) {
     const first = await firstSnapshot(repo, tracked, cache, scan, opts);

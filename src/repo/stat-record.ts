@@ -42,6 +42,11 @@ export class Record {
     return [raw.readDoubleLE(o), raw.readDoubleLE(o + 8), raw.readDoubleLE(o + 16), raw.readUInt32LE(o + 24), raw.toString('hex', o + 28, o + 60)];
   }
 
+  /** The size recorded in row i. */
+  size(i: number): number {
+    return this.raw.readDoubleLE(this.starts[i]! + 2 + this.raw.readUInt16LE(this.starts[i]!));
+  }
+
   /** Whether row i holds this stat (read in place: no row is decoded). */
   sameStat(i: number, f: WsFile): boolean {
     const { raw } = this;

@@ -158,6 +158,19 @@ export class StatCache {
     for (const [p, r] of this.overlay) if (r) yield [p, r[4]];
   }
 
+  /** The sum of the rows' sizes (the bytes of the mirrored tree), no string per row. */
+  totalBytes(): number {
+    const rec = this.load();
+    let sum = 0;
+    for (let i = 0; i < rec.n; i++) sum += rec.size(i);
+    for (const [p, r] of this.overlay) {
+      const i = rec.find(p);
+      if (i >= 0) sum -= rec.size(i);
+      if (r) sum += r[0];
+    }
+    return sum;
+  }
+
   /** Paths of all rows. */
   *paths(): Generator<string> {
     for (const [p] of this.entries()) yield p;

@@ -117,4 +117,18 @@ describe('cost follows the change (20,000 files)', () => {
     expect(ops.treesRead).toBeLessThanOrEqual(8);
     expect((await counted((repo) => status(repo)))).toMatchObject({ added: [], modified: [], deleted: [] });
   }, 60_000);
+
+  it('adding a new path stores only its files and rewrites only the trees on its way', async () => {
+    for (let f = 0; f < 5; f++) edit(root, `more/m${f}.txt`, `more ${f}\n`);
+    const r = await counted((repo) => add(repo, ['more']));
+    expect(r.changes.map((x) => [x.path, x.status])).toEqual([0, 1, 2, 3, 4].map((f) => [`more/m${f}.txt`, 'added']));
+    expect(r.files).toBe(DIRS * PER_DIR + 5);
+    expect(ops).toMatchObject({ filesStored: 5, filesHashed: 0, rowsProbed: 0, treesWritten: 2 }); // more/ and the root
+    expect(ops.treesRead).toBeLessThanOrEqual(2);
+    const st = await counted((repo) => status(repo));
+    expect(st).toMatchObject({ tracked: ['data', 'more'], added: [], modified: [], deleted: [] });
+    expect(ops.filesHashed).toBeLessThanOrEqual(1); // the file the last checkout wrote (racy)
+    expect(ops.rowsProbed).toBeLessThan(3 * FEW_ROWS);
+    expect(ops.treesRead).toBe(0);
+  }, 60_000);
 });
