@@ -18,24 +18,32 @@ export function disjoint(scope: string[], tracked: string[]): boolean {
   return scope.every((s) => tracked.every((t) => !isUnder(s, t) && !isUnder(t, s)));
 }
 
-/** Call only when the cache mirrors `parentTree` and `scan` covers paths disjoint from HEAD's. */
-export async function addNewPaths(repo: Repo, parent: string, parentTree: string, tracked: string[], scan: ScanResult,
-  cache: StatCache, opts: SnapshotOptions): Promise<SnapshotResult> {
-  const files = scan.files().sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  const progress: Progress = { phase: 'add', files: 0, totalFiles: files.length, bytes: 0, totalBytes: scan.bytes() };
+/** Stores `todo` (in path order) with progress: the tree edits and stat rows they make;
+ * `each` sees every stored file's entry. */
+export async function storeFiles(repo: Repo, todo: WsFile[], opts: SnapshotOptions,
+  each: (f: WsFile, entry: FileEntry) => Promise<void> | void): Promise<{ edits: Map<string, FileEntry | null>; rows: { file: WsFile; hash: string }[] }> {
+  const progress: Progress = { phase: 'add', files: 0, totalFiles: todo.length, bytes: 0, totalBytes: todo.reduce((s, f) => s + f.size, 0) };
   const ingest = repo.ingestor((n) => { progress.bytes += n; });
   const edits = new Map<string, FileEntry | null>();
   const rows: { file: WsFile; hash: string }[] = [];
-  const changes: Change[] = [];
-  for (const f of files) {
+  for (const f of todo) {
     const content = await ingest.storeFile(path.join(repo.root, f.path), f.mode, f.size);
     const entry = toEntry(path.posix.basename(f.path), f.mode, content);
     edits.set(f.path, entry);
     rows.push({ file: f, hash: content.hash });
-    changes.push({ path: f.path, status: 'added', new: entry });
+    await each(f, entry);
     progress.files++;
     opts.onProgress?.(progress);
   }
+  return { edits, rows };
+}
+
+/** Call only when the cache mirrors `parentTree` and `scan` covers paths disjoint from HEAD's. */
+export async function addNewPaths(repo: Repo, parent: string, parentTree: string, tracked: string[], scan: ScanResult,
+  cache: StatCache, opts: SnapshotOptions): Promise<SnapshotResult> {
+  const files = scan.files().sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const changes: Change[] = [];
+  const { edits, rows } = await storeFiles(repo, files, opts, (f, entry) => { changes.push({ path: f.path, status: 'added', new: entry }); });
   const message = opts.message ?? `${changes.length} added, 0 modified, 0 deleted`;
   const tree = await updateTree(repo.objects, parentTree, edits);
   const id = await repo.writeCommit({ tree, parents: [parent], paths: tracked, message });

@@ -11,7 +11,7 @@ import { buildTree, diffFlat, lookup, sameContent, updateTree, type Change, type
 import type { FileEntry } from './types.js';
 import { chunksAfter, cleanChunks, diffAgainstMirror } from './mirror-diff.js';
 import { storeStreamed } from './first-add.js';
-import { addNewPaths, disjoint } from './add-paths.js';
+import { addNewPaths, disjoint, storeFiles } from './add-paths.js';
 import { scanDetailed, type ScanResult } from './scan.js';
 import { linkedParents, StatCache, toEntry, type WsFile } from './workspace.js';
 import { isUnder, normalizeTracked } from './paths.js';
@@ -126,22 +126,13 @@ async function snapshotChanges(repo: Repo, parent: string, parentTree: string, t
   scan: ScanResult, opts: SnapshotOptions): Promise<SnapshotResult> {
   const d = await diffAgainstMirror(repo.root, cache, scan);
   const todo = [...d.added, ...d.modified].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  const progress: Progress = { phase: 'add', files: 0, totalFiles: todo.length, bytes: 0, totalBytes: todo.reduce((s, f) => s + f.size, 0) };
-  const ingest = repo.ingestor((n) => { progress.bytes += n; });
-  const edits = new Map<string, FileEntry | null>();
-  const rows = [...d.refreshed];
   const changes: Change[] = [];
-  for (const f of todo) {
-    const content = await ingest.storeFile(path.join(repo.root, f.path), f.mode, f.size);
-    const entry = toEntry(path.posix.basename(f.path), f.mode, content);
-    edits.set(f.path, entry);
-    rows.push({ file: f, hash: content.hash });
+  const { edits, rows: stored } = await storeFiles(repo, todo, opts, async (f, entry) => {
     const old = await lookup(repo.objects, parentTree, f.path);
     if (old?.type !== 'file') changes.push({ path: f.path, status: 'added', new: entry });
     else if (!sameContent(old, entry)) changes.push({ path: f.path, status: 'modified', old, new: entry });
-    progress.files++;
-    opts.onProgress?.(progress);
-  }
+  });
+  const rows = [...d.refreshed, ...stored];
   for (const p of d.deleted) {
     edits.set(p, null);
     const old = await lookup(repo.objects, parentTree, p);
