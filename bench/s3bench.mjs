@@ -7,6 +7,7 @@
 //   s3bench.mjs range ENDPOINT BUCKET KEY START LENGTH [RUNS]   -> median ms of one Range GET
 //   s3bench.mjs list  ENDPOINT BUCKET PREFIX                    -> "<keys> <seconds>" (ListObjectsV2, pages of 1000)
 //   s3bench.mjs rps   ENDPOINT BUCKET PREFIX CLIENTS SECONDS MAXREQ -> requests/s of GETs of the keys under PREFIX
+//   s3bench.mjs page  ENDPOINT BUCKET PREFIX START_AFTER [RUNS]  -> "<keys> <median ms>" of one page of 1000 keys
 import http from 'node:http';
 import { createHash, createHmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -94,6 +95,18 @@ if (cmd === 'get') {
   const t0 = process.hrtime.bigint();
   const keys = await listAll(prefix);
   console.log(`${keys.length} ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(3)}`);
+} else if (cmd === 'page') {
+  const [prefix = '', startAfter = '', runs = '5'] = rest;
+  const ms = [];
+  let n = 0;
+  for (let i = 0; i < Number(runs); i++) {
+    const q = { 'list-type': '2', 'max-keys': '1000', prefix, ...(startAfter ? { 'start-after': startAfter } : {}) };
+    const t0 = process.hrtime.bigint();
+    const { body } = await request('', q);
+    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    n = [...body.matchAll(/<Key>/g)].length;
+  }
+  console.log(`${n} ${median(ms).toFixed(2)}`);
 } else if (cmd === 'rps') {
   const [prefix, clients = '16', seconds = '10', maxReq = '200000'] = rest;
   const keys = await listAll(prefix);

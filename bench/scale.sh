@@ -4,11 +4,16 @@
 # is timed with its peak RSS (/usr/bin/time -f %M): first add, no-op status, status /
 # commit / checkout with one file changed, the metadata each keeps (.dv/ vs .git/), and
 # dv push to s3rver on loopback: the whole tree, then after the one change (bytes PUT,
-# counted at the server's request log).
+# counted at the server's request log), against `aws s3 sync` of a 1/100 subset of the
+# files (at 1,000,000 files a full sync would take hours: its time is extrapolated,
+# linearly, and the line says so); dv serve: one ListObjectsV2 page (1,000 keys) at the
+# start and in the middle of the version's N keys, and a small Range GET, against the
+# same on a version of N/10 files served by the same server (paging must cost O(page)).
 # SCALE_FILES=100000 gives a quick run.
 source "$(dirname "$0")/lib.sh"
 need /usr/bin/time time
 need git git
+need aws awscli
 N=${SCALE_FILES:-1000000}
 WORK="$WORK-scale"
 rm -rf "$WORK" && mkdir -p "$WORK/t"
@@ -70,6 +75,51 @@ puts=$(tail -n +$((mark + 1)) "$LOG" | awk '$1 == "PUT"' | wc -l)
 measure dv_co $DV checkout -q HEAD~1
 [ "$(cat $CHANGED)" = "row 0000001" ] || { echo "checkout did not restore $CHANGED" >&2; exit 1; }
 
+# aws s3 sync of a 1/100 subset (whole directories of 1,000 files), extrapolated to N.
+SUBDIRS=$(( N / 100000 > 0 ? N / 100000 : 1 ))
+sub_files=$((SUBDIRS * 1000))
+export AWS_CONFIG_FILE="$WORK/aws.cfg"
+printf '[default]\nrequest_checksum_calculation = when_required\nresponse_checksum_validation = when_required\ns3 =\n  addressing_style = path\n' > "$AWS_CONFIG_FILE"
+mkdir -p "$WORK/sub"
+for d in $(seq 0 $((SUBDIRS - 1))); do cp -al "data/d$(printf %03d "$d")" "$WORK/sub/"; done
+measure aws_sync aws --endpoint-url "$EP" s3 sync --only-show-errors "$WORK/sub" s3://bench/plain
+aws_est=$(echo "$aws_sync_s * $N / $sub_files" | bc -l | xargs printf '%.0f')
+
+# dv serve: the N-file version, and a version of N/10 files (hard links) as the reference.
+json() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s)'"$1"'))'; }
+mkdir -p "$WORK/small/data"
+for d in $(seq 0 $((N / 10000 - 1))); do cp -al "data/d$(printf %03d "$d")" "$WORK/small/data/"; done
+(cd "$WORK/small" && $DV init -q >/dev/null && $DV add data -q >/dev/null)
+serve() {  # serve DIR NAME: starts dv serve in DIR; sets sep_NAME (endpoint), kid_NAME, ksec_NAME (a read key)
+  local key
+  key=$(cd "$1" && $DV keys create --read '*' --json)
+  (cd "$1" && exec $DV serve --port 0 --name "scale-$2") > "$WORK/serve.$2" 2> "$WORK/serve.$2.err" &
+  SERVE_PIDS+=($!)
+  for _ in $(seq 300); do [ -s "$WORK/serve.$2" ] && break; sleep 0.1; done
+  printf -v "sep_$2" '%s' "$(head -1 "$WORK/serve.$2" | awk '{print $2}')"
+  [ -n "$(eval echo \$sep_$2)" ] || { echo "dv serve did not start: $(cat "$WORK/serve.$2.err")" >&2; exit 1; }
+  printf -v "kid_$2" '%s' "$(echo "$key" | json .id)"
+  printf -v "ksec_$2" '%s' "$(echo "$key" | json .secret)"
+}
+SERVE_PIDS=()
+trap 'for p in "${SERVE_PIDS[@]}"; do kill "$p" 2>/dev/null; done; kill $S3PID 2>/dev/null; wait $S3PID 2>/dev/null; cd /; rm -rf "$WORK"' EXIT
+serve . big
+serve "$WORK/small" small
+sb() {  # sb big|small CMD ARGS...
+  local e=sep_$1 i=kid_$1 k=ksec_$1
+  AWS_ACCESS_KEY_ID=${!i} AWS_SECRET_ACCESS_KEY=${!k} node "$BENCH_DIR/s3bench.mjs" "$2" "${!e}" "scale-$1" "${@:3}"
+}
+mid_dir=$(printf %03d $((N / 2000))); mid_key="data/d$mid_dir/f$(printf %07d $((N / 2)))"
+small_mid_dir=$(printf %03d $((N / 20000))); small_mid_key="data/d$small_mid_dir/f$(printf %07d $((N / 20)))"
+sb big page main/data/ "" 1 >/dev/null; sb small page main/data/ "" 1 >/dev/null  # warm-up
+read -r n1 page_big <<< "$(sb big page main/data/ "" 5)"
+read -r n2 page_small <<< "$(sb small page main/data/ "" 5)"
+read -r n3 mid_big <<< "$(sb big page main/data/ "$mid_key.txt" 5)"
+read -r n4 mid_small <<< "$(sb small page main/data/ "$small_mid_key.txt" 5)"
+[ "$n1 $n2 $n3 $n4" = "1000 1000 1000 1000" ] || { echo "list pages returned $n1 $n2 $n3 $n4 keys, expected 1000 each" >&2; exit 1; }
+get_big=$(sb big range main/$mid_key.txt 0 4 20)
+get_small=$(sb small range main/$small_mid_key.txt 0 4 20)
+
 files=$(printf "%'d" "$N")
 fig() {  # fig LABEL DV_NAME GIT_NAME TARGET
   local ds=${2}_s dm=${2}_mb gs=${3}_s gm=${3}_mb
@@ -85,6 +135,10 @@ for s in dv_st1 dv_commit dv_co; do
   echo "$s vs git status, $files files: ${!v}s vs ${git_st1_s}s (ratio $(ratio ${!v} $git_st1_s); target <= 2) and vs no-op dv status ${dv_noop_s}s (ratio $(ratio ${!v} $dv_noop_s); target <= 1.5)"
 done
 echo "metadata, $files files: .dv/ $((dv_meta / 1024)) MiB vs .git/ $((git_meta / 1024)) MiB (ratio $(ratio $dv_meta $git_meta); target <= 3)"
-echo "push of the whole tree, $files files: dv ${dv_push_s}s ${dv_push_mb} MiB (no target; aws s3 sync of as many files would take far longer)"
+echo "push of the whole tree, $files files: dv ${dv_push_s}s ${dv_push_mb} MiB vs aws s3 sync ~${aws_est}s (extrapolated from $(printf "%'d" $sub_files) files in ${aws_sync_s}s; ratio $(ratio ${dv_push_s} $aws_est); no target)"
 echo "push after one changed file, $files files: ${put_bytes} bytes in ${puts} PUTs, ${dv_push1_s}s ${dv_push1_mb} MiB (target: kilobytes)"
+small_files=$(printf "%'d" $((N / 10)))
+echo "dv serve, first list page (1,000 keys) of $files keys: ${page_big} ms vs of $small_files keys ${page_small} ms (median of 5; ratio $(ratio $page_big $page_small); target <= 1.2)"
+echo "dv serve, list page in the middle (start-after) of $files keys: ${mid_big} ms vs of $small_files keys ${mid_small} ms (ratio $(ratio $mid_big $mid_small); target <= 1.2)"
+echo "dv serve, 4-byte Range GET in a version of $files files: ${get_big} ms vs of $small_files files ${get_small} ms (median of 20; ratio $(ratio $get_big $get_small); target <= 1.2)"
 echo "bench/scale.sh took $(echo "$(now) - $T0" | bc -l | xargs printf '%.0f')s"

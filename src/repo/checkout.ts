@@ -10,7 +10,7 @@ import type { Repo } from './repo.js';
 import type { Progress } from './snapshot.js';
 import { isUnder, normalizeTracked } from './paths.js';
 import { addedEmptyDirs, diffTrees, sameContent, type FlatTree } from './trees.js';
-import { diffAgainstMirror, isClean } from './mirror-diff.js';
+import { chunksAfter, cleanChunks, diffAgainstMirror, isClean, type MirrorDiff } from './mirror-diff.js';
 import { scanDetailed } from './scan.js';
 import { hashFile, linkedParents, scanWorkspace, StatCache, type WsFile } from './workspace.js';
 import { isLink, type FileEntry } from './types.js';
@@ -94,6 +94,8 @@ interface Plan {
   keep: Iterable<string>;
   /** Empty directories of the target to create (S3 directory markers; see trees.ts). */
   dirs?: string[];
+  /** Scan chunk marks that hold once the plan is applied (see mirror-diff.ts). */
+  chunks?: Map<string, number>;
 }
 
 const inScope = (dirs: string[], scope: string[]): string[] => dirs.filter((d) => scope.some((t) => isUnder(d, t)));
@@ -136,7 +138,8 @@ export async function checkoutTo(repo: Repo, target: { commit: string; branch: s
  */
 async function planFromTrees(repo: Repo, cache: StatCache, scope: string[], headTree: string, targetTree: string, force: boolean): Promise<Plan | null> {
   const scan = await scanDetailed(repo.root, scope, cache.size);
-  if (!cache.unchangedSince(headTree, scan) && !isClean(await diffAgainstMirror(repo.root, cache, scan))) return null;
+  const d = cache.unchangedSince(headTree, scan) ? cleanChunks(scan) : await diffAgainstMirror(repo.root, cache, scan);
+  if ('added' in d && !isClean(d as MirrorDiff)) return null;
   const entries = new Map<string, FileEntry>();
   const toRemove: string[] = [];
   for (const c of await diffTrees(repo.objects, headTree, targetTree)) {
@@ -146,7 +149,10 @@ async function planFromTrees(repo: Repo, cache: StatCache, scope: string[], head
   const toWrite = [...entries.keys()];
   const links = linkedParents(repo.root, [...toWrite, ...toRemove]);
   refuseLinks(links, force);
-  return { entries, toWrite, toRemove, links: [...links.keys()], chmods: [], keep: toWrite };
+  // Chunks of the scan that no write or removal touches still vouch for their files.
+  const touched = new Set([...toWrite, ...toRemove].map((p) => d.chunkOf(p)?.id));
+  const chunks = new Map([...chunksAfter(d, () => false)].filter(([id]) => !touched.has(id)));
+  return { entries, toWrite, toRemove, links: [...links.keys()], chmods: [], keep: toWrite, chunks };
 }
 
 async function finishCheckout(repo: Repo, target: { commit: string; branch: string | null }, opts: CheckoutOptions, plan: Plan,
@@ -161,6 +167,7 @@ async function finishCheckout(repo: Repo, target: { commit: string; branch: stri
     if (movesHead) {
       cache.recordAll(recorded);
       mirror();
+      if (plan.chunks) cache.setChunks(plan.chunks);
       const why = `checkout: moving to ${target.branch ?? target.commit.slice(0, 12)}`;
       if (opts.advance) repo.refs.advanceHead(target.commit, opts.advance);
       else if (target.branch) repo.refs.setHeadBranch(target.branch, why);

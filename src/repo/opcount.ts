@@ -1,12 +1,15 @@
 // Counts of the operations whose number must follow the size of a change, not of the
 // repository: files read to hash or store them, tree objects read from and written to
-// the store. Tests reset and read them to check that one changed file among many costs
+// the store, stat-cache rows looked up by a diff against the mirror; and fdatasyncs of
+// .dv/refs.log, whose number must follow transactions, not refs moved. Tests reset and read them to check that one changed file among many costs
 // O(change) (seconds are too noisy to assert on); nothing else depends on them.
-export const ops = { filesHashed: 0, filesStored: 0, treesRead: 0, treesWritten: 0 };
+export const ops = { filesHashed: 0, filesStored: 0, treesRead: 0, treesWritten: 0, rowsProbed: 0, refLogSyncs: 0 };
 
 export function resetOps(): void {
   ops.filesHashed = 0;
   ops.filesStored = 0;
   ops.treesRead = 0;
   ops.treesWritten = 0;
+  ops.rowsProbed = 0;
+  ops.refLogSyncs = 0;
 }

@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fsyncDir } from '../store/fsutil.js';
+import { ops } from './opcount.js';
 
 export type LogEntry = [ref: string, old: string | null, now: string | null, message: string];
 
@@ -29,14 +30,17 @@ export interface RefLogState {
   lines: number;
 }
 
-/** Appends one line and makes it durable. When the file does not exist yet (a repository
- * made before the log, or the file was removed), `seed` gives the current state first. */
-export function appendRefLog(file: string, line: RefLogLine, seed: () => RefLogLine[]): void {
+/** Appends lines and makes them durable, with one write and one fdatasync (Refs.batch
+ * gives all the updates of one transaction). When the file does not exist yet (a
+ * repository made before the log, or the file was removed), `seed` gives the current
+ * state first. */
+export function appendRefLog(file: string, lines: RefLogLine[], seed: () => RefLogLine[]): void {
   if (!fs.existsSync(file)) writeRefLog(file, seed());
   const fd = fs.openSync(file, 'a');
   try {
-    fs.writeSync(fd, JSON.stringify(line) + '\n');
+    fs.writeSync(fd, lines.map((l) => JSON.stringify(l) + '\n').join(''));
     fs.fdatasyncSync(fd);
+    ops.refLogSyncs++;
   } finally {
     fs.closeSync(fd);
   }

@@ -57,6 +57,8 @@ export class Refs {
   private entries: LogEntry[] = [];
   /** Its time: the reflog rows and the log line carry the same. */
   private opTime: string | undefined;
+  /** Lines of a batch (see batch), appended together before its transaction commits. */
+  private pending: RefLogLine[] | null = null;
 
   /** `logFile`: .dv/refs.log (none: updates are kept in SQLite only). */
   constructor(private db: DB, private logFile?: string) {}
@@ -210,7 +212,31 @@ export class Refs {
     this.entries = [];
     this.opTime = undefined;
     if (!this.logFile) return;
-    appendRefLog(this.logFile, { t, ...line, ...(log.length ? { log } : {}) }, () => this.snapshot());
+    const full = { t, ...line, ...(log.length ? { log } : {}) };
+    if (this.pending) this.pending.push(full);
+    else appendRefLog(this.logFile, [full], () => this.snapshot());
+  }
+
+  /**
+   * Runs `fn` in one transaction whose ref updates reach refs.log together, in one append
+   * and one fdatasync just before the transaction commits: a fetch or push moving N refs
+   * pays one sync, not N, and the log is still never behind the database. If `fn` throws,
+   * nothing is appended and the transaction rolls back.
+   */
+  batch<T>(fn: () => T): T {
+    if (this.pending) return fn();
+    return this.db.transaction(() => {
+      this.pending = [];
+      try {
+        const out = fn();
+        const lines = this.pending;
+        this.pending = null;
+        if (lines.length && this.logFile) appendRefLog(this.logFile, lines, () => this.snapshot());
+        return out;
+      } finally {
+        this.pending = null;
+      }
+    })();
   }
 
   private logBranch(name: string, old: string | null, target: string | null, message: string): void {

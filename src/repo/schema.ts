@@ -30,4 +30,17 @@ export const REPO_MIGRATIONS: Migration[] = [
       CREATE TABLE dropped_packs (id TEXT PRIMARY KEY);
     `,
   },
+  {
+    // The stat cache's record moves to its own table, so the small columns (the mirror,
+    // the scan fingerprint, the chunk fingerprints of scan-chunks.ts) are read and
+    // rewritten without the ~84 MB record of a 1,000,000-file workspace (SQLite reads a
+    // column after a blob through its overflow pages, and rewrites the whole row on update).
+    version: 4,
+    up: `
+      CREATE TABLE workspace_rows (id INTEGER PRIMARY KEY CHECK (id = 1), data BLOB NOT NULL);
+      INSERT INTO workspace_rows (id, data) SELECT id, data FROM workspace_index;
+      ALTER TABLE workspace_index DROP COLUMN data;
+      ALTER TABLE workspace_index ADD COLUMN chunks BLOB NOT NULL DEFAULT x'';
+    `,
+  },
 ];

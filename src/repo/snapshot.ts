@@ -9,8 +9,9 @@ import type { Repo } from './repo.js';
 import { assertMayMove, localActor } from './protect.js';
 import { buildTree, diffFlat, lookup, sameContent, updateTree, type Change, type FlatTree } from './trees.js';
 import type { FileEntry } from './types.js';
-import { diffAgainstMirror } from './mirror-diff.js';
+import { chunksAfter, cleanChunks, diffAgainstMirror } from './mirror-diff.js';
 import { storeStreamed } from './first-add.js';
+import { addNewPaths, disjoint, storeFiles } from './add-paths.js';
 import { scanDetailed, type ScanResult } from './scan.js';
 import { linkedParents, StatCache, toEntry, type WsFile } from './workspace.js';
 import { isUnder, normalizeTracked } from './paths.js';
@@ -79,6 +80,10 @@ async function snapshot(repo: Repo, tracked: string[], scope: string[], opts: Sn
   if (samePaths && whole && cache.mirrors(parentCommit.tree)) {
     return snapshotChanges(repo, parent!, parentCommit.tree, tracked, cache, scan, opts);
   }
+  // New paths beside the tracked ones: only they are scanned and stored (add-paths.ts).
+  if (!merging && parentCommit && cache.mirrors(parentCommit.tree) && disjoint(scope, parentCommit.paths)) {
+    return addNewPaths(repo, parent!, parentCommit.tree, tracked, scan, cache, opts);
+  }
   if (!parent && !merging) {
     const first = await firstSnapshot(repo, tracked, cache, scan, opts);
     if (first) return first;
@@ -121,22 +126,13 @@ async function snapshotChanges(repo: Repo, parent: string, parentTree: string, t
   scan: ScanResult, opts: SnapshotOptions): Promise<SnapshotResult> {
   const d = await diffAgainstMirror(repo.root, cache, scan);
   const todo = [...d.added, ...d.modified].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  const progress: Progress = { phase: 'add', files: 0, totalFiles: todo.length, bytes: 0, totalBytes: todo.reduce((s, f) => s + f.size, 0) };
-  const ingest = repo.ingestor((n) => { progress.bytes += n; });
-  const edits = new Map<string, FileEntry | null>();
-  const rows = [...d.refreshed];
   const changes: Change[] = [];
-  for (const f of todo) {
-    const content = await ingest.storeFile(path.join(repo.root, f.path), f.mode, f.size);
-    const entry = toEntry(path.posix.basename(f.path), f.mode, content);
-    edits.set(f.path, entry);
-    rows.push({ file: f, hash: content.hash });
+  const { edits, rows: stored } = await storeFiles(repo, todo, opts, async (f, entry) => {
     const old = await lookup(repo.objects, parentTree, f.path);
     if (old?.type !== 'file') changes.push({ path: f.path, status: 'added', new: entry });
     else if (!sameContent(old, entry)) changes.push({ path: f.path, status: 'modified', old, new: entry });
-    progress.files++;
-    opts.onProgress?.(progress);
-  }
+  });
+  const rows = [...d.refreshed, ...stored];
   for (const p of d.deleted) {
     edits.set(p, null);
     const old = await lookup(repo.objects, parentTree, p);
@@ -152,6 +148,8 @@ async function snapshotChanges(repo: Repo, parent: string, parentTree: string, t
     cache.forget(d.deleted);
     cache.setMirror(tree ?? parentTree);
     if (smudged === 0) cache.rememberScan(scan);
+    const recorded = new Set(rows.map((r) => r.file));
+    cache.setChunks(chunksAfter(d, (f) => recorded.has(f)));
     cache.save();
     if (id) repo.refs.advanceHead(id, `commit: ${message.split('\n')[0]}`);
   })();
@@ -172,7 +170,7 @@ async function firstSnapshot(repo: Repo, tracked: string[], cache: StatCache, sc
   repo.db.transaction(() => {
     cache.replaceAll(rows);
     cache.setMirror(s.tree);
-    if (rows.smudged === 0) cache.rememberScan(scan);
+    if (rows.smudged === 0) { cache.rememberScan(scan); cache.setChunks(chunksAfter(cleanChunks(scan), () => true)); }
     cache.save();
     repo.refs.advanceHead(id, `commit: ${message.split('\n')[0]}`);
   })();

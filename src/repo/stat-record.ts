@@ -23,6 +23,9 @@ const ROW_FIXED = 60;
 export class Record {
   readonly n: number;
   private table: Int32Array | null = null;
+  /** Lookups so far: the first few binary-search the sorted rows instead of building the
+   * hash table, so a status probing one chunk's files does not index 1,000,000 rows. */
+  private finds = 0;
 
   constructor(readonly raw: Buffer, readonly starts: Int32Array) {
     this.n = starts.length - 1;
@@ -39,6 +42,11 @@ export class Record {
     return [raw.readDoubleLE(o), raw.readDoubleLE(o + 8), raw.readDoubleLE(o + 16), raw.readUInt32LE(o + 24), raw.toString('hex', o + 28, o + 60)];
   }
 
+  /** The size recorded in row i. */
+  size(i: number): number {
+    return this.raw.readDoubleLE(this.starts[i]! + 2 + this.raw.readUInt16LE(this.starts[i]!));
+  }
+
   /** Whether row i holds this stat (read in place: no row is decoded). */
   sameStat(i: number, f: WsFile): boolean {
     const { raw } = this;
@@ -48,6 +56,10 @@ export class Record {
 
   /** The row number of `path`, or -1. */
   find(path: string): number {
+    if (!this.table && this.finds++ < 4096) {
+      const i = this.lowerBound(path, 0);
+      return i < this.n && this.path(i) === path ? i : -1;
+    }
     const t = this.table ??= this.buildTable();
     const ascii = isAscii(path);
     const bytes = ascii ? null : Buffer.from(path, 'utf8');
@@ -177,22 +189,35 @@ export function indexRecord(buf: Buffer): Int32Array | null {
   if (buf.length < 8 || buf.readUInt32LE(0) !== INDEX_MAGIC) return buf.length ? null : new Int32Array(1);
   const n = buf.readUInt32LE(4);
   const starts = new Int32Array(n + 1);
-  let prev = '';
   let o = 8;
   for (let i = 0; i < n; i++) {
     if (o + 2 > buf.length) return null;
     const len = buf.readUInt16LE(o);
     if (o + 2 + len + ROW_FIXED > buf.length) return null;
-    const p = buf.toString('utf8', o + 2, o + 2 + len);
     // Not so if the record is damaged, or if a path was not valid UTF-16 (lone
     // surrogates come back as U+FFFD).
-    if (i > 0 && !(prev < p)) return null;
-    prev = p;
+    if (i > 0 && !before(buf, starts[i - 1]!, o)) return null;
     starts[i] = o;
     o += 2 + len + ROW_FIXED;
   }
   starts[n] = o;
   return starts;
+}
+
+/** Whether the path of the row at `a` sorts strictly before that of the row at `b`, as
+ * `.sort()` orders them: compared in place while the bytes are ASCII (where UTF-8 order
+ * is UTF-16 order), decoded only past a non-ASCII byte. No string per row. */
+function before(buf: Buffer, a: number, b: number): boolean {
+  const la = buf.readUInt16LE(a);
+  const lb = buf.readUInt16LE(b);
+  const m = Math.min(la, lb);
+  for (let k = 0; k < m; k++) {
+    const x = buf[a + 2 + k]!;
+    const y = buf[b + 2 + k]!;
+    if (x >= 0x80 || y >= 0x80) return buf.toString('utf8', a + 2, a + 2 + la) < buf.toString('utf8', b + 2, b + 2 + lb);
+    if (x !== y) return x < y;
+  }
+  return la < lb;
 }
 
 /** Every readable row of a record that cannot be indexed (unreadable: none, files get re-read). */

@@ -4,12 +4,18 @@
 // status, commit and checkout work from the rows alone (mirror-diff.ts), reading no tree.
 //
 // Like git's index it is one binary record, read in one go. It lives in SQLite so it
-// changes in the same transaction as HEAD. The loaded record is not decoded into an
+// changes in the same transaction as HEAD: the record in workspace_rows, the small
+// columns (mirror, scan fingerprint, chunk fingerprints) in workspace_index, so those
+// are read and rewritten without the record. Chunk fingerprints (scan-chunks.ts) vouch
+// that every file of a chunk of the scan has a fresh row: a status after one change
+// probes only that file's chunk. Any change to the rows drops them; callers that know
+// which chunks still hold set them again (setChunks). The loaded record is not decoded into an
 // object per row: rows are found through a hash table of row offsets (typed arrays,
 // ~12 bytes a row), so 1,000,000 rows cost the record's bytes plus ~12 MB, not a
 // JavaScript object each. Changes are kept in an overlay until save().
 import type { DB } from '../store/db.js';
 import type { WsFile } from './scan.js';
+import { decodeChunks, encodeChunks } from './scan-chunks.js';
 import { decodeAll, encodeIndex, indexRecord, mergeIndex, RACY_MS, Record, SMUDGED, type StatRow, type StatRows } from './stat-record.js';
 
 export { encodeStatIndex, StatRows } from './stat-record.js';
@@ -22,15 +28,33 @@ export class StatCache {
   private count = 0;
   private mirror = '';
   private fingerprint = '';
+  /** Chunk fingerprint -> files, once read (null: not read yet). */
+  private chunks: Map<string, number> | null = null;
+  /** The small columns changed since load or save. */
   private dirty = false;
+  /** The rows changed since load or save. */
+  private rowsDirty = false;
+  private metaRead = false;
 
   constructor(private db: DB) {}
 
+  /** The small columns, read once without the record. */
+  private loadMeta(): void {
+    if (this.metaRead) return;
+    const row = this.db.prepare('SELECT mirror, fingerprint, files, chunks FROM workspace_index WHERE id = 1').get() as
+      { mirror: string; fingerprint: string; files: number; chunks: Buffer } | undefined;
+    this.mirror = row?.mirror ?? '';
+    this.fingerprint = row?.fingerprint ?? '';
+    this.count = row?.files ?? 0;
+    this.chunks = decodeChunks(row?.chunks);
+    this.metaRead = true;
+  }
+
   private load(): Record {
     if (!this.rec) {
-      const row = this.db.prepare('SELECT mirror, fingerprint, data FROM workspace_index WHERE id = 1').get() as
-        { mirror: string; fingerprint: string; data: Buffer } | undefined;
-      const raw = row?.data ?? Buffer.alloc(0);
+      this.loadMeta();
+      const data = this.db.prepare('SELECT data FROM workspace_rows WHERE id = 1').pluck().get() as Buffer | undefined;
+      const raw = data ?? Buffer.alloc(0);
       const starts = indexRecord(raw);
       if (starts) this.rec = new Record(raw, starts);
       else {
@@ -40,8 +64,6 @@ export class StatCache {
         for (const [p, r] of decodeAll(raw)) this.overlay.set(p, r);
       }
       this.count = this.rec.n + this.overlay.size;
-      this.mirror = row?.mirror ?? '';
-      this.fingerprint = row?.fingerprint ?? '';
     }
     return this.rec;
   }
@@ -56,15 +78,31 @@ export class StatCache {
 
   /** Number of rows, read without the record when it is not loaded yet. */
   get size(): number {
-    return this.rec ? this.count : this.peek().files;
+    return this.peek().files;
   }
 
   /** The mirror mark alone, without the record: enough for the no-op fast path. */
   peek(): { mirror: string; fingerprint: string; files: number } {
-    if (this.rec) return { mirror: this.mirror, fingerprint: this.fingerprint, files: this.count };
-    const row = this.db.prepare('SELECT mirror, fingerprint, files FROM workspace_index WHERE id = 1').get() as
-      { mirror: string; fingerprint: string; files: number } | undefined;
-    return row ?? { mirror: '', fingerprint: '', files: 0 };
+    this.loadMeta();
+    return { mirror: this.mirror, fingerprint: this.fingerprint, files: this.count };
+  }
+
+  /** Fingerprints of the scan chunks whose files all have fresh rows, with their file counts. */
+  chunkMarks(): Map<string, number> {
+    this.loadMeta();
+    return this.chunks!;
+  }
+
+  /** Remembers chunks whose every file has a fresh row now (see mirror-diff.ts). */
+  setChunks(marks: Map<string, number>): void {
+    const old = this.chunkMarks();
+    if (old.size === marks.size && [...marks].every(([id, n]) => old.get(id) === n)) return;
+    this.chunks = marks;
+    this.dirty = true;
+  }
+
+  private dropChunks(): void {
+    if (this.chunkMarks().size) { this.chunks = new Map(); this.dirty = true; }
   }
 
   /** True when the workspace scan is exactly the one recorded as mirroring `tree`. */
@@ -75,7 +113,7 @@ export class StatCache {
 
   /** Remembers the scan of a workspace that mirrors the rows' tree (call after mirrorIfComplete). */
   rememberScan(scan: { fingerprint(): string }): void {
-    this.load();
+    this.loadMeta();
     if (this.mirror === '') return;
     const fp = scan.fingerprint();
     if (fp !== this.fingerprint) { this.fingerprint = fp; this.dirty = true; }
@@ -120,6 +158,19 @@ export class StatCache {
     for (const [p, r] of this.overlay) if (r) yield [p, r[4]];
   }
 
+  /** The sum of the rows' sizes (the bytes of the mirrored tree), no string per row. */
+  totalBytes(): number {
+    const rec = this.load();
+    let sum = 0;
+    for (let i = 0; i < rec.n; i++) sum += rec.size(i);
+    for (const [p, r] of this.overlay) {
+      const i = rec.find(p);
+      if (i >= 0) sum -= rec.size(i);
+      if (r) sum += r[0];
+    }
+    return sum;
+  }
+
   /** Paths of all rows. */
   *paths(): Generator<string> {
     for (const [p] of this.entries()) yield p;
@@ -161,6 +212,8 @@ export class StatCache {
     const same = old !== undefined && old[3] === f.mode && old[4] === hash;
     if (old === undefined) this.count++;
     this.overlay.set(f.path, [f.size, mtime, f.ino, f.mode, hash]);
+    this.rowsDirty = true;
+    this.dropChunks();
     if (same) { this.dirty = true; this.fingerprint = ''; } else this.changed();
   }
 
@@ -169,6 +222,8 @@ export class StatCache {
       if (this.get(p) === undefined) continue;
       this.overlay.set(p, null);
       this.count--;
+      this.rowsDirty = true;
+      this.dropChunks();
       this.changed();
     }
   }
@@ -185,6 +240,8 @@ export class StatCache {
     this.rec = new Record(raw, starts);
     this.overlay.clear();
     this.count = rows.length;
+    this.rowsDirty = true;
+    this.dropChunks();
     this.changed();
   }
 
@@ -196,7 +253,7 @@ export class StatCache {
       return r !== undefined && r[3] === e.mode && r[4] === e.hash;
     });
     const mirror = complete ? tree : '';
-    if (mirror !== this.mirror) { this.mirror = mirror; this.fingerprint = ''; this.dirty = true; }
+    if (mirror !== this.mirror) { this.mirror = mirror; this.fingerprint = ''; this.dirty = true; this.dropChunks(); }
   }
 
   /** Whether the rows are exactly the files of `tree` (read without the record). */
@@ -207,7 +264,7 @@ export class StatCache {
   /** Marks the rows as exactly the files of `tree`: the caller knows they are (it applied
    * a tree's changes to the rows of its parent, which mirrored that parent). */
   setMirror(tree: string): void {
-    this.load();
+    this.loadMeta();
     if (this.mirror !== tree) { this.mirror = tree; this.fingerprint = ''; this.dirty = true; }
   }
 
@@ -219,16 +276,21 @@ export class StatCache {
 
   /** Writes pending changes; call inside the transaction that moves HEAD. */
   save(): void {
-    if (!this.dirty) return;
-    const rec = this.load();
-    // A pipeline run touches a handful of rows out of many thousands: splice those into
-    // the loaded record. Past ~1/8 touched, encoding everything costs about the same.
-    const data = rec.n > 0 && this.overlay.size === 0 ? rec.raw
-      : rec.n > 0 && this.overlay.size <= rec.n / 8 ? mergeIndex(rec, this.overlay, this.count) : encodeIndex(this.allRows());
-    this.db.prepare('INSERT INTO workspace_index (id, mirror, fingerprint, files, data) VALUES (1, ?, ?, ?, ?) ' +
-      'ON CONFLICT(id) DO UPDATE SET mirror = excluded.mirror, fingerprint = excluded.fingerprint, files = excluded.files, data = excluded.data')
-      .run(this.mirror, this.fingerprint, this.count, data);
+    if (!this.dirty && !this.rowsDirty) return;
+    this.loadMeta();
+    if (this.rowsDirty) {
+      const rec = this.load();
+      // A pipeline run touches a handful of rows out of many thousands: splice those into
+      // the loaded record. Past ~1/8 touched, encoding everything costs about the same.
+      const data = rec.n > 0 && this.overlay.size === 0 ? rec.raw
+        : rec.n > 0 && this.overlay.size <= rec.n / 8 ? mergeIndex(rec, this.overlay, this.count) : encodeIndex(this.allRows());
+      this.db.prepare('INSERT INTO workspace_rows (id, data) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET data = excluded.data').run(data);
+    }
+    this.db.prepare('INSERT INTO workspace_index (id, mirror, fingerprint, files, chunks) VALUES (1, ?, ?, ?, ?) ' +
+      'ON CONFLICT(id) DO UPDATE SET mirror = excluded.mirror, fingerprint = excluded.fingerprint, files = excluded.files, chunks = excluded.chunks')
+      .run(this.mirror, this.fingerprint, this.count, encodeChunks(this.chunkMarks()));
     this.dirty = false;
+    this.rowsDirty = false;
   }
 
   private allRows(): Map<string, StatRow> {

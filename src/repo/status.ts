@@ -3,7 +3,7 @@ import type { Repo } from './repo.js';
 import { isUnder } from './paths.js';
 import { readMergeState, type MergeState } from './merge-state.js';
 import { diffFlat, diffTrees, type Change, type FlatTree } from './trees.js';
-import { diffAgainstMirror, isClean } from './mirror-diff.js';
+import { chunksAfter, diffAgainstMirror, isClean } from './mirror-diff.js';
 import { scanDetailed } from './scan.js';
 import { scanWorkspace, StatCache, workspaceHashes, type WsFile } from './workspace.js';
 
@@ -52,9 +52,12 @@ export async function status(repo: Repo, paths?: string[]): Promise<StatusResult
       result.modified = d.modified.map((f) => f.path);
       result.deleted = d.deleted;
       const clean = isClean(d);
-      if (clean || d.refreshed.length) updateCache(repo, cache, () => {
+      const refreshed = new Set(d.refreshed.map((r) => r.file));
+      const marks = chunksAfter(d, (f) => refreshed.has(f));
+      updateCache(repo, cache, () => {
         // A racy file just read could change again unseen within its mtime tick.
         if (cache.record(d.refreshed) === 0 && clean) cache.rememberScan(scan);
+        cache.setChunks(marks);
       });
       return result;
     }

@@ -14,6 +14,8 @@ import { RepoFixtures } from '../helpers/repo.js';
 
 const DIRS = 20;
 const PER_DIR = 1000;
+/** Far fewer stat-cache lookups than the 20,000 files: a few scan chunks' worth. */
+const FEW_ROWS = 2000;
 const fx = new RepoFixtures();
 afterAll(() => fx.closeAll());
 
@@ -55,7 +57,10 @@ describe('cost follows the change (20,000 files)', () => {
     edit(root, changed, 'changed\n');
     const st = await counted((repo) => status(repo));
     expect(st).toMatchObject({ added: [], modified: [changed], deleted: [] });
-    expect(ops).toEqual({ filesHashed: 1, filesStored: 0, treesRead: 0, treesWritten: 0 });
+    expect(ops).toMatchObject({ filesHashed: 1, filesStored: 0, treesRead: 0, treesWritten: 0 });
+    // Only the changed file's scan chunk (~256 files) is looked up in the stat cache.
+    expect(ops.rowsProbed).toBeGreaterThan(0);
+    expect(ops.rowsProbed).toBeLessThan(FEW_ROWS);
 
     const c = await counted((repo) => commit(repo, { message: 'one' }));
     expect(c.changes.map((x) => [x.path, x.status])).toEqual([[changed, 'modified']]);
@@ -65,7 +70,9 @@ describe('cost follows the change (20,000 files)', () => {
     expect(ops.filesHashed).toBeLessThanOrEqual(1);
     expect(ops.treesRead).toBeLessThanOrEqual(3);
     expect(ops.treesWritten).toBe(3);
+    expect(ops.rowsProbed).toBeLessThan(FEW_ROWS);
     expect((await counted((repo) => status(repo))).modified).toEqual([]);
+    expect(ops.rowsProbed).toBe(0); // the commit remembered the whole scan
 
     const co = await counted((repo) => checkout(repo, 'HEAD~1'));
     expect(co.written).toEqual([changed]);
@@ -74,10 +81,13 @@ describe('cost follows the change (20,000 files)', () => {
     // Both versions' root, data/ and data/d07/; no other directory is read.
     expect(ops.treesRead).toBeLessThanOrEqual(6);
     expect(ops.filesHashed + ops.filesStored).toBe(0);
-    // The file just written is re-read once (its row is smudged: racy), then trusted.
+    expect(ops.rowsProbed).toBe(0);
+    // The file just written is re-read once (its row is smudged: racy), then trusted;
+    // only its chunk is looked up.
     const after = await counted((repo) => status(repo));
     expect(after).toMatchObject({ added: [], modified: [], deleted: [] });
     expect(ops.filesHashed).toBeLessThanOrEqual(1);
+    expect(ops.rowsProbed).toBeLessThan(FEW_ROWS);
     await counted((repo) => checkout(repo, 'main'));
     expect(fs.readFileSync(path.join(root, changed), 'utf8')).toBe('changed\n');
   }, 60_000);
@@ -92,6 +102,7 @@ describe('cost follows the change (20,000 files)', () => {
     // At most the file the last checkout wrote (its row smudged: racy) is read; no tree.
     expect(ops.filesHashed).toBeLessThanOrEqual(1);
     expect(ops.treesRead).toBe(0);
+    expect(ops.rowsProbed).toBeLessThan(3 * FEW_ROWS); // the chunks of the new, the deleted and the last written file
 
     const c = await counted((repo) => commit(repo, { message: 'add and delete' }));
     expect(c.changes.map((x) => [x.path, x.status])).toEqual([[added, 'added'], [gone, 'deleted']]);
@@ -105,5 +116,19 @@ describe('cost follows the change (20,000 files)', () => {
     expect(fs.readFileSync(path.join(root, gone), 'utf8')).toBe('row 15 999\n');
     expect(ops.treesRead).toBeLessThanOrEqual(8);
     expect((await counted((repo) => status(repo)))).toMatchObject({ added: [], modified: [], deleted: [] });
+  }, 60_000);
+
+  it('adding a new path stores only its files and rewrites only the trees on its way', async () => {
+    for (let f = 0; f < 5; f++) edit(root, `more/m${f}.txt`, `more ${f}\n`);
+    const r = await counted((repo) => add(repo, ['more']));
+    expect(r.changes.map((x) => [x.path, x.status])).toEqual([0, 1, 2, 3, 4].map((f) => [`more/m${f}.txt`, 'added']));
+    expect(r.files).toBe(DIRS * PER_DIR + 5);
+    expect(ops).toMatchObject({ filesStored: 5, filesHashed: 0, rowsProbed: 0, treesWritten: 2 }); // more/ and the root
+    expect(ops.treesRead).toBeLessThanOrEqual(2);
+    const st = await counted((repo) => status(repo));
+    expect(st).toMatchObject({ tracked: ['data', 'more'], added: [], modified: [], deleted: [] });
+    expect(ops.filesHashed).toBeLessThanOrEqual(1); // the file the last checkout wrote (racy)
+    expect(ops.rowsProbed).toBeLessThan(3 * FEW_ROWS);
+    expect(ops.treesRead).toBe(0);
   }, 60_000);
 });

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { gc } from '../../src/repo/gc.js';
 import { checkout } from '../../src/repo/checkout.js';
 import { createBranch, createTag, deleteBranch } from '../../src/repo/history.js';
+import { ops, resetOps } from '../../src/repo/opcount.js';
 import { readRefLog } from '../../src/repo/refs-log.js';
 import type { Repo } from '../../src/repo/repo.js';
 import { add, commit } from '../../src/repo/snapshot.js';
@@ -64,5 +65,32 @@ describe('.dv/refs.log', () => {
     expect(replayed(repo).refs.map((r) => r.name)).toEqual(['heads/dev', 'heads/main', 'tags/v0']);
     fs.appendFileSync(logOf(repo), '{"t":"2026-01-01T00:00:00Z","ref":"heads/x","to');
     expect(replayed(repo).refs.map((r) => r.name)).toEqual(['heads/dev', 'heads/main', 'tags/v0']);
+  });
+
+  it('a batch of ref moves (as fetch and push make) costs one fdatasync, and a failed batch logs nothing', async () => {
+    const { root, repo } = await fx.create();
+    writeFile(root, 'data/a', '1\n');
+    const c1 = (await add(repo, ['data'])).commit!;
+    resetOps();
+    repo.refs.batch(() => {
+      for (let i = 0; i < 10; i++) repo.refs.set(`remotes/origin/b${i}`, c1);
+      repo.refs.delete('remotes/origin/b3');
+    });
+    expect(ops.refLogSyncs).toBe(1);
+    expect(replayed(repo)).toEqual(inDb(repo));
+    expect(repo.refs.list('remotes/origin/').length).toBe(9);
+    const before = fs.readFileSync(logOf(repo), 'utf8');
+    expect(() => repo.refs.batch(() => {
+      repo.refs.set('remotes/origin/late', c1);
+      throw new Error('boom');
+    })).toThrow('boom');
+    expect(fs.readFileSync(logOf(repo), 'utf8')).toBe(before);
+    expect(repo.refs.list('remotes/origin/').map((r) => r.name)).not.toContain('remotes/origin/late');
+    // Outside a batch, each update is synced on its own, as before.
+    resetOps();
+    await createBranch(repo, 'x1', c1);
+    await createBranch(repo, 'x2', c1);
+    expect(ops.refLogSyncs).toBe(2);
+    expect(replayed(repo)).toEqual(inDb(repo));
   });
 });

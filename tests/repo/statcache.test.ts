@@ -34,7 +34,7 @@ describe('stat cache save', () => {
   /** What the stored record must hold: path -> row. */
   let model: Map<string, Row>;
 
-  const stored = () => repo.db.prepare('SELECT data FROM workspace_index WHERE id = 1').pluck().get() as Buffer;
+  const stored = () => repo.db.prepare('SELECT data FROM workspace_rows WHERE id = 1').pluck().get() as Buffer;
 
   function apply(cache: StatCache, rows: { file: WsFile; hash: string }[]): void {
     cache.record(rows, Date.now());

@@ -65,9 +65,9 @@ export async function removeRemote(repo: Repo, name: string): Promise<void> {
       if (rest.length) repo.config.defaultRemote = rest[0];
       else delete repo.config.defaultRemote;
     }
-    repo.db.transaction(() => {
+    repo.refs.batch(() => {
       for (const r of repo.refs.list(`remotes/${name}/`)) repo.refs.delete(r.name);
-    })();
+    });
     repo.saveConfig();
   });
 }

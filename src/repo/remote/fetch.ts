@@ -71,13 +71,13 @@ export async function fetchWith(repo: Repo, remote: Remote, onProgress?: OnProgr
     await checkComplete(repo, remote, moved);
   }
   const guarded = await remote.readProtected();
-  repo.db.transaction(() => {
+  repo.refs.batch(() => { // one refs.log sync for all the refs moved
     for (const c of changes) {
       if (c.status === 'pruned') repo.refs.delete(c.ref);
       else if (c.status === 'new' || c.status === 'updated') repo.refs.set(c.ref, c.new!);
     }
     adoptProtections(repo, guarded);
-  })();
+  });
   return {
     remote: remote.name, url: remote.url, packsFetched: fetched.length,
     bytesFetched: fetched.reduce((s, p) => s + p.size, 0), refs: changes,

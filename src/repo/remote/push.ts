@@ -159,8 +159,8 @@ async function pushWith(repo: Repo, remote: Remote, wanted: { ref: string; commi
     result.pinned = newPins;
   }
   if (published) await remote.writeProtected(published); // after the refs it guards
-  repo.db.transaction(() => {
+  repo.refs.batch(() => { // one refs.log sync for all the refs moved
     for (const p of plans) if (p.ref.startsWith('heads/')) repo.refs.set(`remotes/${remote.name}/${p.ref.slice(6)}`, p.new);
-  })();
+  });
   return result;
 }
