@@ -2,7 +2,7 @@
 # object metadata through `dv serve`, with Debian's boto3. Mode "write" stores and reads
 # them back; mode "read" only lists and reads (a fresh clone serving the same version).
 # Prints one JSON document of observations.
-import json, sys
+import hashlib, json, os, sys
 import boto3
 from botocore.config import Config
 
@@ -14,7 +14,7 @@ out = {}
 
 def head(key):
     h = s3.head_object(Bucket=bucket, Key=key)
-    return [h["ContentType"], h["Metadata"], h["ContentLength"]]
+    return [h["ContentType"], h["Metadata"], h["ContentLength"], h["ETag"]]
 
 if mode == "write":
     s3.put_object(Bucket=bucket, Key=B + "k//b", Body=b"empty segment\n", ContentType="text/x-dv", Metadata={"origin": "sensor-7"})
@@ -27,6 +27,13 @@ if mode == "write":
     e = s3.upload_part(Bucket=bucket, Key=B + "k///mp.bin", UploadId=up["UploadId"], PartNumber=1, Body=b"mp\n")["ETag"]
     s3.complete_multipart_upload(Bucket=bucket, Key=B + "k///mp.bin", UploadId=up["UploadId"],
                                  MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e}]})
+    # S3's multipart ETag: the MD5 of the part MD5s, -N.
+    parts = [os.urandom(5 << 20), os.urandom(1 << 20)]
+    up = s3.create_multipart_upload(Bucket=bucket, Key=B + "e/parts.bin")
+    sent = [{"PartNumber": i + 1, "ETag": s3.upload_part(Bucket=bucket, Key=B + "e/parts.bin", UploadId=up["UploadId"], PartNumber=i + 1, Body=p)["ETag"]}
+            for i, p in enumerate(parts)]
+    s3.complete_multipart_upload(Bucket=bucket, Key=B + "e/parts.bin", UploadId=up["UploadId"], MultipartUpload={"Parts": sent})
+    out["parts_etag"] = '"%s-2"' % hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest()
     s3.copy_object(Bucket=bucket, Key=B + "c//b", CopySource={"Bucket": bucket, "Key": B + "k//b"})
     s3.copy_object(Bucket=bucket, Key=B + "c//r", CopySource={"Bucket": bucket, "Key": B + "k//b"},
                    MetadataDirective="REPLACE", ContentType="text/plain", Metadata={"x": "y"})
@@ -50,5 +57,11 @@ while True:
     marker = paged[-1]
 out["v1_paged"] = paged
 out["got"] = s3.get_object(Bucket=bucket, Key=B + "k//b")["Body"].read().decode()
-out["heads"] = {k: head(k) for k in out["keys"]}
+# Every object of the bucket (all refs): LIST, HEAD and GET agree on the ETag.
+listed = {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+out["heads"] = {k: head(k) for k in listed}
+for k, etag in listed.items():
+    g = s3.get_object(Bucket=bucket, Key=k)
+    g["Body"].read()
+    out["heads"][k].append(etag == out["heads"][k][3] == g["ETag"])
 print(json.dumps(out))
