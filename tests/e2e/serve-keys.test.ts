@@ -54,10 +54,11 @@ afterAll(async () => {
 
 describe('keys with empty segments, and object metadata', () => {
   it('round-trip through boto3 and the aws CLI, check out escaped, and serve the same from a fresh clone', async () => {
+    await dvOk(proj, ['checkout', 'staging']);
     writeRandomFile(proj, 'data/big.bin', 3 * MiB, 'keys-big'); // several chunks, added by dv add
     await dvOk(proj, ['add', 'data', '-m', 'big']);
     const o = await scenario(s.url, key, 'write');
-    const keys = ['staging//lead.csv', 'staging/c//b', 'staging/c//r', 'staging/data/a.csv', 'staging/dirs/empty/', 'staging/e/parts.bin',
+    const keys = ['staging//lead.csv', 'staging/c//b', 'staging/c//r', 'staging/data/a.csv', 'staging/data/big.bin', 'staging/dirs/empty/', 'staging/e/parts.bin',
       'staging/k/%', 'staging/k///mp.bin', 'staging/k//b', 'staging/m//'];
     // S3 order (UTF-8 bytes): `//` sorts by its '/', not by the stored `%`.
     expect(o.keys).toEqual(keys);
@@ -72,7 +73,7 @@ describe('keys with empty segments, and object metadata', () => {
     expect(o.multipart.slice(0, 3)).toEqual(['application/x-mp', { part: '1' }, 3]);
     expect(o.heads['staging//lead.csv']).toEqual(['text/plain', {}, 5, md5('lead\n'), true]);
     expect(o.heads['staging/data/a.csv']).toEqual(['text/csv', {}, 8, md5('x,y\n1,2\n'), true]); // added by dv add: by extension
-    expect(o.heads['main/data/big.bin']).toEqual(['application/octet-stream', {}, 3 * MiB, md5(randomBytes(3 * MiB, 'keys-big')), true]);
+    expect(o.heads['staging/data/big.bin']).toEqual(['application/octet-stream', {}, 3 * MiB, md5(randomBytes(3 * MiB, 'keys-big')), true]);
     expect(o.heads['staging/e/parts.bin']).toEqual(['application/octet-stream', {}, 6 * MiB, o.parts_etag, true]);
     expect(await aws('s3', 'cp', 's3://weather/staging/k//b', '-')).toBe('empty segment\n');
     expect(JSON.parse(await aws('s3api', 'head-object', '--bucket', 'weather', '--key', 'staging//lead.csv')).ContentType).toBe('text/plain');
@@ -99,7 +100,8 @@ describe('keys with empty segments, and object metadata', () => {
         const c = await scenario(s2.url, key2, 'read');
         expect(c.keys).toEqual(o.keys);
         expect(c.v1_paged).toEqual(o.keys);
-        expect(c.heads).toEqual(o.heads);
+        const staging = (h: Record<string, Head>) => Object.fromEntries(Object.entries(h).filter(([k]) => k.startsWith('staging/')));
+        expect(staging(c.heads)).toEqual(staging(o.heads)); // (main is not in every one of them)
       } finally {
         expect(await stopServe(s2)).toBe(0);
       }
