@@ -247,9 +247,21 @@ export class RepoBackend implements ProxyBackend {
         // Keyed by tree path (keypath.ts): what the commit writes.
         const effective = new Map<string, FileChange | null>();
         for (const [key, c] of changes) {
-          const p = keyToPath(key);
+          let p = keyToPath(key);
+          let held = false;
+          if (isMarkerPath(p)) {
+            // An object `dir/` with content is the file named "" (stored `%`) in dir; a
+            // zero-byte one is the empty directory, replacing such a file if there is one.
+            const asFile = `${p.slice(0, -1)}/%`;
+            held = (await this.repo.lookup(head, asFile))?.type === 'file';
+            if (c && c.size > 0) p = asFile;
+            else if (held) {
+              effective.set(asFile, null);
+              if (!c) continue;
+            }
+          }
           // A marker changes the tree only when it creates or removes an empty directory.
-          if (isMarkerPath(p) && (c ? (await this.repo.lookup(head, p.slice(0, -1)))?.type === 'dir' : !(await current(key)))) continue;
+          if (isMarkerPath(p) && (c ? !held && (await this.repo.lookup(head, p.slice(0, -1)))?.type === 'dir' : !(await current(key)))) continue;
           if (opts.skipUnchanged && sameFile(await current(key), c)) continue;
           effective.set(p, c);
         }

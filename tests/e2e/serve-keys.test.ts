@@ -58,7 +58,7 @@ describe('keys with empty segments, and object metadata', () => {
     writeRandomFile(proj, 'data/big.bin', 3 * MiB, 'keys-big'); // several chunks, added by dv add
     await dvOk(proj, ['add', 'data', '-m', 'big']);
     const o = await scenario(s.url, key, 'write');
-    const keys = ['staging//lead.csv', 'staging/c//b', 'staging/c//r', 'staging/data/a.csv', 'staging/data/big.bin', 'staging/dirs/empty/', 'staging/e/parts.bin',
+    const keys = ['staging//lead.csv', 'staging/c//b', 'staging/c//r', 'staging/data/a.csv', 'staging/data/big.bin', 'staging/dirs/empty/', 'staging/e/parts.bin', 'staging/full/',
       'staging/k/%', 'staging/k///mp.bin', 'staging/k//b', 'staging/m//'];
     // S3 order (UTF-8 bytes): `//` sorts by its '/', not by the stored `%`.
     expect(o.keys).toEqual(keys);
@@ -71,6 +71,7 @@ describe('keys with empty segments, and object metadata', () => {
     expect(o.copied).toEqual(['text/x-dv', { origin: 'sensor-7' }, 14, body]);
     expect(o.replaced).toEqual(['text/plain', { x: 'y' }, 14, body]);
     expect(o.multipart.slice(0, 3)).toEqual(['application/x-mp', { part: '1' }, 3]);
+    expect(o.heads['staging/full/']).toEqual(['application/octet-stream', {}, 24, md5('a dir/ key with content\n'), true]);
     expect(o.heads['staging//lead.csv']).toEqual(['text/plain', {}, 5, md5('lead\n'), true]);
     expect(o.heads['staging/data/a.csv']).toEqual(['text/csv', {}, 8, md5('x,y\n1,2\n'), true]); // added by dv add: by extension
     expect(o.heads['staging/data/big.bin']).toEqual(['application/octet-stream', {}, 3 * MiB, md5(randomBytes(3 * MiB, 'keys-big')), true]);
@@ -85,6 +86,7 @@ describe('keys with empty segments, and object metadata', () => {
     expect(fs.readFileSync(path.join(proj, 'k/%/b'), 'utf8')).toBe('empty segment\n');
     expect(fs.readFileSync(path.join(proj, 'k/%%'), 'utf8')).toBe('percent\n');
     expect(fs.readFileSync(path.join(proj, '%/lead.csv'), 'utf8')).toBe('lead\n');
+    expect(fs.readFileSync(path.join(proj, 'full/%'), 'utf8')).toBe('a dir/ key with content\n');
     expect(fs.readdirSync(path.join(proj, 'm/%'))).toEqual([]);
     expect((await dvJson<{ path: string }[]>(proj, ['ls', 'staging:k/', '--json'])).map((e) => e.path)).toEqual(['k/%%', 'k/%']);
 

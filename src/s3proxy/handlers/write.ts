@@ -68,10 +68,6 @@ async function writeConditions(ctx: Ctx, bucket: string, loc: Located): Promise<
 /** Commits `changes` on the branch of `loc` (shared with concurrent writes); 412 when a precondition fails. */
 export async function commitWrite(ctx: Ctx, bucket: string, branch: string, changes: Map<string, FileChange | null>,
   message: string, expect?: Map<string, (cur: FileEntry | null) => boolean>, started?: PendingWrite) {
-  for (const [p, c] of changes) {
-    // Checked before joining a group commit, which this refusal must not fail.
-    if (c && p.endsWith('/') && c.size !== 0) throw s3err('InvalidArgument', `'${p}' ends in '/': a directory marker, which must be empty (0 bytes).`);
-  }
   const pending = started ?? ctx.commits.begin(bucket, branch, actorOf(ctx) ?? undefined);
   try {
     return await pending.commit(changes, message, { expect });

@@ -23,6 +23,7 @@ if mode == "write":
     s3.put_object(Bucket=bucket, Key=B + "k/-x", Body=b"dash\n")
     s3.put_object(Bucket=bucket, Key=B + "m//", Body=b"")  # the marker of an empty directory named ""
     s3.put_object(Bucket=bucket, Key=B + "dirs/empty/", Body=b"")
+    s3.put_object(Bucket=bucket, Key=B + "full/", Body=b"a dir/ key with content\n")  # stored as full/%
     up = s3.create_multipart_upload(Bucket=bucket, Key=B + "k///mp.bin", ContentType="application/x-mp", Metadata={"part": "1"})
     e = s3.upload_part(Bucket=bucket, Key=B + "k///mp.bin", UploadId=up["UploadId"], PartNumber=1, Body=b"mp\n")["ETag"]
     s3.complete_multipart_upload(Bucket=bucket, Key=B + "k///mp.bin", UploadId=up["UploadId"],
