@@ -96,6 +96,8 @@ interface Plan {
   dirs?: string[];
   /** Scan chunk marks that hold once the plan is applied (see mirror-diff.ts). */
   chunks?: Map<string, number>;
+  /** Empty directories of HEAD the target does not have: removed (if still empty). */
+  goneDirs?: string[];
 }
 
 const inScope = (dirs: string[], scope: string[]): string[] => dirs.filter((d) => scope.some((t) => isUnder(d, t)));
@@ -111,7 +113,10 @@ export async function checkoutTo(repo: Repo, target: { commit: string; branch: s
   if (movesHead && headId && !readJournal(repo)) {
     const headTree = (await repo.readCommit(headId)).tree;
     const plan = cache.mirrors(headTree) ? await planFromTrees(repo, cache, scope, headTree, targetCommit.tree, !!opts.force) : null;
-    if (plan) plan.dirs = inScope(await addedEmptyDirs(repo.objects, headTree, targetCommit.tree), scope);
+    if (plan) {
+      plan.dirs = inScope(await addedEmptyDirs(repo.objects, headTree, targetCommit.tree), scope);
+      plan.goneDirs = inScope(await addedEmptyDirs(repo.objects, targetCommit.tree, headTree), scope);
+    }
     if (plan) return finishCheckout(repo, target, opts, plan, cache, () => cache.setMirror(targetCommit.tree));
   }
   const want = restrict(await repo.flatten(target.commit), scope);
@@ -126,7 +131,10 @@ export async function checkoutTo(repo: Repo, target: { commit: string; branch: s
   if (journal && journal.commit !== target.commit) known.push(restrict(await repo.flatten(journal.commit), scope));
   const plan = await planCheckout(repo, want, known, cache, scope, !!opts.force);
   // Empty directories (S3 directory markers) of the target; a restore of PATHs writes only files.
-  if (!restoring) plan.dirs = inScope(await addedEmptyDirs(repo.objects, null, targetCommit.tree), scope);
+  if (!restoring) {
+    plan.dirs = inScope(await addedEmptyDirs(repo.objects, null, targetCommit.tree), scope);
+    if (headId) plan.goneDirs = inScope(await addedEmptyDirs(repo.objects, targetCommit.tree, (await repo.readCommit(headId)).tree), scope);
+  }
   return finishCheckout(repo, target, opts, plan, cache, () => cache.mirrorIfComplete(targetCommit.tree, want));
 }
 
@@ -264,6 +272,13 @@ async function applyCheckout(repo: Repo, plan: Plan, onProgress?: (p: Progress) 
     onProgress?.(progress);
   });
   for (const [p, mode] of plan.chmods) fs.chmodSync(path.join(repo.root, p), mode);
+  // Empty directories the target lacks go, with parents left empty, up to one holding
+  // something (the target's empty directories are made again just below).
+  for (const d of [...(plan.goneDirs ?? [])].sort((a, b) => b.length - a.length)) {
+    for (let x = d; x !== '.'; x = path.posix.dirname(x)) {
+      try { fs.rmdirSync(path.join(repo.root, x)); } catch { break; }
+    }
+  }
   for (const d of plan.dirs ?? []) {
     if (!fs.lstatSync(path.join(repo.root, d), { throwIfNoEntry: false })) fs.mkdirSync(path.join(repo.root, d), { recursive: true });
   }

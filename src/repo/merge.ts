@@ -14,7 +14,7 @@ import { normalizeTracked } from './paths.js';
 import type { Repo } from './repo.js';
 import { assertMayMove, localActor } from './protect.js';
 import { status } from './status.js';
-import { updateTree, type FlatTree } from './trees.js';
+import { addedEmptyDirs, markerEntry, updateTree, type FlatTree } from './trees.js';
 import type { FileEntry } from './types.js';
 import { clearMergeState, readMergeState, writeMergeState, type MergeState } from './merge-state.js';
 
@@ -31,6 +31,21 @@ export interface MergeResult {
 
 const same = (a: FileEntry | undefined, b: FileEntry | undefined): boolean =>
   a === b || (!!a && !!b && a.hash === b.hash && a.mode === b.mode);
+
+/**
+ * Empty directories (directory markers written through dv serve) merge three-way too,
+ * as a yes/no per directory: where only theirs changed it (created or removed one), take
+ * theirs. A marker edit keeps a directory (or drops it if it is empty), see updateTree.
+ */
+async function emptyDirEdits(repo: Repo, base: string | null, ours: string, theirs: string): Promise<Map<string, boolean>> {
+  const [b, o, t] = await Promise.all([base, ours, theirs].map(async (tree) => new Set(tree ? await addedEmptyDirs(repo.objects, null, tree) : [])));
+  const out = new Map<string, boolean>();
+  for (const d of new Set([...b!, ...o!, ...t!])) {
+    const [inB, inO, inT] = [b!.has(d), o!.has(d), t!.has(d)];
+    if (inO === inB && inT !== inB) out.set(d, inT);
+  }
+  return out;
+}
 
 /** The three-way result per path: what it becomes, or a conflict. */
 function threeWay(base: FlatTree, ours: FlatTree, theirs: FlatTree): { merged: FlatTree; conflicts: string[] } {
@@ -71,7 +86,8 @@ export async function merge(repo: Repo, ref: string, opts: { message?: string; r
     if (conflicts.length && !opts.resolve) return { status: 'conflicts', commit: null, base, conflicts, ...none };
     const edits = new Map<string, FileEntry | null>();
     for (const p of new Set([...o.keys(), ...merged.keys()])) if (!same(o.get(p), merged.get(p))) edits.set(p, merged.get(p) ?? null);
-    const [oc, tc] = [await repo.readCommit(ours), await repo.readCommit(theirs)];
+    const [bc, oc, tc] = [await repo.readCommit(base ?? ours), await repo.readCommit(ours), await repo.readCommit(theirs)];
+    for (const [dir, keep] of await emptyDirEdits(repo, base ? bc.tree : null, oc.tree, tc.tree)) edits.set(`${dir}/`, keep ? markerEntry() : null);
     const tree = await updateTree(repo.objects, oc.tree, edits);
     const message = opts.message ?? `Merge ${ref} into ${into}`;
     const commit = await repo.writeCommit({ tree, parents: [ours, theirs], paths: normalizeTracked([...oc.paths, ...tc.paths]), message });

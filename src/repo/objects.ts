@@ -62,6 +62,8 @@ function encodeS3(m: S3Meta): S3Meta {
     ...(m.etag !== undefined ? { etag: m.etag } : {}),
     ...(m.parts !== undefined ? { parts: m.parts } : {}),
     ...(m.checksum !== undefined ? { checksum: m.checksum } : {}),
+    ...(m.type !== undefined ? { type: m.type } : {}),
+    ...(m.meta !== undefined ? { meta: Object.fromEntries(Object.entries(m.meta).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) } : {}),
   };
 }
 

@@ -33,6 +33,10 @@ export interface S3Meta {
   parts?: number[];
   /** Flexible checksum sent with the upload: `crc32:BASE64` (multipart: `crc32:BASE64-N`). */
   checksum?: string;
+  /** Content-Type given at upload, where it differs from what the extension gives. */
+  type?: string;
+  /** User metadata (`x-amz-meta-NAME`, NAME lowercase), names sorted. */
+  meta?: Record<string, string>;
 }
 
 export interface DirEntry {

@@ -9,6 +9,9 @@ import type { FileEntry } from '../repo/types.js';
 import { s3err } from './errors.js';
 import { type Ctx, requireRead } from './request.js';
 import type { RefInfo } from './types.js';
+import { cmpKey } from './key-order.js';
+
+export { cmpKey };
 
 export interface Located {
   ref: string;
@@ -17,12 +20,6 @@ export interface Located {
   time: Date;
   /** Path inside the version ('' when the key is just the ref). */
   path: string;
-}
-
-/** S3 orders keys by UTF-8 bytes (= code points); JS `<` differs for astral characters. */
-export function cmpKey(a: string, b: string): number {
-  if (a === b) return 0;
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 function longestRef(refs: RefInfo[], key: string): RefInfo | undefined {

@@ -26,6 +26,8 @@ import { DV_DIR, type Repo } from '../repo/repo.js';
 import { isMarkerPath, markerEntry } from '../repo/trees.js';
 import type { FileEntry, IngestedFile, StoredFile, WalkItem } from '../repo/types.js';
 import { s3err } from './errors.js';
+import { walkKeys } from './key-walk.js';
+import { keyToPath } from './keypath.js';
 import {
   CommitConflict, sameFile, type CommitOptions, type CommitResult, type FileChange, type ProxyBackend, type RefInfo,
   type RepoInfo, type ResolvedRef,
@@ -145,21 +147,26 @@ export class RepoBackend implements ProxyBackend {
   }
 
   async *walk(_repo: string, commit: string, prefix: string, startAfter?: string): AsyncIterable<WalkItem> {
-    yield* this.repo.walk(commit, prefix, { startAfter, markers: true });
+    yield* walkKeys(this.repo.objects, (await this.repo.readCommit(commit)).tree, prefix, startAfter ?? '');
   }
 
   async stat(_repo: string, commit: string, p: string): Promise<FileEntry | null> {
     return this.entryAt(commit, p);
   }
 
-  /** The file at `p`, or for a marker key `a/b/` an empty directory `a/b` read as zero bytes. */
-  private async entryAt(commit: string, p: string): Promise<FileEntry | null> {
+  /** The file at key path `key`, or for a marker key `a/b/` an empty directory `a/b` read as zero bytes. */
+  private async entryAt(commit: string, key: string): Promise<FileEntry | null> {
+    const p = keyToPath(key);
     const marker = isMarkerPath(p);
     const file = marker ? p.slice(0, -1) : p;
     if (file.split('/').some((s) => s === '')) return null; // lookup would skip empty segments
     const e = await this.repo.lookup(commit, file);
     if (!marker) return e?.type === 'file' ? e : null;
-    return e?.type === 'dir' && !(await this.repo.objects.readTree(e.tree)).entries.length ? markerEntry() : null;
+    if (e?.type !== 'dir') return null;
+    if (!(await this.repo.objects.readTree(e.tree)).entries.length) return markerEntry();
+    // A file stored as `%` (the escaped empty name, e.g. added by dv add) has the key `dir/`.
+    const f = await this.repo.objects.findEntry(e.tree, '%');
+    return f?.type === 'file' ? f : null;
   }
 
   open(_repo: string, entry: StoredFile, start: number, endExclusive: number): Readable {
@@ -237,11 +244,25 @@ export class RepoBackend implements ProxyBackend {
         if (!head) throw new DvError(`no branch '${branch}'`, 1, 'UNKNOWN_REF');
         const current = (p: string): Promise<FileEntry | null> => this.entryAt(head, p);
         for (const [p, pred] of opts.expect ?? []) if (!pred(await current(p))) throw new CommitConflict(p);
+        // Keyed by tree path (keypath.ts): what the commit writes.
         const effective = new Map<string, FileChange | null>();
-        for (const [p, c] of changes) {
+        for (const [key, c] of changes) {
+          let p = keyToPath(key);
+          let held = false;
+          if (isMarkerPath(p)) {
+            // An object `dir/` with content is the file named "" (stored `%`) in dir; a
+            // zero-byte one is the empty directory, replacing such a file if there is one.
+            const asFile = `${p.slice(0, -1)}/%`;
+            held = (await this.repo.lookup(head, asFile))?.type === 'file';
+            if (c && c.size > 0) p = asFile;
+            else if (held) {
+              effective.set(asFile, null);
+              if (!c) continue;
+            }
+          }
           // A marker changes the tree only when it creates or removes an empty directory.
-          if (isMarkerPath(p) && (c ? (await this.repo.lookup(head, p.slice(0, -1)))?.type === 'dir' : !(await current(p)))) continue;
-          if (opts.skipUnchanged && sameFile(await current(p), c)) continue;
+          if (isMarkerPath(p) && (c ? !held && (await this.repo.lookup(head, p.slice(0, -1)))?.type === 'dir' : !(await current(key)))) continue;
+          if (opts.skipUnchanged && sameFile(await current(key), c)) continue;
           effective.set(p, c);
         }
         if (effective.size === 0) return { id: head, created: false };

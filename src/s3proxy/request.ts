@@ -136,17 +136,15 @@ function virtualHostBucket(host: string | undefined, buckets: string[], domain?:
 const RESERVED = new Set(['.dv', '.git']);
 
 /**
- * Check a decoded key. A trailing slash is a directory marker (an empty directory in
- * the tree, written with 0 bytes); any other empty segment (`a//b`) is refused.
+ * Check a decoded key. Empty segments (`a//b`, `/a`) are allowed: they are escaped
+ * on the way into a tree (keypath.ts); a trailing slash is a directory marker.
  */
 export function validateKey(key: string, forWrite: boolean): void {
   if (Buffer.byteLength(key) > 1024) throw s3err('KeyTooLongError', 'Your key is too long.');
   if (key.includes('\0')) throw s3err('InvalidArgument', 'Keys must not contain NUL characters.');
   const segs = key.split('/');
-  const last = segs.length - 1;
   segs.forEach((s, i) => {
     if (s === '..' || s === '.') throw s3err('InvalidArgument', `Invalid key "${key}": "." and ".." segments are not allowed.`);
-    if (s === '' && !(i === last && i > 0)) throw s3err('InvalidArgument', `Invalid key "${key}": empty path segments are not allowed.`);
     if (forWrite && i > 0 && RESERVED.has(s.toLowerCase())) throw s3err('InvalidArgument', `Invalid key "${key}": "${s}" is reserved.`);
   });
 }

@@ -2,7 +2,7 @@
 // key ending in `/` (what `rclone mkdir`, Hadoop s3a and the AWS console write) is an
 // empty directory in the version's tree. It lists back as that key (a CommonPrefix
 // from its parent under delimiter `/`), reads as 0 bytes, survives checkout, status
-// and commit in a workspace, and DELETE removes it. `a//b` stays refused.
+// and commit in a workspace, and DELETE removes it.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -58,11 +58,7 @@ describe('directory markers', () => {
     const out = path.join(home, 'marker.out');
     await api('get-object', '--key', 'staging/data/empty/', out);
     expect(fs.statSync(out).size).toBe(0);
-    // A marker holds no bytes; a key with an empty segment inside is refused.
-    const body = path.join(home, 'body');
-    fs.writeFileSync(body, 'x');
-    await expect(api('put-object', '--key', 'staging/data/full/', '--body', body)).rejects.toThrow(/InvalidArgument/);
-    await expect(api('put-object', '--key', 'staging/data//b', '--body', body)).rejects.toThrow(/InvalidArgument/);
+    // (Keys with empty segments, and an object `dir/` with content: serve-keys.test.ts.)
 
     // A marker for a directory that has files is redundant: 200, and no commit.
     const before = (await dvJson<unknown[]>(proj, ['log', 'staging', '--json'])).length;
@@ -85,7 +81,7 @@ describe('directory markers', () => {
     expect(keysOf(await api('list-objects-v2', '--prefix', 'staging/data/'))).toEqual(
       ['staging/data/a.csv', 'staging/data/b.csv', 'staging/data/deep/er/']);
     await expect(api('head-object', '--key', 'staging/data/empty/')).rejects.toThrow(/404|Not Found/);
-  });
+  }, 180_000); // some twenty aws CLI runs: slow on a loaded machine
 
   it('rclone sees a marker as a directory; its mkdir succeeds (Debian rclone 1.60 writes no marker objects)', async () => {
     const env = rcloneEnv(home, key, s.url);

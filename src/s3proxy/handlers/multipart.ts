@@ -12,8 +12,9 @@ import { parseRange } from '../http-util.js';
 import { parseMax } from '../listing.js';
 import { type Ctx, header, requireWrite, sendEmpty, sendXml } from '../request.js';
 import * as xml from '../xml.js';
+import { requestMeta, withMeta, type ObjectMeta } from '../object-meta.js';
 import { commitMessage, commitWrite, copySourceEntry, refuseEncryption, writeTarget } from './write.js';
-import type { IngestedFile, S3Meta } from '../../repo/types.js';
+import type { IngestedFile } from '../../repo/types.js';
 
 interface Part {
   stored: IngestedFile;
@@ -47,6 +48,8 @@ interface Upload {
   completing: boolean;
   /** x-amz-checksum-algorithm given at CreateMultipartUpload. */
   checksumAlgorithm?: ChecksumAlgorithm;
+  /** Content-Type and x-amz-meta-* given at CreateMultipartUpload. */
+  meta?: ObjectMeta;
 }
 
 const DEFAULT_TTL_MS = 24 * 3600 * 1000;
@@ -113,7 +116,7 @@ export async function createUpload(ctx: Ctx, uploads: Uploads): Promise<void> {
   if (alg !== undefined && !isChecksumAlgorithm(alg)) {
     throw s3err('InvalidRequest', `Checksum algorithm ${alg} is not supported.`);
   }
-  const up = uploads.add({ bucket: ctx.bucket!, key: ctx.key, branch: loc.ref, path: loc.path, initiated: new Date(), checksumAlgorithm: alg }, Date.now());
+  const up = uploads.add({ bucket: ctx.bucket!, key: ctx.key, branch: loc.ref, path: loc.path, initiated: new Date(), checksumAlgorithm: alg, meta: requestMeta(ctx, loc.path) }, Date.now());
   sendXml(ctx, 200, xml.initiateMultipartUpload(ctx.bucket!, ctx.key, up.id),
     alg ? { 'x-amz-checksum-algorithm': alg.toUpperCase(), 'x-amz-checksum-type': 'COMPOSITE' } : {});
 }
@@ -224,7 +227,7 @@ export async function completeUpload(ctx: Ctx, uploads: Uploads, readXml: () => 
     const whole = parts.length === 1 ? parts[0]!.stored : await ctx.backend.concat(ctx.bucket!, parts.map((x) => x.stored));
     const etag = multipartEtag(parts.map((x) => x.stored.md5));
     const checksum = compositeChecksum(up, parts.map((x) => x.part));
-    const s3: S3Meta = { etag, parts: parts.map((x) => x.stored.size), ...(checksum ? { checksum } : {}) };
+    const s3 = withMeta({ etag, parts: parts.map((x) => x.stored.size), ...(checksum ? { checksum } : {}) }, up.meta ?? {});
     const change = { size: whole.size, hash: whole.hash, chunks: whole.chunks, s3 };
     const result = await commitWrite(ctx, ctx.bucket!, up.branch, new Map([[up.path, change]]), commitMessage(ctx, 'CompleteMultipartUpload', up.path));
     uploads.complete(up, { bucket: ctx.bucket!, key: ctx.key, parts: requested.map((r) => `${r.partNumber}:${unquote(r.etag)}`).join(','), etag: quoteEtag(etag), commit: result.commit, checksum });

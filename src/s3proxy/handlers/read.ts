@@ -3,10 +3,11 @@
 import { pipeline } from 'node:stream';
 import { S3Error, s3err } from '../errors.js';
 import { objectEtag } from '../etag.js';
-import { contentRange, contentTypeFor, enforceConditions, httpDateString, parseRange } from '../http-util.js';
+import { contentRange, enforceConditions, httpDateString, parseRange } from '../http-util.js';
 import { listPage, locate, parseMax, type Located } from '../listing.js';
 import { type Ctx, header, requireRead, sendEmpty, sendXml, validateKey } from '../request.js';
 import * as xml from '../xml.js';
+import { metaHeaders } from '../object-meta.js';
 import type { FileEntry } from '../../repo/types.js';
 
 export function listBuckets(ctx: Ctx): void {
@@ -160,7 +161,7 @@ export async function getObject(ctx: Ctx, head: boolean): Promise<void> {
     'x-amz-request-id': ctx.requestId,
     'x-amz-id-2': ctx.requestId,
     server: 'dv',
-    'content-type': contentTypeFor(loc.path),
+    ...metaHeaders(entry.s3, loc.path),
     'content-length': String(end - start),
     'accept-ranges': 'bytes',
     ...validators,

@@ -12,6 +12,7 @@ import type { PendingWrite } from '../group-commit.js';
 import { CommitConflict, type FileChange } from '../types.js';
 import * as xml from '../xml.js';
 import { findObject } from './read.js';
+import { copiedMeta, requestMeta, withMeta } from '../object-meta.js';
 import type { FileEntry, S3Meta } from '../../repo/types.js';
 
 /** The branch and path a write goes to, with permission checked. */
@@ -67,10 +68,6 @@ async function writeConditions(ctx: Ctx, bucket: string, loc: Located): Promise<
 /** Commits `changes` on the branch of `loc` (shared with concurrent writes); 412 when a precondition fails. */
 export async function commitWrite(ctx: Ctx, bucket: string, branch: string, changes: Map<string, FileChange | null>,
   message: string, expect?: Map<string, (cur: FileEntry | null) => boolean>, started?: PendingWrite) {
-  for (const [p, c] of changes) {
-    // Checked before joining a group commit, which this refusal must not fail.
-    if (c && p.endsWith('/') && c.size !== 0) throw s3err('InvalidArgument', `'${p}' ends in '/': a directory marker, which must be empty (0 bytes).`);
-  }
   const pending = started ?? ctx.commits.begin(bucket, branch, actorOf(ctx) ?? undefined);
   try {
     return await pending.commit(changes, message, { expect });
@@ -104,7 +101,7 @@ export async function putObject(ctx: Ctx): Promise<void> {
   const pending = ctx.commits.begin(bucket, loc.ref, actorOf(ctx) ?? undefined); // counted as in flight while its body arrives
   try {
     const stored = await storeBody(ctx, bucket);
-    const s3 = s3MetaOf(stored);
+    const s3 = withMeta(s3MetaOf(stored), requestMeta(ctx, loc.path));
     const change: FileChange = { size: stored.size, hash: stored.hash, chunks: stored.chunks, ...(s3 ? { s3 } : {}) };
     const result = await commitWrite(ctx, bucket, loc.ref, new Map([[loc.path, change]]), commitMessage(ctx, 'PutObject', loc.path), expect, pending);
     sendEmpty(ctx, 200, { etag: quoteEtag(stored.md5), ...checksumHeaders(stored.checksum), 'x-dv-commit': result.commit });
@@ -137,7 +134,7 @@ export function parseCopySource(ctx: Ctx): { bucket: string; key: string } {
   return { bucket, key: decoded.slice(slash + 1) };
 }
 
-export async function copySourceEntry(ctx: Ctx): Promise<{ bucket: string; key: string; entry: FileEntry }> {
+export async function copySourceEntry(ctx: Ctx): Promise<{ bucket: string; key: string; path: string; entry: FileEntry }> {
   const src = parseCopySource(ctx);
   const { loc, entry } = await findObject(ctx, src.bucket, src.key);
   try {
@@ -151,7 +148,7 @@ export async function copySourceEntry(ctx: Ctx): Promise<{ bucket: string; key: 
     if (e instanceof S3Error) throw s3err('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold.');
     throw e;
   }
-  return { bucket: src.bucket, key: src.key, entry };
+  return { bucket: src.bucket, key: src.key, path: loc.path, entry };
 }
 
 export async function copyObject(ctx: Ctx): Promise<void> {
@@ -164,12 +161,15 @@ export async function copyObject(ctx: Ctx): Promise<void> {
   if (src.bucket === bucket && src.key === ctx.key && directive === 'COPY') {
     throw s3err('InvalidRequest', 'This copy request is illegal because it is trying to copy an object to itself without changing the object\'s metadata, storage class, website redirect location or encryption attributes.');
   }
-  // The copy is the same file: same chunks, same ETag, same S3 facts.
-  let change: FileChange = { size: src.entry.size, hash: src.entry.hash, chunks: src.entry.chunks, mode: src.entry.mode, ...(src.entry.s3 ? { s3: src.entry.s3 } : {}) };
+  // The copy is the same file: same chunks, same ETag, same S3 facts; its metadata is
+  // the source's (COPY: its Content-Type as the source served it) or the request's (REPLACE).
+  const meta = directive === 'REPLACE' ? requestMeta(ctx, loc.path) : copiedMeta(src.entry.s3, src.path, loc.path);
+  const s3 = withMeta(src.entry.s3, meta);
+  let change: FileChange = { size: src.entry.size, hash: src.entry.hash, chunks: src.entry.chunks, mode: src.entry.mode, ...(s3 ? { s3 } : {}) };
   if (src.bucket !== bucket) {
     // Another repository's chunks are not in this store: copy the bytes.
     const copied = await ctx.backend.storeStream(bucket, ctx.backend.open(src.bucket, src.entry, 0, src.entry.size));
-    change = { size: copied.size, hash: copied.hash, chunks: copied.chunks, ...(src.entry.s3 ? { s3: src.entry.s3 } : {}) };
+    change = { size: copied.size, hash: copied.hash, chunks: copied.chunks, ...(s3 ? { s3 } : {}) };
   }
   const result = await commitWrite(ctx, bucket, loc.ref, new Map([[loc.path, change]]), commitMessage(ctx, 'CopyObject', loc.path), expect);
   sendXml(ctx, 200, xml.copyObjectResult(await objectEtag(ctx.backend, bucket, change), result.time), { 'x-dv-commit': result.commit });
