@@ -1,0 +1,156 @@
+// The job-side half of `data: s3`: a program with no imports beyond Node's own
+// modules, shipped inside what dv submits (the sbatch script, the pod command) so a
+// node needs nothing but `node` (18+) on its PATH: no dv, no aws CLI, no shared
+// filesystem. `node job-io.mjs run SPEC` (SPEC: the datum's JSON) downloads the datum's
+// inputs from dv serve with the job key in AWS_* (SigV4 signed here, with the session
+// token), runs the command with ${in}/${out} in a scratch directory, then uploads
+// its outputs, its stdout and stderr, and last a status file with each output's
+// SHA-256 and size, which the coordinating dv run checks against what arrived.
+// The compiled file is read as text by served-data.ts; keep it free of imports
+// from the project. DV_JOB_IO_CORRUPT=1 flips a byte of each uploaded output after
+// it was hashed (how the tests show the coordinator catches a mismatch).
+import { spawn } from 'node:child_process';
+import { createHash, createHmac } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export interface JobIoSpec {
+  /** s3://bucket/commit/ prefix the inputs are read from. */
+  from: string;
+  /** Project-relative files or directories to download into `root`. */
+  inputs: string[];
+  /** s3://bucket/branch/batch/i: where outputs (`/o/...`) and the status (`.json`) go. */
+  to: string;
+  /** Scratch directory: root (`w`) and outputs (`o`) below it. */
+  scratch: string;
+  outs: string[];
+  cmd: string;
+  cwd: string;
+  env: Record<string, string>;
+  dirs: string[];
+}
+
+const env = process.env;
+const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+const hmac = (k: Buffer | string, s: string): Buffer => createHmac('sha256', k).update(s).digest();
+const enc = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+function parseS3(url: string): { bucket: string; key: string } {
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
+  if (!m) throw new Error(`not an s3:// URL: ${url}`);
+  return { bucket: m[1]!, key: m[2]! };
+}
+
+/** One SigV4-signed request to the endpoint (path-style), the payload hash signed. */
+async function s3(method: string, bucket: string, key: string, query: Record<string, string>, body?: Buffer): Promise<Buffer> {
+  const endpoint = new URL(env.DV_ENDPOINT ?? env.AWS_ENDPOINT_URL ?? '');
+  const region = env.AWS_REGION ?? 'us-east-1';
+  const path = `/${bucket}/${key.split('/').map(enc).join('/')}`;
+  const qs = Object.keys(query).sort().map((k) => `${enc(k)}=${enc(query[k]!)}`).join('&');
+  const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const day = amzDate.slice(0, 8);
+  const payload = sha256(body ?? '');
+  const headers: Record<string, string> = { host: endpoint.host, 'x-amz-content-sha256': payload, 'x-amz-date': amzDate };
+  if (env.AWS_SESSION_TOKEN) headers['x-amz-security-token'] = env.AWS_SESSION_TOKEN;
+  const names = Object.keys(headers).sort();
+  const canonical = [method, path, qs, ...names.map((n) => `${n}:${headers[n]}`), '', names.join(';'), payload].join('\n');
+  const scope = `${day}/${region}/s3/aws4_request`;
+  const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonical)].join('\n');
+  const key4 = hmac(hmac(hmac(hmac(`AWS4${env.AWS_SECRET_ACCESS_KEY}`, day), region), 's3'), 'aws4_request');
+  headers.authorization = `AWS4-HMAC-SHA256 Credential=${env.AWS_ACCESS_KEY_ID}/${scope}, SignedHeaders=${names.join(';')}, Signature=${hmac(key4, toSign).toString('hex')}`;
+  delete headers.host;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch(`${endpoint.origin}${path}${qs ? `?${qs}` : ''}`, { method, headers, body });
+      const buf = Buffer.from(await res.arrayBuffer());
+      if (res.ok) return buf;
+      const code = /<Code>([^<]*)<\/Code>/.exec(buf.toString())?.[1] ?? '';
+      const err = new Error(`${method} s3://${bucket}/${key}: HTTP ${res.status} ${code}`) as Error & { fatal?: boolean };
+      err.fatal = res.status < 500;
+      throw err;
+    } catch (e) {
+      if ((e as { fatal?: boolean }).fatal || attempt >= 4) throw e;
+      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+    }
+  }
+}
+
+/** Every key under `prefix` (ListObjectsV2, all pages). */
+async function list(bucket: string, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const xml = (await s3('GET', bucket, '', { 'list-type': '2', prefix, ...(token ? { 'continuation-token': token } : {}) })).toString();
+    for (const m of xml.matchAll(/<Key>([^<]*)<\/Key>/g)) keys.push(m[1]!.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&'));
+    token = /<IsTruncated>true<\/IsTruncated>/.test(xml) ? /<NextContinuationToken>([^<]*)</.exec(xml)?.[1] : undefined;
+  } while (token);
+  return keys;
+}
+
+/** Downloads a file, or every file under a directory, of the input version into `root`. */
+async function download(from: string, rel: string, root: string): Promise<void> {
+  const { bucket, key } = parseS3(from);
+  const base = key.replace(/\/$/, '');
+  const keys = (await list(bucket, `${base}/${rel}`)).filter((k) => k === `${base}/${rel}` || k.startsWith(`${base}/${rel}/`));
+  for (const k of keys) {
+    if (k.endsWith('/')) continue; // a directory marker
+    const dest = join(root, k.slice(base.length + 1));
+    mkdirSync(dirname(dest), { recursive: true });
+    writeFileSync(dest, await s3('GET', bucket, k, {}));
+  }
+}
+
+function walk(abs: string, rel: string, out: { rel: string; abs: string }[]): void {
+  let st;
+  try { st = statSync(abs); } catch { return; }
+  if (st.isFile()) out.push({ rel, abs });
+  else if (st.isDirectory()) for (const e of readdirSync(abs).sort()) walk(join(abs, e), `${rel}/${e}`, out);
+}
+
+function runCmd(spec: JobIoSpec, env2: Record<string, string>): Promise<{ rc: number; out: Buffer; err: Buffer }> {
+  return new Promise((resolve) => {
+    const child = spawn('/bin/sh', ['-c', spec.cmd], { cwd: spec.cwd, env: { ...process.env, ...env2 }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => { out.push(b); process.stdout.write(b); });
+    child.stderr.on('data', (b: Buffer) => { err.push(b); process.stderr.write(b); });
+    child.on('error', (e) => { err.push(Buffer.from(`${e.message}\n`)); });
+    child.on('close', (code, signal) => resolve({ rc: code ?? (signal ? 128 + 9 : 1), out: Buffer.concat(out), err: Buffer.concat(err) }));
+  });
+}
+
+export async function runJob(spec: JobIoSpec): Promise<number> {
+  const start = Date.now();
+  rmSync(spec.scratch, { recursive: true, force: true });
+  const root = join(spec.scratch, 'w');
+  mkdirSync(root, { recursive: true });
+  for (const d of spec.dirs) mkdirSync(d, { recursive: true });
+  for (const rel of spec.inputs) await download(spec.from, rel, root);
+  const r = await runCmd(spec, spec.env);
+  const to = parseS3(spec.to);
+  const outputs: { path: string; size: number; sha256: string; mode: number }[] = [];
+  if (r.rc === 0) {
+    const files: { rel: string; abs: string }[] = [];
+    for (const o of spec.outs) walk(join(spec.scratch, 'o', o), o, files);
+    for (const f of files) {
+      const body = readFileSync(f.abs);
+      outputs.push({ path: f.rel, size: body.length, sha256: sha256(body), mode: statSync(f.abs).mode & 0o111 ? 0o755 : 0o644 });
+      if (env.DV_JOB_IO_CORRUPT === '1' && body.length) body[0] ^= 0xff;
+      await s3('PUT', to.bucket, `${to.key}/o/${f.rel}`, {}, body);
+    }
+  }
+  await s3('PUT', to.bucket, `${to.key}.out`, {}, r.out);
+  await s3('PUT', to.bucket, `${to.key}.err`, {}, r.err);
+  const status = { rc: r.rc, start, end: Date.now(), outputs };
+  await s3('PUT', to.bucket, `${to.key}.json`, {}, Buffer.from(JSON.stringify(status)));
+  rmSync(spec.scratch, { recursive: true, force: true });
+  return r.rc;
+}
+
+const [, self, verb, arg] = process.argv;
+if (verb === 'run' && arg && self && !self.endsWith('.ts')) {
+  runJob(JSON.parse(arg.startsWith('{') ? arg : Buffer.from(arg, 'base64').toString('utf8')) as JobIoSpec).then((rc) => process.exit(rc), (e: Error) => {
+    process.stderr.write(`dv job-io: ${e.message}\n`);
+    process.exit(70);
+  });
+}
