@@ -108,6 +108,12 @@ export async function commitRun(repo: Repo, p: Prepared, ws: RunWorkspace, hashe
 export async function inputsCommit(repo: Repo, p: Prepared, ws: RunWorkspace, hashed: Hashed, drift: Drift, baseFlat: FlatTree,
   runId: string): Promise<string> {
   const changes = await runChanges(repo, p, ws, hashed, drift, baseFlat);
+  // Untracked inputs too: a job reads every file the run scanned, committed or not.
+  const ingest = repo.ingestor();
+  for (const [rel, hash] of hashed.files) {
+    if (changes.has(rel) || ws.contents.has(rel) || baseFlat.get(rel)?.hash === hash) continue;
+    changes.set(rel, hashed.stored.get(rel) ?? { ...(await ingest.storeFile(path.join(p.root, rel))), mode: hashed.ws.get(rel)!.mode });
+  }
   const entries = new Map<string, FileEntry | null>();
   for (const [rel, c] of changes) entries.set(rel, c && { name: rel.split('/').pop()!, type: 'file', mode: c.mode, size: c.size, hash: c.hash, chunks: c.chunks });
   const base = p.base ? await repo.readCommit(p.base) : null;
