@@ -86,6 +86,57 @@ describe('executor: slurm', () => {
     expect(again.plans[0]!.counts).toMatchObject({ run: 0, reuse: 200 });
   }, 400_000);
 
+  it('data: s3: jobs move their data through dv serve with their own key; bytes and tree equal the local executor\'s; a damaged upload fails', async () => {
+    const logs = dirs.make('dv-slurm-log-');
+    const seen = path.join(logs, 'seen.log');
+    // The job's key reads the run's inputs only: a read of main (the committed inputs) is refused.
+    const up = `[ -z "$DV_JOB_IO" ] || { node "$DV_JOB_IO" get "s3://$DV_BUCKET/main/data/f0.txt" /dev/null 2>/dev/null && echo "$DV_DATUM read main" >> ${seen} || echo "$DV_DATUM refused main" >> ${seen}; }\ntr a-z A-Z\n`;
+    const yaml = (extra: string): string => `stages:\n  up:\n    foreach: data/*.txt\n    cmd: sh up.sh < \${in} > \${out}\n    deps: [up.sh]\n    outs: [upper/]\n${extra}` +
+      `  count:\n    foreach: upper/*.txt\n    cmd: "wc -c < \${in} > \${out}; echo counted \${in}"\n    outs: [counts/]\n${extra}`;
+    const make = async (extra: string): Promise<string> => {
+      const root = await project(2, '"true"', '');
+      fs.writeFileSync(path.join(root, 'up.sh'), up);
+      fs.writeFileSync(path.join(root, 'dv.yaml'), yaml(extra));
+      await dvOk(root, ['add', 'data', 'up.sh', '-m', 'inputs']);
+      // Inputs the run's base lacks: a changed file and a new one (jobs read them all the same).
+      fs.writeFileSync(path.join(root, 'data', 'f001.txt'), 'changed after the commit\n');
+      fs.writeFileSync(path.join(root, 'data', 'f9.txt'), 'not committed\n');
+      return root;
+    };
+    const served = await make('    executor: slurm\n    data: s3\n    batch: 2\n');
+    const local = await make('');
+    await dvOk(served, ['run'], { env: ENV, timeoutMs: 200_000 });
+    await dvOk(local, ['run']);
+    const tree = async (root: string): Promise<Entry[]> =>
+      (await dvJson<Entry[]>(root, ['ls', '-r', '--json', 'HEAD'])).map(({ path: p, hash, mode }) => ({ path: p, hash, mode }));
+    const [a, b] = [await tree(served), await tree(local)];
+    expect(a.filter((e) => e.path.startsWith('counts/'))).toHaveLength(3);
+    expect(a).toEqual(b);
+    for (const e of a) expect(fs.readFileSync(path.join(served, e.path))).toEqual(fs.readFileSync(path.join(local, e.path)));
+    const head = async (root: string): Promise<unknown> => {
+      const c = (await dvJson<{ paths: string[]; parents: string[]; message: string }[]>(root, ['log', '-n', '1', '--json']))[0]!;
+      return { paths: c.paths, parents: c.parents.length, message: c.message };
+    };
+    expect(await head(served)).toEqual(await head(local));
+    expect(lines(seen).sort()).toEqual(['data/f000.txt', 'data/f001.txt', 'data/f9.txt'].map((d) => `${d} refused main`));
+    const rec = await lastRecord(served);
+    expect(rec.stages.map((s) => s.datums.length)).toEqual([3, 3]);
+    expect(rec.stages[1]!.datums.every((d) => /^\d+_\d+$/.test(d.engineJob!))).toBe(true);
+    const runId = (await dvJson<{ id: string }[]>(served, ['runs', '--json']))[0]!.id;
+    expect((await dvOk(served, ['runs', 'logs', runId, 'count:upper/f9.txt'])).stdout).toContain('counted upper/f9.txt');
+    // Nothing left: keys revoked, upload branch gone, no batch directories.
+    expect((await dvJson<{ id: string }[]>(served, ['keys', 'list', '--json']))).toEqual([]);
+    expect((await dvOk(served, ['branch'])).stdout).not.toContain('dv-cluster-uploads');
+    expect(fs.readdirSync(path.join(served, '.dv', 'cluster', 'slurm'))).toEqual([]);
+
+    // A job whose upload does not match what it reported: the coordinator refuses it, nothing is committed.
+    const before = (await dvOk(served, ['log', '-n', '1', '--json'])).stdout;
+    const bad = await dv(served, ['run', '--force', 'up'], { env: { ...ENV, DV_JOB_IO_CORRUPT: '1' }, timeoutMs: 200_000 });
+    expect(bad.code, bad.stderr).toBe(1);
+    expect(bad.stderr).toMatch(/output upper\/f\d+\.txt arrived damaged: \d+ bytes with SHA-256 [0-9a-f]{12}…, the job reported/);
+    expect((await dvOk(served, ['log', '-n', '1', '--json'])).stdout).toBe(before);
+  }, 300_000);
+
   it('a task killed with scancel is a failed attempt, retried per retries', async () => {
     const logs = dirs.make('dv-slurm-log-');
     const count = path.join(logs, 'ran.log');

@@ -4,9 +4,10 @@
 // filesystem. `node job-io.mjs run SPEC` (SPEC: the datum's JSON) downloads the datum's
 // inputs from dv serve with the job key in AWS_* (SigV4 signed here, with the session
 // token), runs the command with ${in}/${out} in a scratch directory, then uploads
-// its outputs, its stdout and stderr, and last a status file with each output's
-// SHA-256 and size, which the coordinating dv run checks against what arrived.
-// The compiled file is read as text by served-data.ts; keep it free of imports
+// its outputs, and last a status file with each output's SHA-256 and size (and the
+// command's stdout and stderr), which the coordinating dv run checks against what arrived.
+// Commands find it as $DV_JOB_IO (`node "$DV_JOB_IO" get s3://... FILE` fetches with
+// the job's key). The compiled file is read as text by served-data.ts; keep it free of imports
 // from the project. DV_JOB_IO_CORRUPT=1 flips a byte of each uploaded output after
 // it was hashed (how the tests show the coordinator catches a mismatch).
 import { spawn } from 'node:child_process';
@@ -109,7 +110,7 @@ function walk(abs: string, rel: string, out: { rel: string; abs: string }[]): vo
 
 function runCmd(spec: JobIoSpec, env2: Record<string, string>): Promise<{ rc: number; out: Buffer; err: Buffer }> {
   return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', spec.cmd], { cwd: spec.cwd, env: { ...process.env, ...env2 }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('/bin/sh', ['-c', spec.cmd], { cwd: spec.cwd, env: { ...process.env, ...env2, DV_JOB_IO: process.argv[1]! }, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => { out.push(b); process.stdout.write(b); });
@@ -135,20 +136,27 @@ export async function runJob(spec: JobIoSpec): Promise<number> {
     for (const f of files) {
       const body = readFileSync(f.abs);
       outputs.push({ path: f.rel, size: body.length, sha256: sha256(body), mode: statSync(f.abs).mode & 0o111 ? 0o755 : 0o644 });
-      if (env.DV_JOB_IO_CORRUPT === '1' && body.length) body[0] ^= 0xff;
+      if ((env.DV_JOB_IO_CORRUPT ?? spec.env.DV_JOB_IO_CORRUPT) === '1' && body.length) body[0] ^= 0xff;
       await s3('PUT', to.bucket, `${to.key}/o/${f.rel}`, {}, body);
     }
   }
-  await s3('PUT', to.bucket, `${to.key}.out`, {}, r.out);
-  await s3('PUT', to.bucket, `${to.key}.err`, {}, r.err);
-  const status = { rc: r.rc, start, end: Date.now(), outputs };
+  // The logs ride in the status (their last MiB): one upload, one commit on the branch, fewer round trips.
+  const tail = (b: Buffer): string => b.subarray(Math.max(0, b.length - (1 << 20))).toString('base64');
+  const status = { rc: r.rc, start, end: Date.now(), outputs, stdout: tail(r.out), stderr: tail(r.err) };
   await s3('PUT', to.bucket, `${to.key}.json`, {}, Buffer.from(JSON.stringify(status)));
   rmSync(spec.scratch, { recursive: true, force: true });
   return r.rc;
 }
 
-const [, self, verb, arg] = process.argv;
-if (verb === 'run' && arg && self && !self.endsWith('.ts')) {
+const [, self, verb, arg, dest] = process.argv;
+if (verb === 'get' && arg && dest) {
+  // For commands that fetch more with the job's key: node "$DV_JOB_IO" get s3://bucket/ref/path FILE
+  const { bucket, key } = parseS3(arg);
+  s3('GET', bucket, key, {}).then((b) => writeFileSync(dest, b), (e: Error) => {
+    process.stderr.write(`dv job-io: ${e.message}\n`);
+    process.exit(1);
+  });
+} else if (verb === 'run' && arg && self && !self.endsWith('.ts')) {
   runJob(JSON.parse(arg.startsWith('{') ? arg : Buffer.from(arg, 'base64').toString('utf8')) as JobIoSpec).then((rc) => process.exit(rc), (e: Error) => {
     process.stderr.write(`dv job-io: ${e.message}\n`);
     process.exit(70);

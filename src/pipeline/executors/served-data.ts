@@ -39,6 +39,9 @@ export interface DatumStatus {
   start: number;
   end: number;
   outputs: { path: string; size: number; sha256: string; mode: number }[];
+  /** base64, the last MiB of each. */
+  stdout?: string;
+  stderr?: string;
 }
 
 /** The job-io program as shipped to the jobs (the compiled file, without its export lines). */
@@ -107,12 +110,12 @@ export class ServedData {
   /** A datum's status and logs, and its outputs checked and written under `dir`; `error` says what did not match. */
   async result(batch: string, i: number, dir: string): Promise<{ status: DatumStatus | null; stdout: Buffer; stderr: Buffer; outputs: JobOutput[]; error: string | null }> {
     const at = `${batch}/${i}`;
-    const [json, stdout, stderr] = await Promise.all(['json', 'out', 'err'].map((e) => this.read(`${at}.${e}`)));
-    const logs = { stdout: stdout?.body ?? Buffer.alloc(0), stderr: stderr?.body ?? Buffer.alloc(0) };
+    const json = await this.read(`${at}.json`);
     let status: DatumStatus | null = null;
     try {
       status = json ? JSON.parse(json.body.toString('utf8')) as DatumStatus : null;
     } catch { /* reported below */ }
+    const logs = { stdout: Buffer.from(status?.stdout ?? '', 'base64'), stderr: Buffer.from(status?.stderr ?? '', 'base64') };
     if (!status || !Array.isArray(status.outputs)) return { status: null, ...logs, outputs: [], error: 'the job uploaded no readable status' };
     if (status.rc !== 0) return { status, ...logs, outputs: [], error: null };
     const reported = new Set(status.outputs.map((o) => o.path));
