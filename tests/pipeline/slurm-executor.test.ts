@@ -131,7 +131,7 @@ describe('executor: slurm', () => {
 
     // A job whose upload does not match what it reported: the coordinator refuses it, nothing is committed.
     const before = (await dvOk(served, ['log', '-n', '1', '--json'])).stdout;
-    const bad = await dv(served, ['run', '--force', 'up'], { env: { ...ENV, DV_JOB_IO_CORRUPT: '1' }, timeoutMs: 200_000 });
+    const bad = await dv(served, ['run', '--force', 'up'], { env: { ...ENV, JOB_IO_CORRUPT: '1' }, timeoutMs: 200_000 });
     expect(bad.code, bad.stderr).toBe(1);
     expect(bad.stderr).toMatch(/output upper\/f\d+\.txt arrived damaged: \d+ bytes with SHA-256 [0-9a-f]{12}…, the job reported/);
     expect((await dvOk(served, ['log', '-n', '1', '--json'])).stdout).toBe(before);

@@ -8,7 +8,7 @@
 // command's stdout and stderr), which the coordinating dv run checks against what arrived.
 // Commands find it as $DV_JOB_IO (`node "$DV_JOB_IO" get s3://... FILE` fetches with
 // the job's key). The compiled file is read as text by served-data.ts; keep it free of imports
-// from the project. DV_JOB_IO_CORRUPT=1 flips a byte of each uploaded output after
+// from the project. JOB_IO_CORRUPT=1 flips a byte of each uploaded output after
 // it was hashed (how the tests show the coordinator catches a mismatch).
 import { spawn } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
@@ -136,7 +136,7 @@ export async function runJob(spec: JobIoSpec): Promise<number> {
     for (const f of files) {
       const body = readFileSync(f.abs);
       outputs.push({ path: f.rel, size: body.length, sha256: sha256(body), mode: statSync(f.abs).mode & 0o111 ? 0o755 : 0o644 });
-      if ((env.DV_JOB_IO_CORRUPT ?? spec.env.DV_JOB_IO_CORRUPT) === '1' && body.length) body[0] ^= 0xff;
+      if ((env.JOB_IO_CORRUPT ?? spec.env.JOB_IO_CORRUPT) === '1' && body.length) body[0] ^= 0xff;
       await s3('PUT', to.bucket, `${to.key}/o/${f.rel}`, {}, body);
     }
   }
