@@ -217,6 +217,26 @@ describe('executor: slurm', () => {
     expect(j.submissions.map((s) => s.datums.length)).toEqual([5]);
   }, 60_000);
 
+  it('batch: {duration} sizes batches from the datums\' recorded durations; --dry-run shows the sizes and the data: s3 wrapper', async () => {
+    // f000 and f003 take 2 s, the others next to nothing: with a 3 s target, batches of 3.
+    const root = await project(6, '"case ${in} in *f000*|*f003*) sleep 2;; esac; cp ${in} ${out}"', '    batch: { duration: 3s, default: 2 }\n    data: s3\n');
+    const preview = async (): Promise<{ header: string; text: string }> => {
+      const text = (await dvOk(root, ['run', '-n', '--force', '--executor', 'slurm'])).stdout;
+      return { header: /# dv: stage up, .*/.exec(text)![0], text };
+    };
+    expect((await preview()).header).toBe('# dv: stage up, 6 datums in 3 batches of 2, data through dv serve'); // no history yet: the default
+    await dvOk(root, ['run', '-j', '6']); // locally: the run record has each datum's duration
+    const { header, text } = await preview();
+    expect(header).toBe('# dv: stage up, 6 datums in 2 batches of 3, data through dv serve');
+    expect(text).toContain('starts=(0 3 6)');
+    expect(text).toContain("cat > \"$io\" <<'DV_JOB_IO'"); // job-io travels in the script
+    expect(text).toMatch(/serve_datum\(\) \{\n  case "\$1" in\n  0\) "\$\{DV_NODE:-node\}" "\$io" run '\{"from":"s3:\/\/<bucket>\/<inputs-commit>","inputs":\["data\/f000.txt"\]/);
+    expect(text).not.toMatch(/AWS_SECRET_ACCESS_KEY[=:"]/); // the key goes in sbatch's environment, never the script
+    const k8s = (await dvOk(root, ['run', '-n', '--force', '--executor', 'kubernetes'])).stdout;
+    expect(k8s.match(/completions: 3/g)).toHaveLength(2);
+    expect(k8s).toContain('kind: Secret');
+  }, 60_000);
+
   it('rejects bad cluster keys before anything runs', async () => {
     const root = await project(1, '"cp ${in} ${out}"', '    executor: lsf\n');
     const r = await dv(root, ['run']);
