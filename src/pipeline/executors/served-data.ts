@@ -10,7 +10,7 @@
 // The proxy's writes land in the run's own open repository, so they nest inside the
 // run's lock (src/s3proxy/job-endpoint.ts).
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -46,7 +46,10 @@ export interface DatumStatus {
 
 /** The job-io program as shipped to the jobs (the compiled file, without its export lines). */
 export function jobIoSource(): string {
-  return readFileSync(fileURLToPath(new URL('./job-io.js', import.meta.url)), 'utf8').replace(/^\/\/# sourceMappingURL.*$/m, '');
+  // From src/ (tests importing the sources) the compiled file is the one under dist/.
+  const here = fileURLToPath(new URL('./job-io.js', import.meta.url));
+  const file = existsSync(here) ? here : fileURLToPath(new URL('../../../dist/pipeline/executors/job-io.js', import.meta.url));
+  return readFileSync(file, 'utf8').replace(/^\/\/# sourceMappingURL.*$/m, '');
 }
 
 /** What a datum's job runs and moves; `scratch` is node-local. */
