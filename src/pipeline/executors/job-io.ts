@@ -12,7 +12,9 @@
 // it was hashed (how the tests show the coordinator catches a mismatch).
 import { spawn } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { dirname, join } from 'node:path';
 
 export interface JobIoSpec {
@@ -42,15 +44,32 @@ function parseS3(url: string): { bucket: string; key: string } {
   return { bucket: m[1]!, key: m[2]! };
 }
 
-/** One SigV4-signed request to the endpoint (path-style), the payload hash signed. */
-async function s3(method: string, bucket: string, key: string, query: Record<string, string>, body?: Buffer): Promise<Buffer> {
+/** A file sent as a request body, streamed (its hash taken in a first pass). */
+interface FileBody { path: string; size: number; sha256: string }
+
+/** SHA-256 and size of a file, read as a stream (outputs may not fit in memory). */
+async function hashFile(path: string): Promise<{ sha256: string; size: number }> {
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const b of createReadStream(path)) {
+    h.update(b as Buffer);
+    size += (b as Buffer).length;
+  }
+  return { sha256: h.digest('hex'), size };
+}
+
+/**
+ * One SigV4-signed request to the endpoint (path-style), the payload hash signed. The
+ * response body is returned, or streamed to `dest` (inputs may not fit in memory).
+ */
+async function s3(method: string, bucket: string, key: string, query: Record<string, string>, body?: Buffer | FileBody, dest?: string): Promise<Buffer> {
   const endpoint = new URL(env.DV_ENDPOINT ?? env.AWS_ENDPOINT_URL ?? '');
   const region = env.AWS_REGION ?? 'us-east-1';
   const path = `/${bucket}/${key.split('/').map(enc).join('/')}`;
   const qs = Object.keys(query).sort().map((k) => `${enc(k)}=${enc(query[k]!)}`).join('&');
   const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
   const day = amzDate.slice(0, 8);
-  const payload = sha256(body ?? '');
+  const payload = body === undefined ? sha256('') : Buffer.isBuffer(body) ? sha256(body) : body.sha256;
   const headers: Record<string, string> = { host: endpoint.host, 'x-amz-content-sha256': payload, 'x-amz-date': amzDate };
   if (env.AWS_SESSION_TOKEN) headers['x-amz-security-token'] = env.AWS_SESSION_TOKEN;
   const names = Object.keys(headers).sort();
@@ -62,7 +81,16 @@ async function s3(method: string, bucket: string, key: string, query: Record<str
   delete headers.host;
   for (let attempt = 1; ; attempt++) {
     try {
-      const res = await fetch(`${endpoint.origin}${path}${qs ? `?${qs}` : ''}`, { method, headers, body });
+      const send = body === undefined || Buffer.isBuffer(body) ? body
+        : { body: Readable.toWeb(createReadStream(body.path)) as unknown as ReadableStream, length: String(body.size) };
+      const init: RequestInit & { duplex?: 'half' } = send && !Buffer.isBuffer(send)
+        ? { method, headers: { ...headers, 'content-length': send.length }, body: send.body, duplex: 'half' }
+        : { method, headers, body: send };
+      const res = await fetch(`${endpoint.origin}${path}${qs ? `?${qs}` : ''}`, init);
+      if (res.ok && dest && res.body) {
+        await pipeline(Readable.fromWeb(res.body as never), createWriteStream(dest));
+        return Buffer.alloc(0);
+      }
       const buf = Buffer.from(await res.arrayBuffer());
       if (res.ok) return buf;
       const code = /<Code>([^<]*)<\/Code>/.exec(buf.toString())?.[1] ?? '';
@@ -97,7 +125,7 @@ async function download(from: string, rel: string, root: string): Promise<void> 
     if (k.endsWith('/')) continue; // a directory marker
     const dest = join(root, k.slice(base.length + 1));
     mkdirSync(dirname(dest), { recursive: true });
-    writeFileSync(dest, await s3('GET', bucket, k, {}));
+    await s3('GET', bucket, k, {}, undefined, dest);
   }
 }
 
@@ -134,9 +162,13 @@ export async function runJob(spec: JobIoSpec): Promise<number> {
     const files: { rel: string; abs: string }[] = [];
     for (const o of spec.outs) walk(join(spec.scratch, 'o', o), o, files);
     for (const f of files) {
-      const body = readFileSync(f.abs);
-      outputs.push({ path: f.rel, size: body.length, sha256: sha256(body), mode: statSync(f.abs).mode & 0o111 ? 0o755 : 0o644 });
-      if ((env.JOB_IO_CORRUPT ?? spec.env.JOB_IO_CORRUPT) === '1' && body.length) body[0] ^= 0xff;
+      const h = await hashFile(f.abs);
+      outputs.push({ path: f.rel, size: h.size, sha256: h.sha256, mode: statSync(f.abs).mode & 0o111 ? 0o755 : 0o644 });
+      let body: Buffer | FileBody = { path: f.abs, ...h };
+      if ((env.JOB_IO_CORRUPT ?? spec.env.JOB_IO_CORRUPT) === '1' && h.size) {
+        body = readFileSync(f.abs);
+        body[0] ^= 0xff;
+      }
       await s3('PUT', to.bucket, `${to.key}/o/${f.rel}`, {}, body);
     }
   }
@@ -152,7 +184,7 @@ const [, self, verb, arg, dest] = process.argv;
 if (verb === 'get' && arg && dest) {
   // For commands that fetch more with the job's key: node "$DV_JOB_IO" get s3://bucket/ref/path FILE
   const { bucket, key } = parseS3(arg);
-  s3('GET', bucket, key, {}).then((b) => writeFileSync(dest, b), (e: Error) => {
+  s3('GET', bucket, key, {}, undefined, dest).then(() => undefined, (e: Error) => {
     process.stderr.write(`dv job-io: ${e.message}\n`);
     process.exit(1);
   });

@@ -10,8 +10,10 @@
 // The proxy's writes land in the run's own open repository, so they nest inside the
 // run's lock (src/s3proxy/job-endpoint.ts).
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { jobCredentialEnv, mintJobKey, revokeJobKey } from '../../repo/job-keys.js';
@@ -100,7 +102,7 @@ export class ServedData {
     return out;
   }
 
-  private async read(path: string): Promise<{ entry: FileEntry; body: Buffer } | null> {
+  private async read(path: string): Promise<{ entry: FileEntry; body: Buffer } | null> { // small files: the status
     const { repo } = this.opts;
     const head = repo.refs.get(`heads/${UPLOAD_BRANCH}`);
     const entry = head ? await repo.lookup(head, path) : null;
@@ -129,15 +131,20 @@ export class ServedData {
     }
     const outputs: JobOutput[] = [];
     for (const o of status.outputs) {
-      const got = await this.read(`${at}/o/${o.path}`);
-      if (!got) return { status, ...logs, outputs: [], error: `output ${o.path} was reported but never arrived` };
-      const sha = createHash('sha256').update(got.body).digest('hex');
-      if (got.body.length !== o.size || sha !== o.sha256) {
-        return { status, ...logs, outputs: [], error: `output ${o.path} arrived damaged: ${got.body.length} bytes with SHA-256 ${sha.slice(0, 12)}…, the job reported ${o.size} bytes with ${String(o.sha256).slice(0, 12)}…` };
-      }
+      const entry = await this.opts.repo.lookup(head, `${at}/o/${o.path}`);
+      if (!entry || entry.type !== 'file') return { status, ...logs, outputs: [], error: `output ${o.path} was reported but never arrived` };
+      // Hashed from the stored chunks while written out: outputs need not fit in memory.
       const file = join(dir, o.path);
       await mkdir(dirname(file), { recursive: true });
-      await writeFile(file, got.body);
+      const h = createHash('sha256');
+      let size = 0;
+      await pipeline(this.opts.repo.openFile(entry), new Transform({
+        transform(b: Buffer, _e, cb) { h.update(b); size += b.length; cb(null, b); },
+      }), createWriteStream(file));
+      const sha = h.digest('hex');
+      if (size !== o.size || sha !== o.sha256) {
+        return { status, ...logs, outputs: [], error: `output ${o.path} arrived damaged: ${size} bytes with SHA-256 ${sha.slice(0, 12)}…, the job reported ${o.size} bytes with ${String(o.sha256).slice(0, 12)}…` };
+      }
       outputs.push({ path: o.path, file, size: o.size, mode: o.mode === 0o755 ? 0o755 : 0o644 });
     }
     return { status, ...logs, outputs, error: null };
