@@ -131,9 +131,10 @@ describe('executor: slurm', () => {
 
     // A job whose upload does not match what it reported: the coordinator refuses it, nothing is committed.
     const before = (await dvOk(served, ['log', '-n', '1', '--json'])).stdout;
-    const bad = await dv(served, ['run', '--force', 'up'], { env: { ...ENV, JOB_IO_CORRUPT: '1' }, timeoutMs: 200_000 });
+    fs.writeFileSync(path.join(served, 'data', 'f000.txt'), 'one stale datum\n');
+    const bad = await dv(served, ['run', 'up'], { env: { ...ENV, JOB_IO_CORRUPT: '1' }, timeoutMs: 200_000 });
     expect(bad.code, bad.stderr).toBe(1);
-    expect(bad.stderr).toMatch(/output upper\/f\d+\.txt arrived damaged: \d+ bytes with SHA-256 [0-9a-f]{12}…, the job reported/);
+    expect(bad.stderr).toMatch(/output upper\/f000\.txt arrived damaged: 16 bytes with SHA-256 [0-9a-f]{12}…, the job reported 16 bytes/);
     expect((await dvOk(served, ['log', '-n', '1', '--json'])).stdout).toBe(before);
   }, 300_000);
 
