@@ -70,6 +70,8 @@ export function jobIoSpecs(jobs: Job[], from: string, to: string, scratchBase: s
 export class ServedData {
   private endpoint: Promise<JobEndpoint> | null = null;
   private readonly keys: string[] = [];
+  /** Made once per run, before the first batch's key (batches are prepared concurrently). */
+  private branch: Promise<void> | null = null;
 
   constructor(private readonly opts: ServedDataOptions) {}
 
@@ -79,10 +81,12 @@ export class ServedData {
     this.endpoint ??= this.opts.start(repo);
     const ep = await this.endpoint;
     const commit = await this.opts.inputs(jobs[0]!.stage.name);
-    if (!repo.refs.get(`heads/${UPLOAD_BRANCH}`)) {
+    this.branch ??= (async () => {
+      if (repo.refs.get(`heads/${UPLOAD_BRANCH}`)) return; // a killed run's jobs may still report there
       const tree = await buildTree(repo.objects, []);
       repo.refs.set(`heads/${UPLOAD_BRANCH}`, await repo.writeCommit({ tree, parents: [], paths: [], message: 'cluster job uploads', git: null }));
-    }
+    })();
+    await this.branch;
     const ttl = Math.min(12 * 3600, Math.ceil(jobs.reduce((s, j) => s + (j.stage.timeoutSec ?? 600), 0)) + 3600);
     const creds = await mintJobKey(repo, { read: [commit], write: [UPLOAD_BRANCH], ttlSeconds: ttl, identity: null, runId: this.opts.runId });
     this.keys.push(creds.accessKeyId);
