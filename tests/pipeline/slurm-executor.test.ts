@@ -231,7 +231,8 @@ describe('executor: slurm', () => {
     expect(header).toBe('# dv: stage up, 6 datums in 2 batches of 3, data through dv serve');
     expect(text).toContain('starts=(0 3 6)');
     expect(text).toContain("cat > \"$io\" <<'DV_JOB_IO'"); // job-io travels in the script
-    expect(text).toMatch(/serve_datum\(\) \{\n  case "\$1" in\n  0\) "\$\{DV_NODE:-node\}" "\$io" run '\{"from":"s3:\/\/<bucket>\/<inputs-commit>","inputs":\["data\/f000.txt"\]/);
+    expect(text).toMatch(/spec_of\(\) \{\n  case "\$1" in\n  0\) printf '%s' '\{"from":"s3:\/\/<bucket>\/<inputs-commit>","inputs":\["data\/f000.txt"\]/);
+    expect(text).toContain('"${DV_NODE:-node}" "$io" run "${args[@]}"'); // one node process per batch
     expect(text).not.toMatch(/AWS_SECRET_ACCESS_KEY[=:"]/); // the key goes in sbatch's environment, never the script
     const k8s = (await dvOk(root, ['run', '-n', '--force', '--executor', 'kubernetes'])).stdout;
     expect(k8s.match(/completions: 3/g)).toHaveLength(2);

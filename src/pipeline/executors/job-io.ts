@@ -1,7 +1,7 @@
 // The job-side half of `data: s3`: a program with no imports beyond Node's own
 // modules, shipped inside what dv submits (the sbatch script, the pod command) so a
 // node needs nothing but `node` (18+) on its PATH: no dv, no aws CLI, no shared
-// filesystem. `node job-io.mjs run SPEC` (SPEC: the datum's JSON) downloads the datum's
+// filesystem. `node job-io.mjs run SPEC...` (a datum's JSON each, run in turn) downloads the datum's
 // inputs from dv serve with the job key in AWS_* (SigV4 signed here, with the session
 // token), runs the command with ${in}/${out} in a scratch directory, then uploads
 // its outputs, and last a status file with each output's SHA-256 and size (and the
@@ -189,8 +189,18 @@ if (verb === 'get' && arg && dest) {
     process.exit(1);
   });
 } else if (verb === 'run' && arg && self && !self.endsWith('.ts')) {
-  runJob(JSON.parse(arg.startsWith('{') ? arg : Buffer.from(arg, 'base64').toString('utf8')) as JobIoSpec).then((rc) => process.exit(rc), (e: Error) => {
-    process.stderr.write(`dv job-io: ${e.message}\n`);
-    process.exit(70);
-  });
+  // Each datum of the batch in turn; the exit status is the last failure's (0 when all succeeded).
+  (async () => {
+    let status = 0;
+    for (const a of process.argv.slice(3)) {
+      try {
+        const rc = await runJob(JSON.parse(a.startsWith('{') ? a : Buffer.from(a, 'base64').toString('utf8')) as JobIoSpec);
+        if (rc !== 0) status = rc;
+      } catch (e) {
+        process.stderr.write(`dv job-io: ${(e as Error).message}\n`);
+        status = 70;
+      }
+    }
+    process.exit(status);
+  })();
 }

@@ -164,11 +164,15 @@ export class ServedData {
   }
 }
 
-/** The shell lines that write job-io to the node and run datum `$1` of `specs` with it (`serve_datum I`). */
+/**
+ * The shell lines that write job-io to the node and define `spec_of I` (datum I's spec).
+ * One node process then runs all the datums of a batch (`node "$io" run SPEC...`), so
+ * its start-up is paid once per batch like the engine's.
+ */
 export function servedCases(specs: JobIoSpec[], quote: (s: string) => string): string[] {
   const lines = ['io="${TMPDIR:-/tmp}/dv-job-io-$$.mjs"', "cat > \"$io\" <<'DV_JOB_IO'", jobIoSource().trimEnd(), 'DV_JOB_IO',
-    'serve_datum() {', '  case "$1" in'];
-  specs.forEach((s, i) => lines.push(`  ${i}) "\${DV_NODE:-node}" "$io" run ${quote(JSON.stringify(s))} ;;`));
+    'spec_of() {', '  case "$1" in'];
+  specs.forEach((s, i) => lines.push(`  ${i}) printf '%s' ${quote(JSON.stringify(s))} ;;`));
   lines.push('  *) echo "dv: no datum $1 here" >&2; return 1 ;;', '  esac', '}');
   return lines;
 }

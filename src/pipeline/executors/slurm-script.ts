@@ -91,6 +91,7 @@ export function sbatchScript(stage: StageConfig, dir: string, name: string, task
 export function sbatchServedScript(stage: StageConfig, name: string, specs: JobIoSpec[], sizes: number[]): string {
   const lines = ['#!/bin/bash', header(stage, specs.length, sizes, ', data through dv serve')];
   for (const o of sbatchOptions(stage, '', name, sizes.length, `/tmp/${name}-%a.out`)) lines.push(`#SBATCH ${o}`);
-  lines.push(...servedCases(specs, shQuote), ...taskLoop(sizes, ['  serve_datum "$i" || status=$?']), 'rm -f "$io"', 'exit "$status"', '');
+  lines.push(...servedCases(specs, shQuote), 'args=()', ...taskLoop(sizes, ['  args+=("$(spec_of "$i")")']),
+    '"${DV_NODE:-node}" "$io" run "${args[@]}" || status=$?', 'rm -f "$io"', 'exit "$status"', '');
   return lines.join('\n');
 }
