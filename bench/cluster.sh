@@ -11,7 +11,7 @@
 #     the same stage with `data: shared`
 # Needs root for the one-node Slurm cluster (scripts/slurm-test-cluster.sh installs and
 # starts it). Took about 6 minutes on a quiet machine before the data: s3 figures were added,
-# 10.5 minutes with them on 2 cores at load ~10 (batch 1 alone about 3.5).
+# 9.5-10.5 minutes with them on 2 cores at load 10-20 (batch 1 alone about 3.5).
 source "$(dirname "$0")/lib.sh"
 WORK="$WORK-cluster"
 rm -rf "$WORK" && mkdir -p "$WORK"
