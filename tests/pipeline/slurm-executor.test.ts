@@ -47,6 +47,9 @@ function journal(root: string): { job: string; per: number; tasks: { index: numb
   return lines(f).map((l) => JSON.parse(l)).filter((l) => l.job);
 }
 
+/** The bucket dv serve names a project by (lowercase directory name). */
+const bucketOf = (root: string): string => path.basename(root).toLowerCase();
+
 function active(jobIds: string[]): string[] {
   const out = execFileSync('squeue', ['-h', '-r', '-j', jobIds.join(','), '-o', '%i|%T']).toString();
   return out.split('\n').filter(Boolean);
@@ -90,7 +93,7 @@ describe('executor: slurm', () => {
     const logs = dirs.make('dv-slurm-log-');
     const seen = path.join(logs, 'seen.log');
     // The job's key reads the run's inputs only: a read of main (the committed inputs) is refused.
-    const up = `[ -z "$DV_JOB_IO" ] || { node "$DV_JOB_IO" get "s3://$DV_BUCKET/main/data/f0.txt" /dev/null 2>/dev/null && echo "$DV_DATUM read main" >> ${seen} || echo "$DV_DATUM refused main" >> ${seen}; }\ntr a-z A-Z\n`;
+    const up = `[ -z "$DV_JOB_IO" ] || node "$DV_JOB_IO" get "s3://$DV_BUCKET/main/data/f000.txt" /dev/null 2>> ${seen} || echo "$DV_DATUM refused" >> ${seen}\ntr a-z A-Z\n`;
     const yaml = (extra: string): string => `stages:\n  up:\n    foreach: data/*.txt\n    cmd: sh up.sh < \${in} > \${out}\n    deps: [up.sh]\n    outs: [upper/]\n${extra}` +
       `  count:\n    foreach: upper/*.txt\n    cmd: "wc -c < \${in} > \${out}; echo counted \${in}"\n    outs: [counts/]\n${extra}`;
     const make = async (extra: string): Promise<string> => {
@@ -103,7 +106,7 @@ describe('executor: slurm', () => {
       fs.writeFileSync(path.join(root, 'data', 'f9.txt'), 'not committed\n');
       return root;
     };
-    const served = await make('    executor: slurm\n    data: s3\n    batch: 2\n');
+    const served = await make('    executor: slurm\n    data: s3\n    batch: 3\n');
     const local = await make('');
     await dvOk(served, ['run'], { env: ENV, timeoutMs: 200_000 });
     await dvOk(local, ['run']);
@@ -118,7 +121,8 @@ describe('executor: slurm', () => {
       return { paths: c.paths, parents: c.parents.length, message: c.message };
     };
     expect(await head(served)).toEqual(await head(local));
-    expect(lines(seen).sort()).toEqual(['data/f000.txt', 'data/f001.txt', 'data/f9.txt'].map((d) => `${d} refused main`));
+    expect(lines(seen).filter((l) => l.endsWith('refused')).sort()).toEqual(['data/f000.txt', 'data/f001.txt', 'data/f9.txt'].map((d) => `${d} refused`));
+    expect(lines(seen).filter((l) => !l.endsWith('refused'))).toEqual(Array(3).fill('dv job-io: GET s3://' + bucketOf(served) + '/main/data/f000.txt: HTTP 403 AccessDenied'));
     const rec = await lastRecord(served);
     expect(rec.stages.map((s) => s.datums.length)).toEqual([3, 3]);
     expect(rec.stages[1]!.datums.every((d) => /^\d+_\d+$/.test(d.engineJob!))).toBe(true);
