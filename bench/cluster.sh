@@ -4,9 +4,14 @@
 #     against the local executor in the same script (-j 1 and -j 4): wall time of
 #     `dv run -f` and overhead per datum ((wall - local -j 1 wall) / 1000)
 #   - read throughput of `dv serve --remote` for 8 concurrent jobs, each GETting its own
-#     16 MiB input, against the same 8 reads straight from the remote (s3rver)
+#     16 MiB input, against the same 8 reads straight from the remote (s3rver): once with
+#     the AWS SDK (s3bench.mjs), once with job-io, the reader `data: s3` jobs really use
+#   - 8 `data: s3` datums through Slurm, each reading its 16 MiB input from the run's
+#     dv serve with its job key and uploading a copy: wall time and MiB/s moved, against
+#     the same stage with `data: shared`
 # Needs root for the one-node Slurm cluster (scripts/slurm-test-cluster.sh installs and
-# starts it). Took about 6 minutes here (2 loaded cores; batch 1 alone about 3).
+# starts it). Took about 6 minutes on a quiet machine before the data: s3 figures were added,
+# 9.5-10.5 minutes with them on 2 cores at load 10-20 (batch 1 alone about 3.5).
 source "$(dirname "$0")/lib.sh"
 WORK="$WORK-cluster"
 rm -rf "$WORK" && mkdir -p "$WORK"
@@ -80,3 +85,30 @@ eight "$DV_EP" serve-node main/inputs "$ID" "$SECRET" >/dev/null  # first touch 
 dv_tp=$(eight "$DV_EP" serve-node main/inputs "$ID" "$SECRET")
 s3_tp=$(eight "$S3_EP" bench plain S3RVER S3RVER)
 echo "dv serve --remote, 8 concurrent job reads of 16 MiB: ${dv_tp} MiB/s vs the remote itself (s3rver) ${s3_tp} MiB/s (ratio $(ratio "$dv_tp" "$s3_tp"))"
+JOBIO="$ROOT/dist/pipeline/executors/job-io.js"
+eightio() {  # eightio ENDPOINT BUCKET PREFIX ID SECRET: MiB/s of 8 concurrent job-io readers, each fetching its 16 MiB input twice
+  local t0 t1 readers=(); t0=$(now)
+  for i in $(seq 0 7); do
+    (for _ in 1 2; do DV_ENDPOINT=$1 AWS_ACCESS_KEY_ID=$4 AWS_SECRET_ACCESS_KEY=$5 node "$JOBIO" get "s3://$2/$3/big$i.bin" /dev/null || exit 1; done) &
+    readers+=($!)
+  done
+  for p in "${readers[@]}"; do wait "$p" || { echo "a job-io read from $1 failed" >&2; exit 1; }; done
+  t1=$(now)
+  echo "8 * 2 * 16 / ($t1 - $t0)" | bc -l | xargs printf '%.1f'
+}
+io_dv=$(eightio "$DV_EP" serve-node main/inputs "$ID" "$SECRET")
+io_s3=$(eightio "$S3_EP" bench plain S3RVER S3RVER)
+echo "dv serve --remote, 8 concurrent job-io reads of 16 MiB (the data: s3 jobs' reader): ${io_dv} MiB/s vs the remote itself (s3rver) ${io_s3} MiB/s (ratio $(ratio "$io_dv" "$io_s3"))"
+
+# --- data: s3 through Slurm: 8 datums of 16 MiB -------------------------------------
+cd "$WORK/src"
+serve_stage() {  # serve_stage DATA
+  printf 'stages:\n  copy:\n    foreach: inputs/*.bin\n    cmd: cp ${in} ${out}\n    outs: [copies/]\n    executor: slurm\n    data: %s\n' "$1" > dv.yaml
+}
+serve_stage s3
+check $DV run -q   # the first run stores nothing new (inputs committed); measured below with -f
+s3_t=$(secs $DV run -f -q)
+[ "$(ls copies | wc -l)" = 8 ] || { echo "data: s3 run did not produce 8 outputs" >&2; exit 1; }
+serve_stage shared
+sh_t=$(secs $DV run -f -q)
+echo "data: s3 through Slurm, 8 datums of 16 MiB (read from and written to the run's dv serve): ${s3_t}s, $(echo "8 * 2 * 16 / $s3_t" | bc -l | xargs printf '%.1f') MiB/s moved, vs data: shared ${sh_t}s (ratio $(ratio "$s3_t" "$sh_t"))"

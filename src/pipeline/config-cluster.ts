@@ -1,6 +1,7 @@
 // The stage keys that say where a stage's datums run: `executor` (local, slurm,
 // kubernetes), `batch` (datums per submitted engine job), `image` (container image
-// for kubernetes), `data` (how jobs reach the data: `shared` filesystem), and the
+// for kubernetes), `data` (how jobs reach the data: a `shared` filesystem, or `s3`:
+// through dv serve with a job key; Kubernetes without a volumeClaim defaults to s3), and the
 // engine-specific maps `slurm:` and `kubernetes:`. They never change what a datum
 // computes, so they are kept out of the cache key: moving a stage to a cluster does
 // not re-run it. Slurm's partition lives under `slurm:` because a stage's
@@ -8,6 +9,22 @@
 import { Checker, checkKeys, isMap, stringList, typeName } from './config-check.js';
 
 export type ExecutorKind = 'local' | 'slurm' | 'kubernetes';
+export type DataMode = 'shared' | 's3';
+
+/** How a stage's cluster jobs reach the data: its `data:`, else s3 for Kubernetes without a volumeClaim, else shared. */
+export function dataMode(cluster: ClusterConfig | undefined | null, kind: ExecutorKind): DataMode {
+  if (cluster?.data) return cluster.data;
+  return kind === 'kubernetes' && !cluster?.kubernetes.volumeClaim ? 's3' : 'shared';
+}
+
+/** `30s`, `5m`, `1h`, `250ms` or a number of seconds, to milliseconds; null when unreadable. */
+export function parseDuration(v: unknown): number | null {
+  if (typeof v === 'number') return v > 0 ? v * 1000 : null;
+  const m = typeof v === 'string' ? /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(v.trim()) : null;
+  if (!m) return null;
+  const ms = Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return ms > 0 ? ms : null;
+}
 export const EXECUTOR_KINDS: ExecutorKind[] = ['local', 'slurm', 'kubernetes'];
 
 export interface SlurmOptions {
@@ -40,8 +57,11 @@ export interface ClusterConfig {
   executor: ExecutorKind;
   /** Datums per engine job (one sbatch array or one Indexed Job). */
   batch: number;
+  /** Target run time of one batch (ms), sized from the datums' recorded durations; null: `batch` datums. */
+  batchDurationMs: number | null;
   image: string | null;
-  data: 'shared';
+  /** As written; null: the engine's default (dataMode). */
+  data: DataMode | null;
   slurm: SlurmOptions;
   kubernetes: KubernetesOptions;
 }
@@ -96,13 +116,20 @@ export function parseCluster(c: Checker, place: string, raw: Record<string, unkn
   if (typeof executor !== 'string' || !EXECUTOR_KINDS.includes(executor as ExecutorKind)) {
     c.fail(`${place}.executor`, `expected one of ${EXECUTOR_KINDS.join(', ')}, got ${typeName(executor)}`);
   }
-  const batch = raw.batch ?? 1;
-  if (typeof batch !== 'number' || !Number.isInteger(batch) || batch < 1) c.fail(`${place}.batch`, 'expected a positive integer');
+  let batch = raw.batch ?? 1;
+  let batchDurationMs: number | null = null;
+  if (isMap(batch)) {
+    checkKeys(c, `${place}.batch`, batch, ['duration', 'default']);
+    batchDurationMs = parseDuration(batch.duration);
+    if (batchDurationMs === null) c.fail(`${place}.batch.duration`, `expected a duration such as 30s, 5m or 250ms, got ${typeName(batch.duration)}`);
+    batch = batch.default ?? 10;
+  }
+  if (typeof batch !== 'number' || !Number.isInteger(batch) || batch < 1) c.fail(`${place}.batch`, 'expected a positive integer or {duration: 30s, default: N}');
   if (batch > MAX_BATCH) c.fail(`${place}.batch`, `at most ${MAX_BATCH}`);
-  const data = raw.data ?? 'shared';
-  if (data !== 'shared') c.fail(`${place}.data`, `expected shared (jobs see the project directory), got ${typeName(data)}`);
+  const data = raw.data ?? null;
+  if (data !== null && data !== 'shared' && data !== 's3') c.fail(`${place}.data`, `expected shared (jobs see the project directory) or s3 (jobs go through dv serve), got ${typeName(data)}`);
   return {
-    executor: executor as ExecutorKind, batch, image: optString(c, `${place}.image`, raw.image), data,
+    executor: executor as ExecutorKind, batch, batchDurationMs, image: optString(c, `${place}.image`, raw.image), data: data as DataMode | null,
     slurm: parseSlurm(c, `${place}.slurm`, raw.slurm), kubernetes: parseKubernetes(c, `${place}.kubernetes`, raw.kubernetes),
   };
 }

@@ -4,7 +4,8 @@
 import type { Actor } from '../repo/protect.js';
 import path from 'node:path';
 import type { Repo } from '../repo/repo.js';
-import type { FlatTree } from '../repo/trees.js';
+import { updateTree, type FlatTree } from '../repo/trees.js';
+import type { FileEntry } from '../repo/types.js';
 import { hashFile, scanWorkspace, type StatCache, type WsFile } from '../repo/workspace.js';
 import { isUnder } from './paths.js';
 import type { Prepared } from './run.js';
@@ -78,21 +79,9 @@ export async function driftFrom(repo: Repo, base: string | null, baseFlat: FlatT
  */
 export async function commitRun(repo: Repo, p: Prepared, ws: RunWorkspace, hashed: Hashed, drift: Drift, baseFlat: FlatTree,
   runId: string, message: string, ref?: string, actor?: Actor[]): Promise<string> {
-  const changes = new Map<string, StoredOutput | null>();
-  const uncached = p.stages.flatMap((s) => s.uncached);
-  for (const [rel, c] of ws.contents) {
-    if (uncached.some((u) => isUnder(rel, u))) continue; // cache: false: stays a plain workspace file
-    const b = baseFlat.get(rel);
-    if (c === null ? b !== undefined : !b || b.hash !== c.hash || b.mode !== c.mode) changes.set(rel, c);
-  }
-  const ingest = repo.ingestor();
-  for (const rel of drift.changed) {
-    if (ws.contents.has(rel)) continue;
-    const mode = hashed.ws.get(rel)!.mode;
-    changes.set(rel, hashed.stored.get(rel) ?? { ...(await ingest.storeFile(path.join(p.root, rel))), mode });
-  }
-  for (const rel of drift.deleted) if (!ws.contents.has(rel)) changes.set(rel, null);
+  const changes = await runChanges(repo, p, ws, hashed, drift, baseFlat);
   // Outputs are tracked as declared (reports/summary.csv, not all of reports/).
+  const uncached = p.stages.flatMap((s) => s.uncached);
   const track = p.stages.flatMap((s) => s.outs.filter((o) => !uncached.includes(o)));
   if (!ref) {
     if (!repo.refs.get(`heads/${p.branch}`) && p.base) repo.refs.set(`heads/${p.branch}`, p.base);
@@ -108,4 +97,48 @@ export async function commitRun(repo: Repo, p: Prepared, ws: RunWorkspace, hashe
   } finally {
     repo.refs.delete(`heads/${scratch}`);
   }
+}
+
+/**
+ * The workspace as the run sees it now (the base, the drift, what the stages so far
+ * wrote) as a commit on no branch: the version cluster jobs with `data: s3` read
+ * their inputs from, since those need not be committed yet. Nothing moves; the
+ * commit is garbage once the run ends.
+ */
+export async function inputsCommit(repo: Repo, p: Prepared, ws: RunWorkspace, hashed: Hashed, drift: Drift, baseFlat: FlatTree,
+  runId: string): Promise<string> {
+  const changes = await runChanges(repo, p, ws, hashed, drift, baseFlat);
+  // Untracked inputs too: a job reads every file the run scanned, committed or not.
+  const ingest = repo.ingestor();
+  for (const [rel, hash] of hashed.files) {
+    if (changes.has(rel) || ws.contents.has(rel) || baseFlat.get(rel)?.hash === hash) continue;
+    changes.set(rel, hashed.stored.get(rel) ?? { ...(await ingest.storeFile(path.join(p.root, rel))), mode: hashed.ws.get(rel)!.mode });
+  }
+  const entries = new Map<string, FileEntry | null>();
+  for (const [rel, c] of changes) entries.set(rel, c && { name: rel.split('/').pop()!, type: 'file', mode: c.mode, size: c.size, hash: c.hash, chunks: c.chunks });
+  const base = p.base ? await repo.readCommit(p.base) : null;
+  const tree = await updateTree(repo.objects, base?.tree ?? null, entries);
+  const id = await repo.writeCommit({ tree, parents: p.base ? [p.base] : [], paths: base?.paths ?? [], message: `inputs of run ${runId}`, git: null });
+  repo.blobs.flush();
+  return id;
+}
+
+/** What a run changed against its base: the outputs so far, and the tracked inputs that drifted. */
+async function runChanges(repo: Repo, p: Prepared, ws: RunWorkspace, hashed: Hashed, drift: Drift, baseFlat: FlatTree):
+  Promise<Map<string, StoredOutput | null>> {
+  const changes = new Map<string, StoredOutput | null>();
+  const uncached = p.stages.flatMap((s) => s.uncached);
+  for (const [rel, c] of ws.contents) {
+    if (uncached.some((u) => isUnder(rel, u))) continue; // cache: false: stays a plain workspace file
+    const b = baseFlat.get(rel);
+    if (c === null ? b !== undefined : !b || b.hash !== c.hash || b.mode !== c.mode) changes.set(rel, c);
+  }
+  const ingest = repo.ingestor();
+  for (const rel of drift.changed) {
+    if (ws.contents.has(rel)) continue;
+    const mode = hashed.ws.get(rel)!.mode;
+    changes.set(rel, hashed.stored.get(rel) ?? { ...(await ingest.storeFile(path.join(p.root, rel))), mode });
+  }
+  for (const rel of drift.deleted) if (!ws.contents.has(rel)) changes.set(rel, null);
+  return changes;
 }

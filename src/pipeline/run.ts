@@ -26,7 +26,17 @@ import { journalPath } from './logs.js';
 import { PipelineStore } from './records.js';
 import { selectTargets } from './targets.js';
 import { saveState, type LoadedState } from './state.js';
-import { commitRun, driftFrom, hashWorkspace } from './run-commit.js';
+import { commitRun, driftFrom, hashWorkspace, inputsCommit } from './run-commit.js';
+import { dataMode } from './config-cluster.js';
+import { recordedDurations } from './executors/batch-size.js';
+import { executorKind } from './executors/index.js';
+import { ServedData } from './executors/served-data.js';
+
+/** A stage whose cluster jobs move their data through dv serve. */
+const servedStage = (s: StageConfig, kind?: ExecutorKind): boolean => {
+  const k = executorKind(s, kind);
+  return k !== 'local' && dataMode(s.cluster, k) === 's3';
+};
 import { RunWorkspace } from './run-workspace.js';
 import { WorkspaceUndo } from './undo.js';
 import { runStage, type RunEvent, type StageContext } from './stage-run.js';
@@ -167,7 +177,8 @@ export async function runPipeline(repo: Repo, opts: RunOptions = {}): Promise<Ru
       stages: p.stages, params: p.params, files, state: p.loaded.state, force: opts.force,
       backfill: p.backfill, backfillStages: p.backfillStages, hasCache: (k) => p.store.hasCache(k), only: p.only,
     });
-    const submissions = previewSubmissions(p.root, repo.dvDir, p.stages, plans, p.params, opts.executorKind);
+    const durations = p.stages.some((s) => s.cluster?.batchDurationMs) ? await recordedDurations(p.store, p.stages.map((s) => s.name)) : undefined;
+    const submissions = previewSubmissions(p.root, repo.dvDir, p.stages, plans, p.params, opts.executorKind, durations);
     return { runId: null, status: 'succeeded', dryRun: true, branch: p.branch, plans, commit: null, record: null, error: null,
       ...(submissions.length ? { submissions } : {}) };
   }
@@ -192,9 +203,16 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   let journalFd: number | null = null;
   const ws = new RunWorkspace(p.root, path.join(repo.dvDir, 'tmp', `${own ? 'undo' : 'exp-undo'}-${runId.slice(0, 16)}`), p.roots,
     hashed.files, hashed.ws, statCache);
+  const inputs = new Map<string, Promise<string>>();
+  const served = !opts.executor && opts.jobEndpoint && p.stages.some((s) => servedStage(s, opts.executorKind)) ? new ServedData({
+    repo, runId, start: opts.jobEndpoint,
+    inputs: (stage) => inputs.get(stage) ?? inputs.set(stage, inputsCommit(repo, p, ws, hashed, drift, baseFlat, runId)).get(stage)!,
+  }) : undefined;
+  const durations = p.stages.some((s) => s.cluster?.batchDurationMs) ? await recordedDurations(p.store, p.stages.map((s) => s.name)) : undefined;
   const ctx: StageContext = {
     repo, store: p.store, ws,
     executors: new Executors({
+      served, durations,
       root: p.root, tmpDir: path.join(repo.dvDir, 'tmp'), kind: opts.executorKind, isolation: opts.isolation, identities: p.identities,
       access: p.stages.some((s) => s.isolation?.s3) ? new JobAccess({
         repo, runId, branch: opts.ref ? '' : p.branch, base: p.base, identities: p.identities, start: opts.jobEndpoint,

@@ -16,7 +16,7 @@ import { KubernetesExecutor } from '../../src/pipeline/executors/kubernetes.js';
 import { taskSpec } from '../../src/pipeline/executors/task-spec.js';
 import { runPipeline } from '../../src/pipeline/run.js';
 import { Repo } from '../../src/repo/repo.js';
-import { dvJson, dvOk, spawnDv, TempDirs, waitFor } from '../helpers/cli.js';
+import { dv, dvJson, dvOk, spawnDv, TempDirs, waitFor } from '../helpers/cli.js';
 import { KubeSim } from '../helpers/k8s-sim.js';
 
 const dirs = new TempDirs();
@@ -44,7 +44,9 @@ async function project(n: number, cmd: string, extra: string): Promise<string> {
 }
 
 const lines = (f: string): string[] => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean) : []);
-const jobsOf = (root: string): Record<string, unknown>[] => sim.createdJobs.filter((j) => JSON.stringify(j).includes(root));
+/** Whether a Job or pod is the project's: its path (data: shared) or its bucket (data: s3) appears in it. */
+const ofProject = (o: unknown, root: string): boolean => JSON.stringify(o).toLowerCase().includes(path.basename(root).toLowerCase());
+const jobsOf = (root: string): Record<string, unknown>[] => sim.createdJobs.filter((j) => ofProject(j, root));
 
 interface DatumRec { id: string; status: string; attempts: number; engineJob?: string; log: string | null }
 async function lastRecord(root: string): Promise<{ status: string; stages: { datums: DatumRec[] }[] }> {
@@ -95,31 +97,56 @@ describe('kubernetes manifests', () => {
     expect(docs[0]).toContain('kind: Job');
     expect(docs[0]).toContain('completionMode: Indexed');
     expect(docs[0]).toContain('completions: 2');
-    expect(sim.createdJobs.filter((j) => JSON.stringify(j).includes(root))).toHaveLength(0);
+    expect(jobsOf(root)).toHaveLength(0);
   }, 60_000);
 });
 
 describe('executor: kubernetes (simulated API server)', () => {
-  it('runs batches as Indexed Jobs, outputs equal to the local executor, logs from the pods, Jobs cleaned up', async () => {
-    const cmd = '"echo converting $DV_DATUM; tr a-z A-Z < ${in} > ${out}"';
-    const root = await project(7, cmd, '    batch: 3\n');
-    const local = await project(7, cmd, '').then((r) => {
+  it('runs batches as Indexed Jobs with data through dv serve (the default without a volume), outputs equal to the local executor, logs from the pods, Jobs cleaned up', async () => {
+    const logs = dirs.make('dv-kube-log-');
+    const seen = path.join(logs, 'seen.log');
+    // The pod's key reads the run's inputs only: reading main is refused (403), and nothing is mounted.
+    const cmd = `"[ -z \\"$DV_JOB_IO\\" ] || node $DV_JOB_IO get s3://$DV_BUCKET/main/data/f0.txt /dev/null 2>> ${seen}; echo converting $DV_DATUM; tr a-z A-Z < \${in} > \${out}"`;
+    const root = await project(4, cmd, '    batch: 3\n');
+    const local = await project(4, cmd, '').then((r) => {
       fs.writeFileSync(path.join(r, 'dv.yaml'), fs.readFileSync(path.join(r, 'dv.yaml'), 'utf8').replace('executor: kubernetes', 'executor: local'));
       return r;
     });
+    for (const r of [root, local]) {
+      await dvOk(r, ['add', 'data/f0.txt', 'data/f1.txt']);
+      fs.writeFileSync(path.join(r, 'data', 'f1.txt'), 'changed, not committed\n');
+    }
     await dvOk(root, ['run'], { env, timeoutMs: 120_000 });
     await dvOk(local, ['run']);
     const tree = async (r: string): Promise<unknown> => (await dvJson<{ path: string; hash: string }[]>(r, ['ls', '-r', '--json'])).map((e) => [e.path, e.hash]);
     expect(await tree(root)).toEqual(await tree(local));
+    expect(fs.readFileSync(path.join(root, 'upper', 'f1.txt'), 'utf8')).toBe('CHANGED, NOT COMMITTED\n');
+    expect(lines(seen)).toHaveLength(4);
+    expect(lines(seen).every((l) => /HTTP 403 AccessDenied/.test(l))).toBe(true);
     const jobs = jobsOf(root) as any[]; // eslint-disable-line @typescript-eslint/no-explicit-any
-    expect(jobs.map((j) => j.spec.completions).sort()).toEqual([1, 3, 3]);
+    for (const j of jobs) {
+      expect(() => new K8sJob(j).validate()).not.toThrow();
+      expect(j.spec.template.spec.volumes).toBeUndefined();
+      expect(j.spec.template.spec.containers[0].image).toBe('node:20-bookworm-slim');
+      expect(j.spec.template.spec.containers[0].envFrom).toEqual([{ secretRef: { name: j.metadata.name } }]);
+    }
+    expect(jobs.map((j) => j.spec.completions).sort()).toEqual([1, 3]);
     expect(sim.rejected).toEqual([]);
     for (const j of jobs) expect(sim.deletedJobs).toContain(j.metadata.name); // cleaned up at the end
     const rec = await lastRecord(root);
-    const d = rec.stages[0]!.datums.find((x) => x.id === 'data/f4.txt')!;
+    const d = rec.stages[0]!.datums.find((x) => x.id === 'data/f3.txt')!;
     expect(d.engineJob).toMatch(/^dv-up-[0-9a-f]+\/[0-2]$/);
-    const logs = await dvOk(root, ['runs', 'logs', (await dvJson<{ id: string }[]>(root, ['runs', '--json']))[0]!.id, 'up:data/f4.txt'], { env });
-    expect(logs.stdout).toContain('converting data/f4.txt');
+    const log = await dvOk(root, ['runs', 'logs', (await dvJson<{ id: string }[]>(root, ['runs', '--json']))[0]!.id, 'up:data/f3.txt'], { env });
+    expect(log.stdout).toContain('converting data/f3.txt');
+    expect((await dvJson<unknown[]>(root, ['keys', 'list', '--json']))).toEqual([]); // the job keys were revoked
+
+    // A pod whose upload does not match what it reported fails its datum; nothing is committed.
+    const head = (await dvOk(root, ['log', '-n', '1', '--json'])).stdout;
+    fs.writeFileSync(path.join(root, 'dv.yaml'), fs.readFileSync(path.join(root, 'dv.yaml'), 'utf8') + '    env: { JOB_IO_CORRUPT: "1" }\n');
+    const bad = await dv(root, ['run', 'upper/f2.txt'], { env, timeoutMs: 120_000 });
+    expect(bad.code, bad.stderr).toBe(1);
+    expect(bad.stderr).toMatch(/output upper\/f\d\.txt arrived damaged: (\d+) bytes with SHA-256 [0-9a-f]{12}…, the job reported \1 bytes/);
+    expect((await dvOk(root, ['log', '-n', '1', '--json'])).stdout).toBe(head);
   }, 120_000);
 
   it('a failing pod and a killed pod are failed attempts, retried in new Jobs', async () => {
@@ -130,7 +157,7 @@ describe('executor: kubernetes (simulated API server)', () => {
     const run = spawnDv(root, ['run'], { env, timeoutMs: 120_000 });
     if (!(await waitFor(() => lines(count).includes('data/f2.txt'), 30_000, 20))) throw new Error(`never ran f2: ${JSON.stringify(await run.done)}`);
     await new Promise((r) => setTimeout(r, 200));
-    expect(sim.killPod((p) => JSON.stringify(p).includes(root) && p.metadata.annotations['batch.kubernetes.io/job-completion-index'] === '2')).not.toBeNull();
+    expect(sim.killPod((p) => ofProject(p, root) && p.metadata.annotations['batch.kubernetes.io/job-completion-index'] === '2')).not.toBeNull();
     const r = await run.done;
     expect(r.code, r.stderr).toBe(0);
     expect(lines(count).sort()).toEqual(['data/f0.txt', 'data/f1.txt', 'data/f1.txt', 'data/f2.txt', 'data/f2.txt']);
@@ -151,14 +178,15 @@ describe('executor: kubernetes (simulated API server)', () => {
     const names = jobsOf(root).map((j) => (j.metadata as { name: string }).name);
     expect(names).toHaveLength(2);
     for (const n of names) expect(sim.deletedJobs).toContain(n);
-    expect([...sim.pods.values()].filter((p) => JSON.stringify(p.obj).includes(root))).toEqual([]);
+    expect([...sim.pods.values()].filter((p) => ofProject(p.obj, root))).toEqual([]);
   }, 120_000);
 
   it('a dv run killed while its pods run is restarted and re-attaches: no datum runs twice, no new Job', async () => {
     const logs = dirs.make('dv-kube-log-');
     const count = path.join(logs, 'ran.log');
     const go = path.join(logs, 'go');
-    const root = await project(6, `"echo $DV_DATUM >> ${count}; while [ ! -e ${go} ]; do sleep 0.1; done; cp \${in} \${out}"`, '    batch: 3\n');
+    // data: shared: a pod of data: s3 would lose the killed run's dv serve (re-attach needs a lasting DV_JOB_URL).
+    const root = await project(6, `"echo $DV_DATUM >> ${count}; while [ ! -e ${go} ]; do sleep 0.1; done; cp \${in} \${out}"`, '    batch: 3\n    data: shared\n');
     const first = spawnDv(root, ['run'], { env, timeoutMs: 120_000 });
     expect(await waitFor(() => lines(count).length === 6, 30_000, 20)).toBe(true);
     first.child.kill('SIGKILL');
@@ -178,7 +206,7 @@ describe('executor: kubernetes (simulated API server)', () => {
   it('credentials reach the pods through a Secret owned by the Job, gone with it', async () => {
     const logs = dirs.make('dv-kube-log-');
     const seen = path.join(logs, 'seen.log');
-    const root = await project(2, `"echo $DV_DATUM $AWS_ACCESS_KEY_ID >> ${seen}; cp \${in} \${out}"`, '    batch: 2\n');
+    const root = await project(2, `"echo $DV_DATUM $AWS_ACCESS_KEY_ID >> ${seen}; cp \${in} \${out}"`, '    batch: 2\n    data: shared\n');
     const saved = process.env.KUBECONFIG;
     process.env.KUBECONFIG = env.KUBECONFIG;
     const repo = Repo.open(root);

@@ -47,6 +47,9 @@ function journal(root: string): { job: string; per: number; tasks: { index: numb
   return lines(f).map((l) => JSON.parse(l)).filter((l) => l.job);
 }
 
+/** The bucket dv serve names a project by (lowercase directory name). */
+const bucketOf = (root: string): string => path.basename(root).toLowerCase();
+
 function active(jobIds: string[]): string[] {
   const out = execFileSync('squeue', ['-h', '-r', '-j', jobIds.join(','), '-o', '%i|%T']).toString();
   return out.split('\n').filter(Boolean);
@@ -85,6 +88,59 @@ describe('executor: slurm', () => {
     const again = await dvJson<{ plans: { counts: { run: number; reuse: number } }[] }>(slurm, ['run', '--dry-run', '--executor', 'local', '--json']);
     expect(again.plans[0]!.counts).toMatchObject({ run: 0, reuse: 200 });
   }, 400_000);
+
+  it('data: s3: jobs move their data through dv serve with their own key; bytes and tree equal the local executor\'s; a damaged upload fails', async () => {
+    const logs = dirs.make('dv-slurm-log-');
+    const seen = path.join(logs, 'seen.log');
+    // The job's key reads the run's inputs only: a read of main (the committed inputs) is refused.
+    const up = `[ -z "$DV_JOB_IO" ] || node "$DV_JOB_IO" get "s3://$DV_BUCKET/main/data/f000.txt" /dev/null 2>> ${seen} || echo "$DV_DATUM refused" >> ${seen}\ntr a-z A-Z\n`;
+    const yaml = (extra: string): string => `stages:\n  up:\n    foreach: data/*.txt\n    cmd: sh up.sh < \${in} > \${out}\n    deps: [up.sh]\n    outs: [upper/]\n${extra}` +
+      `  count:\n    foreach: upper/*.txt\n    cmd: "wc -c < \${in} > \${out}; echo counted \${in}"\n    outs: [counts/]\n${extra}`;
+    const make = async (extra: string): Promise<string> => {
+      const root = await project(2, '"true"', '');
+      fs.writeFileSync(path.join(root, 'up.sh'), up);
+      fs.writeFileSync(path.join(root, 'dv.yaml'), yaml(extra));
+      await dvOk(root, ['add', 'data', 'up.sh', '-m', 'inputs']);
+      // Inputs the run's base lacks: a changed file and a new one (jobs read them all the same).
+      fs.writeFileSync(path.join(root, 'data', 'f001.txt'), 'changed after the commit\n');
+      fs.writeFileSync(path.join(root, 'data', 'f9.txt'), 'not committed\n');
+      return root;
+    };
+    const served = await make('    executor: slurm\n    data: s3\n    batch: 3\n');
+    const local = await make('');
+    await dvOk(served, ['run'], { env: ENV, timeoutMs: 200_000 });
+    await dvOk(local, ['run']);
+    const tree = async (root: string): Promise<Entry[]> =>
+      (await dvJson<Entry[]>(root, ['ls', '-r', '--json', 'HEAD'])).map(({ path: p, hash, mode }) => ({ path: p, hash, mode }));
+    const [a, b] = [await tree(served), await tree(local)];
+    expect(a.filter((e) => e.path.startsWith('counts/'))).toHaveLength(3);
+    expect(a).toEqual(b);
+    for (const e of a) expect(fs.readFileSync(path.join(served, e.path))).toEqual(fs.readFileSync(path.join(local, e.path)));
+    const head = async (root: string): Promise<unknown> => {
+      const c = (await dvJson<{ paths: string[]; parents: string[]; message: string }[]>(root, ['log', '-n', '1', '--json']))[0]!;
+      return { paths: c.paths, parents: c.parents.length, message: c.message };
+    };
+    expect(await head(served)).toEqual(await head(local));
+    expect(lines(seen).filter((l) => l.endsWith('refused')).sort()).toEqual(['data/f000.txt', 'data/f001.txt', 'data/f9.txt'].map((d) => `${d} refused`));
+    expect(lines(seen).filter((l) => !l.endsWith('refused'))).toEqual(Array(3).fill('dv job-io: GET s3://' + bucketOf(served) + '/main/data/f000.txt: HTTP 403 AccessDenied'));
+    const rec = await lastRecord(served);
+    expect(rec.stages.map((s) => s.datums.length)).toEqual([3, 3]);
+    expect(rec.stages[1]!.datums.every((d) => /^\d+_\d+$/.test(d.engineJob!))).toBe(true);
+    const runId = (await dvJson<{ id: string }[]>(served, ['runs', '--json']))[0]!.id;
+    expect((await dvOk(served, ['runs', 'logs', runId, 'count:upper/f9.txt'])).stdout).toContain('counted upper/f9.txt');
+    // Nothing left: keys revoked, upload branch gone, no batch directories.
+    expect((await dvJson<{ id: string }[]>(served, ['keys', 'list', '--json']))).toEqual([]);
+    expect((await dvOk(served, ['branch'])).stdout).not.toContain('dv-cluster-uploads');
+    expect(fs.readdirSync(path.join(served, '.dv', 'cluster', 'slurm'))).toEqual([]);
+
+    // A job whose upload does not match what it reported: the coordinator refuses it, nothing is committed.
+    const before = (await dvOk(served, ['log', '-n', '1', '--json'])).stdout;
+    fs.writeFileSync(path.join(served, 'data', 'f000.txt'), 'one stale datum\n');
+    const bad = await dv(served, ['run', 'up'], { env: { ...ENV, JOB_IO_CORRUPT: '1' }, timeoutMs: 200_000 });
+    expect(bad.code, bad.stderr).toBe(1);
+    expect(bad.stderr).toMatch(/output upper\/f000\.txt arrived damaged: 16 bytes with SHA-256 [0-9a-f]{12}…, the job reported 16 bytes/);
+    expect((await dvOk(served, ['log', '-n', '1', '--json'])).stdout).toBe(before);
+  }, 300_000);
 
   it('a task killed with scancel is a failed attempt, retried per retries', async () => {
     const logs = dirs.make('dv-slurm-log-');
@@ -164,6 +220,27 @@ describe('executor: slurm', () => {
     expect(fs.existsSync(path.join(root, '.dv', 'cluster', 'slurm.jsonl'))).toBe(false);
     const j = await dvJson<{ submissions: { stage: string; datums: string[]; text: string }[] }>(root, ['run', '-n', '--executor', 'slurm', '--json']);
     expect(j.submissions.map((s) => s.datums.length)).toEqual([5]);
+  }, 60_000);
+
+  it('batch: {duration} sizes batches from the datums\' recorded durations; --dry-run shows the sizes and the data: s3 wrapper', async () => {
+    // f000 and f003 take 2 s, the others next to nothing: with a 3 s target, batches of 3.
+    const root = await project(6, '"case ${in} in *f000*|*f003*) sleep 2;; esac; cp ${in} ${out}"', '    batch: { duration: 3s, default: 2 }\n    data: s3\n');
+    const preview = async (): Promise<{ header: string; text: string }> => {
+      const text = (await dvOk(root, ['run', '-n', '--force', '--executor', 'slurm'])).stdout;
+      return { header: /# dv: stage up, .*/.exec(text)![0], text };
+    };
+    expect((await preview()).header).toBe('# dv: stage up, 6 datums in 3 batches of 2, data through dv serve'); // no history yet: the default
+    await dvOk(root, ['run', '-j', '6']); // locally: the run record has each datum's duration
+    const { header, text } = await preview();
+    expect(header).toBe('# dv: stage up, 6 datums in 2 batches of 3, data through dv serve');
+    expect(text).toContain('starts=(0 3 6)');
+    expect(text).toContain("cat > \"$io\" <<'DV_JOB_IO'"); // job-io travels in the script
+    expect(text).toMatch(/spec_of\(\) \{\n  case "\$1" in\n  0\) printf '%s' '\{"from":"s3:\/\/<bucket>\/<inputs-commit>","inputs":\["data\/f000.txt"\]/);
+    expect(text).toContain('"${DV_NODE:-node}" "$io" run "${args[@]}"'); // one node process per batch
+    expect(text).not.toMatch(/AWS_SECRET_ACCESS_KEY[=:"]/); // the key goes in sbatch's environment, never the script
+    const k8s = (await dvOk(root, ['run', '-n', '--force', '--executor', 'kubernetes'])).stdout;
+    expect(k8s.match(/completions: 3/g)).toHaveLength(2);
+    expect(k8s).toContain('kind: Secret');
   }, 60_000);
 
   it('rejects bad cluster keys before anything runs', async () => {

@@ -63,7 +63,8 @@ export function register(program: Command, g: () => GlobalOptions): void {
       const { runPipeline } = await import('../../pipeline/run.js');
       if (o.isolation !== undefined && o.isolation !== 'local' && o.isolation !== 'sandbox') throw new DvError(`--isolation must be local or sandbox, got '${o.isolation}'`, 2);
       // Jobs with S3 access reach an in-process dv serve on loopback (started on first need).
-      const jobEndpoint = async (r: typeof repo) => (await import('../../s3proxy/job-endpoint.js')).startRunEndpoint(r);
+      const jobEndpoint = async (r: typeof repo) => (await import('../../s3proxy/job-endpoint.js')).startRunEndpoint(r,
+        { host: process.env.DV_JOB_HOST || undefined, port: Number(process.env.DV_JOB_PORT) || 0, url: process.env.DV_JOB_URL || undefined });
       const { describeReason } = await import('../../pipeline/plan.js');
       if (o.order !== 'newest' && o.order !== 'oldest') throw new DvError(`--order must be newest or oldest, got '${o.order}'`, 2);
       const { RunProgress, lastLine } = await import('../../pipeline/progress.js');

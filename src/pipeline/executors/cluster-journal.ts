@@ -12,6 +12,8 @@ export interface JournalTask {
   /** Index in the batch (the array task id, the completion index). */
   index: number;
   datum: string;
+  /** Slurm: the array task that runs it (batches of uneven size); absent: index / per. */
+  array?: number;
 }
 
 export interface JournalBatch {

@@ -4,14 +4,17 @@
 // stage happens here and nowhere else: `--executor` when given, else the stage's
 // `executor:` key, else local; a local stage runs in the sandbox when
 // `--isolation sandbox` or its `isolation: sandbox` says so.
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { ExecutorKind } from '../config-cluster.js';
 import type { IdentityConfig } from '../config-sandbox.js';
 import type { Executor } from '../executor.js';
 import { WithJobAccess, type JobAccess } from '../job-access.js';
 import type { StageConfig } from '../types.js';
 import { KubernetesExecutor, type CredentialsFn } from './kubernetes.js';
+import type { Durations } from './batch-size.js';
 import { LocalExecutor } from './local.js';
+import type { ServedData } from './served-data.js';
 import { SandboxExecutor } from './sandbox.js';
 import { SlurmExecutor } from './slurm.js';
 
@@ -30,6 +33,10 @@ export interface ExecutorsOptions {
   access?: JobAccess;
   /** Credentials for cluster jobs (a temporary job key), delivered to the pods in a Secret. */
   credentials?: CredentialsFn;
+  /** The data path of `data: s3` cluster stages (jobs reach dv serve with a job key). */
+  served?: ServedData;
+  /** Recorded datum durations, for `batch: {duration}`. */
+  durations?: Durations;
 }
 
 /** The kind of engine a stage runs on. */
@@ -58,8 +65,9 @@ export class Executors {
 
   private make(kind: string): Executor {
     const { root, tmpDir } = this.opts;
-    if (kind === 'slurm') return new SlurmExecutor({ root, dvDir: dirname(tmpDir) });
-    if (kind === 'kubernetes') return new KubernetesExecutor({ root, dvDir: dirname(tmpDir), credentials: this.opts.credentials });
+    const { served, durations } = this.opts;
+    if (kind === 'slurm') return new SlurmExecutor({ root, dvDir: dirname(tmpDir), served, durations });
+    if (kind === 'kubernetes') return new KubernetesExecutor({ root, dvDir: dirname(tmpDir), credentials: this.opts.credentials, served, durations });
     const ex = kind === 'sandbox' ? new SandboxExecutor({ root, tmpDir, identities: this.opts.identities }) : new LocalExecutor({ root, tmpDir });
     return this.opts.access ? new WithJobAccess(ex, this.opts.access) : ex;
   }
@@ -68,6 +76,9 @@ export class Executors {
   async close(): Promise<void> {
     await Promise.all([...this.made.values()].map((e) => e.close?.()));
     this.made.clear();
+    // The upload branch stays while a journalled job (of a killed run) may still report there.
+    const cluster = join(dirname(this.opts.tmpDir), 'cluster');
+    await this.opts.served?.close(['slurm.jsonl', 'kubernetes.jsonl'].some((f) => existsSync(join(cluster, f))));
     await this.opts.access?.close();
   }
 }

@@ -4,10 +4,13 @@
 // Secret is owned by the Job (ownerReferences, set once the Job has its uid), so
 // deleting the Job, or its TTL running out, removes pods and Secret together.
 // Retries are dv's (per `retries`), so the Job retries nothing itself
-// (backoffLimitPerIndex 0) and one failed index does not stop the others.
+// (backoffLimitPerIndex 0) and one failed index does not stop the others. With
+// `data: s3` the pod mounts nothing: its command carries job-io (served-data.ts).
 import type { StageConfig } from '../types.js';
 import { stageResources } from './slurm-script.js';
-import { podBody, type TaskSpec } from './task-spec.js';
+import type { JobIoSpec } from './job-io.js';
+import { servedCases } from './served-data.js';
+import { podBody, shQuote, type TaskSpec } from './task-spec.js';
 
 export const MANAGED_BY = 'dv';
 export const TTL_SECONDS = 600;
@@ -25,7 +28,12 @@ export interface BatchManifestOptions {
   tasks: TaskSpec[];
   /** Credentials for the pods (environment variables), delivered in the Secret. */
   secretEnv?: Record<string, string> | null;
+  /** data: s3: each datum's job-io spec (no volume; data through dv serve). */
+  specs?: JobIoSpec[];
 }
+
+/** The pods' image when the stage names none: job-io needs node for data: s3. */
+export const defaultImage = (served: boolean): string => (served ? 'node:20-bookworm-slim' : 'debian:bookworm-slim');
 
 /** A DNS-1123 label from a stage name and batch id (63 characters at most). */
 export function jobName(stage: string, id: string): string {
@@ -45,19 +53,22 @@ export function jobManifest(o: BatchManifestOptions): Manifest {
   if (res.cpus !== undefined) limits.cpu = String(res.cpus);
   if (res.memory !== undefined) limits.memory = quantity(res.memory);
   const labels = { 'app.kubernetes.io/managed-by': MANAGED_BY, 'dv.stage': o.stage.name.toLowerCase().replace(/[^a-z0-9._-]/g, '-').slice(0, 63) };
-  const script = podBody(o.dir, '$JOB_COMPLETION_INDEX', o.tasks).join('\n');
+  const script = (o.specs
+    ? [...servedCases(o.specs, shQuote), '"${DV_NODE:-node}" "$io" run "$(spec_of "$JOB_COMPLETION_INDEX")"', 'rc=$?', 'rm -f "$io"', 'exit "$rc"']
+    : podBody(o.dir, '$JOB_COMPLETION_INDEX', o.tasks)).join('\n');
+  const mount = !o.specs && k?.volumeClaim;
   const container: Record<string, unknown> = {
-    name: 'datum', image: o.stage.cluster?.image ?? 'debian:bookworm-slim', command: ['/bin/sh', '-c', script],
+    name: 'datum', image: o.stage.cluster?.image ?? defaultImage(!!o.specs), command: ['/bin/sh', '-c', script],
     ...(Object.keys(limits).length ? { resources: { limits, requests: limits } } : {}),
     ...(o.secretEnv ? { envFrom: [{ secretRef: { name: o.name } }] } : {}),
-    ...(k?.volumeClaim ? { volumeMounts: [{ name: 'project', mountPath: o.root }] } : {}),
+    ...(mount ? { volumeMounts: [{ name: 'project', mountPath: o.root }] } : {}),
   };
   const podSpec: Record<string, unknown> = {
     restartPolicy: 'Never', containers: [container],
     ...(k?.serviceAccount ? { serviceAccountName: k.serviceAccount } : {}),
     ...(k && Object.keys(k.nodeSelector).length ? { nodeSelector: k.nodeSelector } : {}),
     ...(k?.tolerations.length ? { tolerations: k.tolerations } : {}),
-    ...(k?.volumeClaim ? { volumes: [{ name: 'project', persistentVolumeClaim: { claimName: k.volumeClaim } }] } : {}),
+    ...(mount ? { volumes: [{ name: 'project', persistentVolumeClaim: { claimName: k.volumeClaim! } }] } : {}),
   };
   return {
     apiVersion: 'batch/v1', kind: 'Job',

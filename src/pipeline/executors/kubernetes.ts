@@ -1,8 +1,10 @@
 // The Kubernetes executor: each batch of a stage's jobs (`batch: N`) is one Indexed
 // Job (kubernetes-manifests.ts) created through @kubernetes/client-node, with the
 // kubeconfig from the standard places (KUBECONFIG, ~/.kube/config, in-cluster service
-// account). Pods run the datums' commands on the project's shared volume (`data:
-// shared`, `kubernetes.volumeClaim`) and write to their scratch directories there.
+// account). Pods either run the datums' commands on the project's shared volume
+// (`data: shared`, `kubernetes.volumeClaim`) and write to their scratch directories
+// there, or (`data: s3`, the default without a volumeClaim) move their data through
+// dv serve with a job key in the batch's Secret (served-data.ts).
 // One list-then-watch of dv's pods per namespace reports each index's end; its log
 // comes from the pod. A pod that failed or vanished is a failed attempt (retried per
 // `retries` by the scheduler); cancelling deletes the Job with its pods and Secret.
@@ -10,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { BatchV1Api, CoreV1Api, KubeConfig, V1Pod } from '@kubernetes/client-node';
 import type { Executor, Job, JobResult } from '../executor.js';
 import { Batcher } from './batcher.js';
@@ -19,6 +21,12 @@ import { collectScratch } from './collect.js';
 import { armTask, settleTask, unreported } from './cluster-task.js';
 import { jobManifest, jobName, MANAGED_BY, secretManifest, type BatchManifestOptions, type Manifest } from './kubernetes-manifests.js';
 import { taskSpec } from './task-spec.js';
+import { dataMode } from '../config-cluster.js';
+import { batchSizes, type Durations } from './batch-size.js';
+import type { JobIoSpec } from './job-io.js';
+import type { ServedData } from './served-data.js';
+
+const isServed = (job: Job): boolean => dataMode(job.stage.cluster, 'kubernetes') === 's3';
 
 /** Credentials for a batch's pods (environment variables), e.g. a minted job key; null for none. */
 export type CredentialsFn = (scope: { runId: string; stage: string; datums: string[] }) => Promise<Record<string, string> | null>;
@@ -29,6 +37,10 @@ export interface KubernetesExecutorOptions {
   credentials?: CredentialsFn;
   lingerMs?: number;
   maxLogBytes?: number;
+  /** Moves the data of `data: s3` stages through dv serve. */
+  served?: ServedData;
+  /** Recorded datum durations, for `batch: {duration}`. */
+  durations?: Durations;
 }
 
 interface Task {
@@ -39,6 +51,8 @@ interface Task {
   dir: string;
   index: number;
   jobName: string;
+  /** data: s3: the batch's id on the upload branch. */
+  served: string | null;
   submittedAt: Date;
   signal?: AbortSignal;
   onAbort?: () => void;
@@ -79,7 +93,10 @@ export class KubernetesExecutor implements Executor {
   constructor(private readonly opts: KubernetesExecutorOptions) {
     this.batches = join(opts.dvDir, 'cluster', 'kubernetes');
     this.journal = new ClusterJournal(join(opts.dvDir, 'cluster', 'kubernetes.jsonl'));
-    this.batcher = new Batcher((_s, tasks) => { this.pending.push(this.submit(tasks)); }, opts.lingerMs);
+    this.batcher = new Batcher((_s, tasks) => {
+      let i = 0;
+      for (const n of batchSizes(tasks[0]!.job.stage, tasks.map((t) => t.job), opts.durations)) this.pending.push(this.submit(tasks.slice(i, (i += n))));
+    }, opts.lingerMs);
   }
 
   inFlight(): number {
@@ -104,30 +121,30 @@ export class KubernetesExecutor implements Executor {
 
   run(job: Job, signal?: AbortSignal): Promise<JobResult> {
     return new Promise((resolve) => {
-      const task: Task = { job, resolve, state: 'queued', namespace: '', dir: '', index: -1, jobName: '', submittedAt: new Date(), signal };
+      const task: Task = { job, resolve, state: 'queued', namespace: '', dir: '', index: -1, jobName: '', served: null, submittedAt: new Date(), signal };
       const prior = armTask(task, this.journal, () => this.cancel(task), () => this.failure(task, 'cancelled', 'cancelled'));
       if (prior === false) return;
       if (prior) {
         this.reattached++;
         const [namespace, name] = prior.batch.job.split('/') as [string, string];
-        Object.assign(task, { namespace, jobName: name, dir: prior.batch.dir, index: prior.task.index, state: 'waiting' });
+        Object.assign(task, { namespace, jobName: name, dir: prior.batch.dir, index: prior.task.index, state: 'waiting', served: isServed(job) ? basename(prior.batch.dir) : null });
         this.touched.add(task.dir);
         this.waiting.set(`${namespace}/${name}/${task.index}`, task);
         this.pending.push(this.ensureWatch(namespace));
         return;
       }
-      this.batcher.add(job.stage.name, job.stage.cluster?.batch ?? 1, task);
+      this.batcher.add(job.stage.name, job.stage.cluster?.batchDurationMs ? Number.MAX_SAFE_INTEGER : job.stage.cluster?.batch ?? 1, task);
     });
   }
 
   /** The manifests of a batch of these jobs (the Secret with placeholder values when no credentials are given). */
-  manifests(jobs: Job[], namespace: string, secretEnv: Record<string, string> | null, id = randomBytes(5).toString('hex')): {
+  manifests(jobs: Job[], namespace: string, secretEnv: Record<string, string> | null, id = randomBytes(5).toString('hex'), specs?: JobIoSpec[]): {
     options: BatchManifestOptions; job: Manifest; secret: (uid: string) => Manifest;
   } {
     const stage = jobs[0]!.stage;
     const dir = join(this.batches, id);
     const options: BatchManifestOptions = {
-      stage, name: jobName(stage.name, id), namespace, dir, root: this.opts.root, secretEnv,
+      stage, name: jobName(stage.name, id), namespace, dir, root: this.opts.root, secretEnv, specs,
       tasks: jobs.map((j, i) => taskSpec(j, this.opts.root, join(dir, String(i)))),
     };
     return { options, job: jobManifest(options), secret: (uid) => secretManifest(options, uid) };
@@ -137,9 +154,17 @@ export class KubernetesExecutor implements Executor {
     const first = tasks[0]!.job;
     try {
       const namespace = await this.namespaceOf(first);
-      const creds = await this.opts.credentials?.({ runId: first.runId, stage: first.stage.name, datums: tasks.map((t) => t.job.datum.id) }) ?? null;
-      const m = this.manifests(tasks.map((t) => t.job), namespace, creds);
-      tasks.forEach((t, i) => Object.assign(t, { state: t.state === 'done' ? 'done' : 'submitting', namespace, dir: m.options.dir, index: i, jobName: m.options.name }));
+      const id = randomBytes(5).toString('hex');
+      let creds = await this.opts.credentials?.({ runId: first.runId, stage: first.stage.name, datums: tasks.map((t) => t.job.datum.id) }) ?? null;
+      let specs: JobIoSpec[] | undefined;
+      if (isServed(first)) {
+        if (!this.opts.served) throw new Error('data: s3 needs a dv serve endpoint for the jobs, and this run has none');
+        const s = await this.opts.served.prepare(tasks.map((t) => t.job), id, `/tmp/dv-${id}`);
+        creds = { ...creds, ...s.env };
+        specs = s.specs;
+      }
+      const m = this.manifests(tasks.map((t) => t.job), namespace, creds, id, specs);
+      tasks.forEach((t, i) => Object.assign(t, { state: t.state === 'done' ? 'done' : 'submitting', namespace, dir: m.options.dir, index: i, jobName: m.options.name, served: specs ? id : null }));
       mkdirSync(m.options.dir, { recursive: true });
       this.touched.add(m.options.dir);
       const { batch, core } = await this.connect();
@@ -225,6 +250,12 @@ export class KubernetesExecutor implements Executor {
       startedAt: new Date(start).toISOString(), durationMs: Math.max(0, Math.round(end - start)), engineJob: `${t.jobName}/${t.index}`,
       dispose: () => this.dispose(t),
     };
+    if (t.served) {
+      const r = await this.opts.served!.result(t.served, t.index, join(t.dir, String(t.index)));
+      if (r.status) Object.assign(base, { startedAt: new Date(r.status.start).toISOString(), durationMs: Math.max(0, r.status.end - r.status.start) });
+      if (code === 0 && r.error) return this.settle(t, { ...base, status: 'failed', error: r.error, outputs: [] });
+      if (code === 0) return this.settle(t, { ...base, status: 'succeeded', error: null, outputs: r.outputs });
+    }
     if (code !== 0) {
       const why = term?.reason && term.reason !== 'Error' ? ` (${term.reason})` : pod.status?.reason ? ` (${pod.status.reason})` : '';
       return this.settle(t, { ...base, status: 'failed', error: code === null ? `pod failed${why}` : `exited with status ${code}${why}`, outputs: [] });

@@ -6,7 +6,9 @@
 // time, stdout, stderr and exit status in the submission's directory (<i>.start,
 // <i>.out, <i>.err, <i>.rc written by rename) for the coordinating dv run.
 import type { StageConfig } from '../types.js';
-import { datumCases, type TaskSpec } from './task-spec.js';
+import type { JobIoSpec } from './job-io.js';
+import { servedCases } from './served-data.js';
+import { datumCases, shQuote, type TaskSpec } from './task-spec.js';
 
 export interface Resources {
   cpus?: number;
@@ -32,11 +34,11 @@ function slurmMemory(m: number | string): string {
 }
 
 /** The #SBATCH lines of a submission of `count` array tasks (batches) of `stage`. */
-export function sbatchOptions(stage: StageConfig, dir: string, name: string, count: number): string[] {
+export function sbatchOptions(stage: StageConfig, dir: string, name: string, count: number, log = `${dir}/task-%a.out`): string[] {
   const res = stageResources(stage);
   const slurm = stage.cluster?.slurm;
   const opts = [
-    `--job-name=${name}`, `--array=0-${count - 1}`, `--output=${dir}/task-%a.out`, `--error=${dir}/task-%a.out`,
+    `--job-name=${name}`, `--array=0-${count - 1}`, `--output=${log}`, `--error=${log}`,
     '--ntasks=1', `--cpus-per-task=${res.cpus ?? 1}`,
   ];
   if (res.memory !== undefined) opts.push(`--mem=${slurmMemory(res.memory)}`);
@@ -51,14 +53,45 @@ export function sbatchOptions(stage: StageConfig, dir: string, name: string, cou
 /** The array task of datum `i` when batches hold `per` datums. */
 export const arrayTask = (i: number, per: number): number => Math.floor(i / per);
 
-export function sbatchScript(stage: StageConfig, dir: string, name: string, tasks: TaskSpec[], per: number): string {
-  const batches = Math.ceil(tasks.length / per);
-  const lines = ['#!/bin/bash', `# dv: stage ${stage.name}, ${tasks.length} datum${tasks.length === 1 ? '' : 's'} in ${batches} batch${batches === 1 ? '' : 'es'} of ${per}`];
-  for (const o of sbatchOptions(stage, dir, name, batches)) lines.push(`#SBATCH ${o}`);
-  lines.push(...datumCases(dir, tasks), `first=$((SLURM_ARRAY_TASK_ID * ${per}))`, `last=$((first + ${per - 1}))`,
-    `[ "$last" -lt ${tasks.length} ] || last=${tasks.length - 1}`, 'status=0', 'for i in $(seq "$first" "$last"); do',
+/** The array task of each datum when consecutive batches have these sizes. */
+export function arrayTasks(sizes: number[]): number[] {
+  return sizes.flatMap((n, k) => Array<number>(n).fill(k));
+}
+
+function header(stage: StageConfig, count: number, sizes: number[], how: string): string {
+  const same = sizes.every((n) => n === sizes[0]);
+  const shape = same ? `of ${sizes[0] ?? 0}` : `of ${sizes.join(', ')}`;
+  return `# dv: stage ${stage.name}, ${count} datum${count === 1 ? '' : 's'} in ${sizes.length} batch${sizes.length === 1 ? '' : 'es'} ${shape}${how}`;
+}
+
+/** Array task k runs datums starts[k] .. starts[k+1]-1. */
+function taskLoop(sizes: number[], body: string[]): string[] {
+  const starts = [0];
+  for (const n of sizes) starts.push(starts[starts.length - 1]! + n);
+  return [`starts=(${starts.join(' ')})`, 'first=${starts[$SLURM_ARRAY_TASK_ID]}', 'last=$((${starts[$((SLURM_ARRAY_TASK_ID + 1))]} - 1))',
+    'status=0', 'for i in $(seq "$first" "$last"); do', ...body, 'done'];
+}
+
+export function sbatchScript(stage: StageConfig, dir: string, name: string, tasks: TaskSpec[], sizes: number[]): string {
+  const lines = ['#!/bin/bash', header(stage, tasks.length, sizes, '')];
+  for (const o of sbatchOptions(stage, dir, name, sizes.length)) lines.push(`#SBATCH ${o}`);
+  lines.push(...datumCases(dir, tasks), ...taskLoop(sizes, [
     '  ( run_datum "$i" ) > "$dir/$i.out" 2> "$dir/$i.err"', '  rc=$?',
-    '  echo "$rc" > "$dir/$i.rc.part" && mv "$dir/$i.rc.part" "$dir/$i.rc"', '  [ "$rc" = 0 ] || status=$rc', 'done',
-    'exit "$status"', '');
+    '  echo "$rc" > "$dir/$i.rc.part" && mv "$dir/$i.rc.part" "$dir/$i.rc"', '  [ "$rc" = 0 ] || status=$rc']),
+  'exit "$status"', '');
+  return lines.join('\n');
+}
+
+/**
+ * The script of a `data: s3` submission: nothing of it needs the project's filesystem.
+ * job-io goes to the node in a here-document; each datum downloads its inputs from dv
+ * serve, runs, and uploads its outputs and status there (the key comes in the
+ * environment sbatch exports, never in the script). Task logs stay on the node.
+ */
+export function sbatchServedScript(stage: StageConfig, name: string, specs: JobIoSpec[], sizes: number[]): string {
+  const lines = ['#!/bin/bash', header(stage, specs.length, sizes, ', data through dv serve')];
+  for (const o of sbatchOptions(stage, '', name, sizes.length, `/tmp/${name}-%a.out`)) lines.push(`#SBATCH ${o}`);
+  lines.push(...servedCases(specs, shQuote), 'args=()', ...taskLoop(sizes, ['  args+=("$(spec_of "$i")")']),
+    '"${DV_NODE:-node}" "$io" run "${args[@]}" || status=$?', 'rm -f "$io"', 'exit "$status"', '');
   return lines.join('\n');
 }

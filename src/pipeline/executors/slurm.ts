@@ -1,9 +1,11 @@
-// The Slurm executor: the jobs of a stage in flight are batched (`batch: N`), and the
-// batches go to Slurm as one `sbatch --array` job, array task k running batch k's
-// datums one after the other (slurm-script.ts). The
-// project directory is shared with the nodes (`data: shared`): a task writes its
+// The Slurm executor: the jobs of a stage in flight are batched (`batch: N`, or by
+// duration: batch-size.ts), and the batches go to Slurm as one `sbatch --array` job,
+// array task k running batch k's datums one after the other (slurm-script.ts). With
+// `data: shared` the project directory is shared with the nodes: a task writes its
 // outputs to its scratch directory under .dv/cluster/slurm/<batch>/<i>, and its exit
-// status and start time next to it. dv polls those files and squeue for the tasks'
+// status and start time next to it. With `data: s3` the tasks move their data
+// through dv serve (served-data.ts) and their status arrives on the upload branch.
+// dv polls those and squeue for the tasks'
 // states; a task that left Slurm without a status (scancel, node failure, preemption,
 // time limit) is a failed attempt, retried per `retries` by the scheduler. Cancelling
 // the run scancels its tasks. Each batch is journalled by datum cache key before dv
@@ -12,15 +14,19 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Executor, Job, JobResult } from '../executor.js';
 import type { StageConfig } from '../types.js';
 import { Batcher } from './batcher.js';
 import { ClusterJournal } from './cluster-journal.js';
 import { collectScratch } from './collect.js';
 import { armTask, settleTask, unreported } from './cluster-task.js';
-import { arrayTask, sbatchScript } from './slurm-script.js';
+import { dataMode } from '../config-cluster.js';
+import { batchSizes, type Durations } from './batch-size.js';
+import type { ServedData } from './served-data.js';
+import { arrayTask, arrayTasks, sbatchScript, sbatchServedScript } from './slurm-script.js';
 import { taskSpec } from './task-spec.js';
+import type { JobIoSpec } from './job-io.js';
 
 export interface SlurmExecutorOptions {
   /** Project root, as the nodes see it (shared filesystem). */
@@ -31,6 +37,10 @@ export interface SlurmExecutorOptions {
   pollMs?: number;
   lingerMs?: number;
   maxLogBytes?: number;
+  /** Moves the data of `data: s3` stages through dv serve. */
+  served?: ServedData;
+  /** Recorded datum durations, for `batch: {duration}`. */
+  durations?: Durations;
 }
 
 /** Job states in which a task may still report (squeue's long names). */
@@ -41,6 +51,7 @@ const SUBMITTERS = 4;
 /** Array tasks per sbatch (Slurm's default MaxArraySize is 1001). */
 export const MAX_ARRAY = 1000;
 const perBatch = (stage: StageConfig): number => stage.cluster?.batch ?? 1;
+const isServed = (stage: StageConfig): boolean => dataMode(stage.cluster, 'slurm') === 's3';
 
 type TaskState = 'queued' | 'submitting' | 'waiting' | 'done';
 
@@ -51,6 +62,8 @@ interface Task {
   cancelled: boolean;
   dir: string;
   index: number;
+  /** Through dv serve (data: s3): the batch's id on the upload branch. */
+  served: string | null;
   engineId: string;
   submittedAt: Date;
   misses: number;
@@ -58,9 +71,9 @@ interface Task {
   onAbort?: () => void;
 }
 
-function exec(file: string, args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+function exec(file: string, args: string[], cwd: string, env?: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(file, args, { cwd, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+    execFile(file, args, { cwd, maxBuffer: 64 << 20, env: env ? { ...process.env, ...env } : undefined }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 127) : 0;
       resolve({ code, stdout: String(stdout), stderr: String(stderr || (err && code === 127 ? err.message : '')) });
     });
@@ -125,36 +138,55 @@ export class SlurmExecutor implements Executor {
 
   run(job: Job, signal?: AbortSignal): Promise<JobResult> {
     return new Promise((resolve) => {
-      const task: Task = { job, resolve, state: 'queued', cancelled: false, dir: '', index: -1, engineId: '', submittedAt: new Date(), misses: 0, signal };
+      const task: Task = { job, resolve, state: 'queued', cancelled: false, dir: '', index: -1, served: null, engineId: '', submittedAt: new Date(), misses: 0, signal };
       const prior = armTask(task, this.journal, () => this.cancel(task), () => this.failure(task, 'cancelled', 'cancelled'));
       if (prior === false) return;
       if (prior) {
         this.reattached++;
-        const engineId = `${prior.batch.job}_${arrayTask(prior.task.index, prior.batch.per ?? 1)}`;
-        Object.assign(task, { dir: prior.batch.dir, index: prior.task.index, engineId });
+        const engineId = `${prior.batch.job}_${prior.task.array ?? arrayTask(prior.task.index, prior.batch.per ?? 1)}`;
+        Object.assign(task, { dir: prior.batch.dir, index: prior.task.index, engineId, served: isServed(job.stage) ? basename(prior.batch.dir) : null });
         this.touched.add(task.dir);
         return this.watch(task);
       }
-      this.batcher.add(job.stage.name, perBatch(job.stage) * MAX_ARRAY, task);
+      this.batcher.add(job.stage.name, job.stage.cluster?.batchDurationMs ? MAX_ARRAY : perBatch(job.stage) * MAX_ARRAY, task);
     });
   }
 
   /** The script a batch of these jobs would be submitted as, and where it would live. */
-  script(jobs: Job[], id = randomBytes(6).toString('hex')): { dir: string; name: string; text: string } {
+  /**
+   * The script a batch of these jobs would be submitted as, where it would live, and
+   * its array tasks' sizes. `specs`: the batch's job-io specs (data: s3).
+   */
+  script(jobs: Job[], id = randomBytes(6).toString('hex'), specs?: JobIoSpec[]): { dir: string; name: string; text: string; sizes: number[] } {
     const stage = jobs[0]!.stage;
     const dir = join(this.batches, id);
     const name = `dv-${stage.name}-${id}`;
+    const sizes = batchSizes(stage, jobs, this.opts.durations);
+    if (specs) return { dir, name, sizes, text: sbatchServedScript(stage, name, specs, sizes) };
     const tasks = jobs.map((j, i) => taskSpec(j, this.opts.root, join(dir, String(i))));
-    return { dir, name, text: sbatchScript(stage, dir, name, tasks, perBatch(stage)) };
+    return { dir, name, sizes, text: sbatchScript(stage, dir, name, tasks, sizes) };
   }
 
   private async submit(tasks: Task[]): Promise<void> {
-    const { dir, text } = this.script(tasks.map((t) => t.job));
-    tasks.forEach((t, i) => Object.assign(t, { state: 'submitting', dir, index: i, submittedAt: new Date() }));
+    const id = randomBytes(6).toString('hex');
+    const jobs = tasks.map((t) => t.job);
+    let served: { env: Record<string, string>; specs: JobIoSpec[] } | null = null;
+    if (isServed(jobs[0]!.stage)) {
+      try {
+        if (!this.opts.served) throw new Error('data: s3 needs a dv serve endpoint for the jobs, and this run has none');
+        served = await this.opts.served.prepare(jobs, id, `/tmp/dv-${id}`);
+      } catch (e) {
+        for (const t of tasks) this.settle(t, this.failure(t, 'failed', `data through dv serve: ${(e as Error).message}`));
+        return;
+      }
+    }
+    const { dir, text, sizes } = this.script(jobs, id, served?.specs);
+    const arrays = arrayTasks(sizes);
+    tasks.forEach((t, i) => Object.assign(t, { state: 'submitting', dir, index: i, served: served ? id : null, submittedAt: new Date() }));
     this.touched.add(dir);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'batch.sh'), text, { mode: 0o755 });
-    const r = await this.limited(() => exec('sbatch', ['--parsable', join(dir, 'batch.sh')], this.opts.root));
+    const r = await this.limited(() => exec('sbatch', ['--parsable', join(dir, 'batch.sh')], this.opts.root, served?.env));
     const jobId = r.stdout.trim().split(';')[0]!;
     if (r.code !== 0 || !/^\d+$/.test(jobId)) {
       const msg = `sbatch failed: ${(r.stderr.trim().split('\n').pop() ?? '') || `exit status ${r.code}`}`;
@@ -163,10 +195,10 @@ export class SlurmExecutor implements Executor {
     }
     this.journal.add({
       job: jobId, dir, stage: tasks[0]!.job.stage.name, per: perBatch(tasks[0]!.job.stage),
-      tasks: tasks.filter((t) => t.job.cacheKey).map((t) => ({ key: t.job.cacheKey!, index: t.index, datum: t.job.datum.id })),
+      tasks: tasks.filter((t) => t.job.cacheKey).map((t) => ({ key: t.job.cacheKey!, index: t.index, datum: t.job.datum.id, array: arrays[t.index]! })),
     });
     for (const t of tasks) {
-      t.engineId = `${jobId}_${arrayTask(t.index, perBatch(t.job.stage))}`;
+      t.engineId = `${jobId}_${arrays[t.index]!}`;
       if (t.cancelled) this.scancel(t.engineId);
       else this.watch(t);
     }
@@ -212,8 +244,9 @@ export class SlurmExecutor implements Executor {
     // squeue down (slurmctld restarting): no state known, nothing counted as lost this round
     const known = q.code === 0 || /Invalid job id/i.test(q.stderr);
     const states = parseQueue(q.stdout);
+    const arrived = [...this.waiting].some((t) => t.served) ? await this.opts.served!.finished() : new Set<string>();
     for (const t of [...this.waiting]) {
-      if (existsSync(join(t.dir, `${t.index}.rc`))) {
+      if (t.served ? arrived.has(`${t.served}/${t.index}`) : existsSync(join(t.dir, `${t.index}.rc`))) {
         this.waiting.delete(t);
         void this.complete(t);
         continue;
@@ -230,6 +263,7 @@ export class SlurmExecutor implements Executor {
   }
 
   private async complete(t: Task): Promise<void> {
+    if (t.served) return this.completeServed(t);
     const f = (ext: string): string => join(t.dir, `${t.index}.${ext}`);
     const read = (p: string): Promise<Buffer> => readFile(p).catch(() => Buffer.alloc(0));
     const [rc, start, out, err, end] = await Promise.all([read(f('rc')), read(f('start')), read(f('out')), read(f('err')), stat(f('rc')).catch(() => null)]);
@@ -250,6 +284,22 @@ export class SlurmExecutor implements Executor {
     const outputs = await collectScratch(t.job, join(t.dir, String(t.index)));
     if (typeof outputs === 'string') return this.settle(t, { ...base, status: 'failed', error: outputs, outputs: [] });
     this.settle(t, { ...base, status: 'succeeded', error: null, outputs });
+  }
+
+  /** A data: s3 datum: status, logs and checked outputs from the upload branch. */
+  private async completeServed(t: Task): Promise<void> {
+    const r = await this.opts.served!.result(t.served!, t.index, join(t.dir, String(t.index)));
+    const max = this.opts.maxLogBytes ?? 1 << 20;
+    const so = tail(r.stdout, max);
+    const se = tail(r.stderr, max);
+    const start = r.status?.start ?? t.submittedAt.getTime();
+    const code = r.status?.rc ?? null;
+    const base = {
+      exitCode: code, signal: null, stdout: so.data, stderr: se.data, truncated: so.truncated || se.truncated,
+      startedAt: new Date(start).toISOString(), durationMs: Math.max(0, (r.status?.end ?? Date.now()) - start), engineJob: t.engineId, dispose: () => this.dispose(t),
+    };
+    const error = r.error ?? (code !== 0 ? (code !== null && code > 128 ? `killed by signal ${code - 128}` : `exited with status ${code ?? '?'}`) : null);
+    this.settle(t, error ? { ...base, status: 'failed', error, outputs: [] } : { ...base, status: 'succeeded', error: null, outputs: r.outputs });
   }
 
   private failure(t: Task, status: 'failed' | 'cancelled', error: string): JobResult {
