@@ -7,7 +7,7 @@ import { afterDvCommit } from './git.js';
 import { clearMergeState, readMergeState, type MergeState } from './merge-state.js';
 import type { Repo } from './repo.js';
 import { assertMayMove, localActor } from './protect.js';
-import { buildTree, diffFlat, lookup, sameContent, updateTree, type Change, type FlatTree } from './trees.js';
+import { addedEmptyDirs, buildTree, diffFlat, lookup, markerEntry, sameContent, updateTree, type Change, type FlatTree } from './trees.js';
 import type { FileEntry } from './types.js';
 import { chunksAfter, cleanChunks, diffAgainstMirror } from './mirror-diff.js';
 import { storeStreamed } from './first-add.js';
@@ -99,7 +99,7 @@ async function snapshot(repo: Repo, tracked: string[], scope: string[], opts: Sn
   const unchanged = changes.length === 0 && samePaths;
   const sorted = [...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const message = opts.message ?? defaultMessage(changes);
-  const tree = unchanged ? null : await buildTree(repo.objects, sorted);
+  const tree = unchanged ? null : await keepEmptyDirs(repo, parentCommit?.tree ?? null, scope, await buildTree(repo.objects, sorted));
   const parents = parent ? [parent, ...(merging ? [merging.theirs] : [])] : [];
   const id = tree && await repo.writeCommit({ tree, parents, paths: tracked, message });
   repo.blobs.flush();
@@ -114,6 +114,26 @@ async function snapshot(repo: Repo, tracked: string[], scope: string[], opts: Sn
   })();
   if (id) await afterDvCommit(repo, id, tracked);
   return { commit: id, changes, files: files.size, bytes };
+}
+
+/**
+ * Empty directories (S3 directory markers) of the parent survive a snapshot built from the
+ * file list: those outside the scope always, those inside while they are still empty
+ * directories on disk.
+ */
+async function keepEmptyDirs(repo: Repo, parentTree: string | null, scope: string[], tree: string): Promise<string> {
+  if (!parentTree) return tree;
+  const keep = (await addedEmptyDirs(repo.objects, null, parentTree)).filter((d) =>
+    !scope.some((s) => isUnder(d, s)) || isEmptyDir(path.join(repo.root, d)));
+  return keep.length ? updateTree(repo.objects, tree, new Map(keep.map((d) => [`${d}/`, markerEntry()]))) : tree;
+}
+
+function isEmptyDir(abs: string): boolean {
+  try {
+    return fs.lstatSync(abs).isDirectory() && fs.readdirSync(abs).length === 0;
+  } catch {
+    return false;
+  }
 }
 
 /**

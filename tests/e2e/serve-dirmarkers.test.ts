@@ -77,6 +77,13 @@ describe('directory markers', () => {
     expect(keysOf(await api('list-objects-v2', '--prefix', 'staging/data/'))).toEqual(
       ['staging/data/a.csv', 'staging/data/b.csv', 'staging/data/deep/er/', 'staging/data/empty/']);
 
+    // `dv add` of one file rebuilds the version from its file list: the empty directories
+    // beside it are kept.
+    writeFile(proj, 'data/b.csv', 'b2\n');
+    await dvOk(proj, ['add', 'data/b.csv']);
+    expect(keysOf(await api('list-objects-v2', '--prefix', 'staging/data/'))).toEqual(
+      ['staging/data/a.csv', 'staging/data/b.csv', 'staging/data/deep/er/', 'staging/data/empty/']);
+
     await api('delete-object', '--key', 'staging/data/empty/');
     expect(keysOf(await api('list-objects-v2', '--prefix', 'staging/data/'))).toEqual(
       ['staging/data/a.csv', 'staging/data/b.csv', 'staging/data/deep/er/']);
