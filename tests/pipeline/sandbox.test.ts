@@ -113,7 +113,7 @@ describe('isolation: sandbox', () => {
     expect(fs.readFileSync(path.join(root, 'out2.txt'), 'utf8')).toBe('ok\n');
   });
 
-  it('has no network unless the stage says network: true; with S3 access it reaches its job endpoint only', async () => {
+  it('has no network unless the stage says network: true; with S3 access it reaches its job endpoint only, batched or not', async () => {
     const fetchCmd = `python3 -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:${port}/', timeout=5).read().decode())" > got.txt`;
     const root = await project(`stages:
   reader:
@@ -141,6 +141,12 @@ open('net.txt', 'w').write(os.environ['DV_ENDPOINT'].split(':')[1] + ' ' + got.s
 `);
     const r = await dv(root, ['run', 'reader']);
     expect(r.code, await lastRunLog(root)).toBe(0);
+    expect(fs.readFileSync(path.join(root, 'net.txt'), 'utf8')).toBe('//127.0.0.1 hello unreachable\n');
+    // The same with one bwrap per datum (the fallback without root or the addon): the
+    // runner in front of the command bridges the endpoint there too.
+    fs.rmSync(path.join(root, 'net.txt'));
+    const alone = await dv(root, ['run', 'reader', '--force'], { env: { DV_SANDBOX_BATCH: '0' } });
+    expect(alone.code, await lastRunLog(root)).toBe(0);
     expect(fs.readFileSync(path.join(root, 'net.txt'), 'utf8')).toBe('//127.0.0.1 hello unreachable\n');
     expect((await dv(root, ['run', 'offline'])).code).toBe(1);
     expect(await lastRunLog(root)).toMatch(/Connection refused|URLError|unreachable/);

@@ -36,11 +36,14 @@ function namespaces(v: View): string[] {
 }
 
 /** A batch container: its runner sees the project read-only, the scratch space, itself, cgroup parents, the endpoint socket. */
-export function containerArgs(v: View, o: { tmpRoot: string; cgroupDirs: [string, string][]; bridge: { dir: string; port: number } | null }): string[] {
+/** The host's unix socket directory for a job endpoint, and the port it is served on inside. */
+export interface Bridge { dir: string; port: number }
+
+export function containerArgs(v: View, o: { tmpRoot: string; cgroupDirs: [string, string][]; bridge: Bridge | null }): string[] {
   const a = namespaces(v);
   a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--tmpfs', STAGE_DIR);
   a.push('--ro-bind', v.root, `${STAGE_DIR}/root`, '--bind', o.tmpRoot, `${STAGE_DIR}/tmp`);
-  a.push('--ro-bind', fileURLToPath(new URL('./sandbox-runner.js', import.meta.url)), `${STAGE_DIR}/bin/runner.mjs`);
+  a.push('--ro-bind', RUNNER(), `${STAGE_DIR}/bin/runner.mjs`);
   a.push('--ro-bind', NATIVE_ADDON_PATH, `${STAGE_DIR}/bin/dvscan.node`);
   // The parents of the datums' cgroups, where each datum joins its own before it starts.
   for (const [c, dir] of o.cgroupDirs) a.push('--bind', dir, `${STAGE_DIR}/cg/${c}`);
@@ -78,8 +81,11 @@ export function datumOps(v: View, scratch: string, cwd: string, cg: DatumCgroup 
   return ops;
 }
 
-/** The fallback: one bwrap for this datum alone, limits through prlimit/taskset/setpriv. */
-export function perDatumArgs(v: View, scratch: string, argv: string[], asRoot: boolean): string[] {
+const RUNNER = (): string => fileURLToPath(new URL('./sandbox-runner.js', import.meta.url));
+
+/** The fallback: one bwrap for this datum alone, limits through prlimit/taskset/setpriv; with a
+ * bridge, the runner in front forwards the job endpoint's port (as in a batch container). */
+export function perDatumArgs(v: View, scratch: string, argv: string[], asRoot: boolean, bridge: Bridge | null = null): string[] {
   const { root, stage, identity: id } = v;
   const a = namespaces(v);
   a.push('--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/tmp');
@@ -93,7 +99,12 @@ export function perDatumArgs(v: View, scratch: string, argv: string[], asRoot: b
   a.push('--remount-ro', root, '--chdir', cwd);
   if (id && !asRoot) a.splice(0, 0, '--unshare-user', '--uid', String(id.uid), '--gid', String(id.gid));
   if (!id && asRoot) a.push('--cap-drop', 'ALL');
+  if (bridge) {
+    a.push('--ro-bind', RUNNER(), `${STAGE_DIR}/bin/runner.mjs`, '--bind', bridge.dir, `${STAGE_DIR}/sock`);
+    if (!isSystemPath(process.execPath)) a.push('--ro-bind', process.execPath, process.execPath);
+  }
   a.push('--');
+  if (bridge) a.push(process.execPath, `${STAGE_DIR}/bin/runner.mjs`, '--exec', String(bridge.port), `${STAGE_DIR}/sock/s`, '--');
   const r = stage.isolation?.resources;
   if (r?.memory || r?.pids) {
     a.push('prlimit');

@@ -20,7 +20,8 @@
 // sees needs exactly that private namespace; running the datums one bwrap each (the
 // fallback, below: not root, no addon, DV_SANDBOX_BATCH=0) costs a container each.
 // A stage with S3 access keeps its own network: its container reaches the job
-// endpoint through a unix socket (endpoint-bridge.ts) the runner serves on loopback.
+// endpoint through a unix socket (endpoint-bridge.ts) the runner serves on loopback
+// (in the fallback too, the runner in front of the one datum).
 // Everything else (scratch directories, timeouts, collecting outputs) is
 // LocalExecutor's, through its hooks.
 import { chownSync, cpSync, existsSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -35,7 +36,7 @@ import { LocalExecutor, type LocalExecutorOptions } from './local.js';
 import { cgroupParents, DatumCgroup, type Controller } from './cgroups.js';
 import { EndpointBridge } from './endpoint-bridge.js';
 import { DEFAULT_BATCH, SandboxPool, STAGE_DIR } from './sandbox-pool.js';
-import { containerArgs, datumOps, isSystemPath, lstatOrNull, perDatumArgs, type View } from './sandbox-view.js';
+import { containerArgs, datumOps, isSystemPath, lstatOrNull, perDatumArgs, type Bridge, type View } from './sandbox-view.js';
 
 export interface SandboxExecutorOptions extends LocalExecutorOptions {
   /** Declared identities (dv.yaml `identities:` and the repository config's), for stages with `identity:`. */
@@ -82,19 +83,18 @@ export class SandboxExecutor extends LocalExecutor {
   }
 
   /**
-   * Whether the network namespace is the job's own (else the host's). A batch
-   * container reaches the job endpoint through a bridged unix socket, so S3 access
-   * needs no host network; one bwrap per datum (the fallback) shares the host's.
+   * Whether the network namespace is the job's own (else the host's, with `network:
+   * true`). A stage with S3 access reaches its job endpoint through a bridged unix
+   * socket, so it needs no host network, in a batch container or a bwrap of its own.
    */
   private ownNetwork(job: Job): boolean {
-    const iso = job.stage.isolation;
-    return !iso?.network && (this.pool !== null || !(iso?.s3 && job.env?.DV_ENDPOINT));
+    return !job.stage.isolation?.network;
   }
 
-  /** The endpoint port a network-isolated batch container forwards to dv's job endpoint, if any. */
+  /** The endpoint port a network-isolated sandbox forwards to dv's job endpoint, if any. */
   private forwardedPort(job: Job): number | null {
     const url = job.env?.DV_ENDPOINT;
-    if (!this.pool || !url || !job.stage.isolation?.s3 || !this.ownNetwork(job)) return null;
+    if (!url || !job.stage.isolation?.s3 || !this.ownNetwork(job)) return null;
     const u = new URL(url);
     return u.hostname === '127.0.0.1' && u.port ? Number(u.port) : null;
   }
@@ -118,13 +118,18 @@ export class SandboxExecutor extends LocalExecutor {
     return { root: this.opts.root, stage: job.stage, reads: this.readsOf(job), identity: this.identityOf(job), ownNetwork: this.ownNetwork(job) };
   }
 
+  /** The endpoint bridge of a network-isolated stage with S3 access, if it has one. */
+  private bridgeOf(job: Job): Bridge | null {
+    const port = this.forwardedPort(job);
+    return port === null ? null : { dir: this.bridgeTo(port).dir, port };
+  }
+
   /** The container of a batch (sandbox-view.ts), with this stage's cgroup parents and endpoint bridge. */
   private containerArgs(job: Job): string[] {
-    const port = this.forwardedPort(job);
     return containerArgs(this.view(job), {
       tmpRoot: this.tmpRoot(),
       cgroupDirs: this.cgroupControllers(job).map((c) => [c, cgroupParents().get(c)!.dir]),
-      bridge: port === null ? null : { dir: this.bridgeTo(port).dir, port },
+      bridge: this.bridgeOf(job),
     });
   }
 
@@ -223,7 +228,7 @@ export class SandboxExecutor extends LocalExecutor {
       const [file, ...args] = this.argvOf(cmd);
       return { file: file!, args };
     }
-    return { file: this.bwrap, args: perDatumArgs(this.view(job), scratch, this.argvOf(cmd), isRoot()) };
+    return { file: this.bwrap, args: perDatumArgs(this.view(job), scratch, this.argvOf(cmd), isRoot(), this.bridgeOf(job)) };
   }
 
   /** A plain command line is exec'd directly (one exec less per datum), when its program is a system one. */
