@@ -28,6 +28,9 @@ export interface RefLogState {
   head: string | undefined;
   reflog: { ref: string; old: string | null; new: string | null; time: string; message: string }[];
   lines: number;
+  /** Lines before the last that do not parse: the log itself is damaged (a torn last
+   * write is not damage), so refs it lacks may be real. */
+  damaged: number;
 }
 
 /** Appends lines and makes them durable, with one write and one fdatasync (Refs.batch
@@ -61,7 +64,7 @@ export function writeRefLog(file: string, lines: RefLogLine[]): void {
 }
 
 /** Replays the file; undefined when there is none. A line that does not parse (a torn
- * last write) is skipped. */
+ * last write) is skipped, and counted as damage unless it is the last. */
 export function readRefLog(file: string): RefLogState | undefined {
   let text: string;
   try {
@@ -69,15 +72,18 @@ export function readRefLog(file: string): RefLogState | undefined {
   } catch {
     return undefined;
   }
-  const state: RefLogState = { refs: new Map(), head: undefined, reflog: [], lines: 0 };
-  for (const raw of text.split('\n')) {
+  const state: RefLogState = { refs: new Map(), head: undefined, reflog: [], lines: 0, damaged: 0 };
+  const raws = text.split('\n');
+  while (raws.length && raws[raws.length - 1] === '') raws.pop();
+  for (const [n, raw] of raws.entries()) {
     let l: RefLogLine;
     try {
       l = JSON.parse(raw) as RefLogLine;
     } catch {
+      if (n < raws.length - 1) state.damaged++;
       continue;
     }
-    if (typeof l !== 'object' || l === null || typeof l.t !== 'string') continue;
+    if (typeof l !== 'object' || l === null || typeof l.t !== 'string') { if (n < raws.length - 1) state.damaged++; continue; }
     state.lines++;
     if (typeof l.ref === 'string') {
       if (typeof l.to === 'string') state.refs.set(l.ref, l.to);

@@ -79,12 +79,15 @@ export async function repair(repo: Repo, opts: RepairOptions = {}): Promise<Repa
   });
 }
 
-/** Refs from .dv/refs.log where dv.db lost or damaged them; a ref the log does not
- * know stays when its name is valid and it names a stored commit. */
+/** Refs from .dv/refs.log where dv.db lost or damaged them. The log is never behind
+ * dv.db, so while it is intact a ref it does not know is damage (a flipped name) and
+ * goes; from a damaged log, such a ref stays when its name is valid and it names a
+ * stored commit. */
 function restoreRefs(repo: Repo): string[] {
   const state = readRefLog(path.join(repo.dvDir, 'refs.log'));
   if (!state) return [];
   return repo.refs.restore(state, (name, target) => {
+    if (state.damaged === 0) return false;
     const m = /^(?:heads|tags|exps|remotes\/[^/]+)\/(.+)$/.exec(name);
     try { checkRefName(m?.[1] ?? '', 'ref'); } catch { return false; }
     return /^[0-9a-f]{64}$/.test(target) && repo.blobs.locate(Buffer.from(target, 'hex'))?.type === BlobType.Commit;

@@ -9,6 +9,7 @@ import { checkout } from '../../src/repo/checkout.js';
 import { createBranch, createTag, deleteBranch } from '../../src/repo/history.js';
 import { ops, resetOps } from '../../src/repo/opcount.js';
 import { readRefLog } from '../../src/repo/refs-log.js';
+import { repair } from '../../src/repo/repair.js';
 import type { Repo } from '../../src/repo/repo.js';
 import { add, commit } from '../../src/repo/snapshot.js';
 import { writeFile } from '../helpers/cli.js';
@@ -65,6 +66,25 @@ describe('.dv/refs.log', () => {
     expect(replayed(repo).refs.map((r) => r.name)).toEqual(['heads/dev', 'heads/main', 'tags/v0']);
     fs.appendFileSync(logOf(repo), '{"t":"2026-01-01T00:00:00Z","ref":"heads/x","to');
     expect(replayed(repo).refs.map((r) => r.name)).toEqual(['heads/dev', 'heads/main', 'tags/v0']);
+  });
+
+  it('repair puts back a ref whose name was damaged in dv.db and drops the damaged name; from a damaged log it keeps it', async () => {
+    const { root, repo } = await fx.create();
+    writeFile(root, 'data/a', '1\n');
+    const c1 = (await add(repo, ['data'])).commit!;
+    await createBranch(repo, 'dev', c1);
+    const before = repo.refs.list();
+    // A flipped byte in the refs table: 'heads/dev' reads as 'heads/dfv', still a valid name.
+    repo.db.prepare("UPDATE refs SET name = 'heads/dfv' WHERE name = 'heads/dev'").run();
+    expect((await repair(repo)).refsRestored.sort()).toEqual(['heads/dev', 'heads/dfv']);
+    expect(repo.refs.list()).toEqual(before);
+    // A log damaged before its last line cannot vouch for what it lacks: a valid ref stays.
+    repo.db.prepare("UPDATE refs SET name = 'heads/dfv' WHERE name = 'heads/dev'").run();
+    const lines = fs.readFileSync(logOf(repo), 'utf8').split('\n');
+    lines[0] = '{"t":"2026-';
+    fs.writeFileSync(logOf(repo), lines.join('\n'));
+    await repair(repo);
+    expect(repo.refs.list().map((r) => r.name)).toEqual(['heads/dev', 'heads/dfv', 'heads/main']);
   });
 
   it('a batch of ref moves (as fetch and push make) costs one fdatasync, and a failed batch logs nothing', async () => {
