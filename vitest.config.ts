@@ -4,6 +4,9 @@ export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
     pool: 'forks',
+    // Two files at a time (vitest's default on 2 cores is one): most of a test's time is
+    // spent waiting on the dv processes, servers and fsyncs it starts.
+    maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 60_000,
     globalSetup: ['tests/helpers/global-setup.ts'],
