@@ -15,15 +15,13 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TempDirs, dv, dvJson, dvOk, randomBytes, writeFile, writeRandomFile } from '../helpers/cli.js';
-import { awsEnv, startServe, stopServe, type Key, type Served } from '../helpers/serve.js';
+import { awsEnv, findTool, startServe, stopServe, type Key, type Served } from '../helpers/serve.js';
 import { startS3Server as startS3rver, type S3TestServer } from '../helpers/s3server.js';
 import { presign, signer } from '../s3proxy/sign-helpers.js';
 
 const run = promisify(execFile);
 const MiB = 1 << 20;
 const tmp = new TempDirs();
-const AWS = ['/usr/bin/aws', '/usr/local/bin/aws'].find((p) => fs.existsSync(p));
-if (!AWS) console.warn('aws CLI not found: skipping the aws-cli cases (CI installs it: apt-get install awscli)');
 
 function client(url: string, key: Key): S3Client {
   return new S3Client({
@@ -155,11 +153,11 @@ describe('dv serve over a local project', () => {
     expect(fsck.code, fsck.stdout + fsck.stderr).toBe(0);
   });
 
-  it('works with the AWS CLI: ls, cp, sync, presign', async (ctx) => {
-    if (!AWS) ctx.skip();
+  it('works with the AWS CLI: ls, cp, sync, presign', async () => {
+    const AWS = findTool('aws');
     const home = tmp.make('dv-aws-home-');
     const env = awsEnv(home, admin);
-    const aws = (...args: string[]) => run(AWS!, ['--endpoint-url', s.url, ...args], { env, maxBuffer: 64 * MiB });
+    const aws = (...args: string[]) => run(AWS, ['--endpoint-url', s.url, ...args], { env, maxBuffer: 64 * MiB });
     expect((await aws('s3', 'ls', 's3://weather/')).stdout).toMatch(/PRE main\/[\s\S]*PRE staging\/[\s\S]*PRE v1\//);
     const ls = (await aws('s3', 'ls', '--recursive', 's3://weather/v1/data/')).stdout;
     expect(ls.trim().split('\n').map((l) => l.split(/\s+/).pop())).toEqual(['v1/data/a.csv', 'v1/data/big.bin', 'v1/data/sub/b.txt']);
