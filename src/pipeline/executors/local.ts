@@ -46,7 +46,8 @@ function scratchLayout(stage: StageConfig, dir: string): string[] {
   return stage.outs.map((o) => join(dir, stage.outDirs.includes(o) ? o : dirname(o)));
 }
 
-function lstatOrNull(p: string): ReturnType<typeof lstatSync> | null {
+/** The lstat of a path, or null when there is nothing (or nothing reachable) there. */
+export function lstatOrNull(p: string): ReturnType<typeof lstatSync> | null {
   try {
     return lstatSync(p);
   } catch {

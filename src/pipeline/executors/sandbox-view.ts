@@ -3,7 +3,6 @@
 // and process ops that build one datum's view inside it (run by native/spawn.c's
 // spawnIsolated), and the one-bwrap-per-datum command line of the fallback. Pure
 // functions of the stage, its datum and the host's paths; sandbox.ts decides which.
-import { lstatSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +10,11 @@ import { NATIVE_ADDON_PATH } from '../../store/native-addon.js';
 import type { IdentityConfig } from '../config-sandbox.js';
 import type { StageConfig } from '../types.js';
 import type { DatumCgroup } from './cgroups.js';
+import { lstatOrNull } from './local.js';
 import { STAGE_DIR } from './sandbox-pool.js';
+
+/** The runner (sandbox-runner.ts), bound into every container that needs it. */
+const RUNNER = fileURLToPath(new URL('./sandbox-runner.js', import.meta.url));
 
 export const SYSTEM_RO = ['/usr', '/etc'];
 export const SYSTEM_RO_TRY = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/opt'];
@@ -43,7 +46,7 @@ export function containerArgs(v: View, o: { tmpRoot: string; cgroupDirs: [string
   const a = namespaces(v);
   a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--tmpfs', STAGE_DIR);
   a.push('--ro-bind', v.root, `${STAGE_DIR}/root`, '--bind', o.tmpRoot, `${STAGE_DIR}/tmp`);
-  a.push('--ro-bind', RUNNER(), `${STAGE_DIR}/bin/runner.mjs`);
+  a.push('--ro-bind', RUNNER, `${STAGE_DIR}/bin/runner.mjs`);
   a.push('--ro-bind', NATIVE_ADDON_PATH, `${STAGE_DIR}/bin/dvscan.node`);
   // The parents of the datums' cgroups, where each datum joins its own before it starts.
   for (const [c, dir] of o.cgroupDirs) a.push('--bind', dir, `${STAGE_DIR}/cg/${c}`);
@@ -81,8 +84,6 @@ export function datumOps(v: View, scratch: string, cwd: string, cg: DatumCgroup 
   return ops;
 }
 
-const RUNNER = (): string => fileURLToPath(new URL('./sandbox-runner.js', import.meta.url));
-
 /** The fallback: one bwrap for this datum alone, limits through prlimit/taskset/setpriv; with a
  * bridge, the runner in front forwards the job endpoint's port (as in a batch container). */
 export function perDatumArgs(v: View, scratch: string, argv: string[], asRoot: boolean, bridge: Bridge | null = null): string[] {
@@ -100,7 +101,7 @@ export function perDatumArgs(v: View, scratch: string, argv: string[], asRoot: b
   if (id && !asRoot) a.splice(0, 0, '--unshare-user', '--uid', String(id.uid), '--gid', String(id.gid));
   if (!id && asRoot) a.push('--cap-drop', 'ALL');
   if (bridge) {
-    a.push('--ro-bind', RUNNER(), `${STAGE_DIR}/bin/runner.mjs`, '--bind', bridge.dir, `${STAGE_DIR}/sock`);
+    a.push('--ro-bind', RUNNER, `${STAGE_DIR}/bin/runner.mjs`, '--bind', bridge.dir, `${STAGE_DIR}/sock`);
     if (!isSystemPath(process.execPath)) a.push('--ro-bind', process.execPath, process.execPath);
   }
   a.push('--');
@@ -117,12 +118,4 @@ export function perDatumArgs(v: View, scratch: string, argv: string[], asRoot: b
   if (id && asRoot) a.push('setpriv', `--reuid=${id.uid}`, `--regid=${id.gid}`, '--clear-groups', '--');
   a.push(...argv);
   return a;
-}
-
-export function lstatOrNull(p: string): ReturnType<typeof lstatSync> | null {
-  try {
-    return lstatSync(p);
-  } catch {
-    return null;
-  }
 }

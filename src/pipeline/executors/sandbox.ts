@@ -32,11 +32,11 @@ import { findProgram, plainWords } from '../argv.js';
 import type { IdentityConfig } from '../config-sandbox.js';
 import type { Job } from '../executor.js';
 import type { ProcessSpec, StartedProcess } from '../process.js';
-import { LocalExecutor, type LocalExecutorOptions } from './local.js';
+import { LocalExecutor, lstatOrNull, type LocalExecutorOptions } from './local.js';
 import { cgroupParents, DatumCgroup, type Controller } from './cgroups.js';
 import { EndpointBridge } from './endpoint-bridge.js';
 import { DEFAULT_BATCH, SandboxPool, STAGE_DIR } from './sandbox-pool.js';
-import { containerArgs, datumOps, isSystemPath, lstatOrNull, perDatumArgs, type Bridge, type View } from './sandbox-view.js';
+import { containerArgs, datumOps, isSystemPath, perDatumArgs, type Bridge, type View } from './sandbox-view.js';
 
 export interface SandboxExecutorOptions extends LocalExecutorOptions {
   /** Declared identities (dv.yaml `identities:` and the repository config's), for stages with `identity:`. */
