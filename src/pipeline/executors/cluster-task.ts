@@ -1,5 +1,6 @@
 // What the cluster executors share about one datum's job while an engine runs it:
-// the result of a job that never reported (failed to submit, lost, cancelled), and
+// the result of a job that never reported (failed to submit, lost, cancelled), its
+// log tail and exit error, and
 // settling a job once (the run's abort listener removed, a failed or cancelled
 // attempt dropped from the journal so a later run launches the datum anew).
 import type { Job, JobResult } from '../executor.js';
@@ -21,6 +22,16 @@ export function unreported(t: ClusterTask, status: 'failed' | 'cancelled', error
     startedAt: t.submittedAt.toISOString(), durationMs: Date.now() - t.submittedAt.getTime(), outputs: [],
     ...(engineJob ? { engineJob } : {}), dispose,
   };
+}
+
+/** The last `max` bytes of a datum's log, and whether any were cut. */
+export function logTail(buf: Buffer, max: number): { data: Buffer; truncated: boolean } {
+  return buf.length > max ? { data: buf.subarray(buf.length - max), truncated: true } : { data: buf, truncated: false };
+}
+
+/** The error of a datum whose command exited with `code` (a shell's 128+N is signal N); `shown` is how its status prints. */
+export function exitError(code: number | null, shown = code === null ? '?' : String(code)): string {
+  return code !== null && code > 128 ? `killed by signal ${code - 128}` : `exited with status ${shown}`;
 }
 
 export function settleTask(t: ClusterTask, r: JobResult, journal: ClusterJournal): void {

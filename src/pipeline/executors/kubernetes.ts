@@ -18,7 +18,7 @@ import type { Executor, Job, JobResult } from '../executor.js';
 import { Batcher } from './batcher.js';
 import { ClusterJournal } from './cluster-journal.js';
 import { collectScratch } from './collect.js';
-import { armTask, settleTask, unreported } from './cluster-task.js';
+import { armTask, logTail, settleTask, unreported } from './cluster-task.js';
 import { jobManifest, jobName, MANAGED_BY, secretManifest, type BatchManifestOptions, type Manifest } from './kubernetes-manifests.js';
 import { taskSpec } from './task-spec.js';
 import { dataMode } from '../config-cluster.js';
@@ -240,13 +240,12 @@ export class KubernetesExecutor implements Executor {
     const term = pod.status?.containerStatuses?.[0]?.state?.terminated;
     const code = term?.exitCode ?? (pod.status?.phase === 'Succeeded' ? 0 : null);
     const log = await core.readNamespacedPodLog({ name: pod.metadata!.name!, namespace: t.namespace }).catch(() => '');
-    const buf = Buffer.from(String(log));
-    const max = this.opts.maxLogBytes ?? 1 << 20;
+    const out = logTail(Buffer.from(String(log)), this.opts.maxLogBytes ?? 1 << 20);
     const start = Number((await readFile(join(t.dir, `${t.index}.start`)).catch(() => Buffer.alloc(0))).toString().trim())
       || Date.parse(pod.status?.startTime as unknown as string) || t.submittedAt.getTime();
     const end = (await stat(join(t.dir, `${t.index}.rc`)).catch(() => null))?.mtimeMs ?? Date.now();
     const base = {
-      exitCode: code, signal: null, stdout: buf.length > max ? buf.subarray(buf.length - max) : buf, stderr: Buffer.alloc(0), truncated: buf.length > max,
+      exitCode: code, signal: null, stdout: out.data, stderr: Buffer.alloc(0), truncated: out.truncated,
       startedAt: new Date(start).toISOString(), durationMs: Math.max(0, Math.round(end - start)), engineJob: `${t.jobName}/${t.index}`,
       dispose: () => this.dispose(t),
     };

@@ -20,7 +20,7 @@ import type { StageConfig } from '../types.js';
 import { Batcher } from './batcher.js';
 import { ClusterJournal } from './cluster-journal.js';
 import { collectScratch } from './collect.js';
-import { armTask, settleTask, unreported } from './cluster-task.js';
+import { armTask, exitError, logTail, settleTask, unreported } from './cluster-task.js';
 import { dataMode } from '../config-cluster.js';
 import { batchSizes, type Durations } from './batch-size.js';
 import type { ServedData } from './served-data.js';
@@ -97,10 +97,6 @@ export function parseQueue(text: string): Map<string, string> {
     }
   }
   return states;
-}
-
-function tail(buf: Buffer, max: number): { data: Buffer; truncated: boolean } {
-  return buf.length > max ? { data: buf.subarray(buf.length - max), truncated: true } : { data: buf, truncated: false };
 }
 
 function why(state: string | undefined, stage: StageConfig): string {
@@ -268,8 +264,8 @@ export class SlurmExecutor implements Executor {
     const read = (p: string): Promise<Buffer> => readFile(p).catch(() => Buffer.alloc(0));
     const [rc, start, out, err, end] = await Promise.all([read(f('rc')), read(f('start')), read(f('out')), read(f('err')), stat(f('rc')).catch(() => null)]);
     const max = this.opts.maxLogBytes ?? 1 << 20;
-    const so = tail(out, max);
-    const se = tail(err, max);
+    const so = logTail(out, max);
+    const se = logTail(err, max);
     const code = Number(rc.toString().trim());
     const startMs = Number(start.toString().trim()) || t.submittedAt.getTime();
     const base = {
@@ -278,7 +274,7 @@ export class SlurmExecutor implements Executor {
       engineJob: t.engineId, dispose: () => this.dispose(t),
     };
     if (code !== 0) {
-      const error = code > 128 ? `killed by signal ${code - 128}` : `exited with status ${rc.toString().trim() || '?'}`;
+      const error = exitError(code, rc.toString().trim() || '?');
       return this.settle(t, { ...base, status: 'failed', error, outputs: [] });
     }
     const outputs = await collectScratch(t.job, join(t.dir, String(t.index)));
@@ -290,15 +286,15 @@ export class SlurmExecutor implements Executor {
   private async completeServed(t: Task): Promise<void> {
     const r = await this.opts.served!.result(t.served!, t.index, join(t.dir, String(t.index)));
     const max = this.opts.maxLogBytes ?? 1 << 20;
-    const so = tail(r.stdout, max);
-    const se = tail(r.stderr, max);
+    const so = logTail(r.stdout, max);
+    const se = logTail(r.stderr, max);
     const start = r.status?.start ?? t.submittedAt.getTime();
     const code = r.status?.rc ?? null;
     const base = {
       exitCode: code, signal: null, stdout: so.data, stderr: se.data, truncated: so.truncated || se.truncated,
       startedAt: new Date(start).toISOString(), durationMs: Math.max(0, (r.status?.end ?? Date.now()) - start), engineJob: t.engineId, dispose: () => this.dispose(t),
     };
-    const error = r.error ?? (code !== 0 ? (code !== null && code > 128 ? `killed by signal ${code - 128}` : `exited with status ${code ?? '?'}`) : null);
+    const error = r.error ?? (code !== 0 ? exitError(code) : null);
     this.settle(t, error ? { ...base, status: 'failed', error, outputs: [] } : { ...base, status: 'succeeded', error: null, outputs: r.outputs });
   }
 
