@@ -173,8 +173,11 @@ export class Refs {
       for (const [name, target] of state.refs) {
         if (this.get(name) !== target && /^[0-9a-f]{64}$/.test(target)) { put.run(name, target); changed.push(name); }
       }
-      for (const r of this.list()) {
-        if (!state.refs.has(r.name) && !keep(r.name, r.target)) { this.db.prepare('DELETE FROM refs WHERE name = ?').run(r.name); changed.push(r.name); }
+      // By rowid: a name whose bytes are not UTF-8 (damage) reads back with U+FFFD, which
+      // no longer matches the stored name.
+      const rows = this.db.prepare('SELECT rowid AS id, name, target FROM refs ORDER BY name').all() as { id: number; name: string; target: string }[];
+      for (const r of rows) {
+        if (!state.refs.has(r.name) && !keep(r.name, r.target)) { this.db.prepare('DELETE FROM refs WHERE rowid = ?').run(r.id); changed.push(r.name); }
       }
       if (state.head !== undefined && getMeta(this.db, 'HEAD') !== state.head) { setMeta(this.db, 'HEAD', state.head); changed.push('HEAD'); }
       const have = this.db.prepare('SELECT count(*) FROM reflog').pluck().get() as number;

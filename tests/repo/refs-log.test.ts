@@ -78,6 +78,11 @@ describe('.dv/refs.log', () => {
     repo.db.prepare("UPDATE refs SET name = 'heads/dfv' WHERE name = 'heads/dev'").run();
     expect((await repair(repo)).refsRestored.sort()).toEqual(['heads/dev', 'heads/dfv']);
     expect(repo.refs.list()).toEqual(before);
+    // A flip that leaves bytes which are not UTF-8: the name reads back with U+FFFD.
+    repo.db.prepare("UPDATE refs SET name = CAST(X'68656164732f89' || CAST('ev' AS BLOB) AS TEXT) WHERE name = 'heads/dev'").run();
+    expect(repo.refs.list().map((r) => r.name)).toContain('heads/\ufffdev');
+    await repair(repo);
+    expect(repo.refs.list()).toEqual(before);
     // A log damaged before its last line cannot vouch for what it lacks: a valid ref stays.
     repo.db.prepare("UPDATE refs SET name = 'heads/dfv' WHERE name = 'heads/dev'").run();
     const lines = fs.readFileSync(logOf(repo), 'utf8').split('\n');
