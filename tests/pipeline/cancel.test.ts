@@ -50,8 +50,12 @@ describe('cancelling dv run', () => {
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(/^dv: error: run [0-9a-f]{12} cancelled; (\d+) finished datum\(s\) kept in the run-cache, the next dv run resumes from them$/);
       const kept = Number(/; (\d+) finished/.exec(lines[0]!)![1]);
+      // A datum logs "done" just before its shell exits: one that logged it but was
+      // stopped before dv saw it exit is not finished, and the next run repeats it. At
+      // -j 2 at most two are caught so; every other logged datum must be kept.
       const finished = takeRanLog(root);
-      expect(kept).toBe(finished.length);
+      expect(kept).toBeLessThanOrEqual(finished.length);
+      expect(kept).toBeGreaterThanOrEqual(finished.length - 2);
       cancelled++;
       expect(snapshotTree(path.join(root, 'data'))).toEqual(before);
       expect(fs.readdirSync(path.join(root, '.dv/tmp')).filter((n) => /^(job|undo|exp)-/.test(n))).toEqual([]);
