@@ -74,6 +74,7 @@ export function runningJobs(repo: Repo, runId?: string, maxBytes?: number): Runn
     } catch {
       continue; // a spare scratch directory, or one being removed
     }
+    if (!job.runId) continue; // a scratch directory between jobs
     if (runId && job.runId !== runId) continue;
     out.push({ ...job, stdout: readText(path.join(dir, '.dv-stdout'), maxBytes), stderr: readText(path.join(dir, '.dv-stderr'), maxBytes) });
   }

@@ -1,9 +1,9 @@
 // Executes one planned stage: restores run-cache hits, runs the rest through the
-// executor with retries and -j N, stores every output and a run-cache entry as each
-// datum finishes (so a later run resumes), and only when the whole stage succeeded
-// moves the outputs into the workspace. A command may also write its outputs in
-// place (as DVC's do): what was there is set aside before it runs, and the undo log
-// puts it back if the run does not commit.
+// executor with retries and -j N, and as each datum finishes stores its outputs and
+// a run-cache entry (so a later run resumes) and moves them into the workspace. What
+// was at a datum's output paths is set aside before its command runs (which may
+// write its outputs in place, as DVC's do), and the undo log puts it back if the run
+// does not commit: a failed or cancelled run leaves the workspace as it found it.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../repo/repo.js';
@@ -69,9 +69,7 @@ type RunPlan = Extract<DatumPlan, { action: 'run' }>;
 interface Staged {
   path: string;
   stored: StoredOutput;
-  /** A file to rename into place; absent for run-cache hits (restored from the store). */
-  file?: string;
-  /** The command wrote it where it belongs. */
+  /** Already where it belongs (a datum that ran); run-cache hits are restored from the store. */
   inPlace?: boolean;
 }
 
@@ -112,7 +110,6 @@ function datumState(d: RunPlan, outputs: Record<string, string>, run: string): D
 class StageProgress {
   readonly records: DatumRunRecord[] = [];
   readonly staged: Staged[] = [];
-  readonly disposers: (() => Promise<void>)[] = [];
   readonly counts: StageRunRecord['counts'];
   /** The previous state's datums, copied on the first change (a no-op run copies none). */
   private states: Record<string, DatumState>;
@@ -233,8 +230,13 @@ function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState
         return md5s;
       });
       await store.writeCacheEntry({ format: 1, key: d.cacheKey, stage: stage.name, run: s.runId, outputs }, stored);
-      for (const o of r.outputs) p.staged.push({ path: o.path, stored: outputs[o.path]!, file: o.inPlace ? undefined : o.file, inPlace: o.inPlace });
-      p.disposers.push(r.dispose);
+      // Into place at once (what was there is set aside above; the undo log puts it back
+      // if the run does not commit), so the executor can reuse the job's scratch space.
+      for (const o of r.outputs) {
+        if (!o.inPlace) placeFile(ctx.ws, o.path, o.file);
+        p.staged.push({ path: o.path, stored: outputs[o.path]!, inPlace: true });
+      }
+      await r.dispose();
       const hashes = Object.fromEntries(Object.entries(outputs).map(([o, e]) => [o, e.hash]));
       p.set(d.datum.id, datumState(d, hashes, s.runId));
       p.records.push(datumRecord(d, { ...base, outputs: hashes }));
@@ -286,17 +288,11 @@ export async function runStage(ctx: StageContext, stage: StageConfig, plan: Stag
     }
   }
   if (error !== null) {
-    await Promise.all(p.disposers.map((f) => f()));
     emit({ type: 'stage', stage: stage.name, status: 'failed', counts: p.counts });
     return { ok: false, cancelled, error, state: previous ?? { datums: {} }, record: stageRecord(stage, params, 'failed', p.counts, p.records) };
   }
 
-  try {
-    await applyOutputs(ctx, plan, previous, p.staged);
-  } finally {
-    // Emptied scratch directories go while the next stage or the commit proceeds.
-    for (const f of p.disposers) ctx.ws.cleanup.push(f().catch(() => undefined));
-  }
+  await applyOutputs(ctx, plan, previous, p.staged);
   for (const d of plan.datums) {
     if (d.action !== 'remove') continue;
     p.remove(d.datumId);
@@ -318,7 +314,16 @@ function stageRecord(stage: StageConfig, params: Params, status: StageRunRecord[
   return { name: stage.name, cmd: stage.cmd, params: used, status, counts, datums };
 }
 
-/** Deletes outputs of removed datums and stale outputs of re-run ones, then places the new ones. */
+/** Renames `file` to `rel` in the workspace, what was there set aside. */
+function placeFile(ws: RunWorkspace, rel: string, file: string): void {
+  const dest = path.join(ws.root, rel);
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  ws.setAside(rel);
+  fs.rmSync(dest, { recursive: true, force: true }); // an earlier stage's output of this run
+  fs.renameSync(file, dest);
+}
+
+/** Deletes outputs of removed datums and stale outputs of re-run ones, then restores run-cache hits. */
 async function applyOutputs(ctx: StageContext, plan: StagePlan, previous: StageState | undefined, staged: Staged[]): Promise<void> {
   const { repo, ws } = ctx;
   const placed = new Set(staged.map((s) => s.path));
@@ -335,12 +340,7 @@ async function applyOutputs(ctx: StageContext, plan: StagePlan, previous: StageS
   }
   for (const s of staged) {
     const dest = path.join(ws.root, s.path);
-    if (s.file) {
-      fs.mkdirSync(path.dirname(dest), { recursive: true });
-      ws.setAside(s.path);
-      fs.rmSync(dest, { recursive: true, force: true }); // an earlier stage's output of this run
-      fs.renameSync(s.file, dest);
-    } else if (!s.inPlace && (ws.files.get(s.path) !== s.stored.hash || !fs.existsSync(dest))) {
+    if (!s.inPlace && (ws.files.get(s.path) !== s.stored.hash || !fs.existsSync(dest))) {
       ws.setAside(s.path);
       await restoreFile(repo.blobs, s.stored, dest, s.stored.mode, s.path);
     }

@@ -1,7 +1,7 @@
 // The plain local executor: each datum's command as a child process of dv, in the
 // project directory, with a scratch directory under .dv/tmp for its \${out} files.
 // No isolation: the command sees the whole machine as the invoking user does.
-import { lstatSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { findProgram, plainWords } from '../argv.js';
@@ -46,6 +46,43 @@ function scratchLayout(stage: StageConfig, dir: string): string[] {
   return stage.outs.map((o) => join(dir, stage.outDirs.includes(o) ? o : dirname(o)));
 }
 
+/** Files a scratch directory may keep between jobs (their logs, and whose job it was). */
+const KEPT = new Set(['.dv-stdout', '.dv-stderr', JOB_FILE]);
+
+/** Whether `dir` holds nothing but the (empty) directories `layout` names and their parents, and KEPT files. */
+function isBare(dir: string, layout: string[]): boolean {
+  const dirs = new Set<string>();
+  for (const d of layout) for (let p = d; p.length > dir.length; p = dirname(p)) dirs.add(p);
+  const bare = (at: string): boolean => {
+    let entries;
+    try {
+      entries = readdirSync(at, { withFileTypes: true });
+    } catch {
+      return false;
+    }
+    return entries.every((e) => {
+      const p = join(at, e.name);
+      if (e.isDirectory()) return dirs.has(p) && bare(p);
+      return at === dir && e.isFile() && KEPT.has(e.name);
+    });
+  };
+  return bare(dir) && layout.every((d) => lstatOrNull(d)?.isDirectory() === true);
+}
+
+/**
+ * Writes whose job a scratch directory runs (`{}`: none) over what JOB_FILE held,
+ * padded with spaces to its size (at least 1 KiB), so that the file is never
+ * truncated: on ext4 a truncate costs a journal transaction of its own.
+ */
+function markJob(scratch: string, json: string): void {
+  const fd = openSync(join(scratch, JOB_FILE), constants.O_WRONLY | constants.O_CREAT);
+  try {
+    writeSync(fd, json.padEnd(Math.max(fstatSync(fd).size, 1024)), 0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The lstat of a path, or null when there is nothing (or nothing reachable) there. */
 export function lstatOrNull(p: string): ReturnType<typeof lstatSync> | null {
   try {
@@ -60,9 +97,11 @@ export class LocalExecutor implements Executor {
   private readonly tmpDir: string;
   private tmpReady = false;
   private programs = new Map<string, string | null>();
-  /** Per stage: scratch directories made in the background while a command ran. */
+  /** Per stage: scratch directories ready for a job (left clean by one, or made in the background while a command ran). */
   private ready = new Map<string, string[]>();
   private making = new Map<string, Promise<void>>();
+  /** Scratch directories handed to a job and not yet given back. */
+  private lent = new Set<string>();
 
   constructor(protected readonly opts: LocalExecutorOptions) {
     this.tmpDir = opts.tmpDir ?? join(opts.root, '.dv', 'tmp');
@@ -108,8 +147,11 @@ export class LocalExecutor implements Executor {
 
   /** Hooks for executors built on this one (sandbox.ts): the environment a job starts from, */
   protected baseEnv(): NodeJS.ProcessEnv {
-    return this.opts.env ?? process.env;
+    // A plain copy, made once: reading process.env asks the C library for every variable.
+    this.env ??= { ...(this.opts.env ?? process.env) };
+    return this.env;
   }
+  private env: NodeJS.ProcessEnv | undefined;
 
   /** what is spawned for its command line, */
   protected launchFor(_job: Job, cmd: string, env: NodeJS.ProcessEnv, _scratch: string): { file: string; args: string[]; argv0?: string } {
@@ -135,7 +177,7 @@ export class LocalExecutor implements Executor {
     const startedAt = new Date();
     const t0 = performance.now();
     const scratch = this.takeScratch(stage);
-    const dispose = (): Promise<void> => rm(scratch, { recursive: true, force: true });
+    const dispose = (): Promise<void> => this.giveBack(stage, scratch);
     const sp = (p: string): string => join(scratch, p);
     const outs = stage.outs.map(sp);
     const out = datum.out === null ? null : sp(datum.out);
@@ -152,16 +194,18 @@ export class LocalExecutor implements Executor {
     if (job.inPlace) for (const o of inPlaceTargets(stage, datum)) mkdirSync(dirname(join(this.opts.root, o)), { recursive: true });
 
     const base = { startedAt: startedAt.toISOString(), dispose };
+    let marked = false;
     const finish = async (r: Omit<JobResult, 'startedAt' | 'dispose' | 'durationMs'>): Promise<JobResult> => {
+      if (marked) markJob(scratch, '{}'); // no longer running
       if (r.status !== 'succeeded') await Promise.all([dispose(), clearInPlace()]);
-      else rmSync(join(scratch, JOB_FILE), { force: true }); // no longer running
       return { ...base, ...r, durationMs: Math.round(performance.now() - t0) };
     };
     const none = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), truncated: false };
     if (signal?.aborted) return finish({ ...none, status: 'cancelled', exitCode: null, signal: null, error: 'cancelled', outputs: [] });
     // Who this scratch directory belongs to, for `dv runs logs` and the live progress line
     // (written here, not by the thread pool: a trip there costs more than the write).
-    writeFileSync(join(scratch, JOB_FILE), JSON.stringify({ runId: job.runId, stage: stage.name, datum: datum.id, attempt: job.attempt, startedAt: base.startedAt }));
+    markJob(scratch, JSON.stringify({ runId: job.runId, stage: stage.name, datum: datum.id, attempt: job.attempt, startedAt: base.startedAt }));
+    marked = true;
     await this.beforeStart(job, scratch);
 
     // Same template as the planner's, but ${out}/${outdir}/${outs} name the scratch copies.
@@ -213,9 +257,12 @@ export class LocalExecutor implements Executor {
   }
 
   /**
-   * A new scratch directory holding the stage's out directories. Creating directories
-   * is the slowest metadata operation on many filesystems (a journal block each), so
-   * the next job's is made in the background while this job's command runs.
+   * A scratch directory holding the stage's out directories (empty). Creating files
+   * and directories is the slowest metadata operation on many filesystems (an inode
+   * and a journal block each; on ext4 it slows down further as deleted inodes pile
+   * up), so a job gives its directory back for the next one once its outputs were
+   * moved out, and when none is free the next is made in the background while this
+   * job's command runs.
    */
   private takeScratch(stage: StageConfig): string {
     if (!this.tmpReady) mkdirSync(this.tmpDir, { recursive: true });
@@ -226,7 +273,8 @@ export class LocalExecutor implements Executor {
       dir = mkdtempSync(prefix);
       for (const d of scratchLayout(stage, dir)) mkdirSync(d, { recursive: true });
     }
-    if (!this.making.has(stage.name)) {
+    this.lent.add(dir);
+    if (!this.making.has(stage.name) && !this.ready.get(stage.name)?.length) {
       const next = (async () => {
         const made = await mkdtemp(prefix);
         for (const d of scratchLayout(stage, made)) await mkdir(d, { recursive: true });
@@ -235,6 +283,17 @@ export class LocalExecutor implements Executor {
       this.making.set(stage.name, next);
     }
     return dir;
+  }
+
+  /**
+   * A job's scratch directory back: ready for the next job when it holds nothing but
+   * the empty out directories and the log files (truncated when the next job starts),
+   * removed otherwise. Once per job; later calls do nothing.
+   */
+  private async giveBack(stage: StageConfig, dir: string): Promise<void> {
+    if (!this.lent.delete(dir)) return;
+    if (isBare(dir, scratchLayout(stage, dir))) this.ready.set(stage.name, [...(this.ready.get(stage.name) ?? []), dir]);
+    else await rm(dir, { recursive: true, force: true });
   }
 
   async close(): Promise<void> {
