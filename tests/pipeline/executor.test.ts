@@ -65,6 +65,37 @@ describe.each(['native', 'node'] as const)('LocalExecutor (%s spawn)', (via) => 
     expect(readdirSync(join(root, '.dv/tmp'))).toEqual([]);
   });
 
+  it('reuses a scratch directory its job left clean, and never one a job still holds or left dirty', async () => {
+    // Creating files and directories is what a datum costs most on ext4; a directory
+    // given back with only its empty outs and logs serves the next job.
+    const cfg = config(FOREACH('echo "$DV_SCRATCH" >> ran.log; cp ${in} ${out}; [ "$DV_DATUM" != data/raw/c.txt ] || echo x > "$DV_SCRATCH/left"'));
+    const ex = new LocalExecutor({ root, spawnVia: via });
+    const [a, b, c, d] = jobs(cfg);
+    const ra = await ex.run(a!);
+    const rb = await ex.run(b!); // a still holds its directory
+    expect(rb.outputs[0]!.file).not.toBe(ra.outputs[0]!.file);
+    rmSync(ra.outputs[0]!.file); // its output moved out (as dv run does), then given back
+    await ra.dispose();
+    await ra.dispose(); // a second call does nothing (it must not lend the directory twice)
+    rmSync(rb.outputs[0]!.file);
+    await rb.dispose();
+    const rc = await ex.run(c!); // leaves a stray file: its directory is not reused
+    rmSync(rc.outputs[0]!.file);
+    await rc.dispose();
+    const rd = await ex.run(d!);
+    const dirs = ranLines();
+    expect(new Set(dirs).size).toBe(2);
+    expect([dirs[0], dirs[1]]).toContain(dirs[2]);
+    expect(existsSync(dirs[2]!)).toBe(false);
+    expect([dirs[0], dirs[1]]).toContain(dirs[3]);
+    expect(dirs[3]).not.toBe(dirs[2]);
+    expect(readFileSync(rd.outputs[0]!.file, 'utf8')).toBe('d\n');
+    rmSync(rd.outputs[0]!.file);
+    await rd.dispose();
+    await ex.close();
+    expect(readdirSync(join(root, '.dv/tmp'))).toEqual([]);
+  });
+
   it('a failing command leaves nothing behind and reports why', async () => {
     writeFileSync(join(root, 'data/out.keep'), 'x');
     const cfg = config(FOREACH('echo partial > ${out}; echo boom >&2; exit 3'));

@@ -278,7 +278,7 @@ export class LocalExecutor implements Executor {
       const next = (async () => {
         const made = await mkdtemp(prefix);
         for (const d of scratchLayout(stage, made)) await mkdir(d, { recursive: true });
-        this.ready.set(stage.name, [...(this.ready.get(stage.name) ?? []), made]);
+        this.ready.set(stage.name, [made, ...(this.ready.get(stage.name) ?? [])]); // after those given back
       })().catch(() => undefined).finally(() => this.making.delete(stage.name));
       this.making.set(stage.name, next);
     }
