@@ -13,6 +13,8 @@ export class WorkspaceUndo {
   private saved = new Map<string, string | null>();
   /** The journal, open for appending while the run goes on (one open per run, not per path). */
   private fd: number | null = null;
+  /** Directories made under `dir` (a path is set aside per datum: two system calls each saved). */
+  private made = new Set<string>();
 
   constructor(private readonly root: string, private readonly dir: string) {}
 
@@ -34,7 +36,8 @@ export class WorkspaceUndo {
     fs.writeSync(this.fd, JSON.stringify([rel, exists]) + '\n');
     if (exists) {
       kept = path.join(this.dir, rel);
-      fs.mkdirSync(path.dirname(kept), { recursive: true });
+      if (!this.made.has(path.dirname(kept))) fs.mkdirSync(path.dirname(kept), { recursive: true });
+      this.made.add(path.dirname(kept));
       if (copy) fs.cpSync(abs, kept, { recursive: true, mode: fs.constants.COPYFILE_FICLONE });
       else fs.renameSync(abs, kept);
     }
@@ -63,6 +66,7 @@ export class WorkspaceUndo {
       }
     }
     this.saved.clear();
+    this.made.clear();
     this.closeJournal();
     fs.rmSync(this.journal, { force: true });
   }
@@ -75,6 +79,7 @@ export class WorkspaceUndo {
   /** Drops the set-aside copies (the run's result was committed). */
   async discard(): Promise<void> {
     this.saved.clear();
+    this.made.clear();
     this.closeJournal();
     fs.rmSync(this.journal, { force: true });
     await fs.promises.rm(this.dir, { recursive: true, force: true });

@@ -181,7 +181,7 @@ export class LocalExecutor implements Executor {
     const sp = (p: string): string => join(scratch, p);
     const outs = stage.outs.map(sp);
     const out = datum.out === null ? null : sp(datum.out);
-    if (out) mkdirSync(dirname(out), { recursive: true }); // the datum's own subdirectories, if any
+    if (out && !scratchLayout(stage, scratch).includes(dirname(out))) mkdirSync(dirname(out), { recursive: true }); // the datum's own subdirectories
     const clear = job.inPlace ? inPlaceTargets(stage, datum).filter((o) => !stage.persist.includes(o)) : [];
     // Usually nothing is there (the caller set the previous outputs aside): a sync lstat
     // then, not a trip through the thread pool before every command starts.
