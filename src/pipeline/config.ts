@@ -236,8 +236,8 @@ export function parseConfig(text: string, opts: ParseOptions = {}): PipelineConf
   return buildConfig(c.file, raw, params, opts);
 }
 
-/** Reads `<root>/dv.yaml`; missing deps are checked against the workspace. */
-export function loadConfig(root: string, opts: { file?: string } = {}): PipelineConfig {
+/** Reads `<root>/dv.yaml`; missing deps are checked against the workspace, identities also read from `repoRoot`'s config. */
+export function loadConfig(root: string, opts: { file?: string; repoRoot?: string } = {}): PipelineConfig {
   const file = opts.file ?? CONFIG_FILE;
   let text: string;
   try {
@@ -246,7 +246,7 @@ export function loadConfig(root: string, opts: { file?: string } = {}): Pipeline
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new DvError(`no ${file} in ${root}`);
     throw e;
   }
-  return parseConfig(text, { file, exists: (p) => existsSync(join(root, p)), repoIdentities: repoConfigIdentities(root) });
+  return parseConfig(text, { file, exists: (p) => existsSync(join(root, p)), repoIdentities: repoConfigIdentities(opts.repoRoot ?? root) });
 }
 
 /**

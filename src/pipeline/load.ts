@@ -16,9 +16,13 @@ export function pipelineFile(root: string): string {
   return dv ? CONFIG_FILE : DVC_FILE;
 }
 
-/** Loads and validates the project's pipeline; missing deps are checked against the workspace. */
-export function loadPipeline(root: string): PipelineConfig {
-  if (pipelineFile(root) === CONFIG_FILE) return loadConfig(root);
+/**
+ * Loads and validates the project's pipeline; missing deps are checked against the
+ * workspace. `repoRoot`: the repository whose config declares identities, when the
+ * workspace is elsewhere (an experiment's copy).
+ */
+export function loadPipeline(root: string, repoRoot = root): PipelineConfig {
+  if (pipelineFile(root) === CONFIG_FILE) return loadConfig(root, { repoRoot });
   const readFile = (rel: string): string | null => {
     try {
       return readFileSync(join(root, rel), 'utf8');

@@ -138,7 +138,7 @@ export interface Prepared {
 
 async function prepare(repo: Repo, opts: RunOptions): Promise<Prepared> {
   const root = opts.workspace ?? repo.root;
-  const config = loadPipeline(root);
+  const config = loadPipeline(root, repo.root);
   const overrides = Array.isArray(opts.params) ? opts.params.length : Object.keys(opts.params ?? {}).length;
   if (config.paramFiles && overrides > 0) {
     throw new DvError('-p with dvc.yaml: the commands read params.yaml themselves; use dv exp run -p KEY=VALUE (it runs with an edited copy)', 2);

@@ -217,6 +217,10 @@ open('net.txt', 'w').write(os.environ['DV_ENDPOINT'].split(':')[1] + ' ' + got.s
     expect(run.code).toBe(1);
     expect(await lastRunLog(root)).toContain('secret.txt: No such file or directory');
     expect((await dv(root, ['run', 'plain', '--isolation', 'chroot'])).code).toBe(2);
+    // An experiment runs in a copy of the workspace: the identity still comes from the repository's config.
+    const exp = await dv(root, ['exp', 'run', '-n', 'as-batch', '--json']);
+    expect(exp.code, exp.stderr).toBe(0);
+    expect(JSON.parse(exp.stdout)[0]).toMatchObject({ name: 'as-batch', status: 'succeeded' });
     await dvOk(root, ['identity', 'remove', 'batch']);
     expect((await dv(root, ['run', 'who'])).stderr).toContain("unknown identity 'batch'");
     // The other new keys are checked like the rest of dv.yaml: one line naming the place.
