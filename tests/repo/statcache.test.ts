@@ -34,7 +34,15 @@ describe('stat cache save', () => {
   /** What the stored record must hold: path -> row. */
   let model: Map<string, Row>;
 
-  const stored = () => repo.db.prepare('SELECT data FROM workspace_rows WHERE id = 1').pluck().get() as Buffer;
+  /** The stored segments joined into one record, in the order of their ranges. */
+  const stored = (): Buffer => {
+    const segs = repo.db.prepare('SELECT first, data FROM workspace_segs').all() as { first: string; data: Buffer }[];
+    segs.sort((a, b) => (a.first < b.first ? -1 : 1));
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(0x44565349, 0);
+    head.writeUInt32LE(segs.reduce((n, s) => n + s.data.readUInt32LE(4), 0), 4);
+    return Buffer.concat([head, ...segs.map((s) => s.data.subarray(8))]);
+  };
 
   function apply(cache: StatCache, rows: { file: WsFile; hash: string }[]): void {
     cache.record(rows, Date.now());
