@@ -158,16 +158,26 @@ export class StatRows {
   }
 
   /** Row numbers in `.sort()` order of their paths (a walk's order is nearly that already). */
-  sorted(): number[] {
+  sorted(): Int32Array {
     const { paths } = this;
-    return Array.from({ length: paths.length }, (_, i) => i).sort((a, b) => (paths[a]! < paths[b]! ? -1 : 1));
+    const order = new Int32Array(paths.length);
+    let inOrder = true;
+    for (let i = 0; i < order.length; i++) {
+      order[i] = i;
+      if (i > 0 && !(paths[i - 1]! < paths[i]!)) inOrder = false;
+    }
+    return inOrder ? order : order.sort((a, b) => (paths[a]! < paths[b]! ? -1 : 1));
   }
 
   /** The record of these rows cut into segments of SEGMENT_ROWS rows (stat-segments.ts),
    * each encoded on its own: no buffer of the whole record is built. */
   segments(): { first: string; data: Buffer }[] {
+    return [...this.eachSegment()];
+  }
+
+  /** The segments one at a time: each can be written and dropped before the next. */
+  *eachSegment(): Generator<{ first: string; data: Buffer }> {
     const order = this.sorted();
-    const out: { first: string; data: Buffer }[] = [];
     for (let from = 0; from < order.length; from += SEGMENT_ROWS) {
       const part = order.slice(from, from + SEGMENT_ROWS);
       let total = 8;
@@ -182,9 +192,8 @@ export class StatRows {
         this.fixed.copy(raw, o + 2 + len, i * ROW_FIXED, (i + 1) * ROW_FIXED);
         o += 2 + len + ROW_FIXED;
       }
-      out.push({ first: from === 0 ? '' : this.paths[part[0]!]!, data: raw });
+      yield { first: from === 0 ? '' : this.paths[part[0]!]!, data: raw };
     }
-    return out;
   }
 }
 

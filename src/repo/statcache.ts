@@ -27,8 +27,9 @@ export class StatCache {
   private segs: (SegmentRef & { rec?: Record })[] | null = null;
   /** Rows recorded (a row) or forgotten (null) since load or save. */
   private overlay = new Map<string, StatRow | null>();
-  /** Set by replaceAll: the whole new record, as segments, written by the next save. */
-  private replaced: { first: string; data: Buffer }[] | null = null;
+  /** Set by replaceAll: the whole new record, its segments encoded one at a time as the
+   * next save writes them (a lookup before that builds them all in memory). */
+  private replaced: StatRows | null = null;
   /** Segments that did not read back (damaged): rewritten by the next save. */
   private damaged = new Set<number>();
   private count = 0;
@@ -58,6 +59,10 @@ export class StatCache {
 
   private directory(): (SegmentRef & { rec?: Record })[] {
     this.loadMeta();
+    if (!this.segs && this.replaced) {
+      this.segs = this.replaced.segments().map((seg) => ({ seq: 0, first: seg.first, rec: new Record(seg.data, indexRecord(seg.data)!) }));
+      if (!this.segs.length) this.segs = [{ seq: 0, first: '' }];
+    }
     return (this.segs ??= readDirectory(this.db));
   }
 
@@ -65,7 +70,7 @@ export class StatCache {
   private segment(k: number): Record {
     const s = this.directory()[k]!;
     if (s.rec) return s.rec;
-    const raw = this.replaced ? Buffer.alloc(0) : readSegment(this.db, s.seq);
+    const raw = readSegment(this.db, s.seq);
     const starts = indexRecord(raw);
     if (starts) ops.rowsLoaded += starts.length - 1;
     if (starts) s.rec = new Record(raw, starts);
@@ -260,12 +265,8 @@ export class StatCache {
   /** Replaces every row with `rows` (a first add's files); call setMirror after. */
   replaceAll(rows: StatRows): void {
     this.loadMeta();
-    this.replaced = rows.segments();
-    this.segs = this.replaced.map((seg) => {
-      const starts = indexRecord(seg.data)!;
-      return { seq: 0, first: seg.first, rec: new Record(seg.data, starts) };
-    });
-    if (!this.segs.length) this.segs = [{ seq: 0, first: '', rec: new Record(Buffer.alloc(0), new Int32Array(1)) }];
+    this.replaced = rows;
+    this.segs = null;
     this.damaged.clear();
     this.overlay.clear();
     this.count = rows.length;
@@ -321,13 +322,17 @@ export class StatCache {
    * SEGMENT_MAX_ROWS is split, one left empty is deleted. The other segments are not read.
    */
   private saveRows(): void {
-    const dir = this.directory();
     if (this.replaced) {
       deleteAllSegments(this.db);
-      for (const seg of this.replaced) ops.rowsSaved += seg.data.readUInt32LE(4);
-      this.replaced.forEach((seg, k) => { dir[k]!.seq = writeSegment(this.db, 0, seg.first, seg.data); });
+      const built = this.segs?.filter((seg) => seg.rec).map((seg) => ({ first: seg.first, data: seg.rec!.raw }));
+      for (const seg of built ?? this.replaced.eachSegment()) {
+        ops.rowsSaved += seg.data.readUInt32LE(4);
+        writeSegment(this.db, 0, seg.first, seg.data);
+      }
       this.replaced = null;
+      this.segs = null;
     }
+    const dir = this.directory();
     const touched = new Map<number, Map<string, StatRow | null>>();
     for (const k of this.damaged) touched.set(k, new Map());
     for (const [p, r] of this.overlay) {
