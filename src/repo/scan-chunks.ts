@@ -6,7 +6,7 @@
 // the paths near it, so a change, a new or a deleted file moves one or two cuts.
 import { blake3 } from '../store/hash.js';
 import { partitionPoint } from '../store/sorted.js';
-import type { PackedScan } from './native-scan.js';
+import { pathBytes, type PackedScan } from './native-scan.js';
 
 /** About this many files a chunk (a power of two). */
 const AVERAGE = 256;
@@ -34,7 +34,7 @@ export function chunkScan(p: PackedScan): ScanChunks {
   const out: ScanChunk[] = [];
   const ends: number[] = []; // byte offset just past each chunk's last path
   if (p.count === 0) return { list: out, chunkOf: () => undefined };
-  const names = Buffer.from(p.paths, 'utf8');
+  const names = pathBytes(p);
   const nums = Buffer.from(p.nums.buffer, p.nums.byteOffset, p.nums.byteLength);
   let first = 0;
   let from = 0; // byte offset of file `first`'s path

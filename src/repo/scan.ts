@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { DvError } from '../store/errors.js';
 import { blake3 } from '../store/hash.js';
-import { nativeScan, pack, unpack, type PackedScan } from './native-scan.js';
+import { nativeScan, pack, pathBytes, unpack, type PackedScan } from './native-scan.js';
 import { MODE_EXEC, MODE_FILE, MODE_LINK } from './types.js';
 
 export interface WsFile {
@@ -156,7 +156,7 @@ function fingerprint(p: PackedScan): string {
   const nums = Buffer.from(p.nums.buffer, p.nums.byteOffset, p.nums.byteLength);
   const count = Buffer.alloc(4);
   count.writeUInt32LE(p.count);
-  return blake3(Buffer.concat([count, blake3(Buffer.from(p.paths, 'utf8')), blake3(nums)])).toString('hex');
+  return blake3(Buffer.concat([count, blake3(pathBytes(p)), blake3(nums)])).toString('hex');
 }
 
 async function scanJs(root: string, items: ScanItem[], expectedFiles: number): Promise<WsFile[]> {

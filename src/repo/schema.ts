@@ -43,4 +43,16 @@ export const REPO_MIGRATIONS: Migration[] = [
       ALTER TABLE workspace_index ADD COLUMN chunks BLOB NOT NULL DEFAULT x'';
     `,
   },
+  {
+    // The record is cut into sorted segments (stat-segments.ts), so a command touching
+    // one file reads and rewrites one segment of ~2,048 rows, not every row. An existing
+    // record becomes the one segment covering every path; the first save that changes
+    // it splits it.
+    version: 5,
+    up: `
+      CREATE TABLE workspace_segs (seq INTEGER PRIMARY KEY, first TEXT NOT NULL, data BLOB NOT NULL);
+      INSERT INTO workspace_segs (seq, first, data) SELECT 1, '', data FROM workspace_rows WHERE length(data) > 0;
+      DROP TABLE workspace_rows;
+    `,
+  },
 ];

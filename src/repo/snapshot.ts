@@ -197,7 +197,7 @@ async function firstSnapshot(repo: Repo, tracked: string[], cache: StatCache, sc
   await afterDvCommit(repo, id, tracked);
   // Built only when asked for (--json): an object per file is what streaming avoids.
   let changes: Change[] | undefined;
-  const added = (): Change[] => rows.sorted().map((i) => {
+  const added = (): Change[] => Array.from(rows.sorted(), (i) => {
     const p = rows.paths[i]!;
     return { path: p, status: 'added', new: { name: path.posix.basename(p), type: 'file', chunks: [], ...rows.content(i) } };
   });

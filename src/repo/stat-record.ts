@@ -5,6 +5,7 @@
 // changed rows into a loaded record, and a compact builder of a whole new record.
 import { partitionPoint } from '../store/sorted.js';
 import type { WsFile } from './scan.js';
+import { SEGMENT_ROWS } from './stat-segments.js';
 
 /** A row: [size, mtime, ino, mode, hash]. */
 export type StatRow = [number, number, number, number, string];
@@ -157,31 +158,63 @@ export class StatRows {
   }
 
   /** Row numbers in `.sort()` order of their paths (a walk's order is nearly that already). */
-  sorted(): number[] {
+  sorted(): Int32Array {
     const { paths } = this;
-    return Array.from({ length: paths.length }, (_, i) => i).sort((a, b) => (paths[a]! < paths[b]! ? -1 : 1));
+    const order = new Int32Array(paths.length);
+    let inOrder = true;
+    for (let i = 0; i < order.length; i++) {
+      order[i] = i;
+      if (i > 0 && !(paths[i - 1]! < paths[i]!)) inOrder = false;
+    }
+    return inOrder ? order : order.sort((a, b) => (paths[a]! < paths[b]! ? -1 : 1));
   }
 
-  /** The encoded record of these rows, and where each row starts. */
-  encode(): { raw: Buffer; starts: Int32Array } {
-    const order = this.sorted();
-    let total = 8;
-    for (const p of this.paths) total += 2 + Buffer.byteLength(p, 'utf8') + ROW_FIXED;
-    const raw = Buffer.allocUnsafe(total);
-    raw.writeUInt32LE(INDEX_MAGIC, 0);
-    raw.writeUInt32LE(order.length, 4);
-    const starts = new Int32Array(order.length + 1);
-    let o = 8;
-    order.forEach((i, k) => {
-      starts[k] = o;
-      const len = raw.write(this.paths[i]!, o + 2, 'utf8');
-      raw.writeUInt16LE(len, o);
-      this.fixed.copy(raw, o + 2 + len, i * ROW_FIXED, (i + 1) * ROW_FIXED);
-      o += 2 + len + ROW_FIXED;
-    });
-    starts[order.length] = o;
-    return { raw, starts };
+  /** The record of these rows cut into segments of SEGMENT_ROWS rows (stat-segments.ts),
+   * each encoded on its own: no buffer of the whole record is built. */
+  segments(): { first: string; data: Buffer }[] {
+    return [...this.eachSegment()];
   }
+
+  /** The segments one at a time: each can be written and dropped before the next. */
+  *eachSegment(): Generator<{ first: string; data: Buffer }> {
+    const order = this.sorted();
+    for (let from = 0; from < order.length; from += SEGMENT_ROWS) {
+      const part = order.slice(from, from + SEGMENT_ROWS);
+      let total = 8;
+      for (const i of part) total += 2 + Buffer.byteLength(this.paths[i]!, 'utf8') + ROW_FIXED;
+      const raw = Buffer.allocUnsafe(total);
+      raw.writeUInt32LE(INDEX_MAGIC, 0);
+      raw.writeUInt32LE(part.length, 4);
+      let o = 8;
+      for (const i of part) {
+        const len = raw.write(this.paths[i]!, o + 2, 'utf8');
+        raw.writeUInt16LE(len, o);
+        this.fixed.copy(raw, o + 2 + len, i * ROW_FIXED, (i + 1) * ROW_FIXED);
+        o += 2 + len + ROW_FIXED;
+      }
+      yield { first: from === 0 ? '' : this.paths[part[0]!]!, data: raw };
+    }
+  }
+}
+
+/** A record cut into records of at most `max` rows (SEGMENT_ROWS each when cut), with the
+ * path of each one's first row ('' for the first); none when it has no rows. */
+export function splitRecord(data: Buffer, max: number): { first: string; data: Buffer }[] {
+  const starts = indexRecord(data);
+  const n = starts ? starts.length - 1 : 0;
+  if (!starts) return data.length > 8 ? [{ first: '', data }] : []; // kept as it is: its rows get re-read, not lost
+  if (n === 0) return [];
+  const pathAt = (i: number): string => data.toString('utf8', starts[i]! + 2, starts[i]! + 2 + data.readUInt16LE(starts[i]!));
+  if (n <= max) return [{ first: pathAt(0), data }];
+  const out: { first: string; data: Buffer }[] = [];
+  for (let from = 0; from < n; from += SEGMENT_ROWS) {
+    const to = Math.min(n, from + SEGMENT_ROWS);
+    const head = Buffer.allocUnsafe(8);
+    head.writeUInt32LE(INDEX_MAGIC, 0);
+    head.writeUInt32LE(to - from, 4);
+    out.push({ first: pathAt(from), data: Buffer.concat([head, data.subarray(starts[from], starts[to])]) });
+  }
+  return out;
 }
 
 /** Row starts of a well-formed record whose paths are strictly in `.sort()` order, else null. */

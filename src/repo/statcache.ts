@@ -3,28 +3,35 @@
 // nothing). `mirror` records that the rows are exactly the files of one tree, which lets
 // status, commit and checkout work from the rows alone (mirror-diff.ts), reading no tree.
 //
-// Like git's index it is one binary record, read in one go. It lives in SQLite so it
-// changes in the same transaction as HEAD: the record in workspace_rows, the small
-// columns (mirror, scan fingerprint, chunk fingerprints) in workspace_index, so those
-// are read and rewritten without the record. Chunk fingerprints (scan-chunks.ts) vouch
+// Like git's index it is a binary record, but stored in sorted segments of ~2,048 rows
+// (stat-segments.ts), each read only when a lookup needs it and rewritten only when its
+// rows change. It lives in SQLite so it changes in the same transaction as HEAD: the
+// segments in workspace_segs, the small columns (mirror, scan fingerprint, chunk
+// fingerprints) in workspace_index, so those are read and rewritten without any row. Chunk fingerprints (scan-chunks.ts) vouch
 // that every file of a chunk of the scan has a fresh row: a status after one change
 // probes only that file's chunk. Any change to the rows drops them; callers that know
-// which chunks still hold set them again (setChunks). The loaded record is not decoded into an
-// object per row: rows are found through a hash table of row offsets (typed arrays,
-// ~12 bytes a row), so 1,000,000 rows cost the record's bytes plus ~12 MB, not a
-// JavaScript object each. Changes are kept in an overlay until save().
+// which chunks still hold set them again (setChunks). A loaded segment is not decoded into an
+// object per row: rows are found by binary search (then a hash table of row offsets)
+// in its bytes. Changes are kept in an overlay until save().
 import type { DB } from '../store/db.js';
 import type { WsFile } from './scan.js';
+import { ops } from './opcount.js';
 import { decodeChunks, encodeChunks } from './scan-chunks.js';
-import { decodeAll, encodeIndex, indexRecord, mergeIndex, RACY_MS, Record, SMUDGED, type StatRow, type StatRows } from './stat-record.js';
+import { decodeAll, indexRecord, mergeIndex, RACY_MS, Record, SMUDGED, splitRecord, type StatRow, type StatRows } from './stat-record.js';
+import { deleteAllSegments, deleteSegment, readDirectory, readSegment, SEGMENT_MAX_ROWS, segmentOf, writeSegment, type SegmentRef } from './stat-segments.js';
 
 export { encodeStatIndex, StatRows } from './stat-record.js';
 
 export class StatCache {
-  private rec: Record | null = null;
-  /** Rows recorded (a row) or forgotten (null) since load. Kept across saves: every
-   * other row still equals its bytes in the record, so each save copies those. */
+  /** The segments (null: not read yet), each with its record once loaded. */
+  private segs: (SegmentRef & { rec?: Record })[] | null = null;
+  /** Rows recorded (a row) or forgotten (null) since load or save. */
   private overlay = new Map<string, StatRow | null>();
+  /** Set by replaceAll: the whole new record, its segments encoded one at a time as the
+   * next save writes them (a lookup before that builds them all in memory). */
+  private replaced: StatRows | null = null;
+  /** Segments that did not read back (damaged): rewritten by the next save. */
+  private damaged = new Set<number>();
   private count = 0;
   private mirror = '';
   private fingerprint = '';
@@ -50,29 +57,45 @@ export class StatCache {
     this.metaRead = true;
   }
 
-  private load(): Record {
-    if (!this.rec) {
-      this.loadMeta();
-      const data = this.db.prepare('SELECT data FROM workspace_rows WHERE id = 1').pluck().get() as Buffer | undefined;
-      const raw = data ?? Buffer.alloc(0);
-      const starts = indexRecord(raw);
-      if (starts) this.rec = new Record(raw, starts);
-      else {
-        // Damaged, or not in `.sort()` order (a path that was not valid UTF-16): every
-        // row goes to the overlay, and the next save encodes them all.
-        this.rec = new Record(Buffer.alloc(0), new Int32Array(1));
-        for (const [p, r] of decodeAll(raw)) this.overlay.set(p, r);
-      }
-      this.count = this.rec.n + this.overlay.size;
+  private directory(): (SegmentRef & { rec?: Record })[] {
+    this.loadMeta();
+    if (!this.segs && this.replaced) {
+      this.segs = this.replaced.segments().map((seg) => ({ seq: 0, first: seg.first, rec: new Record(seg.data, indexRecord(seg.data)!) }));
+      if (!this.segs.length) this.segs = [{ seq: 0, first: '' }];
     }
-    return this.rec;
+    return (this.segs ??= readDirectory(this.db));
+  }
+
+  /** Segment k's record, read on first need. */
+  private segment(k: number): Record {
+    const s = this.directory()[k]!;
+    if (s.rec) return s.rec;
+    const raw = readSegment(this.db, s.seq);
+    const starts = indexRecord(raw);
+    if (starts) ops.rowsLoaded += starts.length - 1;
+    if (starts) s.rec = new Record(raw, starts);
+    else {
+      // Damaged, or not in `.sort()` order (a path that was not valid UTF-16): its rows
+      // go to the overlay, and the next save encodes them.
+      s.rec = new Record(Buffer.alloc(0), new Int32Array(1));
+      for (const [p, r] of decodeAll(raw)) if (!this.overlay.has(p)) this.overlay.set(p, r);
+      this.damaged.add(k);
+      this.rowsDirty = true;
+    }
+    return s.rec;
+  }
+
+  /** The record and row number of `path` in it (-1: none). */
+  private locate(path: string): { rec: Record; i: number } {
+    const rec = this.segment(segmentOf(this.directory(), path));
+    return { rec, i: rec.find(path) };
   }
 
   private get(path: string): StatRow | undefined {
-    const rec = this.load();
     const o = this.overlay.get(path);
     if (o !== undefined) return o ?? undefined;
-    const i = rec.find(path);
+    const { rec, i } = this.locate(path);
+    if (this.overlay.has(path)) return this.overlay.get(path) ?? undefined; // a damaged segment's row
     return i < 0 ? undefined : rec.row(i);
   }
 
@@ -121,10 +144,9 @@ export class StatCache {
 
   /** 1: `f` has a row and is unchanged since; 0: it has a row but changed; -1: no row. */
   probe(f: WsFile): number {
-    const rec = this.load();
     if (!this.overlay.has(f.path)) {
-      const i = rec.find(f.path);
-      return i < 0 ? -1 : rec.sameStat(i, f) ? 1 : 0;
+      const { rec, i } = this.locate(f.path);
+      if (!this.overlay.has(f.path)) return i < 0 ? -1 : rec.sameStat(i, f) ? 1 : 0;
     }
     const r = this.get(f.path);
     if (r === undefined) return -1;
@@ -150,25 +172,32 @@ export class StatCache {
 
   /** Every row's path and hash, in no particular order. */
   *entries(): Generator<[string, string]> {
-    const rec = this.load();
-    for (let i = 0; i < rec.n; i++) {
-      const p = rec.path(i);
-      if (!this.overlay.has(p)) yield [p, rec.row(i)[4]];
+    for (const rec of this.records()) {
+      for (let i = 0; i < rec.n; i++) {
+        const p = rec.path(i);
+        if (!this.overlay.has(p)) yield [p, rec.row(i)[4]];
+      }
     }
     for (const [p, r] of this.overlay) if (r) yield [p, r[4]];
   }
 
   /** The sum of the rows' sizes (the bytes of the mirrored tree), no string per row. */
   totalBytes(): number {
-    const rec = this.load();
     let sum = 0;
-    for (let i = 0; i < rec.n; i++) sum += rec.size(i);
-    for (const [p, r] of this.overlay) {
-      const i = rec.find(p);
+    for (const rec of this.records()) for (let i = 0; i < rec.n; i++) sum += rec.size(i);
+    for (const [p, r] of [...this.overlay]) {
+      const { rec, i } = this.locate(p);
       if (i >= 0) sum -= rec.size(i);
       if (r) sum += r[0];
     }
     return sum;
+  }
+
+  /** Every segment's record, each read as the walk reaches it (a damaged one's rows are
+   * in the overlay once read). */
+  private *records(): Generator<Record> {
+    const dir = this.directory();
+    for (let k = 0; k < dir.length; k++) yield this.segment(k);
   }
 
   /** Paths of all rows. */
@@ -235,9 +264,10 @@ export class StatCache {
 
   /** Replaces every row with `rows` (a first add's files); call setMirror after. */
   replaceAll(rows: StatRows): void {
-    this.load();
-    const { raw, starts } = rows.encode();
-    this.rec = new Record(raw, starts);
+    this.loadMeta();
+    this.replaced = rows;
+    this.segs = null;
+    this.damaged.clear();
     this.overlay.clear();
     this.count = rows.length;
     this.rowsDirty = true;
@@ -247,7 +277,7 @@ export class StatCache {
 
   /** Marks the rows as exactly the files of `tree` if they are; clears the mark otherwise. */
   mirrorIfComplete(tree: string, files: Map<string, { hash: string; mode: number }>): void {
-    this.load();
+    this.loadMeta();
     const complete = this.count === files.size && [...files].every(([p, e]) => {
       const r = this.get(p);
       return r !== undefined && r[3] === e.mode && r[4] === e.hash;
@@ -278,14 +308,7 @@ export class StatCache {
   save(): void {
     if (!this.dirty && !this.rowsDirty) return;
     this.loadMeta();
-    if (this.rowsDirty) {
-      const rec = this.load();
-      // A pipeline run touches a handful of rows out of many thousands: splice those into
-      // the loaded record. Past ~1/8 touched, encoding everything costs about the same.
-      const data = rec.n > 0 && this.overlay.size === 0 ? rec.raw
-        : rec.n > 0 && this.overlay.size <= rec.n / 8 ? mergeIndex(rec, this.overlay, this.count) : encodeIndex(this.allRows());
-      this.db.prepare('INSERT INTO workspace_rows (id, data) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET data = excluded.data').run(data);
-    }
+    if (this.rowsDirty) this.saveRows();
     this.db.prepare('INSERT INTO workspace_index (id, mirror, fingerprint, files, chunks) VALUES (1, ?, ?, ?, ?) ' +
       'ON CONFLICT(id) DO UPDATE SET mirror = excluded.mirror, fingerprint = excluded.fingerprint, files = excluded.files, chunks = excluded.chunks')
       .run(this.mirror, this.fingerprint, this.count, encodeChunks(this.chunkMarks()));
@@ -293,14 +316,47 @@ export class StatCache {
     this.rowsDirty = false;
   }
 
-  private allRows(): Map<string, StatRow> {
-    const rec = this.load();
-    const rows = new Map<string, StatRow>();
-    for (let i = 0; i < rec.n; i++) {
-      const p = rec.path(i);
-      if (!this.overlay.has(p)) rows.set(p, rec.row(i));
+  /**
+   * Rewrites the segments whose rows changed: each one's untouched rows are copied as
+   * byte ranges and only the touched rows encoded (mergeIndex); one grown past
+   * SEGMENT_MAX_ROWS is split, one left empty is deleted. The other segments are not read.
+   */
+  private saveRows(): void {
+    if (this.replaced) {
+      deleteAllSegments(this.db);
+      const built = this.segs?.filter((seg) => seg.rec).map((seg) => ({ first: seg.first, data: seg.rec!.raw }));
+      for (const seg of built ?? this.replaced.eachSegment()) {
+        ops.rowsSaved += seg.data.readUInt32LE(4);
+        writeSegment(this.db, 0, seg.first, seg.data);
+      }
+      this.replaced = null;
+      this.segs = null;
     }
-    for (const [p, r] of this.overlay) if (r) rows.set(p, r);
-    return rows;
+    const dir = this.directory();
+    const touched = new Map<number, Map<string, StatRow | null>>();
+    for (const k of this.damaged) touched.set(k, new Map());
+    for (const [p, r] of this.overlay) {
+      const k = segmentOf(dir, p);
+      if (!touched.has(k)) touched.set(k, new Map());
+      touched.get(k)!.set(p, r);
+    }
+    for (const [k, changes] of touched) {
+      const seg = dir[k]!;
+      const rec = this.segment(k);
+      let n = rec.n;
+      for (const [p, r] of changes) {
+        const had = rec.find(p) >= 0;
+        if (had && !r) n--;
+        else if (!had && r) n++;
+      }
+      const pieces = splitRecord(mergeIndex(rec, changes, n), SEGMENT_MAX_ROWS);
+      if (!pieces.length) deleteSegment(this.db, seg.seq); // readDirectory stands in for a missing first one
+      for (const piece of pieces) ops.rowsSaved += piece.data.readUInt32LE(4);
+      pieces.forEach((piece, j) => writeSegment(this.db, j === 0 ? seg.seq : 0, j === 0 ? seg.first : piece.first, piece.data));
+    }
+    // What is stored is now the truth: the next lookups read it again.
+    this.overlay.clear();
+    this.damaged.clear();
+    this.segs = null;
   }
 }

@@ -8,6 +8,7 @@ import { checkout } from '../../src/repo/checkout.js';
 import { ops, resetOps } from '../../src/repo/opcount.js';
 import { Repo } from '../../src/repo/repo.js';
 import { add, commit } from '../../src/repo/snapshot.js';
+import { SEGMENT_MAX_ROWS } from '../../src/repo/stat-segments.js';
 import { status } from '../../src/repo/status.js';
 import { ageFiles, setMtime } from '../helpers/cli.js';
 import { RepoFixtures } from '../helpers/repo.js';
@@ -16,6 +17,9 @@ const DIRS = 20;
 const PER_DIR = 1000;
 /** Far fewer stat-cache lookups than the 20,000 files: a few scan chunks' worth. */
 const FEW_ROWS = 2000;
+/** Stat-cache rows a command touching one file may read or write: its segment's
+ * (stat-segments.ts), a small part of the 20,000, so memory does not follow the repository. */
+const SEGMENT = SEGMENT_MAX_ROWS;
 const fx = new RepoFixtures();
 afterAll(() => fx.closeAll());
 
@@ -61,6 +65,8 @@ describe('cost follows the change (20,000 files)', () => {
     // Only the changed file's scan chunk (~256 files) is looked up in the stat cache.
     expect(ops.rowsProbed).toBeGreaterThan(0);
     expect(ops.rowsProbed).toBeLessThan(FEW_ROWS);
+    expect(ops.rowsLoaded).toBeGreaterThan(0);
+    expect(ops.rowsLoaded).toBeLessThanOrEqual(SEGMENT);
 
     const c = await counted((repo) => commit(repo, { message: 'one' }));
     expect(c.changes.map((x) => [x.path, x.status])).toEqual([[changed, 'modified']]);
@@ -71,6 +77,10 @@ describe('cost follows the change (20,000 files)', () => {
     expect(ops.treesRead).toBeLessThanOrEqual(3);
     expect(ops.treesWritten).toBe(3);
     expect(ops.rowsProbed).toBeLessThan(FEW_ROWS);
+    // The first commit after the first add splits nothing: one segment read, one rewritten.
+    expect(ops.rowsLoaded).toBeLessThanOrEqual(SEGMENT);
+    expect(ops.rowsSaved).toBeGreaterThan(0);
+    expect(ops.rowsSaved).toBeLessThanOrEqual(SEGMENT);
     expect((await counted((repo) => status(repo))).modified).toEqual([]);
     expect(ops.rowsProbed).toBe(0); // the commit remembered the whole scan
 
@@ -82,6 +92,7 @@ describe('cost follows the change (20,000 files)', () => {
     expect(ops.treesRead).toBeLessThanOrEqual(6);
     expect(ops.filesHashed + ops.filesStored).toBe(0);
     expect(ops.rowsProbed).toBe(0);
+    expect(ops.rowsLoaded + ops.rowsSaved).toBeLessThanOrEqual(2 * SEGMENT);
     // The file just written is re-read once (its row is smudged: racy), then trusted;
     // only its chunk is looked up.
     const after = await counted((repo) => status(repo));

@@ -1,10 +1,12 @@
-// The stat cache record: save() splices touched rows into the record it loaded instead
-// of re-encoding every row. These tests pin that the result is byte for byte the full
+// The stat cache record: save() splices touched rows into the segment it loaded instead
+// of re-encoding every row, and reads and writes only the segments it needs (stat-segments.ts). These tests pin that the result is byte for byte the full
 // encoding of the same rows, on a real repository DB, across reloads and repeated saves.
 import crypto from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Repo } from '../../src/repo/repo.js';
 import { encodeStatIndex, StatCache, type WsFile } from '../../src/repo/workspace.js';
+import { ops, resetOps } from '../../src/repo/opcount.js';
+import { SEGMENT_MAX_ROWS, SEGMENT_ROWS } from '../../src/repo/stat-segments.js';
 import { RepoFixtures } from '../helpers/repo.js';
 
 const fx = new RepoFixtures();
@@ -34,7 +36,15 @@ describe('stat cache save', () => {
   /** What the stored record must hold: path -> row. */
   let model: Map<string, Row>;
 
-  const stored = () => repo.db.prepare('SELECT data FROM workspace_rows WHERE id = 1').pluck().get() as Buffer;
+  /** The stored segments joined into one record, in the order of their ranges. */
+  const stored = (): Buffer => {
+    const segs = repo.db.prepare('SELECT first, data FROM workspace_segs').all() as { first: string; data: Buffer }[];
+    segs.sort((a, b) => (a.first < b.first ? -1 : 1));
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(0x44565349, 0);
+    head.writeUInt32LE(segs.reduce((n, s) => n + s.data.readUInt32LE(4), 0), 4);
+    return Buffer.concat([head, ...segs.map((s) => s.data.subarray(8))]);
+  };
 
   function apply(cache: StatCache, rows: { file: WsFile; hash: string }[]): void {
     cache.record(rows, Date.now());
@@ -134,5 +144,69 @@ describe('stat cache save', () => {
     apply(cache, [row('data/after-retain.csv', 9000)]);
     save(cache);
     expectStored();
+  });
+});
+
+describe('stat cache segments', () => {
+  const rows = (n: number, seed = 1) => Array.from({ length: n }, (_, i) => row(`data/s${String(i).padStart(6, '0')}.csv`, seed));
+  const segCount = (repo: Repo) => repo.db.prepare('SELECT count(*) FROM workspace_segs').pluck().get() as number;
+
+  it('a lookup reads one segment, a change rewrites one, growth splits and emptying deletes', async () => {
+    const { repo, root } = await fx.create();
+    const N = 3 * SEGMENT_MAX_ROWS + 100;
+    const all = rows(N);
+    const cache = new StatCache(repo.db);
+    cache.record(all);
+    cache.save(); // one segment grown past the maximum: split into SEGMENT_ROWS pieces
+    expect(segCount(repo)).toBe(Math.ceil(N / SEGMENT_ROWS));
+
+    resetOps();
+    const fresh = new StatCache(fx.reopen(root).db);
+    expect(fresh.hashOf(all[7000]!.file)).toBe(all[7000]!.hash);
+    expect(fresh.hashOf({ ...all[7000]!.file, size: 1 })).toBeNull();
+    expect(ops.rowsLoaded).toBe(SEGMENT_ROWS); // only that row's segment
+    fresh.record([row(all[7000]!.file.path, 2)]);
+    fresh.save();
+    expect(ops.rowsSaved).toBe(SEGMENT_ROWS);
+
+    // Rows added inside one segment's range until it splits; then all of one segment's rows removed.
+    const inserted = Array.from({ length: SEGMENT_MAX_ROWS }, (_, i) => row(`${all[10]!.file.path}+${String(i).padStart(5, '0')}`, 3));
+    const c2 = new StatCache(fx.reopen(root).db);
+    c2.record(inserted);
+    c2.save();
+    expect(segCount(repo)).toBe(Math.ceil(N / SEGMENT_ROWS) + 2);
+    const c3 = new StatCache(fx.reopen(root).db);
+    c3.forget(all.slice(2 * SEGMENT_ROWS, 3 * SEGMENT_ROWS).map((r) => r.file.path));
+    c3.save();
+    expect(segCount(repo)).toBe(Math.ceil(N / SEGMENT_ROWS) + 1);
+
+    const check = new StatCache(fx.reopen(root).db);
+    expect(check.size).toBe(N + SEGMENT_MAX_ROWS - SEGMENT_ROWS);
+    const paths = [...check.paths()].sort();
+    const want = [...all.filter((_, i) => i < 2 * SEGMENT_ROWS || i >= 3 * SEGMENT_ROWS), ...inserted].map((r) => r.file.path).sort();
+    expect(paths).toEqual(want);
+    expect(check.hashOf(inserted[77]!.file)).toBe(inserted[77]!.hash);
+    expect(check.hashOf(all[7000]!.file)).toBeNull(); // recorded again with seed 2
+    expect(check.recorded(all[7000]!.file.path)?.hash).toBe(row(all[7000]!.file.path, 2).hash);
+  });
+
+  it('opens a repository whose record is one workspace_rows blob (before repo migration 5)', async () => {
+    const { repo, root } = await fx.create();
+    const old = rows(300);
+    const model = new Map(old.map(({ file: f, hash }) => [f.path, [f.size, f.mtime, f.ino, f.mode, hash] as Row]));
+    repo.db.exec(`DROP TABLE workspace_segs; CREATE TABLE workspace_rows (id INTEGER PRIMARY KEY CHECK (id = 1), data BLOB NOT NULL)`);
+    repo.db.prepare('INSERT INTO workspace_rows (id, data) VALUES (1, ?)').run(encodeStatIndex(model));
+    repo.db.prepare("INSERT INTO workspace_index (id, mirror, fingerprint, files, chunks) VALUES (1, '', '', ?, x'') ON CONFLICT(id) DO UPDATE SET files = excluded.files").run(old.length);
+    repo.db.prepare("UPDATE meta SET value = '4' WHERE key = 'schema_version:repo'").run();
+    repo.close();
+    const again = fx.reopen(root);
+    expect(again.db.prepare("SELECT value FROM meta WHERE key = 'schema_version:repo'").pluck().get()).toBe('5');
+    const cache = new StatCache(again.db);
+    expect(cache.size).toBe(300);
+    for (const r of old) expect(cache.hashOf(r.file)).toBe(r.hash);
+    cache.forget([old[0]!.file.path]);
+    cache.save();
+    expect(new StatCache(again.db).hashOf(old[0]!.file)).toBeNull();
+    expect(new StatCache(again.db).hashOf(old[1]!.file)).toBe(old[1]!.hash);
   });
 });
