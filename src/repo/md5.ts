@@ -1,8 +1,11 @@
 // MD5 of content being ingested (the S3 ETag, see etags.ts), off the ingest's thread:
-// `dv add` of 1 GiB would otherwise spend ~2 s of its one busy core on MD5. The bytes
-// the ingest already read are copied to one worker thread (a copy costs a fraction of
-// hashing them), so what is hashed is exactly what was stored. Small inputs are
-// hashed inline: a worker is started only once enough bytes come to be worth it.
+// `dv add` of 1 GiB would otherwise spend ~2 s of its one busy core on MD5. The worker
+// hashes the very bytes the ingest read, so what is hashed is exactly what was stored:
+// bytes in a SharedArrayBuffer the ingest reads into are hashed in place (the ingest
+// calls md5Settle before it overwrites them), other bytes are copied. A job asked for
+// it also computes the whole content's BLAKE3 there (a multi-chunk file's checksum),
+// which the ingest thread would otherwise hash a second time. Small inputs are hashed
+// inline: a worker is started only once enough bytes come to be worth it.
 import crypto, { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -12,9 +15,12 @@ import { Worker } from 'node:worker_threads';
 const INLINE_BELOW = 64 << 10;
 
 export interface Md5Job {
-  update(data: Uint8Array): void;
+  /** Returns the sequence number to pass to md5Settle before data's bytes may change (0: copied). */
+  update(data: Uint8Array): number;
   /** The hex MD5 of everything passed to update. */
   digest(): Promise<string>;
+  /** With `whole` asked and a worker running: the hex BLAKE3 of everything passed to update. */
+  readonly blake3?: () => Promise<string>;
 }
 
 /** One-shot MD5 where Node has it: a Hash object per small file holds native memory the
@@ -23,7 +29,7 @@ const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array, enc: 'hex') 
 
 class InlineJob implements Md5Job {
   private parts: Buffer[] = [];
-  update(data: Uint8Array): void { this.parts.push(Buffer.from(data)); } // the caller reuses its buffer
+  update(data: Uint8Array): number { this.parts.push(Buffer.from(data)); return 0; } // the caller reuses its buffer
   digest(): Promise<string> {
     const data = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
     return Promise.resolve(oneShot ? oneShot('md5', data, 'hex') : createHash('md5').update(data).digest('hex'));
@@ -32,8 +38,24 @@ class InlineJob implements Md5Job {
 
 let worker: Worker | null = null;
 let nextId = 1;
-const waiting = new Map<number, { resolve(md5: string): void; reject(e: Error): void }>();
+const waiting = new Map<number, { resolve(r: { md5: string; blake3?: string }): void; reject(e: Error): void }>();
 let failed: Error | null = null;
+/** [0]: messages the worker has handled; `sent`: messages posted to it. */
+const ctl = new Int32Array(new SharedArrayBuffer(4));
+let sent = 0;
+const shared = new WeakMap<SharedArrayBuffer, number>();
+let nextShared = 1;
+
+function post(w: Worker, m: object, transfer: ArrayBuffer[] = []): number {
+  w.postMessage(m, transfer);
+  return ++sent;
+}
+
+/** Blocks until the worker is done with the message numbered `seq` (and all before it). */
+export function md5Settle(seq: number): void {
+  if (seq <= 0 || failed) return;
+  for (let seen = Atomics.load(ctl, 0); seen < seq && !failed; seen = Atomics.load(ctl, 0)) Atomics.wait(ctl, 0, seen, 1000);
+}
 
 function theWorker(): Worker | null {
   if (failed) return null;
@@ -41,10 +63,10 @@ function theWorker(): Worker | null {
     const file = new URL('./md5-worker.js', import.meta.url);
     // Run from the TypeScript sources (tests) there is no compiled worker: hash inline.
     if (!fs.existsSync(fileURLToPath(file))) return null;
-    worker = new Worker(file);
+    worker = new Worker(file, { workerData: { ctl } });
     worker.unref(); // never keeps the process alive; jobs in flight keep it referenced
-    worker.on('message', (m: { id: number; md5: string }) => {
-      waiting.get(m.id)?.resolve(m.md5);
+    worker.on('message', (m: { id: number; md5: string; blake3?: string }) => {
+      waiting.get(m.id)?.resolve(m);
       waiting.delete(m.id);
       if (waiting.size === 0) worker?.unref();
     });
@@ -59,23 +81,39 @@ function theWorker(): Worker | null {
 
 class WorkerJob implements Md5Job {
   private readonly id = nextId++;
-  constructor(private readonly w: Worker) {}
-  update(data: Uint8Array): void {
-    const copy = new Uint8Array(data); // the caller reuses its buffer
-    this.w.postMessage({ id: this.id, data: copy.buffer }, [copy.buffer]);
+  private result: Promise<{ md5: string; blake3?: string }> | null = null;
+  readonly blake3?: () => Promise<string>;
+  constructor(private readonly w: Worker, whole: boolean) {
+    if (whole) this.blake3 = async () => (await this.end()).blake3!;
+    post(w, { id: this.id, start: true, whole });
   }
-  digest(): Promise<string> {
-    return new Promise((resolve, reject) => {
+  update(data: Uint8Array): number {
+    if (data.buffer instanceof SharedArrayBuffer) {
+      let key = shared.get(data.buffer);
+      if (key === undefined) { shared.set(data.buffer, (key = nextShared++)); post(this.w, { share: key, sab: data.buffer }); }
+      return post(this.w, { id: this.id, key, off: data.byteOffset, len: data.byteLength });
+    }
+    const copy = new Uint8Array(data); // the caller reuses its buffer
+    post(this.w, { id: this.id, data: copy.buffer }, [copy.buffer]);
+    return 0;
+  }
+  async digest(): Promise<string> {
+    return (await this.end()).md5;
+  }
+  private end(): Promise<{ md5: string; blake3?: string }> {
+    this.result ??= new Promise((resolve, reject) => {
       if (failed) return reject(failed);
       waiting.set(this.id, { resolve, reject });
       this.w.ref();
-      this.w.postMessage({ id: this.id, end: true });
+      post(this.w, { id: this.id, end: true });
     });
+    return this.result;
   }
 }
 
-/** An MD5 of `expectedSize` bytes to come: off-thread when large enough. */
-export function md5Job(expectedSize: number): Md5Job {
+/** An MD5 of `expectedSize` bytes to come: off-thread when large enough; `whole` asks the
+ * worker for the content's BLAKE3 too (see Md5Job.blake3). */
+export function md5Job(expectedSize: number, whole = false): Md5Job {
   const w = expectedSize >= INLINE_BELOW ? theWorker() : null;
-  return w ? new WorkerJob(w) : new InlineJob();
+  return w ? new WorkerJob(w, whole) : new InlineJob();
 }
