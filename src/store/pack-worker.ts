@@ -4,6 +4,7 @@
 // the same way, so no byte is copied between the threads.
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { createHasher, type Hasher } from './hash.js';
 import { fsyncDir } from './fsutil.js';
@@ -20,7 +21,7 @@ function reply(m: FromWorker, transfer: ArrayBuffer[] = []): void {
 }
 
 function closeAndRemove(p: Open, tmpPath: string): void {
-  try { fs.closeSync(p.fd); } catch { /* already closed */ }
+  if (p.fd >= 0) try { fs.closeSync(p.fd); } catch { /* already closed */ }
   fs.rmSync(tmpPath, { force: true });
 }
 
@@ -47,20 +48,26 @@ async function handle(m: ToWorker): Promise<void> {
   open.delete(m.pack);
   if (!p) { reply({ op: 'failed', pack: m.pack, message: 'the pack thread could not open the pack' }); return; }
   if (m.op === 'abort') { closeAndRemove(p, m.tmpPath); return; }
-  try {
-    if (p.error !== null) throw new Error(p.error);
-    fs.fsyncSync(p.fd);
-    fs.closeSync(p.fd);
-    const id = p.hasher.digestHex();
-    const dest = path.join(m.packsDir, id.slice(0, 2), `${id}.pack`);
-    fs.mkdirSync(path.dirname(dest), { recursive: true });
-    fs.renameSync(m.tmpPath, dest);
-    fsyncDir(path.dirname(dest));
-    reply({ op: 'sealed', pack: m.pack, id, size: p.size });
-  } catch (e) {
+  // The fsync runs on libuv's pool while this thread goes on writing the next pack.
+  void seal(p, m.tmpPath, m.packsDir).then((id) => reply({ op: 'sealed', pack: m.pack, id, size: p.size }), (e: Error) => {
     closeAndRemove(p, m.tmpPath);
-    reply({ op: 'failed', pack: m.pack, message: (e as Error).message });
-  }
+    reply({ op: 'failed', pack: m.pack, message: e.message });
+  });
+}
+
+const fsync = promisify(fs.fsync);
+
+async function seal(p: Open, tmpPath: string, packsDir: string): Promise<string> {
+  if (p.error !== null) throw new Error(p.error);
+  const id = p.hasher.digestHex();
+  await fsync(p.fd);
+  fs.closeSync(p.fd);
+  p.fd = -1;
+  const dest = path.join(packsDir, id.slice(0, 2), `${id}.pack`);
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  fs.renameSync(tmpPath, dest);
+  fsyncDir(path.dirname(dest));
+  return id;
 }
 
 // One message at a time, in the order sent (a pack's writes hash in file order).
