@@ -11,7 +11,7 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 
 export const THREAD_BUF_BYTES = 4 << 20;
 /** Buffers in flight or free at most: bounds the memory the pipeline adds. */
-const MAX_BUFS = 6;
+const MAX_BUFS = 8;
 
 export type ToWorker =
   | { op: 'open'; pack: number; tmpPath: string }
