@@ -83,9 +83,16 @@ export class Ingestor {
         size += len;
         start += len;
       }
-      const whole = md5.blake3 ? await md5.blake3() : hasher ? hasher.digestHex() : chunks.length ? chunks[0][0] : (await createHasher()).digestHex();
-      const { md5: _md5, ...stored } = this.done(size, chunks, whole, await md5.digest());
-      return stored;
+      if (md5.blake3) {
+        const { md5: _md5, ...stored } = this.done(size, chunks, await md5.blake3(), await md5.digest());
+        return stored;
+      }
+      // The MD5 is not part of the result: record it when the thread has it, go on now
+      // (etags.ts drains the jobs before it writes its records).
+      const whole = hasher ? hasher.digestHex() : chunks.length ? chunks[0][0] : (await createHasher()).digestHex();
+      const hash = chunks.length === 1 ? chunks[0][0] : whole;
+      md5.later((m) => this.onStored?.(hash, m));
+      return { size, hash, chunks };
     } finally {
       fs.closeSync(fd);
     }

@@ -3,14 +3,14 @@
 // waits on ctl[0] before overwriting them) or transferred copies, so that hashing runs on
 // another core than the chunker.
 import { createHash, type Hash } from 'node:crypto';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { createHasher, type Hasher } from '../store/hash.js';
 
 type Msg = { share: number; sab: SharedArrayBuffer }
   | { id: number; start: true; whole: boolean }
   | { id: number; data?: ArrayBuffer; key?: number; off?: number; len?: number; end?: boolean };
 
-const { ctl } = workerData as { ctl: Int32Array };
+const { ctl, replies } = workerData as { ctl: Int32Array; replies: MessagePort };
 const bufs = new Map<number, SharedArrayBuffer>();
 const open = new Map<number, { md5: Hash; blake3: Hasher | null }>();
 
@@ -23,7 +23,9 @@ async function handle(m: Msg): Promise<void> {
   if (data) { h.md5.update(data); h.blake3?.update(data); }
   if (m.end) {
     open.delete(m.id);
-    parentPort!.postMessage({ id: m.id, md5: h.md5.digest('hex'), blake3: h.blake3?.digestHex() });
+    replies.postMessage({ id: m.id, md5: h.md5.digest('hex'), blake3: h.blake3?.digestHex() });
+    Atomics.add(ctl, 1, 1);
+    Atomics.notify(ctl, 1);
   }
 }
 

@@ -9,7 +9,7 @@
 import crypto, { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 
 /** Below this many bytes a file is hashed on the calling thread. */
 const INLINE_BELOW = 64 << 10;
@@ -21,6 +21,8 @@ export interface Md5Job {
   digest(): Promise<string>;
   /** With `whole` asked and a worker running: the hex BLAKE3 of everything passed to update. */
   readonly blake3?: () => Promise<string>;
+  /** Calls `cb` with the MD5 once known, without waiting for it (md5Drain waits for all). */
+  later(cb: (md5: string) => void): void;
 }
 
 /** One-shot MD5 where Node has it: a Hash object per small file holds native memory the
@@ -34,14 +36,21 @@ class InlineJob implements Md5Job {
     const data = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
     return Promise.resolve(oneShot ? oneShot('md5', data, 'hex') : createHash('md5').update(data).digest('hex'));
   }
+  later(cb: (md5: string) => void): void {
+    const data = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+    cb(oneShot ? oneShot('md5', data, 'hex') : createHash('md5').update(data).digest('hex'));
+  }
 }
 
 let worker: Worker | null = null;
 let nextId = 1;
-const waiting = new Map<number, { resolve(r: { md5: string; blake3?: string }): void; reject(e: Error): void }>();
+type Reply = { id: number; md5: string; blake3?: string };
+const waiting = new Map<number, { resolve(r: Reply): void; reject(e: Error): void }>();
 let failed: Error | null = null;
-/** [0]: messages the worker has handled; `sent`: messages posted to it. */
-const ctl = new Int32Array(new SharedArrayBuffer(4));
+/** [0]: messages the worker has handled, [1]: replies it has posted; `sent`: messages posted to it. */
+const ctl = new Int32Array(new SharedArrayBuffer(8));
+let replies: MessagePort | null = null;
+let draining = false;
 let sent = 0;
 const shared = new WeakMap<SharedArrayBuffer, number>();
 let nextShared = 1;
@@ -57,19 +66,41 @@ export function md5Settle(seq: number): void {
   for (let seen = Atomics.load(ctl, 0); seen < seq && !failed; seen = Atomics.load(ctl, 0)) Atomics.wait(ctl, 0, seen, 1000);
 }
 
+function onReply(m: Reply): void {
+  const w = waiting.get(m.id);
+  waiting.delete(m.id);
+  if (waiting.size === 0) { worker?.unref(); replies?.unref(); }
+  w?.resolve(m);
+}
+
+/** Blocks until every job's MD5 is known and its `later` callback has run. */
+export function md5Drain(): void {
+  if (draining || !replies) return;
+  draining = true;
+  try {
+    while (waiting.size && !failed) {
+      const seen = Atomics.load(ctl, 1);
+      for (let m = receiveMessageOnPort(replies); m; m = receiveMessageOnPort(replies)) onReply(m.message as Reply);
+      if (waiting.size) Atomics.wait(ctl, 1, seen, 1000);
+    }
+  } finally {
+    draining = false;
+  }
+}
+
 function theWorker(): Worker | null {
   if (failed) return null;
   if (!worker) {
     const file = new URL('./md5-worker.js', import.meta.url);
     // Run from the TypeScript sources (tests) there is no compiled worker: hash inline.
     if (!fs.existsSync(fileURLToPath(file))) return null;
-    worker = new Worker(file, { workerData: { ctl } });
+    // Replies come on their own port, so md5Drain can take them without the event loop.
+    const { port1, port2 } = new MessageChannel();
+    worker = new Worker(file, { workerData: { ctl, replies: port2 }, transferList: [port2] });
     worker.unref(); // never keeps the process alive; jobs in flight keep it referenced
-    worker.on('message', (m: { id: number; md5: string; blake3?: string }) => {
-      waiting.get(m.id)?.resolve(m);
-      waiting.delete(m.id);
-      if (waiting.size === 0) worker?.unref();
-    });
+    replies = port1;
+    replies.on('message', onReply);
+    replies.unref();
     worker.on('error', (e) => {
       failed = e;
       for (const w of waiting.values()) w.reject(e);
@@ -81,7 +112,7 @@ function theWorker(): Worker | null {
 
 class WorkerJob implements Md5Job {
   private readonly id = nextId++;
-  private result: Promise<{ md5: string; blake3?: string }> | null = null;
+  private result: Promise<Reply> | null = null;
   readonly blake3?: () => Promise<string>;
   constructor(private readonly w: Worker, whole: boolean) {
     if (whole) this.blake3 = async () => (await this.end()).blake3!;
@@ -100,11 +131,17 @@ class WorkerJob implements Md5Job {
   async digest(): Promise<string> {
     return (await this.end()).md5;
   }
-  private end(): Promise<{ md5: string; blake3?: string }> {
+  later(cb: (md5: string) => void): void {
+    if (failed) return; // recomputed on need (etags.ts)
+    waiting.set(this.id, { resolve: (r) => cb(r.md5), reject: () => {} });
+    post(this.w, { id: this.id, end: true });
+  }
+  private end(): Promise<Reply> {
     this.result ??= new Promise((resolve, reject) => {
       if (failed) return reject(failed);
       waiting.set(this.id, { resolve, reject });
       this.w.ref();
+      replies?.ref();
       post(this.w, { id: this.id, end: true });
     });
     return this.result;
