@@ -34,7 +34,8 @@ it('stores large files exactly as read, with their checksums, MD5s and pack ids,
   const content = new Map(files.map((f) => [f, fs.readFileSync(path.join(root, 'data', f))]));
   await dvOk(root, ['add', 'data', '-q']);
 
-  const listed = await dvJson<{ path: string; hash?: string; size?: number }[]>(root, ['ls', '--json', 'HEAD:data']);
+  type Listed = { path: string; hash?: string; size?: number }[];
+  const listed = [...await dvJson<Listed>(root, ['ls', '--json', 'HEAD:data']), ...await dvJson<Listed>(root, ['ls', '--json', 'HEAD:data/m'])];
   for (const f of files) {
     const e = listed.find((x) => x.path === `data/${f}`)!;
     expect(e.size, f).toBe(content.get(f)!.length);
