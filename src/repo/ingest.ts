@@ -15,7 +15,7 @@ import { md5Job, md5Settle } from './md5.js';
 import { ops } from './opcount.js';
 import { isLink, type ChunkRef, type IngestedFile, type StoredFile } from './types.js';
 
-const READ_BYTES = 8 << 20;
+const READ_BYTES = 16 << 20;
 
 export class Ingestor {
   private bufs: Buffer[] = [];

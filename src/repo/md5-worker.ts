@@ -7,8 +7,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { createHasher, type Hasher } from '../store/hash.js';
 
 type Msg = { share: number; sab: SharedArrayBuffer }
-  | { id: number; start: true; whole: boolean }
-  | { id: number; data?: ArrayBuffer; key?: number; off?: number; len?: number; end?: boolean };
+  | { id: number; whole: boolean; data?: ArrayBuffer; key?: number; off?: number; len?: number; end?: boolean };
 
 const { ctl, replies } = workerData as { ctl: Int32Array; replies: MessagePort };
 const bufs = new Map<number, SharedArrayBuffer>();
@@ -16,9 +15,8 @@ const open = new Map<number, { md5: Hash; blake3: Hasher | null }>();
 
 async function handle(m: Msg): Promise<void> {
   if ('share' in m) { bufs.set(m.share, m.sab); return; }
-  if ('start' in m) { open.set(m.id, { md5: createHash('md5'), blake3: m.whole ? await createHasher() : null }); return; }
   let h = open.get(m.id);
-  if (!h) open.set(m.id, (h = { md5: createHash('md5'), blake3: null }));
+  if (!h) open.set(m.id, (h = { md5: createHash('md5'), blake3: m.whole ? await createHasher() : null }));
   const data = m.data ? new Uint8Array(m.data) : m.key !== undefined ? new Uint8Array(bufs.get(m.key)!, m.off, m.len) : null;
   if (data) { h.md5.update(data); h.blake3?.update(data); }
   if (m.end) {

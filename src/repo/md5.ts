@@ -114,18 +114,18 @@ class WorkerJob implements Md5Job {
   private readonly id = nextId++;
   private result: Promise<Reply> | null = null;
   readonly blake3?: () => Promise<string>;
-  constructor(private readonly w: Worker, whole: boolean) {
+  // Every message names the job and whether it wants the BLAKE3: the first one opens it.
+  constructor(private readonly w: Worker, private readonly whole: boolean) {
     if (whole) this.blake3 = async () => (await this.end()).blake3!;
-    post(w, { id: this.id, start: true, whole });
   }
   update(data: Uint8Array): number {
     if (data.buffer instanceof SharedArrayBuffer) {
       let key = shared.get(data.buffer);
       if (key === undefined) { shared.set(data.buffer, (key = nextShared++)); post(this.w, { share: key, sab: data.buffer }); }
-      return post(this.w, { id: this.id, key, off: data.byteOffset, len: data.byteLength });
+      return post(this.w, { id: this.id, whole: this.whole, key, off: data.byteOffset, len: data.byteLength });
     }
     const copy = new Uint8Array(data); // the caller reuses its buffer
-    post(this.w, { id: this.id, data: copy.buffer }, [copy.buffer]);
+    post(this.w, { id: this.id, whole: this.whole, data: copy.buffer }, [copy.buffer]);
     return 0;
   }
   async digest(): Promise<string> {
@@ -134,7 +134,7 @@ class WorkerJob implements Md5Job {
   later(cb: (md5: string) => void): void {
     if (failed) return; // recomputed on need (etags.ts)
     waiting.set(this.id, { resolve: (r) => cb(r.md5), reject: () => {} });
-    post(this.w, { id: this.id, end: true });
+    post(this.w, { id: this.id, whole: this.whole, end: true });
   }
   private end(): Promise<Reply> {
     this.result ??= new Promise((resolve, reject) => {
@@ -142,7 +142,7 @@ class WorkerJob implements Md5Job {
       waiting.set(this.id, { resolve, reject });
       this.w.ref();
       replies?.ref();
-      post(this.w, { id: this.id, end: true });
+      post(this.w, { id: this.id, whole: this.whole, end: true });
     });
     return this.result;
   }
