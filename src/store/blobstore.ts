@@ -13,9 +13,11 @@ export const PACK_TARGET = 32 << 20;
 /** A pack of tiny blobs is sealed at this many: its open index (ids in memory) stays small. */
 export const PACK_MAX_BLOBS = 1 << 16;
 const MAX_OPEN_PACKS = 64;
-/** Once this many bytes were put, new packs are written on the pack thread (pack-thread.ts):
- *  a small commit never starts the thread, a large add overlaps writing with chunking. */
+/** Once this many bytes were put, in blobs of this size on average, new packs are written on
+ *  the pack thread (pack-thread.ts): a small commit, or one of tiny files (where writing is
+ *  not what costs), never starts the thread; a large add overlaps writing with chunking. */
 const THREAD_AFTER = 8 << 20;
+const THREAD_MIN_AVG = 16 << 10;
 /** Packs being sealed on the thread at most while the next one fills. */
 const MAX_SEALING = 2;
 
@@ -95,6 +97,7 @@ export class BlobStore {
   /** Packs handed to the thread for sealing, oldest first, with their blobs (not yet indexed). */
   private sealing: { w: PackWriter; pending: Map<string, PackEntry> }[] = [];
   private bytesPut = 0;
+  private blobsPut = 0;
   private stmtHas;
   private stmtGet;
   private stmtInsertBlob;
@@ -154,8 +157,12 @@ export class BlobStore {
   async put(type: BlobType, data: Uint8Array, knownId?: Buffer): Promise<Buffer> {
     const id = knownId ?? blake3(data);
     if (this.has(id)) return id;
-    if (!this.writer) this.writer = await PackWriter.create(this.tmpDir, this.bytesPut >= THREAD_AFTER ? packThread() : null);
+    if (!this.writer) {
+      const threaded = this.bytesPut >= THREAD_AFTER && this.bytesPut >= this.blobsPut * THREAD_MIN_AVG;
+      this.writer = await PackWriter.create(this.tmpDir, threaded ? packThread() : null);
+    }
     this.bytesPut += data.length;
+    this.blobsPut++;
     this.pending.set(id.toString('hex'), this.writer.add(type, id, data));
     if (this.writer.size >= this.packTarget || this.writer.entries.length >= PACK_MAX_BLOBS) this.sealCurrent();
     return id;
