@@ -13,6 +13,9 @@ node "$BENCH_DIR/gen-tree.mjs" src/data --files 2000 --size 262144 --big 2 --big
 sleep 1.1  # let mtimes age past dv's racy-entry window, as on any real tree
 
 sync; t_cp=$(secs cp -r src/data cp-copy); rm -rf cp-copy
+# The physical limit: a durable copy (cp -r, then sync) and one 1 GiB sequential durable write.
+sync; t_cps=$(secs sh -c 'cp -r src/data cp-copy && sync'); rm -rf cp-copy
+sync; t_dd=$(secs dd if=/dev/zero of=dd.out bs=1M count=1024 conv=fsync); rm -f dd.out
 export RESTIC_PASSWORD=bench
 restic init -q -r restic-repo >/dev/null
 sync; t_restic=$(secs restic -q -r restic-repo backup --compression off src/data 2>/dev/null || secs restic -q -r restic-repo backup src/data)
@@ -22,6 +25,8 @@ rm -rf src/.dv; (cd src && $DV init -q >/dev/null)
 sync; t_add=$(secs sh -c "cd src && $DV add data -q")
 echo "add 1 GiB: dv ${t_add}s vs restic backup ${t_restic}s (ratio $(ratio $t_add $t_restic); target < 1)"
 echo "add 1 GiB: dv ${t_add}s vs cp -r ${t_cp}s (ratio $(ratio $t_add $t_cp); target <= 1.5)"
+echo "add 1 GiB: dv ${t_add}s vs cp -r + sync ${t_cps}s (ratio $(ratio $t_add $t_cps); target <= 1.2)"
+echo "add 1 GiB: dv ${t_add}s vs dd 1 GiB conv=fsync ${t_dd}s (ratio $(ratio $t_add $t_dd); reference: the disk)"
 echo "add 1 GiB peak RSS: $((rss_kb / 1024)) MiB (target < 300 MiB)"
 
 # One byte inserted at the start of a 256 MiB file.

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { migrate, type DB } from '../store/db.js';
 import type { BlobStore } from '../store/blobstore.js';
 import { readRange } from './fileio.js';
+import { md5Drain } from './md5.js';
 import type { StoredFile } from './types.js';
 
 const MIGRATIONS = [{
@@ -34,6 +35,7 @@ export class Md5Index {
 
   /** Writes the records not yet written (in one transaction). */
   flush(): void {
+    md5Drain(); // MD5s still being hashed on the ingest's thread (md5.ts) come in first
     if (!this.pending.size) return;
     const rows = [...this.pending];
     this.pending.clear();

@@ -1,8 +1,9 @@
 // Cuts content into chunks and stores them; returns the file's chunk list and checksum.
-// Files are read through one reusable buffer, so memory stays flat for any file size.
-// The MD5 of the content (the S3 ETag, see etags.ts) is computed from the same reads
-// (on another thread for large files, md5.ts) and handed to `onStored`, so no file is
-// ever read twice for it.
+// Files are read through two reusable shared buffers in turn, so memory stays flat for
+// any file size. The MD5 of the content (the S3 ETag, see etags.ts) is computed from the
+// same reads (on another thread for large files, md5.ts, straight from the shared buffer:
+// a buffer is refilled only once that thread is done with it) and handed to `onStored`,
+// so no file is ever read twice for it; that thread also hashes a large file's checksum.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
@@ -10,18 +11,30 @@ import { chunkStream, cut, type ChunkerParams } from '../store/chunker.js';
 import { BlobType } from '../store/packfile.js';
 import type { BlobStore } from '../store/blobstore.js';
 import { blake3, createHasher, type Hasher } from '../store/hash.js';
-import { md5Job } from './md5.js';
+import { md5Job, md5Settle } from './md5.js';
 import { ops } from './opcount.js';
 import { isLink, type ChunkRef, type IngestedFile, type StoredFile } from './types.js';
 
-const READ_BYTES = 8 << 20;
+const READ_BYTES = 16 << 20;
 
 export class Ingestor {
-  private buf: Buffer;
+  private bufs: Buffer[] = [];
+  /** Per buffer, what to pass md5Settle before refilling it. */
+  private seqs = [0, 0];
+  private cur = 0;
 
   constructor(private store: BlobStore, private params: ChunkerParams, private onBytes?: (n: number) => void,
-    private onStored?: (hash: string, md5: string) => void) {
-    this.buf = Buffer.allocUnsafe(Math.max(READ_BYTES, params.max * 2));
+    private onStored?: (hash: string, md5: string) => void) {}
+
+  /** The other buffer, once the MD5 thread is done with it, holding buf[start, end) at its start. */
+  private swap(buf: Buffer | undefined, start: number, end: number): Buffer {
+    const size = Math.max(READ_BYTES, this.params.max * 2);
+    this.cur ^= 1;
+    this.bufs[this.cur] ??= Buffer.from(new SharedArrayBuffer(size));
+    md5Settle(this.seqs[this.cur]!);
+    const next = this.bufs[this.cur]!;
+    if (buf && end > start) buf.copy(next, 0, start, end);
+    return next;
   }
 
   /** Stores a workspace file; a symlink (`mode` MODE_LINK) as its target text. */
@@ -36,29 +49,33 @@ export class Ingestor {
       // hasher starts only at a second chunk, from a copy of the first.
       let hasher: Hasher | null = null;
       let first: Buffer | null = null;
-      const md5 = md5Job(sizeHint ?? fs.fstatSync(fd).size);
-      const { buf } = this;
       const max = this.params.max;
+      const expect = sizeHint ?? fs.fstatSync(fd).size;
+      const md5 = md5Job(expect, expect > max);
+      let buf = this.bufs[this.cur];
       let start = 0;
       let end = 0;
       let eof = false;
       let size = 0;
       for (;;) {
         if (!eof && end - start < max) {
-          if (start > 0) { buf.copy(buf, 0, start, end); end -= start; start = 0; }
+          buf = this.swap(buf, start, end);
+          end -= start;
+          start = 0;
           while (!eof && end < buf.length) {
             const n = fs.readSync(fd, buf, end, buf.length - end, null);
             if (n === 0) eof = true;
-            if (n > 0) md5.update(buf.subarray(end, end + n));
+            if (n > 0) this.seqs[this.cur] = md5.update(buf.subarray(end, end + n));
             end += n;
             this.onBytes?.(n);
           }
         }
         if (start === end) break;
-        const len = cut(buf, start, end, this.params);
-        const chunk = buf.subarray(start, start + len);
+        const len = cut(buf!, start, end, this.params);
+        const chunk = buf!.subarray(start, start + len);
         chunks.push(await this.putChunk(chunk));
-        if (chunks.length === 1) { if (!eof || start + len < end) first = Buffer.from(chunk); } // else it is the only one
+        if (md5.blake3) { /* the MD5 thread hashes the whole content */ }
+        else if (chunks.length === 1) { if (!eof || start + len < end) first = Buffer.from(chunk); } // else it is the only one
         else {
           if (!hasher) { hasher = await createHasher(); hasher.update(first!); first = null; }
           hasher.update(chunk);
@@ -66,9 +83,16 @@ export class Ingestor {
         size += len;
         start += len;
       }
+      if (md5.blake3) {
+        const { md5: _md5, ...stored } = this.done(size, chunks, await md5.blake3(), await md5.digest());
+        return stored;
+      }
+      // The MD5 is not part of the result: record it when the thread has it, go on now
+      // (etags.ts drains the jobs before it writes its records).
       const whole = hasher ? hasher.digestHex() : chunks.length ? chunks[0][0] : (await createHasher()).digestHex();
-      const { md5: _md5, ...stored } = this.done(size, chunks, whole, await md5.digest());
-      return stored;
+      const hash = chunks.length === 1 ? chunks[0][0] : whole;
+      md5.later((m) => this.onStored?.(hash, m));
+      return { size, hash, chunks };
     } finally {
       fs.closeSync(fd);
     }

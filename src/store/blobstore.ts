@@ -7,11 +7,19 @@ import { blake3 } from './hash.js';
 import { CorruptionError, DvError } from './errors.js';
 import { BlobType, type PackEntry } from './packfile.js';
 import { PackWriter, packPath, type SealedPack } from './packwriter.js';
+import { packThread } from './pack-thread.js';
 
 export const PACK_TARGET = 32 << 20;
 /** A pack of tiny blobs is sealed at this many: its open index (ids in memory) stays small. */
 export const PACK_MAX_BLOBS = 1 << 16;
 const MAX_OPEN_PACKS = 64;
+/** Once this many bytes were put, in blobs of this size on average, new packs are written on
+ *  the pack thread (pack-thread.ts): a small commit, or one of tiny files (where writing is
+ *  not what costs), never starts the thread; a large add overlaps writing with chunking. */
+const THREAD_AFTER = 8 << 20;
+const THREAD_MIN_AVG = 16 << 10;
+/** Packs being sealed on the thread at most while the next one fills. */
+const MAX_SEALING = 2;
 
 export interface BlobLocation {
   type: BlobType;
@@ -86,6 +94,10 @@ export class BlobStore {
   readonly local: LocalPackReader;
   private writer: PackWriter | null = null;
   private pending = new Map<string, PackEntry>();
+  /** Packs handed to the thread for sealing, oldest first, with their blobs (not yet indexed). */
+  private sealing: { w: PackWriter; pending: Map<string, PackEntry> }[] = [];
+  private bytesPut = 0;
+  private blobsPut = 0;
   private stmtHas;
   private stmtGet;
   private stmtInsertBlob;
@@ -114,7 +126,8 @@ export class BlobStore {
   }
 
   has(id: Buffer): boolean {
-    return this.pending.has(id.toString('hex')) || this.stmtHas.get(id) !== undefined;
+    const hex = id.toString('hex');
+    return this.pending.has(hex) || this.sealing.some((s) => s.pending.has(hex)) || this.stmtHas.get(id) !== undefined;
   }
 
   /** Size in bytes of an indexed pack, or undefined when the index does not know it. */
@@ -144,7 +157,12 @@ export class BlobStore {
   async put(type: BlobType, data: Uint8Array, knownId?: Buffer): Promise<Buffer> {
     const id = knownId ?? blake3(data);
     if (this.has(id)) return id;
-    if (!this.writer) this.writer = await PackWriter.create(this.tmpDir);
+    if (!this.writer) {
+      const threaded = this.bytesPut >= THREAD_AFTER && this.bytesPut >= this.blobsPut * THREAD_MIN_AVG;
+      this.writer = await PackWriter.create(this.tmpDir, threaded ? packThread() : null);
+    }
+    this.bytesPut += data.length;
+    this.blobsPut++;
     this.pending.set(id.toString('hex'), this.writer.add(type, id, data));
     if (this.writer.size >= this.packTarget || this.writer.entries.length >= PACK_MAX_BLOBS) this.sealCurrent();
     return id;
@@ -153,10 +171,15 @@ export class BlobStore {
   /** Seals and indexes the open pack, so everything put so far is durable and visible. */
   flush(): void {
     if (this.writer) this.sealCurrent();
+    this.collect(0);
   }
 
-  /** Drops the open pack (used when an operation fails half-way). */
+  /** Drops the open pack (used when an operation fails half-way); packs already being
+   *  sealed are durable, so they are waited for and indexed. */
   abort(): void {
+    while (this.sealing.length) {
+      try { this.collect(0); } catch { this.sealing.shift(); } // the failure being handled is the one to report
+    }
     this.writer?.abort();
     this.writer = null;
     this.pending.clear();
@@ -165,9 +188,29 @@ export class BlobStore {
   private sealCurrent(): void {
     const w = this.writer!;
     this.writer = null;
-    const sealed = w.entries.length ? w.seal(this.packsDir) : (w.abort(), null);
-    this.pending.clear();
-    if (sealed) this.indexPack(sealed);
+    const pending = this.pending;
+    this.pending = new Map();
+    if (!w.entries.length) { w.abort(); return; }
+    w.startSeal(this.packsDir);
+    this.sealing.push({ w, pending });
+    this.collect(MAX_SEALING);
+  }
+
+  /** Indexes the packs whose seal is done, waiting while more than `keep` are in flight. */
+  private collect(keep: number): void {
+    while (this.sealing.length) {
+      const { w } = this.sealing[0]!;
+      const sealed = w.finishSeal(this.packsDir, this.sealing.length > keep);
+      if (!sealed) return;
+      this.sealing.shift();
+      this.indexPack(sealed);
+    }
+  }
+
+  /** Waits for the seal of the pack holding `hex`, if one is in flight (then it is indexed). */
+  private settle(hex: string): void {
+    const i = this.sealing.findIndex((s) => s.pending.has(hex));
+    if (i >= 0) this.collect(this.sealing.length - i - 1);
   }
 
   indexPack(pack: SealedPack): void {
@@ -180,6 +223,7 @@ export class BlobStore {
   async get(id: Buffer | string): Promise<Buffer> {
     const key = typeof id === 'string' ? Buffer.from(id, 'hex') : id;
     const hex = key.toString('hex');
+    this.settle(hex);
     const pend = this.pending.get(hex);
     let data: Buffer;
     let verified = false;
@@ -211,7 +255,11 @@ export class BlobStore {
    */
   async getMany(ids: Buffer[], maxRun = 4 << 20): Promise<Buffer[]> {
     const out: Buffer[] = [];
-    const where = (id: Buffer): BlobLocation | undefined => (this.pending.has(id.toString('hex')) ? undefined : this.locate(id));
+    const where = (id: Buffer): BlobLocation | undefined => {
+      const hex = id.toString('hex');
+      this.settle(hex);
+      return this.pending.has(hex) ? undefined : this.locate(id);
+    };
     for (let i = 0; i < ids.length;) {
       const first = where(ids[i]);
       const run: BlobLocation[] = first ? [first] : [];

@@ -1,0 +1,75 @@
+// Worker half of pack-thread.ts: writes pack bytes, hashes them (the pack id) and seals
+// packs (fsync, rename, fsync the directory) on another core than the ingest, which
+// meanwhile reads, chunks and hashes the next bytes. Buffers come transferred and go back
+// the same way, so no byte is copied between the threads.
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { workerData, type MessagePort } from 'node:worker_threads';
+import { createHasher, type Hasher } from './hash.js';
+import { fsyncDir } from './fsutil.js';
+import type { FromWorker, ToWorker } from './pack-thread.js';
+
+const { port, ctl } = workerData as { port: MessagePort; ctl: Int32Array };
+interface Open { fd: number; hasher: Hasher; size: number; error: string | null }
+const open = new Map<number, Open>();
+
+function reply(m: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(m, transfer);
+  Atomics.add(ctl, 0, 1);
+  Atomics.notify(ctl, 0);
+}
+
+function closeAndRemove(p: Open, tmpPath: string): void {
+  if (p.fd >= 0) try { fs.closeSync(p.fd); } catch { /* already closed */ }
+  fs.rmSync(tmpPath, { force: true });
+}
+
+async function handle(m: ToWorker): Promise<void> {
+  if (m.op === 'open') {
+    open.set(m.pack, { fd: fs.openSync(m.tmpPath, 'r+'), hasher: await createHasher(), size: 0, error: null });
+    return;
+  }
+  const p = open.get(m.pack);
+  if (m.op === 'write') {
+    try {
+      if (p && p.error === null) {
+        const data = new Uint8Array(m.buf, 0, m.len);
+        for (let off = 0; off < m.len;) off += fs.writeSync(p.fd, data, off, m.len - off, m.pos + off);
+        p.hasher.update(data);
+        p.size = Math.max(p.size, m.pos + m.len);
+      }
+    } catch (e) {
+      p!.error = (e as Error).message;
+    }
+    reply({ op: 'buf', pack: m.pack, buf: m.buf, written: m.len }, [m.buf]);
+    return;
+  }
+  open.delete(m.pack);
+  if (!p) { reply({ op: 'failed', pack: m.pack, message: 'the pack thread could not open the pack' }); return; }
+  if (m.op === 'abort') { closeAndRemove(p, m.tmpPath); return; }
+  // The fsync runs on libuv's pool while this thread goes on writing the next pack.
+  void seal(p, m.tmpPath, m.packsDir).then((id) => reply({ op: 'sealed', pack: m.pack, id, size: p.size }), (e: Error) => {
+    closeAndRemove(p, m.tmpPath);
+    reply({ op: 'failed', pack: m.pack, message: e.message });
+  });
+}
+
+const fsync = promisify(fs.fsync);
+
+async function seal(p: Open, tmpPath: string, packsDir: string): Promise<string> {
+  if (p.error !== null) throw new Error(p.error);
+  const id = p.hasher.digestHex();
+  await fsync(p.fd);
+  fs.closeSync(p.fd);
+  p.fd = -1;
+  const dest = path.join(packsDir, id.slice(0, 2), `${id}.pack`);
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  fs.renameSync(tmpPath, dest);
+  fsyncDir(path.dirname(dest));
+  return id;
+}
+
+// One message at a time, in the order sent (a pack's writes hash in file order).
+let chain: Promise<void> = Promise.resolve();
+port.on('message', (m: ToWorker) => { chain = chain.then(() => handle(m)).catch(() => { /* an open that failed: its seal reports it */ }); });
