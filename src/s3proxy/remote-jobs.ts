@@ -22,7 +22,8 @@ import type { RemoteMirror } from './remote-mirror.js';
 import { type Ctx, sendEmpty, validateKey } from './request.js';
 import fs from 'node:fs';
 
-const CACHE_MS = 5000;
+/** How long a key record read from the remote is trusted (DV_JOB_KEY_CACHE_MS: tests). */
+const CACHE_MS = Number(process.env.DV_JOB_KEY_CACHE_MS) || 5000;
 
 /** The project's own keys first (dv keys create on the serving machine), then the remote's job keys. */
 export class RemoteJobKeys implements KeyLookup {
@@ -52,7 +53,7 @@ export function remoteJobUploads(mirror: RemoteMirror): (ctx: Ctx) => Promise<bo
     if (!ctx.key.startsWith(`${JOB_UPLOAD_AREA}/`) || ctx.method !== 'PUT') return false;
     const p = ctx.principal;
     if (!p?.runId || !p.writePaths) throw s3err('AccessDenied', `Access Denied: only a run's job keys write to ${JOB_UPLOAD_AREA} through dv serve --remote.`);
-    if (ctx.query.size) throw s3err('NotImplemented', `${JOB_UPLOAD_AREA} through dv serve --remote takes plain PUTs (up to 5 GiB), not multipart uploads or copies.`);
+    if (['uploadId', 'partNumber', 'uploads'].some((q) => ctx.query.has(q))) throw s3err('NotImplemented', `${JOB_UPLOAD_AREA} through dv serve --remote takes plain PUTs (up to 5 GiB), not multipart uploads or copies.`);
     validateKey(ctx.key, true);
     const rel = ctx.key.slice(JOB_UPLOAD_AREA.length + 1);
     if (!canWritePath(p, JOB_UPLOAD_AREA, rel)) {

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { jobCredentialEnv, mintJobKey, revokeJobKey } from '../../repo/job-keys.js';
 import { resolveRemote } from '../../repo/remote/config.js';
-import { dropUploads, fetchUploadPacks, JOB_UPLOAD_AREA, listUploads, publishJobKey, pushPacks, readUploadManifest, withdrawJobKey } from '../../repo/remote/job-data.js';
+import { dropUploads, fetchUploadPacks, JOB_UPLOAD_AREA, listUploads, publishJobKey, pushPacks, readUploadManifest, withdrawBatchKeys, withdrawJobKey } from '../../repo/remote/job-data.js';
 import { Remote } from '../../repo/remote/remote.js';
 import type { Repo } from '../../repo/repo.js';
 import { buildTree } from '../../repo/trees.js';
@@ -215,6 +215,7 @@ export class ServedData {
   async close(keep: boolean): Promise<void> {
     const remote = this.remote;
     for (const id of this.keys.splice(0)) await (remote ? withdrawJobKey(remote, id) : revokeJobKey(this.opts.repo, id));
+    if (remote) await withdrawBatchKeys(remote, this.batches);
     if (!keep) {
       if (remote) for (const b of this.batches) await dropUploads(remote, b);
       else this.opts.repo.refs.delete(`heads/${UPLOAD_BRANCH}`);

@@ -15,7 +15,7 @@ import type { KeyRecord } from '../access-keys.js';
 import type { Repo } from '../repo.js';
 import type { ChunkRef } from '../types.js';
 import { indexedPacks } from '../../store/maintenance.js';
-import { jobKeyKey, jobUploadKey, JOB_UPLOADS_PREFIX, packKey } from './layout.js';
+import { jobKeyKey, jobUploadKey, JOB_KEYS_PREFIX, JOB_UPLOADS_PREFIX, packKey } from './layout.js';
 import type { Remote } from './remote.js';
 import { downloadPacks, uploadPacks } from './transfer.js';
 
@@ -36,6 +36,15 @@ export async function publishJobKey(remote: Remote, rec: KeyRecord): Promise<voi
 
 export async function withdrawJobKey(remote: Remote, id: string): Promise<void> {
   await remote.backend.delete(jobKeyKey(id));
+}
+
+/** Revokes every job key that writes below one of `batches` (a re-attached run's, minted by the run it took over). */
+export async function withdrawBatchKeys(remote: Remote, batches: Set<string>): Promise<void> {
+  for await (const o of remote.backend.list(JOB_KEYS_PREFIX)) {
+    const rec = await readJobKey(remote, o.key.slice(JOB_KEYS_PREFIX.length).replace(/\.json$/, ''));
+    const batch = /^[^/]+\/([^/]+)\/$/.exec(rec?.writePaths?.[0] ?? '')?.[1];
+    if (rec && batch && batches.has(batch)) await remote.backend.delete(o.key);
+  }
 }
 
 /** The record of a job key, or null when there is none (never made, or revoked). */
