@@ -74,6 +74,8 @@ export function remoteJobUploads(mirror: RemoteMirror): (ctx: Ctx) => Promise<bo
     // Only those written here; the others came from the remote already.
     const mine = packs.filter((id) => fs.existsSync(packPath(repo.blobs.packsDir, id)));
     await uploadPacks(remote, repo.blobs, mine.map((id) => ({ id, size: repo.blobs.packSize(id)! })));
+    // On the remote now: read back from there like any other pack, and no longer shielded from a sync's pruning.
+    for (const id of mine) fs.rmSync(packPath(repo.blobs.packsDir, id), { force: true });
     await writeUploadManifest(remote, rel, { size: stored.size, hash: stored.hash, chunks: stored.chunks, packs });
     sendEmpty(ctx, 200, { etag: quoteEtag(stored.hash.slice(0, 32)) });
     return true;

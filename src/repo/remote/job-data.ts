@@ -47,6 +47,20 @@ export async function withdrawBatchKeys(remote: Remote, batches: Set<string>): P
   }
 }
 
+/** What remote gc must keep for runs in flight: the commits live job keys read, the packs upload manifests name. */
+export async function jobRoots(remote: Remote, now = Date.now()): Promise<{ commits: string[]; packs: Set<string> }> {
+  const commits: string[] = [];
+  const packs = new Set<string>();
+  for await (const o of remote.backend.list(JOB_KEYS_PREFIX)) {
+    const rec = await readJobKey(remote, o.key.slice(JOB_KEYS_PREFIX.length).replace(/\.json$/, ''));
+    if (rec && !(rec.expires !== undefined && Date.parse(rec.expires) <= now)) commits.push(...rec.read.filter((r) => /^[0-9a-f]{64}$/.test(r)));
+  }
+  for await (const o of remote.backend.list(JOB_UPLOADS_PREFIX)) {
+    for (const id of (await readUploadManifest(remote, o.key.slice(JOB_UPLOADS_PREFIX.length)))?.packs ?? []) packs.add(id);
+  }
+  return { commits, packs };
+}
+
 /** The record of a job key, or null when there is none (never made, or revoked). */
 export async function readJobKey(remote: Remote, id: string): Promise<KeyRecord | null> {
   if (!/^[A-Z0-9]{8,64}$/.test(id)) return null;
