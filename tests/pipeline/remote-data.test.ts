@@ -75,9 +75,11 @@ it('data: s3 through two dv serve --remote behind a balancer: keys scoped, re-at
   await dvOk(root, ['push'], { env });
   fs.writeFileSync(path.join(root, 'data', 'f3.txt'), 'changed, not committed\n'); // jobs read the workspace as the run sees it
   // Two servers, each its own machine's clone of the remote.
+  const clones: string[] = [];
   for (const n of [1, 2]) {
     const clone = path.join(dirs.make(`dv-rd-serve${n}-`), 'weather');
     await dvOk(path.dirname(clone), ['clone', `s3://${s3.bucket}/weather`, clone, '--endpoint', s3.endpoint], { env });
+    clones.push(clone);
     servers.push(await startServe(clone, ['--remote', 'origin', '-v'], env));
   }
   const lb = await roundRobin(servers.map((s) => s.port));
@@ -120,6 +122,9 @@ it('data: s3 through two dv serve --remote behind a balancer: keys scoped, re-at
   for (let i = 0; i < 2; i++) expect(await status(job.send(new GetObjectCommand({ Bucket: 'weather', Key: `${rec.read[0]}/data/f0.txt` })))).toBe('400 ExpiredToken') // as AWS answers an expired session;
   await remote.send(new PutObjectCommand({ Bucket: s3.bucket, Key: keyObj, Body: original }));
 
+  // Remote gc keeps what the run in flight needs: its inputs (on no ref) are not garbage.
+  const gc = await dvJson<{ deleted: unknown[]; young: unknown[] }>(clones[0]!, ['gc', '--remote', '--grace', '0s', '--dry-run', '--json'], { env });
+  expect(gc.deleted).toEqual([]);
   await new Promise((r) => setTimeout(r, 1500)); // the restarted run has re-attached by now
   fs.writeFileSync(go, '');
   const r = await second.done;
