@@ -8,7 +8,9 @@
 // recomputed from the stored chunks, nothing unreported came along; only then are
 // they handed to the run (as local files, stored and committed as for local runs).
 // The proxy's writes land in the run's own open repository, so they nest inside the
-// run's lock (src/s3proxy/job-endpoint.ts).
+// run's lock (src/s3proxy/job-endpoint.ts). With `remote` (dv run --data-endpoint) the
+// jobs talk to a `dv serve --remote` instead, and keys, inputs and uploads travel
+// through that remote (src/repo/remote/job-data.ts); the checks are the same.
 import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -98,23 +100,22 @@ export class ServedData {
     const ttl = Math.min(12 * 3600, Math.ceil(jobs.reduce((s, j) => s + (j.stage.timeoutSec ?? 600), 0)) + 3600);
     const grant = { read: [commit], write: [UPLOAD_BRANCH], writePaths: [`${UPLOAD_BRANCH}/${batch}/`], ttlSeconds: ttl, identity: null, runId: this.opts.runId };
     const remote = this.connect();
+    let creds;
     if (remote) {
       // The inputs' packs first: a server that sees the key re-syncs and then finds them.
       if (!this.pushed.has(commit)) this.pushed.set(commit, pushPacks(repo, remote));
       await this.pushed.get(commit);
-      const creds = await mintJobKey(repo, grant, { add: (rec) => publishJobKey(remote, rec) });
-      this.keys.push(creds.accessKeyId);
+      creds = await mintJobKey(repo, grant, { add: (rec) => publishJobKey(remote, rec) });
       this.batches.add(batch);
-      const env = { ...jobCredentialEnv(creds, ep.url), DV_BUCKET: ep.bucket };
-      return { env, specs: jobIoSpecs(jobs, `s3://${ep.bucket}/${commit}`, `s3://${ep.bucket}/${UPLOAD_BRANCH}/${batch}`, scratchBase) };
+    } else {
+      this.branch ??= (async () => {
+        if (repo.refs.get(`heads/${UPLOAD_BRANCH}`)) return; // a killed run's jobs may still report there
+        const tree = await buildTree(repo.objects, []);
+        repo.refs.set(`heads/${UPLOAD_BRANCH}`, await repo.writeCommit({ tree, parents: [], paths: [], message: 'cluster job uploads', git: null }));
+      })();
+      await this.branch;
+      creds = await mintJobKey(repo, grant);
     }
-    this.branch ??= (async () => {
-      if (repo.refs.get(`heads/${UPLOAD_BRANCH}`)) return; // a killed run's jobs may still report there
-      const tree = await buildTree(repo.objects, []);
-      repo.refs.set(`heads/${UPLOAD_BRANCH}`, await repo.writeCommit({ tree, parents: [], paths: [], message: 'cluster job uploads', git: null }));
-    })();
-    await this.branch;
-    const creds = await mintJobKey(repo, grant);
     this.keys.push(creds.accessKeyId);
     const env = { ...jobCredentialEnv(creds, ep.url), DV_BUCKET: ep.bucket };
     return { env, specs: jobIoSpecs(jobs, `s3://${ep.bucket}/${commit}`, `s3://${ep.bucket}/${UPLOAD_BRANCH}/${batch}`, scratchBase) };
