@@ -96,10 +96,11 @@ it('data: s3 through two dv serve --remote behind a balancer: keys scoped, re-at
   // A job's key, as its command sees it.
   const envFile = envFiles()[0]!;
   const je = Object.fromEntries(lines(path.join(logs, envFile)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-  const job = new S3Client({
+  const client = (): S3Client => new S3Client({
     endpoint: `http://127.0.0.1:${lb.port}`, region: 'us-east-1', forcePathStyle: true,
     credentials: { accessKeyId: je.AWS_ACCESS_KEY_ID!, secretAccessKey: je.AWS_SECRET_ACCESS_KEY!, sessionToken: je.AWS_SESSION_TOKEN! },
   });
+  const job = client();
   const status = async (p: Promise<unknown>): Promise<string> => p.then(() => '200', (e: { $metadata?: { httpStatusCode?: number }; name?: string }) => `${e.$metadata?.httpStatusCode} ${e.name}`);
   const remote = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: s3.credentials });
   const keyObjects = async (): Promise<string[]> =>
@@ -119,7 +120,11 @@ it('data: s3 through two dv serve --remote behind a balancer: keys scoped, re-at
   const original = await (await remote.send(new GetObjectCommand({ Bucket: s3.bucket, Key: keyObj }))).Body!.transformToString();
   await remote.send(new PutObjectCommand({ Bucket: s3.bucket, Key: keyObj, Body: body }));
   await new Promise((r) => setTimeout(r, 300));
-  for (let i = 0; i < 2; i++) expect(await status(job.send(new GetObjectCommand({ Bucket: 'weather', Key: `${rec.read[0]}/data/f0.txt` })))).toBe('400 ExpiredToken') // as AWS answers an expired session;
+  for (let i = 0; i < 2; i++) { // two clients, two connections: one to each server
+    const c = client();
+    expect(await status(c.send(new GetObjectCommand({ Bucket: 'weather', Key: `${rec.read[0]}/data/f0.txt` })))).toBe('400 ExpiredToken'); // as AWS answers an expired session
+    c.destroy();
+  };
   await remote.send(new PutObjectCommand({ Bucket: s3.bucket, Key: keyObj, Body: original }));
 
   // Remote gc keeps what the run in flight needs: its inputs (on no ref) are not garbage.
