@@ -8,10 +8,12 @@
 #     the AWS SDK (s3bench.mjs), once with job-io, the reader `data: s3` jobs really use
 #   - 8 `data: s3` datums through Slurm, each reading its 16 MiB input from the run's
 #     dv serve with its job key and uploading a copy: wall time and MiB/s moved, against
-#     the same stage with `data: shared`
+#     the same stage with `data: shared`, and through the `dv serve --remote` above
+#     (`dv run --data-endpoint`) against the run's in-process dv serve
 # Needs root for the one-node Slurm cluster (scripts/slurm-test-cluster.sh installs and
 # starts it). Took about 6 minutes on a quiet machine before the data: s3 figures were added,
-# 9.5-10.5 minutes with them on 2 cores at load 10-20 (batch 1 alone about 3.5).
+# 9.5-10.5 minutes with them on 2 cores at load 10-20 (batch 1 alone about 3.5); the
+# dv serve --remote data: s3 line adds about 25 s.
 source "$(dirname "$0")/lib.sh"
 WORK="$WORK-cluster"
 rm -rf "$WORK" && mkdir -p "$WORK"
@@ -112,3 +114,9 @@ s3_t=$(secs $DV run -f -q)
 serve_stage shared
 sh_t=$(secs $DV run -f -q)
 echo "data: s3 through Slurm, 8 datums of 16 MiB (read from and written to the run's dv serve): ${s3_t}s, $(echo "8 * 2 * 16 / $s3_t" | bc -l | xargs printf '%.1f') MiB/s moved, vs data: shared ${sh_t}s (ratio $(ratio "$s3_t" "$sh_t"))"
+# The same 8 datums through the dv serve --remote above (jobs' keys and uploads on the remote).
+serve_stage s3
+rm -rf copies
+rm_t=$(secs $DV run -f -q --data-endpoint "$DV_EP/serve-node")
+[ "$(ls copies | wc -l)" = 8 ] || { echo "data: s3 run through dv serve --remote did not produce 8 outputs" >&2; exit 1; }
+echo "data: s3 through Slurm and dv serve --remote, 8 datums of 16 MiB: ${rm_t}s, $(echo "8 * 2 * 16 / $rm_t" | bc -l | xargs printf '%.1f') MiB/s moved, vs the run's in-process dv serve ${s3_t}s (ratio $(ratio "$rm_t" "$s3_t"))"

@@ -82,6 +82,8 @@ export interface RunOptions {
   isolation?: 'local' | 'sandbox';
   /** Starts the dv serve endpoint jobs with S3 access reach (the CLI: in-process, loopback). */
   jobEndpoint?: StartJobEndpoint;
+  /** `dv run --data-endpoint`: `data: s3` jobs go through a `dv serve --remote` there, serving this remote. */
+  dataEndpoint?: { url: string; bucket: string; remote: string };
 }
 
 export interface RunResult {
@@ -204,8 +206,9 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   const ws = new RunWorkspace(p.root, path.join(repo.dvDir, 'tmp', `${own ? 'undo' : 'exp-undo'}-${runId.slice(0, 16)}`), p.roots,
     hashed.files, hashed.ws, statCache);
   const inputs = new Map<string, Promise<string>>();
-  const served = !opts.executor && opts.jobEndpoint && p.stages.some((s) => servedStage(s, opts.executorKind)) ? new ServedData({
-    repo, runId, start: opts.jobEndpoint,
+  const de = opts.dataEndpoint;
+  const served = !opts.executor && (opts.jobEndpoint || de) && p.stages.some((s) => servedStage(s, opts.executorKind)) ? new ServedData({
+    repo, runId, start: de ? async () => ({ url: de.url, bucket: de.bucket, stop: async () => undefined }) : opts.jobEndpoint!, remote: de?.remote,
     inputs: (stage) => inputs.get(stage) ?? inputs.set(stage, inputsCommit(repo, p, ws, hashed, drift, baseFlat, runId)).get(stage)!,
   }) : undefined;
   const durations = p.stages.some((s) => s.cluster?.batchDurationMs) ? await recordedDurations(p.store, p.stages.map((s) => s.name)) : undefined;

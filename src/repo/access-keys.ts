@@ -29,6 +29,9 @@ export interface KeyInfo {
   /** Temporary keys: the identity the job runs as, and the run it was minted for. */
   identity?: string | null;
   runId?: string;
+  /** Temporary keys: the only places they may write, as `<branch>/<path prefix>/`
+   * (a job key writes its own batch's upload area, nothing else on the branch). */
+  writePaths?: string[];
 }
 
 export interface KeyRecord extends KeyInfo {
@@ -45,6 +48,9 @@ interface KeysFile {
 /** What the server needs from a key store; tests can pass a plain object. */
 export interface KeyLookup {
   lookup(id: string): KeyRecord | null;
+  /** Called with a request's access key id before it is verified: a store kept elsewhere
+   * (the remote's job keys, dv serve --remote) loads the record here. */
+  prefetch?(id: string): Promise<void>;
 }
 
 const PATTERN_RE = /^[A-Za-z0-9._\-/*?@{}^~+]+$/;
@@ -83,6 +89,11 @@ export function canRead(key: KeyInfo, ref: string, kind: 'branch' | 'tag' | 'com
 /** Writes only ever go to branches; the caller checks the ref kind, this checks the name. */
 export function canWrite(key: KeyInfo, branch: string): boolean {
   return matchesAny(key.write, branch);
+}
+
+/** A key limited to path prefixes (writePaths) writes only below them; others anywhere on a branch they may write. */
+export function canWritePath(key: KeyInfo, branch: string, path: string): boolean {
+  return canWrite(key, branch) && (key.writePaths === undefined || key.writePaths.some((p) => `${branch}/${path}`.startsWith(p)));
 }
 
 export function newId(): string {

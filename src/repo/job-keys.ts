@@ -28,6 +28,8 @@ export interface JobGrant {
   ttlSeconds: number;
   identity: string | null;
   runId: string;
+  /** Narrower still: only below these `<branch>/<path prefix>/` (a batch's upload area). */
+  writePaths?: string[];
 }
 
 /** At most 12 hours, as STS's default session limit. */
@@ -37,7 +39,8 @@ export const keyStoreOf = (repo: Repo): KeyStore => new KeyStore(path.join(repo.
 
 const tokenHash = (token: string): string => createHash('sha256').update(token, 'utf8').digest('hex');
 
-export async function mintJobKey(repo: Repo, grant: JobGrant): Promise<JobCredentials> {
+/** `store`: where the record goes instead of .dv/keys.json (the remote, for dv serve --remote: job-data.ts). */
+export async function mintJobKey(repo: Repo, grant: JobGrant, store?: { add(rec: KeyRecord, now: number): void | Promise<void> }): Promise<JobCredentials> {
   if (!(grant.ttlSeconds > 0) || grant.ttlSeconds > MAX_TTL_SECONDS) throw new DvError(`a job key lives 1 to ${MAX_TTL_SECONDS} seconds, not ${grant.ttlSeconds}`);
   if (grant.read.length === 0 && grant.write.length === 0) throw new DvError('a job key needs something to read or write');
   const now = Date.now();
@@ -46,9 +49,9 @@ export async function mintJobKey(repo: Repo, grant: JobGrant): Promise<JobCreden
   const rec: KeyRecord = {
     id: newId(), secret: newSecret(), read: [...grant.read], write: [...grant.write], created: new Date(now).toISOString(),
     description: `job key of run ${grant.runId}`, expires: expiration, identity: grant.identity, runId: grant.runId,
-    tokenSha256: tokenHash(sessionToken),
+    tokenSha256: tokenHash(sessionToken), ...(grant.writePaths ? { writePaths: [...grant.writePaths] } : {}),
   };
-  keyStoreOf(repo).add(rec, now);
+  await (store ?? keyStoreOf(repo)).add(rec, now);
   return { accessKeyId: rec.id, secretAccessKey: rec.secret, sessionToken, expiration };
 }
 

@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LocalPackReader } from '../store/blobstore.js';
+import { packPath } from '../store/packwriter.js';
 import { deletePack, indexedPacks } from '../store/maintenance.js';
 import { PackCache } from '../store/packcache.js';
 import { DV_DIR, Repo } from '../repo/repo.js';
@@ -100,7 +101,8 @@ export class RemoteMirror {
     const packs = await this.remote.listPacks();
     const have = new Set(indexedPacks(this.repo.blobs).map((p) => p.id));
     const missing = [...packs.values()].filter((p) => !have.has(p.id));
-    const gone = [...have].filter((id) => !packs.has(id));
+    // A pack still in the mirror's own packs/ is a job's upload on its way to the remote (remote-jobs.ts).
+    const gone = [...have].filter((id) => !packs.has(id) && !fs.existsSync(packPath(this.repo.blobs.packsDir, id)));
     // A blob stored in two packs is indexed at one of them; when that one goes, the
     // index must learn the other location again: re-read every table (rare: remote gc).
     const toIndex = gone.length ? [...packs.values()] : missing;

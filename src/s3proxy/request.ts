@@ -31,6 +31,8 @@ export interface ServerOptions {
    * answered it, false to let the S3 dispatch handle it.
    */
   intercept?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
+  /** dv serve --remote: a cluster job's upload, answered here when it returns true (remote-jobs.ts). */
+  jobUploads?: (ctx: Ctx) => Promise<boolean>;
   /** One call per finished request; never given secrets, signatures or query strings. */
   onRequest?: (info: RequestLogInfo) => void;
 }

@@ -73,8 +73,10 @@ export async function startServe(o: ServeOptions): Promise<Serving> {
   }
   const keys = new KeyStore(path.join(projectRoot, '.dv', 'keys.json'));
   const intercept = await o.intercept?.({ repo, keys, bucket: backend.name });
+  // Serving a remote: cluster jobs' keys and uploads too, kept on the remote (remote-jobs.ts).
+  const jobs = mirror ? await import('./remote-jobs.js') : null;
   const running = await startS3Server(backend, {
-    keys, anonymousRead: o.anonymousRead, region: o.region, host: o.host, port: o.port, onRequest: o.onRequest, intercept,
+    keys: jobs ? new jobs.RemoteJobKeys(keys, mirror!) : keys, jobUploads: jobs ? jobs.remoteJobUploads(mirror!) : undefined, anonymousRead: o.anonymousRead, region: o.region, host: o.host, port: o.port, onRequest: o.onRequest, intercept,
   }).catch((e: NodeJS.ErrnoException) => {
     backend.close();
     closeRepo();

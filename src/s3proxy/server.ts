@@ -105,6 +105,7 @@ async function route(ctx: Ctx, { uploads }: ServerState): Promise<void> {
     }
     throw s3err('MethodNotAllowed', 'The specified method is not allowed against this resource.', { Method: method, ResourceType: 'BUCKET' });
   }
+  if (ctx.opts.jobUploads && await ctx.opts.jobUploads(ctx)) return;
   switch (method) {
     case 'GET': return has('uploadId') ? listParts(ctx, uploads) : getObject(ctx, false);
     case 'HEAD': return getObject(ctx, true);
@@ -144,6 +145,8 @@ async function handle(backend: ProxyBackend, opts: ServerOptions, state: ServerS
     ctx.key = t.key;
     const pairs = parseQuery(t.rawQuery);
     for (const [k, v] of pairs) if (!ctx.query.has(k)) ctx.query.set(k, v);
+    const keyId = ctx.opts.keys.prefetch && /Credential=([A-Z0-9]+)(?:\/|%2F)/i.exec(`${req.headers.authorization ?? ''} ${t.rawQuery}`)?.[1];
+    if (keyId) await ctx.opts.keys.prefetch!(keyId);
     authenticate(ctx, t.rawPath, t.rawQuery, pairs);
     await route(ctx, state);
   } catch (e) {

@@ -80,10 +80,10 @@ describe('job keys through dv serve', () => {
     if (served) await stopServe(served);
   });
 
-  const mint = async (ttlSeconds: number): Promise<JobCredentials> => {
+  const mint = async (ttlSeconds: number, writePaths?: string[]): Promise<JobCredentials> => {
     const repo = Repo.open(root);
     try {
-      return await mintJobKey(repo, { read: [base], write: ['out'], ttlSeconds, identity: 'staging', runId: 'r1' });
+      return await mintJobKey(repo, { read: [base], write: ['out'], ttlSeconds, identity: 'staging', runId: 'r1', writePaths });
     } finally {
       repo.close();
     }
@@ -105,6 +105,11 @@ describe('job keys through dv serve', () => {
     const log = await dvJson<{ message: string; identity: string | null; key: string | null }[]>(root, ['log', 'out', '--json']);
     expect(log[0]).toMatchObject({ identity: 'staging', key: creds.accessKeyId });
     expect((await dvOk(root, ['cat', 'main:in/a.txt'])).stdout).toBe('input v2 on main\n');
+    // A key limited to one batch's area (as data: s3 mints them) writes there only.
+    const batch = await mint(600, ['out/b1/']);
+    expect(await s3ops(batch, served.url, [
+      ['put', bucket, 'out/b1/0.json', '{}'], ['put', bucket, 'out/b2/0.json', '{}'], ['put', bucket, 'out/b1', 'x'], ['put', bucket, 'out/result.txt', 'x'],
+    ])).toEqual(['ok:', 'AccessDenied', 'AccessDenied', 'AccessDenied']);
   });
 
   it('refuses a forged or missing session token, an expired key and a revoked one', async () => {

@@ -56,6 +56,8 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .option('--isolation <local|sandbox>', 'run every stage so (sandbox: bubblewrap), whatever dv.yaml says')
     .option('--json', 'print the run result as JSON')
     .option('--executor <local|slurm|kubernetes>', "run every stage's datums there (default: each stage's executor key)")
+    .option('--data-endpoint <url>', 'data: s3 jobs go through the dv serve --remote at URL/BUCKET instead of an in-process one')
+    .option('--data-remote <name>', 'the remote that --data-endpoint serves (default: the default remote)')
     .action((stages: string[], o) => withRepo(g(), async (repo, progress) => {
       if (o.executor !== undefined && !['local', 'slurm', 'kubernetes'].includes(o.executor)) {
         throw new DvError(`--executor must be local, slurm or kubernetes, got '${o.executor}'`, 2);
@@ -65,6 +67,13 @@ export function register(program: Command, g: () => GlobalOptions): void {
       // Jobs with S3 access reach an in-process dv serve on loopback (started on first need).
       const jobEndpoint = async (r: typeof repo) => (await import('../../s3proxy/job-endpoint.js')).startRunEndpoint(r,
         { host: process.env.DV_JOB_HOST || undefined, port: Number(process.env.DV_JOB_PORT) || 0, url: process.env.DV_JOB_URL || undefined });
+      let dataEndpoint;
+      if (o.dataEndpoint !== undefined) {
+        const m = /^(https?:\/\/[^/]+)\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/?$/.exec(o.dataEndpoint);
+        if (!m) throw new DvError(`--data-endpoint must be http(s)://HOST[:PORT]/BUCKET, got '${o.dataEndpoint}'`, 2);
+        const { resolveRemote } = await import('../../repo/remote/config.js');
+        dataEndpoint = { url: m[1]!, bucket: m[2]!, remote: resolveRemote(repo, o.dataRemote).name };
+      } else if (o.dataRemote !== undefined) throw new DvError('--data-remote goes with --data-endpoint', 2);
       const { describeReason } = await import('../../pipeline/plan.js');
       if (o.order !== 'newest' && o.order !== 'oldest') throw new DvError(`--order must be newest or oldest, got '${o.order}'`, 2);
       const { RunProgress, lastLine } = await import('../../pipeline/progress.js');
@@ -104,7 +113,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
       try {
         r = await runPipeline(repo, { stages, force: o.force, dryRun: o.dryRun, jobs: o.jobs, params: o.param,
           branch: o.branch, backfill: o.backfill, order: o.order, keepGoing: o.keepGoing, message: o.message, onProgress, signal: ac.signal,
-          isolation: o.isolation, jobEndpoint, executorKind: o.executor });
+          isolation: o.isolation, jobEndpoint, dataEndpoint, executorKind: o.executor });
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);

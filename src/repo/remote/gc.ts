@@ -1,5 +1,6 @@
 // dv gc --remote: delete remote packs that nothing reachable from the remote's refs,
-// its pins (data versions named by dv.lock in git history) or a shared run record uses.
+// its pins (data versions named by dv.lock in git history), a shared run record, or a
+// run in flight through dv serve --remote (its job keys' inputs, its jobs' uploads) uses.
 //
 // Safety against concurrent pushes, which upload packs before the ref that makes
 // them live:
@@ -18,6 +19,7 @@ import { pool } from '../../store/pool.js';
 import type { Repo } from '../repo.js';
 import { resolveRemote } from './config.js';
 import { GC_LEASE_KEY, LOCKS_PREFIX, packKey } from './layout.js';
+import { jobRoots } from './job-data.js';
 import { acquireLease, readLiveLease, type Lease } from './lease.js';
 import { indexTables, markRemote, readRemoteTables } from './mark.js';
 import { Meter, type OnProgress } from './progress.js';
@@ -87,7 +89,9 @@ async function collect(repo: Repo, remote: Remote, graceMs: number, dryRun: bool
   const meter = new Meter('gc: reading pack tables', packs.length, 0, onProgress);
   const tables = await readRemoteTables(repo, remote, packs, () => meter.fileDone());
   const index = indexTables(tables);
-  const { live, broken } = await markRemote(repo, remote, index, [...refs.map((r) => r.commit), ...pins]);
+  // Runs in flight through dv serve --remote: their inputs and their jobs' uploads (job-data.ts).
+  const jobs = await jobRoots(remote);
+  const { live, broken } = await markRemote(repo, remote, index, [...refs.map((r) => r.commit), ...pins, ...jobs.commits.filter((c) => index.has(c))]);
   if (broken.size) {
     const [id, from] = broken.entries().next().value as [string, string];
     throw new DvError(`remote '${remote.name}' lacks or cannot read ${broken.size} object(s) its refs need `
@@ -100,7 +104,7 @@ async function collect(repo: Repo, remote: Remote, graceMs: number, dryRun: bool
   for (const p of packs) {
     const entries = tables.get(p.id)!;
     const dead = entries.filter((e) => !live.has(e.id.toString('hex')));
-    if (dead.length === 0) continue;
+    if (dead.length === 0 || jobs.packs.has(p.id)) continue;
     const report: PackReport = { id: p.id, size: p.size, deadObjects: dead.length, deadBytes: dead.reduce((s, e) => s + e.length, 0) };
     if (dead.length < entries.length) result.partlyDead.push(report);
     else if (!p.lastModified || now - p.lastModified.getTime() < graceMs) result.young.push(report);

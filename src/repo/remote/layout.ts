@@ -106,3 +106,24 @@ export function decodeProtected(body: Buffer, url: string): Protection[] {
     throw new DvError(`remote ${url}: ${PROTECTED_KEY} is not a protected-branches document; refusing to push (fix or delete it)`);
   }
 }
+
+/**
+ * The data path of cluster jobs through `dv serve --remote` (docs/executors.md): the
+ * coordinating dv run writes each job key's record under `jobs/keys/` (deleting it
+ * revokes the key), and the servers record each file a job uploads under
+ * `jobs/uploads/<batch>/` (one small manifest per file: its chunks and the packs
+ * holding them, written by the one server that took that PUT, so no two servers
+ * ever write one object). No ref moves for either.
+ */
+export const JOB_KEYS_PREFIX = 'jobs/keys/';
+export const JOB_UPLOADS_PREFIX = 'jobs/uploads/';
+
+export function jobKeyKey(accessKeyId: string): string {
+  return `${JOB_KEYS_PREFIX}${accessKeyId}.json`;
+}
+
+/** `path` as the job wrote it below the upload area: `<batch>/<i>/o/...`, `<batch>/<i>.json`
+ * (batch ids are random; each job key writes below its own batch only). */
+export function jobUploadKey(path: string): string {
+  return `${JOB_UPLOADS_PREFIX}${path}`;
+}

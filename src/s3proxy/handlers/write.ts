@@ -7,6 +7,7 @@ import { S3Error, s3err } from '../errors.js';
 import { objectEtag, quoteEtag, unquoteEtag } from '../etag.js';
 import { enforceConditions } from '../http-util.js';
 import { locate, type Located } from '../listing.js';
+import { canWritePath } from '../keys.js';
 import { actorOf, type Ctx, header, requireWrite, sendEmpty, sendXml, validateKey } from '../request.js';
 import type { PendingWrite } from '../group-commit.js';
 import { CommitConflict, type FileChange } from '../types.js';
@@ -24,6 +25,7 @@ export async function writeTarget(ctx: Ctx, bucket: string, key: string): Promis
   }
   requireWrite(ctx, loc.ref, loc.kind);
   if (loc.path === '') throw s3err('InvalidArgument', `'${key}' names a branch, not a file: use <branch>/<path>.`);
+  if (!canWritePath(ctx.principal!, loc.ref, loc.path)) throw s3err('AccessDenied', `Access Denied: this key may not write '${key}' (only below ${ctx.principal!.writePaths!.join(', ')}).`);
   return loc;
 }
 
