@@ -58,9 +58,10 @@ it('data: s3 through two dv serve --remote behind a balancer: keys scoped, re-at
   const logs = dirs.make('dv-rd-log-');
   const ran = path.join(logs, 'ran.log');
   const go = path.join(logs, 'go');
-  // Each datum logs itself, leaves its key's environment for the test, waits for the go-ahead.
+  // Each datum logs itself, leaves its key's environment for the test, waits for the go-ahead
+  // (or for the test's directories to go: a test that failed half-way leaves no job running).
   const cmd = `"echo $DV_DATUM >> ${ran}; env | grep -E '^(AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN|DV_BUCKET)=' > ${logs}/$(basename $DV_DATUM).env; `
-    + `while [ ! -e ${go} ]; do sleep 0.2; done; tr a-z A-Z < \${in} > \${out}"`;
+    + `while [ ! -e ${go} ] && [ -d ${logs} ]; do sleep 0.2; done; tr a-z A-Z < \${in} > \${out}"`;
   const make = async (parent: string): Promise<string> => {
     const root = path.join(dirs.make(parent), 'weather');
     fs.mkdirSync(path.join(root, 'data'), { recursive: true });

@@ -166,8 +166,9 @@ describe('executor: slurm', () => {
     const logs = dirs.make('dv-slurm-log-');
     const count = path.join(logs, 'ran.log');
     const go = path.join(logs, 'go');
-    // Every datum waits for the test's go-ahead, so all are in Slurm when dv is killed.
-    const cmd = `"echo $DV_DATUM >> ${count}; while [ ! -e ${go} ]; do sleep 0.2; done; cp \${in} \${out}"`;
+    // Every datum waits for the test's go-ahead, so all are in Slurm when dv is killed (or
+    // for the test's directories to go: a test that failed half-way leaves no job running).
+    const cmd = `"echo $DV_DATUM >> ${count}; while [ ! -e ${go} ] && [ -d ${logs} ]; do sleep 0.2; done; cp \${in} \${out}"`;
     // Batches of 2 run their datums one after the other: 10 array tasks, each in its first datum.
     const root = await project(20, cmd, '    executor: slurm\n    batch: 2\n');
     const first = spawnDv(root, ['run'], { env: ENV, timeoutMs: 200_000 });
