@@ -8,10 +8,11 @@
 // it starts in its own session (so a whole process group can be killed), with default
 // signal dispositions (Node ignores SIGPIPE) and an empty signal mask.
 //
-// Exit is awaited by a small detached thread per child blocking in waitpid() on that
-// pid only (libuv reaps only the pids it spawned itself), which reports back to the
-// JavaScript callback through a thread-safe function; that also keeps the event loop
-// alive while the child runs.
+// A small detached thread per child starts it (so the wait until the child has
+// exec'd, a millisecond for a dynamically linked program, holds up that thread and not
+// the JavaScript one), then blocks in waitpid() on that pid only (libuv reaps only the
+// pids it spawned itself). It reports back to the JavaScript callback through a
+// thread-safe function, which also keeps the event loop alive while the child runs.
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <errno.h>
@@ -134,27 +135,57 @@ static bool seven_args(napi_env env, napi_callback_info info, napi_value *a, con
   return false;
 }
 
-// spawn(file, argv, envp, cwd, stdoutPath, stderrPath, onExit) -> pid; throws with errno text.
-napi_value spawn_process(napi_env env, napi_callback_info info) {
-  napi_value a[7];
-  if (!seven_args(env, info, a, "spawn")) return NULL;
-  char *file = get_string(env, a[0]), *cwd = get_string(env, a[3]);
-  char *out = get_string(env, a[4]), *err = get_string(env, a[5]);
-  char **argv = get_strings(env, a[1]), **envp = get_strings(env, a[2]);
-  napi_value result = NULL;
-  if (!file || !cwd || !out || !err || !argv || !envp) {
-    napi_throw_type_error(env, NULL, "spawn: expected strings and string arrays");
-    goto done;
-  }
+// What spawn_process hands to the thread that starts and waits for one child: all of
+// it owned by the request (the JS strings it came from may be gone by then).
+typedef struct {
+  char *file, *cwd, *out, *err;
+  char **argv, **envp;
+  napi_threadsafe_function tsfn;
+} request_t;
 
+// One report to JavaScript: onEvent(kind, a, b).
+enum { EV_STARTED = 0, EV_NOT_STARTED = 1, EV_EXITED = 2 };
+typedef struct { int kind, a, b; } event_t;
+
+static void report_event(napi_env env, napi_value cb, void *ctx, void *data) {
+  event_t *e = data;
+  if (env && cb) {
+    napi_value args[3], undef;
+    napi_create_int32(env, e->kind, &args[0]);
+    napi_create_int32(env, e->a, &args[1]);
+    napi_create_int32(env, e->b, &args[2]);
+    napi_get_undefined(env, &undef);
+    napi_call_function(env, undef, cb, 3, args, NULL);
+  }
+  free(e);
+}
+
+static void post(napi_threadsafe_function tsfn, int kind, int a, int b) {
+  event_t *e = malloc(sizeof *e);
+  if (!e) abort();  // a lost report would leave the datum waiting forever
+  e->kind = kind; e->a = a; e->b = b;
+  napi_call_threadsafe_function(tsfn, e, napi_tsfn_blocking);
+}
+
+static void free_request(request_t *r) {
+  free(r->file); free(r->cwd); free(r->out); free(r->err);
+  free_strings(r->argv);
+  free_strings(r->envp);
+  free(r);
+}
+
+// The thread of one child: posix_spawn (the vfork-style wait until the child has
+// exec'd is this thread's, not the JavaScript thread's), then waitpid on that pid.
+static void *spawn_and_wait(void *arg) {
+  request_t *r = arg;
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&fa);
   posix_spawnattr_init(&attr);
-  posix_spawn_file_actions_addchdir_np(&fa, cwd);
+  posix_spawn_file_actions_addchdir_np(&fa, r->cwd);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&fa, 1, r->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&fa, 2, r->err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   sigset_t all, none;
   sigfillset(&all);
   sigdelset(&all, SIGKILL);
@@ -163,31 +194,70 @@ napi_value spawn_process(napi_env env, napi_callback_info info) {
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
-
-  waiter_t *w = new_waiter(env, a[6], "spawn");
-  if (w) {
-    int rc = posix_spawn(&w->pid, file, &fa, &attr, argv, envp);
-    if (rc == 0) rc = watch_child(w);
-    if (rc != 0) {
-      napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
-      free(w);
-      napi_value msg, code, e;
-      napi_create_string_utf8(env, strerror(rc), NAPI_AUTO_LENGTH, &msg);
-      napi_create_int32(env, rc, &code);
-      napi_create_error(env, NULL, msg, &e);
-      napi_set_named_property(env, e, "errno", code);
-      napi_throw(env, e);
-    } else {
-      napi_create_int32(env, w->pid, &result);
-    }
-  }
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, r->file, &fa, &attr, r->argv, r->envp);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
-done:
-  free(file); free(cwd); free(out); free(err);
-  free_strings(argv);
-  free_strings(envp);
-  return result;
+  napi_threadsafe_function tsfn = r->tsfn;
+  free_request(r);  // the child has exec'd (or failed to): nothing reads these any more
+  if (rc != 0) {
+    post(tsfn, EV_NOT_STARTED, rc, 0);
+  } else {
+    post(tsfn, EV_STARTED, pid, 0);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    post(tsfn, EV_EXITED, WIFEXITED(status) ? WEXITSTATUS(status) : -1, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  }
+  napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+  return NULL;
+}
+
+// spawn(file, argv, envp, cwd, stdoutPath, stderrPath, onEvent): returns at once; the
+// child starts on a thread of its own, which reports onEvent(0, pid) when it started
+// or onEvent(1, errno) when it could not, then onEvent(2, code, signal) when it ended
+// (code -1 when killed by a signal). Throws only when the thread cannot be made.
+napi_value spawn_process(napi_env env, napi_callback_info info) {
+  napi_value a[7];
+  if (!seven_args(env, info, a, "spawn")) return NULL;
+  request_t *r = calloc(1, sizeof *r);
+  if (!r) {
+    napi_throw_error(env, NULL, "spawn: out of memory");
+    return NULL;
+  }
+  r->file = get_string(env, a[0]); r->cwd = get_string(env, a[3]);
+  r->out = get_string(env, a[4]); r->err = get_string(env, a[5]);
+  r->argv = get_strings(env, a[1]); r->envp = get_strings(env, a[2]);
+  if (!r->file || !r->cwd || !r->out || !r->err || !r->argv || !r->envp) {
+    free_request(r);
+    napi_throw_type_error(env, NULL, "spawn: expected strings and string arrays");
+    return NULL;
+  }
+  napi_value name;
+  napi_create_string_utf8(env, "spawn", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, a[6], NULL, name, 0, 1, NULL, NULL, NULL, report_event, &r->tsfn) != napi_ok) {
+    free_request(r);
+    napi_throw_error(env, NULL, "spawn: cannot create the exit callback");
+    return NULL;
+  }
+  pthread_t t;
+  pthread_attr_t ta;
+  pthread_attr_init(&ta);
+  pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&ta, 256 * 1024);
+  napi_threadsafe_function tsfn = r->tsfn;
+  int rc = pthread_create(&t, &ta, spawn_and_wait, r);
+  pthread_attr_destroy(&ta);
+  if (rc != 0) {
+    napi_release_threadsafe_function(tsfn, napi_tsfn_abort);
+    free_request(r);
+    napi_value msg, code, e;
+    napi_create_string_utf8(env, strerror(rc), NAPI_AUTO_LENGTH, &msg);
+    napi_create_int32(env, rc, &code);
+    napi_create_error(env, NULL, msg, &e);
+    napi_set_named_property(env, e, "errno", code);
+    napi_throw(env, e);
+  }
+  return NULL;
 }
 #endif  // DV_NO_SPAWN
 

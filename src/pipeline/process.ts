@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
+import { getSystemErrorMap } from 'node:util';
 import { nativeAddon } from '../store/native-addon.js';
 
 export interface ProcessSpec {
@@ -42,8 +43,10 @@ export interface StartedProcess {
   exited: Promise<ProcessExit>;
 }
 
+/** Events of a native spawn: started (a = pid), not started (a = errno), exited (a = code or -1, b = signal). */
+const STARTED = 0, NOT_STARTED = 1;
 type NativeSpawn = (file: string, argv: string[], envp: string[], cwd: string, stdoutPath: string,
-  stderrPath: string, onExit: (code: number, signal: number) => void) => number;
+  stderrPath: string, onEvent: (kind: number, a: number, b: number) => void) => void;
 
 function nativeSpawn(): NativeSpawn | null {
   const fn = nativeAddon()?.spawn;
@@ -70,20 +73,55 @@ function startNative(spec: ProcessSpec, native: NativeSpawn): StartedProcess {
   const envp = Object.entries(spec.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
   let resolveExit!: (e: ProcessExit) => void;
   const exited = new Promise<ProcessExit>((resolve) => { resolveExit = resolve; });
+  const none = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), truncated: false };
+  // The child starts on the addon's thread: its pid comes a moment later, and a signal
+  // sent before then is delivered when it does.
   let pid: number | undefined;
+  let early: NodeJS.Signals | null = null;
+  let gone = false;
+  const signalGroup = (sig: NodeJS.Signals): void => {
+    try {
+      process.kill(-pid!, sig);
+    } catch { /* already gone */ }
+  };
   try {
-    pid = native(spec.file, [spec.argv0 ?? spec.file, ...spec.args], envp, spec.cwd, out, err, (code, sig) => {
+    native(spec.file, [spec.argv0 ?? spec.file, ...spec.args], envp, spec.cwd, out, err, (kind, a, b) => {
+      if (kind === STARTED) {
+        pid = a;
+        if (early) signalGroup(early);
+        return;
+      }
+      gone = true;
+      if (kind === NOT_STARTED) {
+        resolveExit({ code: null, signal: null, error: Object.assign(new Error(errnoText(a)), { errno: a }), ...none });
+        return;
+      }
       const o = readTail(out, spec.maxLogBytes);
       const e = readTail(err, spec.maxLogBytes);
       resolveExit({
-        code: code < 0 ? null : code, signal: sig ? signalName(sig) : null,
+        code: a < 0 ? null : a, signal: b ? signalName(b) : null,
         stdout: o.data, stderr: e.data, truncated: o.truncated || e.truncated,
       });
     });
   } catch (e) {
-    resolveExit({ code: null, signal: null, error: e as Error, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), truncated: false });
+    resolveExit({ code: null, signal: null, error: e as Error, ...none });
+    return { pid: undefined, exited };
   }
-  return { pid, exited };
+  return {
+    get pid() { return pid; },
+    kill(sig) {
+      if (gone) return;
+      if (pid === undefined) early = sig;
+      else signalGroup(sig);
+    },
+    exited,
+  };
+}
+
+/** `ENOENT: no such file or directory` for an errno number. */
+function errnoText(n: number): string {
+  const [name, message] = getSystemErrorMap().get(-n) ?? [`errno ${n}`, 'could not start'];
+  return `${name}: ${message}`;
 }
 
 /** The last `max` bytes of a file (empty if it is missing). */
