@@ -13,6 +13,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { KubeSim } from '../helpers/k8s-sim.js';
 import { dvJson, dvOk, REPO_ROOT, spawnDv, TempDirs, waitFor } from '../helpers/cli.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
 import { startServe, stopServe, type Served } from '../helpers/serve.js';
@@ -161,6 +162,26 @@ it('data: s3 through two dv serve --remote behind a balancer: keys scoped, re-at
   expect(a.filter((e) => e.path.startsWith('upper/'))).toHaveLength(4);
   expect(a).toEqual(b);
   for (const e of a) expect(fs.readFileSync(path.join(root, e.path))).toEqual(fs.readFileSync(path.join(local, e.path)));
+
+  // The Kubernetes executor (the API-server simulation, pods as local processes) takes the
+  // same data path: a colleague's clone runs the stage through the same two servers.
+  const sim = new KubeSim();
+  await sim.start();
+  try {
+    const kube = path.join(dirs.make('dv-rd-kube-'), 'weather');
+    await dvOk(path.dirname(kube), ['clone', `s3://${s3.bucket}/weather`, kube, '--endpoint', s3.endpoint], { env });
+    fs.writeFileSync(path.join(kube, 'dv.yaml'), fs.readFileSync(path.join(root, 'dv.yaml'), 'utf8').replace('executor: slurm', 'executor: kubernetes'));
+    fs.writeFileSync(path.join(kube, 'data', 'f3.txt'), 'changed, not committed\n');
+    fs.writeFileSync(path.join(path.dirname(kube), 'kubeconfig'), sim.kubeconfig('dv-jobs'));
+    const before = lb.conns.map((n) => n);
+    await dvOk(kube, args, { env: { ...env, KUBECONFIG: path.join(path.dirname(kube), 'kubeconfig') } });
+    expect(sim.createdJobs.length).toBeGreaterThan(0);
+    expect(lb.conns.every((n, i) => n > before[i]!)).toBe(true); // both servers again
+    expect(await tree(kube)).toEqual(b);
+    expect(await keyObjects()).toEqual([]);
+  } finally {
+    await sim.stop();
+  }
   job.destroy();
   remote.destroy();
 }, 300_000);
