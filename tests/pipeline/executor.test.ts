@@ -185,6 +185,22 @@ describe('the native spawner under load', () => {
     }, { concurrency: 32 });
     expect(results.results.filter((ok) => ok !== true)).toEqual([]);
   });
+
+  it('delivers a signal sent before the child\'s pid is known, and a cancel that early stops the datum', async () => {
+    // The child starts on the addon's thread: right after startProcess returns, no pid yet.
+    const p = startProcess({ file: '/bin/sleep', args: ['30'], cwd: root, env: { PATH: '/usr/bin:/bin' }, scratch: root, maxLogBytes: 1024 });
+    expect(p.pid).toBeUndefined();
+    p.kill!('SIGTERM');
+    expect(await p.exited).toMatchObject({ code: null, signal: 'SIGTERM' });
+    // The same through the executor: aborted as the command starts, not after it ran.
+    const cfg = config('cmd: sleep 30\nouts: [never.txt]');
+    const ac = new AbortController();
+    const ex = new LocalExecutor({ root });
+    const r = ex.run(jobs(cfg)[0]!, ac.signal);
+    setImmediate(() => ac.abort());
+    expect((await r).status).toBe('cancelled'); // a lost cancel: 'failed' (no never.txt), 30 s later
+    await ex.close();
+  });
 });
 
 describe('retries and the pool', () => {

@@ -221,7 +221,7 @@ export class LocalExecutor implements Executor {
 
     let stopped: 'cancelled' | 'timeout' | null = null;
     const stop = (why: 'cancelled' | 'timeout'): void => {
-      if (stopped || child.pid === undefined) return;
+      if (stopped || (child.pid === undefined && !child.kill)) return; // a child that never started (a native one may not know its pid yet)
       stopped = why;
       const kill = (sig: NodeJS.Signals): void => {
         try {
