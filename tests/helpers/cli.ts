@@ -166,6 +166,13 @@ export async function dvJson<T = unknown>(cwd: string, args: string[], opts: Run
   }
 }
 
+export interface TreeEntry { path: string; hash: string; mode: number }
+
+/** What HEAD holds in the repository at `root`: path, content hash and mode of every file. */
+export async function committedTree(root: string): Promise<TreeEntry[]> {
+  return (await dvJson<TreeEntry[]>(root, ['ls', '-r', '--json', 'HEAD'])).map(({ path: p, hash, mode }) => ({ path: p, hash, mode }));
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { KubeSim } from '../helpers/k8s-sim.js';
-import { dvJson, dvOk, REPO_ROOT, spawnDv, TempDirs, waitFor } from '../helpers/cli.js';
+import { committedTree, dvJson, dvOk, REPO_ROOT, spawnDv, TempDirs, waitFor } from '../helpers/cli.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
 import { startServe, stopServe, type Served } from '../helpers/serve.js';
 
@@ -51,7 +51,6 @@ function roundRobin(ports: number[]): Promise<{ port: number; conns: number[] }>
   return new Promise((r) => balancer!.listen(0, '127.0.0.1', () => r({ port: (balancer!.address() as net.AddressInfo).port, conns })));
 }
 
-interface Entry { path: string; hash: string; mode: number }
 const lines = (f: string): string[] => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean) : []);
 
 it('data: s3 through two dv serve --remote behind a balancer: keys scoped, re-attach runs no datum twice, bytes equal local', async () => {
@@ -156,9 +155,7 @@ it('data: s3 through two dv serve --remote behind a balancer: keys scoped, re-at
   fs.writeFileSync(path.join(local, 'data', 'f3.txt'), 'changed, not committed\n');
   fs.writeFileSync(go, '');
   await dvOk(local, ['run', '--executor', 'local']);
-  const tree = async (d: string): Promise<Entry[]> =>
-    (await dvJson<Entry[]>(d, ['ls', '-r', '--json', 'HEAD'])).map(({ path: p, hash, mode }) => ({ path: p, hash, mode }));
-  const [a, b] = [await tree(root), await tree(local)];
+  const [a, b] = [await committedTree(root), await committedTree(local)];
   expect(a.filter((e) => e.path.startsWith('upper/'))).toHaveLength(4);
   expect(a).toEqual(b);
   for (const e of a) expect(fs.readFileSync(path.join(root, e.path))).toEqual(fs.readFileSync(path.join(local, e.path)));
@@ -177,7 +174,7 @@ it('data: s3 through two dv serve --remote behind a balancer: keys scoped, re-at
     await dvOk(kube, args, { env: { ...env, KUBECONFIG: path.join(path.dirname(kube), 'kubeconfig') } });
     expect(sim.createdJobs.length).toBeGreaterThan(0);
     expect(lb.conns.every((n, i) => n > before[i]!)).toBe(true); // both servers again
-    expect(await tree(kube)).toEqual(b);
+    expect(await committedTree(kube)).toEqual(b);
     expect(await keyObjects()).toEqual([]);
   } finally {
     await sim.stop();

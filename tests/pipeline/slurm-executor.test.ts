@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dv, dvJson, dvOk, REPO_ROOT, spawnDv, TempDirs, waitFor } from '../helpers/cli.js';
+import { committedTree, dv, dvJson, dvOk, REPO_ROOT, spawnDv, TempDirs, waitFor } from '../helpers/cli.js';
 
 const dirs = new TempDirs();
 const ENV = { DV_SLURM_POLL_MS: '100' };
@@ -18,7 +18,6 @@ beforeAll(() => {
 }, 120_000);
 afterAll(() => dirs.cleanup());
 
-interface Entry { path: string; hash: string; mode: number }
 interface DatumRec { id: string; status: string; attempts: number; engineJob?: string; error: string | null }
 interface Record_ { status: string; stages: { name: string; datums: DatumRec[] }[] }
 
@@ -64,9 +63,7 @@ describe('executor: slurm', () => {
     const local = await project(200, cmd.replace(count, path.join(logs, 'local.log')), '');
     await dvOk(slurm, ['run'], { env: ENV, timeoutMs: 300_000 });
     await dvOk(local, ['run', '-j', '4']);
-    const tree = async (root: string): Promise<Entry[]> =>
-      (await dvJson<Entry[]>(root, ['ls', '-r', '--json', 'HEAD'])).map(({ path: p, hash, mode }) => ({ path: p, hash, mode }));
-    const [a, b] = [await tree(slurm), await tree(local)];
+    const [a, b] = [await committedTree(slurm), await committedTree(local)];
     expect(a.filter((e) => e.path.startsWith('upper/'))).toHaveLength(200);
     expect(a).toEqual(b);
     for (const e of a.slice(0, 5)) expect(fs.readFileSync(path.join(slurm, e.path))).toEqual(fs.readFileSync(path.join(local, e.path)));
@@ -110,9 +107,7 @@ describe('executor: slurm', () => {
     const local = await make('');
     await dvOk(served, ['run'], { env: ENV, timeoutMs: 200_000 });
     await dvOk(local, ['run']);
-    const tree = async (root: string): Promise<Entry[]> =>
-      (await dvJson<Entry[]>(root, ['ls', '-r', '--json', 'HEAD'])).map(({ path: p, hash, mode }) => ({ path: p, hash, mode }));
-    const [a, b] = [await tree(served), await tree(local)];
+    const [a, b] = [await committedTree(served), await committedTree(local)];
     expect(a.filter((e) => e.path.startsWith('counts/'))).toHaveLength(3);
     expect(a).toEqual(b);
     for (const e of a) expect(fs.readFileSync(path.join(served, e.path))).toEqual(fs.readFileSync(path.join(local, e.path)));
