@@ -45,12 +45,17 @@ rounds() {  # rounds N COUNT: prints "changed no-op cpu-changed cpu-no-op" per r
   done
 }
 # The reference: the same N commands, each forked and exec'd by a shell loop over a list
-# made beforehand (the listing is not timed). Prints "wall cpu" (medians).
+# made beforehand (the listing is not timed). Each repeat starts from an empty directory
+# (emptied untimed), so every cp creates its file as under dv run, where a command never
+# finds its output in place (dv set it aside). Prints "wall cpu" (medians).
 reference() {  # reference N REPEATS
   local list; list=$(ls data/raw | sed -n "1,${1}p" | tr '\n' ' ')
-  mkdir -p "$WORK/ref"
   local script="for f in $list; do cp data/raw/\$f $WORK/ref/\$f; done"
-  echo "$(median_secs "$2" sh -c "$script") $(for _ in $(seq "$2"); do cpu sh -c "$script"; echo; done | median)"
+  fresh() { rm -rf "$WORK/ref" && mkdir -p "$WORK/ref"; }
+  local wall cpus
+  wall=$(for _ in $(seq "$2"); do fresh; secs sh -c "$script"; echo; done | median)
+  cpus=$(for _ in $(seq "$2"); do fresh; cpu sh -c "$script"; echo; done | median)
+  echo "$wall $cpus"
 }
 rounds 10 7 > "$WORK/r10"
 ran=$($DV runs --json -n 4 | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).find((r)=>r.counts.run>0).counts.run))')
@@ -77,6 +82,7 @@ syscalls() { strace -f -c -o "$WORK/strace.out" "$@" >/dev/null 2>&1; awk '/tota
 for i in $(seq 0 99); do echo "strace round" >> "data/raw/$(printf %05d $i).txt"; done
 sc_changed=$(syscalls $DV run -q); sleep 1.1; $DV run -q >/dev/null; sc_noop=$(syscalls $DV run -q)
 list100=$(ls data/raw | sed -n 1,100p | tr '\n' ' ')
+rm -rf "$WORK/ref" && mkdir -p "$WORK/ref"
 sc_cmds=$(syscalls sh -c "for f in $list100; do cp data/raw/\$f $WORK/ref/\$f; done")
 echo "system calls per changed datum: $(( (sc_changed - sc_noop) / 100 )) (dv run of 100 changed inputs minus a no-op run) vs $(( sc_cmds / 100 )) for each command alone in a shell loop"
 

@@ -97,3 +97,30 @@ export async function runPool<T, R>(items: T[], work: (item: T, index: number) =
   await Promise.all(Array.from({ length: n }, worker));
   return { results, failed };
 }
+
+/**
+ * At most `n` holders at once, served in arrival order. The stage runner holds one
+ * while a datum's command runs, so dv's own work on a datum (setting its outputs
+ * aside, storing what it wrote) overlaps the next datum's command even at -j 1.
+ */
+export class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(n: number) {
+    this.free = n;
+  }
+
+  acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}

@@ -16,7 +16,8 @@ import { isUnder } from './paths.js';
 import type { HookResult } from './hooks.js';
 import type { PipelineStore } from './records.js';
 import type { RunWorkspace } from './run-workspace.js';
-import { runPool, runWithRetries, type RetriedResult } from './scheduler.js';
+import { changedState } from './state.js';
+import { runPool, runWithRetries, Slots, type RetriedResult } from './scheduler.js';
 import type {
   DatumPlan, DatumRunRecord, DatumState, Params, RunCacheEntry, StageConfig, StagePlan, StageRunRecord, StageState,
 } from './types.js';
@@ -111,30 +112,25 @@ class StageProgress {
   readonly records: DatumRunRecord[] = [];
   readonly staged: Staged[] = [];
   readonly counts: StageRunRecord['counts'];
-  /** The previous state's datums, copied on the first change (a no-op run copies none). */
-  private states: Record<string, DatumState>;
-  private copied = false;
-  constructor(plan: StagePlan, previous: StageState | undefined) {
-    this.states = previous?.datums ?? {};
+  /** Datums set or removed (null) against the previous state. */
+  private readonly changes = new Map<string, DatumState | null>();
+  constructor(plan: StagePlan, private readonly previous: StageState | undefined) {
     this.counts = { run: 0, cached: 0, reused: plan.counts.reuse, removed: 0, failed: 0 };
   }
 
-  private own(): Record<string, DatumState> {
-    if (!this.copied) { this.states = { ...this.states }; this.copied = true; }
-    return this.states;
-  }
-
   set(id: string, st: DatumState): void {
-    this.own()[id] = st;
+    this.changes.set(id, st);
   }
 
   remove(id: string): void {
-    delete this.own()[id];
+    this.changes.set(id, null);
   }
 
-  /** The stage's datums now (the previous object itself when nothing changed). */
-  datums(): Record<string, DatumState> {
-    return this.states;
+  /** The stage's state now (the previous datums themselves when nothing changed). */
+  state(fp: string | undefined): StageState {
+    const from = this.previous?.datums ?? {};
+    if (this.changes.size === 0) return { datums: from, ...(fp ? { fp } : {}) };
+    return changedState(from, this.changes, fp);
   }
 }
 
@@ -186,9 +182,35 @@ async function once(ctx: StageContext, key: string, fn: () => Promise<boolean>):
   }
 }
 
-/** Runs one datum (with retries), stores its outputs and a run-cache entry; false when it failed. */
-function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState | undefined, p: StageProgress): (d: RunPlan) => Promise<boolean> {
+/**
+ * Runs one datum (with retries), stores its outputs and a run-cache entry; false when it
+ * failed. At most `concurrency` commands run at once; setting a datum's outputs aside
+ * and storing what it wrote happen outside that limit, alongside another's command.
+ */
+function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState | undefined, p: StageProgress,
+  concurrency: number): (d: RunPlan) => Promise<boolean> {
   const { store, settings: s } = ctx;
+  const slots = new Slots(concurrency);
+  /** A command failed (without --keep-going): datums still waiting for a slot do not start. */
+  let halted = false;
+  /** The datum's command, run while it holds a slot; null when the stage stopped before its turn. */
+  const command = async (d: RunPlan): Promise<RetriedResult | null> => {
+    await slots.acquire();
+    let ok = false;
+    try {
+      if (halted || s.signal?.aborted) return null;
+      s.emit({ type: 'start', stage: stage.name, datum: d.datum.id });
+      const r = await runWithRetries(ctx.executors.for(stage), { runId: s.runId, stage, datum: d.datum, params: s.params, inPlace: true, cacheKey: d.cacheKey },
+        { retries: stage.retries, baseDelayMs: s.retryBaseDelayMs }, s.signal,
+        (f, delayMs) => s.emit({ type: 'retry', stage: stage.name, datum: d.datum.id, attempt: f.attempt, error: f.error, delayMs }));
+      ok = r.status === 'succeeded';
+      return r;
+    } finally {
+      // Decided before the slot passes on, so that no command starts after a failure.
+      if (!ok && !s.keepGoing) halted = true;
+      slots.release();
+    }
+  };
   // MD5s (S3 ETags) of stored outputs are indexed with the run-cache rows at flush. Only
   // for outputs of 64 KiB and more: a small one's is computed on first need (one small
   // read), which costs less than an index row per datum.
@@ -198,15 +220,13 @@ function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState
   const done = (d: RunPlan, status: DatumRunRecord['status'], durationMs: number, error: string | null): void =>
     s.emit({ type: 'done', stage: stage.name, datum: d.datum.id, status, durationMs, error });
   const run = async (d: RunPlan): Promise<boolean> => {
-    s.emit({ type: 'start', stage: stage.name, datum: d.datum.id });
     let r: RetriedResult | null = null;
     try {
       // The command may write its outputs in place: what is there now goes aside first.
       const mine = new Set([...inPlaceTargets(stage, d.datum), ...Object.keys(previous?.datums[d.datum.id]?.outputs ?? {})]);
       for (const o of mine) ctx.ws.setAside(o, stage.persist.some((q) => isUnder(o, q)));
-      r = await runWithRetries(ctx.executors.for(stage), { runId: s.runId, stage, datum: d.datum, params: s.params, inPlace: true, cacheKey: d.cacheKey },
-        { retries: stage.retries, baseDelayMs: s.retryBaseDelayMs }, s.signal,
-        (f, delayMs) => s.emit({ type: 'retry', stage: stage.name, datum: d.datum.id, attempt: f.attempt, error: f.error, delayMs }));
+      r = await command(d);
+      if (r === null) return false;
       const text = r.stdout.length || r.stderr.length || r.status !== 'succeeded' ? formatLog(d.cmd, r) : null;
       const log = text === null ? null : await store.writeLog(text);
       s.journal?.({ stage: stage.name, datum: d.datum.id, status: r.status, log: text });
@@ -271,7 +291,10 @@ export async function runStage(ctx: StageContext, stage: StageConfig, plan: Stag
   const reads = toRun.length > 0 ? ctx.ws.watch(stage.deps, toRun.flatMap((d) => (d.datum.input === null ? [] : [d.datum.input]))) : null;
   const executor = ctx.executors.for(stage);
   const concurrency = executor.inFlight?.(stage, ctx.settings.jobs) ?? ctx.settings.jobs;
-  const pool = await runPool(toRun, datumRunner(ctx, stage, previous, p), { concurrency, signal, keepGoing: ctx.settings.keepGoing, isFailure: (ok) => !ok });
+  // One datum more than commands in flight: its outputs are set aside, or the last one's
+  // stored, while the commands run.
+  const pool = await runPool(toRun, datumRunner(ctx, stage, previous, p, concurrency),
+    { concurrency: concurrency + 1, signal, keepGoing: ctx.settings.keepGoing, isFailure: (ok) => !ok });
 
   const failed = p.records.filter((r) => r.status === 'failed' || r.status === 'cancelled');
   p.counts.failed = failed.length;
@@ -303,7 +326,7 @@ export async function runStage(ctx: StageContext, stage: StageConfig, plan: Stag
     p.counts.removed++;
   }
   emit({ type: 'stage', stage: stage.name, status: 'succeeded', counts: p.counts });
-  return { ok: true, cancelled: false, error: null, state: { datums: p.datums(), ...(plan.fp ? { fp: plan.fp } : {}) }, record: stageRecord(stage, params, 'succeeded', p.counts, p.records) };
+  return { ok: true, cancelled: false, error: null, state: p.state(plan.fp), record: stageRecord(stage, params, 'succeeded', p.counts, p.records) };
 }
 
 function stageRecord(stage: StageConfig, params: Params, status: StageRunRecord['status'], counts: StageRunRecord['counts'],

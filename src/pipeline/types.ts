@@ -158,6 +158,12 @@ export interface StageState {
    * so the planner reuses it without computing them. Absent: each datum is compared.
    */
   fp?: string;
+  /**
+   * On the state a run leaves: the datums it set or removed (null) against `from`, the
+   * datums it started from. saveState rewrites the buckets of those ids alone, without
+   * comparing every datum (state.ts changedState makes such a state).
+   */
+  changes?: { from: Record<string, DatumState>; ids: ReadonlyMap<string, DatumState | null> };
 }
 
 /** Stage name -> state; what the planner compares against. */

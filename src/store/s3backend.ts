@@ -2,8 +2,7 @@
 import { open } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand,
-  S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import type { Backend, ObjectInfo, PutOptions } from './backend.js';
 import { DvError } from './errors.js';
 
@@ -65,6 +64,12 @@ const oneLine = (s: string | undefined) => (s ?? '').split('\n')[0]!.trim();
 const silentLogger = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+type Sdk = typeof import('@aws-sdk/client-s3');
+// Loaded on the first request: about a hundred milliseconds of module loading that a
+// command which never talks to S3 (a local dv run, status) should not pay.
+let sdkModule: Promise<Sdk> | null = null;
+const loadSdk = (): Promise<Sdk> => (sdkModule ??= import('@aws-sdk/client-s3'));
+
 // One probe per server and bucket per process: the answer cannot change while we run.
 const conditionalWriteProbes = new Map<string, Promise<boolean>>();
 
@@ -74,7 +79,8 @@ export class S3Backend implements Backend {
   readonly prefix: string;
   readonly endpoint: string | undefined;
   readonly concurrency: number;
-  private readonly client: S3Client;
+  private readonly clientConfig: S3ClientConfig;
+  private client: S3Client | null = null;
   private readonly retries: number;
   private readonly retryBaseMs: number;
   private readonly pageSize: number | undefined;
@@ -96,7 +102,7 @@ export class S3Backend implements Backend {
     // the CLI's "errors are one line on stderr" contract. Users can still opt in.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     const sockets = Math.max(this.concurrency * 2, 16);
-    this.client = new S3Client({
+    this.clientConfig = {
       endpoint: this.endpoint,
       forcePathStyle: this.endpoint !== undefined,
       region: opts.region ?? defaultRegion,
@@ -120,12 +126,19 @@ export class S3Backend implements Backend {
         httpAgent: { keepAlive: true, maxSockets: sockets },
         httpsAgent: { keepAlive: true, maxSockets: sockets },
       },
-    });
+    };
+  }
+
+  /** The SDK's client and commands, made on first use. */
+  private async sdk(): Promise<{ c: S3Client; m: Sdk }> {
+    const m = await loadSdk();
+    this.client ??= new m.S3Client(this.clientConfig);
+    return { c: this.client, m };
   }
 
   /** Frees the sockets; the backend is unusable afterwards. */
   close(): void {
-    this.client.destroy();
+    this.client?.destroy();
   }
 
   private full(key: string): string {
@@ -140,9 +153,12 @@ export class S3Backend implements Backend {
     const strip = this.prefix ? this.prefix.length + 1 : 0;
     let token: string | undefined;
     do {
-      const page = await this.attempt('list', prefix, () => this.client.send(new ListObjectsV2Command({
-        Bucket: this.bucket, Prefix: this.full(prefix) || undefined, ContinuationToken: token, MaxKeys: this.pageSize,
-      })));
+      const page = await this.attempt('list', prefix, async () => {
+        const { c, m } = await this.sdk();
+        return c.send(new m.ListObjectsV2Command({
+          Bucket: this.bucket, Prefix: this.full(prefix) || undefined, ContinuationToken: token, MaxKeys: this.pageSize,
+        }));
+      });
       for (const o of page.Contents ?? []) {
         yield { key: o.Key!.slice(strip), size: o.Size ?? 0, etag: o.ETag, lastModified: o.LastModified };
       }
@@ -157,7 +173,8 @@ export class S3Backend implements Backend {
   // so head() returns null there; get/put/list report NoSuchBucket.
   async head(key: string): Promise<ObjectInfo | null> {
     return this.attempt('head', key, async () => {
-      const r = await orNull(this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.full(key) })));
+      const { c, m } = await this.sdk();
+      const r = await orNull(c.send(new m.HeadObjectCommand({ Bucket: this.bucket, Key: this.full(key) })));
       return r && { key, size: r.ContentLength ?? 0, etag: r.ETag, lastModified: r.LastModified };
     });
   }
@@ -165,7 +182,8 @@ export class S3Backend implements Backend {
   async get(key: string): Promise<{ body: Buffer; etag?: string } | null> {
     // The body is read inside the attempt so that a reset mid-body is retried too.
     return this.attempt('get', key, async () => {
-      const r = await orNull(this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) })));
+      const { c, m } = await this.sdk();
+      const r = await orNull(c.send(new m.GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) })));
       return r && { body: toBuffer(await r.Body!.transformToByteArray()), etag: r.ETag };
     });
   }
@@ -173,7 +191,8 @@ export class S3Backend implements Backend {
   async getRange(key: string, start: number, length: number): Promise<Buffer> {
     if (length === 0) return Buffer.alloc(0);
     const buf = await this.attempt('get', key, async () => {
-      const r = await this.client.send(new GetObjectCommand({
+      const { c, m } = await this.sdk();
+      const r = await c.send(new m.GetObjectCommand({
         Bucket: this.bucket, Key: this.full(key), Range: `bytes=${start}-${start + length - 1}`,
       }));
       const body = toBuffer(await r.Body!.transformToByteArray());
@@ -188,18 +207,21 @@ export class S3Backend implements Backend {
 
   async getStream(key: string): Promise<Readable> {
     // Only the request is retried; an error mid-stream reaches the consumer.
-    const r = await this.attempt('get', key, () =>
-      this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) })));
+    const r = await this.attempt('get', key, async () => {
+      const { c, m } = await this.sdk();
+      return c.send(new m.GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) }));
+    });
     return r.Body as Readable;
   }
 
   async put(key: string, body: Buffer | { path: string; size: number }, opts: PutOptions = {}): Promise<{ etag?: string }> {
     return this.attempt('put', key, async () => {
-      const cmd = (Body: Buffer | Readable, ContentLength: number) => new PutObjectCommand({
+      const { c, m } = await this.sdk();
+      const cmd = (Body: Buffer | Readable, ContentLength: number) => new m.PutObjectCommand({
         Bucket: this.bucket, Key: this.full(key), Body, ContentLength,
         ContentType: opts.contentType, IfMatch: opts.ifMatch, IfNoneMatch: opts.ifNoneMatch,
       });
-      if (Buffer.isBuffer(body)) return { etag: (await this.client.send(cmd(body, body.length))).ETag };
+      if (Buffer.isBuffer(body)) return { etag: (await c.send(cmd(body, body.length))).ETag };
       // Opened per attempt (a failed attempt has consumed the last stream), and
       // before sending, so a missing file fails fast instead of inside the SDK.
       const fh = await open(body.path, 'r');
@@ -215,7 +237,7 @@ export class S3Backend implements Backend {
       let readError: unknown;
       stream.once('error', (e) => { readError = e; abort.abort(); });
       try {
-        return { etag: (await this.client.send(cmd(stream, size), { abortSignal: abort.signal })).ETag };
+        return { etag: (await c.send(cmd(stream, size), { abortSignal: abort.signal })).ETag };
       } catch (e) {
         throw readError ?? e;
       } finally {
@@ -225,8 +247,10 @@ export class S3Backend implements Backend {
   }
 
   async delete(key: string): Promise<void> {
-    await this.attempt('delete', key, () =>
-      orNull(this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.full(key) }))));
+    await this.attempt('delete', key, async () => {
+      const { c, m } = await this.sdk();
+      return orNull(c.send(new m.DeleteObjectCommand({ Bucket: this.bucket, Key: this.full(key) })));
+    });
   }
 
   /**
@@ -332,7 +356,7 @@ function toBuffer(a: Uint8Array): Buffer {
 let regionPromise: Promise<string> | undefined;
 function defaultRegion(): Promise<string> {
   regionPromise ??= (async () => {
-    const probe = new S3Client({});
+    const probe = new (await loadSdk()).S3Client({});
     try {
       return await probe.config.region();
     } catch {

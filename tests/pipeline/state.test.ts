@@ -1,7 +1,7 @@
 // The pipeline state is stored in buckets: a save after a few datums changed must
 // rewrite only their buckets, and a load must give back exactly what was saved.
 import { afterEach, describe, expect, it } from 'vitest';
-import { bucketBits, bucketOf, loadState, saveState, type LoadedState } from '../../src/pipeline/state.js';
+import { bucketBits, bucketOf, changedState, loadState, saveState, type LoadedState } from '../../src/pipeline/state.js';
 import type { DatumState, PipelineState } from '../../src/pipeline/types.js';
 import { BlobType } from '../../src/store/packfile.js';
 import { countBlobs, RepoFixtures } from '../helpers/repo.js';
@@ -50,6 +50,30 @@ describe('pipeline state buckets', () => {
     expect(ref2.weekly).toBe(ref.weekly); // untouched stage: same layout object
     expect(ref2.clean!.fp).toBe('f'.repeat(64));
     expect((await loadState(repo.blobs, ref2)).state).toEqual(next); // fingerprint included
+  });
+
+  it('a run\'s changes save to the same buckets as the whole merged state, without reading the other datums', async () => {
+    const { repo } = await fx.create();
+    const ref = await saveState(repo.blobs, { clean: stage(1000) }, { state: {}, ref: {} });
+    const loaded = await loadState(repo.blobs, ref);
+    const from = loaded.state.clean!.datums;
+    const ids = new Map<string, DatumState | null>([['raw/0007.csv', datum('raw/0007.csv', 2)], ['raw/0500.csv', null], ['raw/2000.csv', datum('raw/2000.csv')]]);
+    const changed = changedState(from, ids, 'f'.repeat(64));
+    // What saving looks at: the changed ids and the buckets they fall in, never the merged record.
+    const blind = { ...changed, get datums(): never { throw new Error('read every datum'); } };
+    const viaChanges = await saveState(repo.blobs, { clean: blind }, loaded);
+    const merged: Record<string, DatumState> = { ...from, 'raw/0007.csv': datum('raw/0007.csv', 2), 'raw/2000.csv': datum('raw/2000.csv') };
+    delete merged['raw/0500.csv'];
+    expect(changed.datums).toEqual(merged);
+    expect(viaChanges).toEqual(await saveState(repo.blobs, { clean: { datums: merged, fp: 'f'.repeat(64) } }, loaded));
+    repo.blobs.flush();
+    expect((await loadState(repo.blobs, viaChanges)).state.clean!.datums).toEqual(merged);
+    // Grown past its bucket count, the stage is laid out anew from the merged record.
+    const many = new Map<string, DatumState | null>(Array.from({ length: 3000 }, (_, i) => [`new/${i}.csv`, datum(`new/${i}.csv`)]));
+    const grown = await saveState(repo.blobs, { clean: changedState(from, many) }, loaded);
+    expect(grown.clean!.bits).toBe(bucketBits(4000));
+    repo.blobs.flush();
+    expect(Object.keys((await loadState(repo.blobs, grown)).state.clean!.datums)).toHaveLength(4000);
   });
 
   it('relayouts when a stage grows past its bucket count, and drops removed stages', async () => {

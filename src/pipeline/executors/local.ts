@@ -164,7 +164,7 @@ export class LocalExecutor implements Executor {
   }
 
   /** work on its scratch directory before it starts and after it exited, */
-  protected async beforeStart(_job: Job, _scratch: string): Promise<void> {}
+  protected beforeStart(_job: Job, _scratch: string): Promise<void> | void {}
   protected async afterExit(_job: Job, _scratch: string): Promise<void> {}
 
   /** and the words for a failed exit. */
@@ -189,7 +189,10 @@ export class LocalExecutor implements Executor {
       const there = clear.map((o) => join(this.opts.root, o)).filter((abs) => lstatOrNull(abs) !== null);
       await Promise.all(there.map((abs) => rm(abs, { recursive: true, force: true })));
     };
-    await clearInPlace();
+    // From here to the spawn nothing waits when there is nothing to wait for: a wait would
+    // let the event loop store the previous datum's outputs first (stage-run.ts overlaps
+    // that with this command), delaying the start.
+    if (clear.some((o) => lstatOrNull(join(this.opts.root, o)) !== null)) await clearInPlace();
     // A command writing its output in place finds the directory that holds it.
     if (job.inPlace) for (const o of inPlaceTargets(stage, datum)) mkdirSync(dirname(join(this.opts.root, o)), { recursive: true });
 
@@ -206,7 +209,8 @@ export class LocalExecutor implements Executor {
     // (written here, not by the thread pool: a trip there costs more than the write).
     markJob(scratch, JSON.stringify({ runId: job.runId, stage: stage.name, datum: datum.id, attempt: job.attempt, startedAt: base.startedAt }));
     marked = true;
-    await this.beforeStart(job, scratch);
+    const before = this.beforeStart(job, scratch);
+    if (before) await before;
 
     // Same template as the planner's, but ${out}/${outdir}/${outs} name the scratch copies.
     const bindings: Bindings = {
