@@ -142,11 +142,17 @@ describe('runPipeline', () => {
     expect(log).toContain('bad row in 2024-01-03');
     expect(log).toContain('# attempt 1: exited with status 4');
 
+    // With --keep-going the datums after the failed one run too (and are kept in the run-cache).
+    const kept = await run({ params: ['threshold=2'], keepGoing: true });
+    expect(kept.status).toBe('failed');
+    expect(ran()).toEqual(['clean 2024-01-03', 'clean 2024-01-04', 'clean 2024-01-05']);
+    expect(repo.headCommit()).toBe(head);
+
     unlinkSync(join(root, 'fail-2024-01-03'));
     const resumed = await run({ params: ['threshold=2'] });
     expect(resumed.status).toBe('succeeded');
-    expect(ran()).toEqual(['clean 2024-01-03', 'clean 2024-01-04', 'clean 2024-01-05', 'weekly']);
-    expect(resumed.plans[0]!.counts).toEqual({ run: 3, cached: 2, reuse: 0, remove: 0 });
+    expect(ran()).toEqual(['clean 2024-01-03', 'weekly']);
+    expect(resumed.plans[0]!.counts).toEqual({ run: 1, cached: 4, reuse: 0, remove: 0 });
     expect(readFileSync(join(root, 'data/clean/2024-01-01.csv'), 'utf8')).toBe('DAY 2024-01-01\nt=2\n');
   });
 
