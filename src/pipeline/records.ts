@@ -54,11 +54,18 @@ export function summarize(r: RunRecord): RunSummary {
   };
 }
 
-/** Index rows written by writeCacheEntry and not yet by flush, per repository. */
-const pending = new WeakMap<Repo, { cache: Map<string, string>; md5s: [string, string][] }>();
-function pendingOf(repo: Repo): { cache: Map<string, string>; md5s: [string, string][] } {
+/** Index rows written by writeCacheEntry and writeRecord and not yet by flush, per repository. */
+interface Pending {
+  cache: Map<string, string>;
+  md5s: [string, string][];
+  runs: { id: string; blob: string; startedAt: string; summary: string }[];
+  /** Blobs whose rows flush wrote: sync need not read them back from their packs. */
+  indexed: Set<string>;
+}
+const pending = new WeakMap<Repo, Pending>();
+function pendingOf(repo: Repo): Pending {
   let p = pending.get(repo);
-  if (!p) pending.set(repo, (p = { cache: new Map(), md5s: [] }));
+  if (!p) pending.set(repo, (p = { cache: new Map(), md5s: [], runs: [], indexed: new Set() }));
   return p;
 }
 
@@ -78,8 +85,10 @@ export class PipelineStore {
     const packs = this.repo.blobs.packIds().filter((p) => !scannedBefore.has(p));
     if (packs.length === 0) return;
     const docs: { id: Buffer; type: number; doc: unknown }[] = [];
+    const known = pendingOf(this.repo).indexed;
     for (const pack of packs) {
       for (const u of this.repo.blobs.blobsInPack(pack, [BlobType.RunRecord, BlobType.RunCache])) {
+        if (known.has(u.id.toString('hex'))) continue; // written by this process: its row is there
         try {
           docs.push({ ...u, doc: await this.readDoc(u.id) });
         } catch {
@@ -143,14 +152,19 @@ export class PipelineStore {
   /** Writes the waiting index rows. */
   private writePending(): void {
     const p = pendingOf(this.repo);
-    if (p.cache.size === 0 && p.md5s.length === 0) return;
+    if (p.cache.size === 0 && p.md5s.length === 0 && p.runs.length === 0) return;
     const insert = this.repo.db.prepare('INSERT OR REPLACE INTO pipeline_cache (key, blob) VALUES (?, ?)');
+    const runs = this.repo.db.prepare('INSERT OR REPLACE INTO pipeline_runs (id, blob, started_at, summary) VALUES (?, ?, ?, ?)');
     this.repo.db.transaction(() => {
       for (const [key, blob] of p.cache) insert.run(key, blob);
+      for (const r of p.runs) runs.run(r.id, r.blob, r.startedAt, r.summary);
       for (const [hash, md5] of p.md5s) this.repo.md5s.record(hash, md5);
     })();
+    for (const blob of p.cache.values()) p.indexed.add(blob);
+    for (const r of p.runs) p.indexed.add(r.blob);
     p.cache.clear();
     p.md5s = [];
+    p.runs = [];
   }
 
   /** The entry for a key, or null on a miss (also when its blob is gone). */
@@ -172,8 +186,11 @@ export class PipelineStore {
     return this.cacheBlob(key) !== null;
   }
 
+  /** Stores a run's record; its row waits with the run-cache rows for flush(). */
   async writeRecord(r: RunRecord): Promise<string> {
-    return (await this.repo.blobs.put(BlobType.RunRecord, canonical(r))).toString('hex');
+    const blob = (await this.repo.blobs.put(BlobType.RunRecord, canonical(r))).toString('hex');
+    pendingOf(this.repo).runs.push({ id: r.id, blob, startedAt: r.startedAt, summary: JSON.stringify(summarize(r)) });
+    return blob;
   }
 
   /** Full run id or a unique prefix of at least 4 characters. */
