@@ -221,16 +221,20 @@ export class BlobStore {
   }
 
   async get(id: Buffer | string): Promise<Buffer> {
-    const key = typeof id === 'string' ? Buffer.from(id, 'hex') : id;
+    return this.getAt(typeof id === 'string' ? Buffer.from(id, 'hex') : id);
+  }
+
+  /** get() of `key`, at `known` when the caller located it already. */
+  private async getAt(key: Buffer, known?: BlobLocation): Promise<Buffer> {
     const hex = key.toString('hex');
     this.settle(hex);
-    const pend = this.pending.get(hex);
+    const pend = known ? undefined : this.pending.get(hex);
     let data: Buffer;
     let verified = false;
     if (pend) {
       data = this.writer!.read(pend);
     } else {
-      const loc = this.locate(key);
+      const loc = known ?? this.locate(key);
       if (!loc) throw new DvError(`object ${hex} is not in the store`, 1, 'MISSING');
       const reader: PackReader = this.reader ?? this.local;
       data = await reader.read(loc.pack, loc.offset, loc.length);
@@ -255,23 +259,24 @@ export class BlobStore {
    */
   async getMany(ids: Buffer[], maxRun = 4 << 20): Promise<Buffer[]> {
     const out: Buffer[] = [];
-    const where = (id: Buffer): BlobLocation | undefined => {
+    // Each located once (undefined: pending in the open pack, or not in the store).
+    const locs = ids.map((id): BlobLocation | undefined => {
       const hex = id.toString('hex');
       this.settle(hex);
       return this.pending.has(hex) ? undefined : this.locate(id);
-    };
+    });
     for (let i = 0; i < ids.length;) {
-      const first = where(ids[i]);
+      const first = locs[i];
       const run: BlobLocation[] = first ? [first] : [];
       let end = first ? first.offset + first.length : 0;
       while (first && i + run.length < ids.length && end - first.offset < maxRun) {
-        const next = where(ids[i + run.length]);
+        const next = locs[i + run.length];
         if (!next || next.pack !== first.pack || next.offset !== end) break;
         run.push(next);
         end += next.length;
       }
       if (run.length < 2) {
-        out.push(await this.get(ids[i]));
+        out.push(await this.getAt(ids[i]!, first));
         i++;
         continue;
       }
