@@ -6,7 +6,7 @@
 // progress line read a running datum's output. Either way the child leads its own process group, so the caller
 // can signal the whole group.
 import { spawn } from 'node:child_process';
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
@@ -126,6 +126,8 @@ function errnoText(n: number): string {
 
 /** The last `max` bytes of a file (empty if it is missing). */
 export function readTail(file: string, max: number): { data: Buffer; truncated: boolean } {
+  // Most commands write nothing to one or both: a stat, not an open, fstat and close.
+  if ((statSync(file, { throwIfNoEntry: false })?.size ?? 0) === 0) return { data: Buffer.alloc(0), truncated: false };
   let fd: number;
   try {
     fd = openSync(file, 'r');

@@ -197,9 +197,7 @@ export class LocalExecutor implements Executor {
     if (job.inPlace) for (const o of inPlaceTargets(stage, datum)) mkdirSync(dirname(join(this.opts.root, o)), { recursive: true });
 
     const base = { startedAt: startedAt.toISOString(), dispose };
-    let marked = false;
     const finish = async (r: Omit<JobResult, 'startedAt' | 'dispose' | 'durationMs'>): Promise<JobResult> => {
-      if (marked) markJob(scratch, '{}'); // no longer running
       if (r.status !== 'succeeded') await Promise.all([dispose(), clearInPlace()]);
       return { ...base, ...r, durationMs: Math.round(performance.now() - t0) };
     };
@@ -208,7 +206,6 @@ export class LocalExecutor implements Executor {
     // Who this scratch directory belongs to, for `dv runs logs` and the live progress line
     // (written here, not by the thread pool: a trip there costs more than the write).
     markJob(scratch, JSON.stringify({ runId: job.runId, stage: stage.name, datum: datum.id, attempt: job.attempt, startedAt: base.startedAt }));
-    marked = true;
     const before = this.beforeStart(job, scratch);
     if (before) await before;
 
@@ -296,8 +293,10 @@ export class LocalExecutor implements Executor {
    */
   private async giveBack(stage: StageConfig, dir: string): Promise<void> {
     if (!this.lent.delete(dir)) return;
-    if (isBare(dir, scratchLayout(stage, dir))) this.ready.set(stage.name, [...(this.ready.get(stage.name) ?? []), dir]);
-    else await rm(dir, { recursive: true, force: true });
+    if (isBare(dir, scratchLayout(stage, dir))) {
+      markJob(dir, '{}'); // no job runs here now (done here, after the job's result is in: not in its way)
+      this.ready.set(stage.name, [...(this.ready.get(stage.name) ?? []), dir]);
+    } else await rm(dir, { recursive: true, force: true });
   }
 
   async close(): Promise<void> {
