@@ -30,6 +30,14 @@ export interface Job {
    * so a restarted run re-attaches to a job instead of launching the datum again.
    */
   cacheKey?: string;
+  /**
+   * Waits for this job's turn to start its command (the run's -j), given to executors
+   * that say `prepares`: they make the job's scratch space and environment first and
+   * call it just before the command starts, so that this preparation overlaps another
+   * job's command. False: the stage stopped meanwhile; the job then ends, not started,
+   * as cancelled. Safe to call again (a retry): it does not wait twice.
+   */
+  turn?: () => Promise<boolean>;
 }
 
 /**
@@ -76,6 +84,8 @@ export interface Executor {
    * jobs in flight into engine jobs, so it wants all of them (default: the run's -j).
    */
   inFlight?(stage: StageConfig, jobs: number): number;
+  /** Calls Job.turn itself, once the job is ready to start (otherwise the caller waits for it first). */
+  readonly prepares?: boolean;
   run(job: Job, signal?: AbortSignal): Promise<JobResult>;
   /** Frees what the executor keeps between jobs; called once the run is over. */
   close?(): Promise<void>;

@@ -193,22 +193,38 @@ function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState
   const slots = new Slots(concurrency);
   /** A command failed (without --keep-going): datums still waiting for a slot do not start. */
   let halted = false;
-  /** The datum's command, run while it holds a slot; null when the stage stopped before its turn. */
+  /**
+   * The datum's command, run while it holds a slot (taken when the executor is ready to
+   * start it: Job.turn); null when the stage stopped before its turn.
+   */
   const command = async (d: RunPlan): Promise<RetriedResult | null> => {
-    await slots.acquire();
+    const executor = ctx.executors.for(stage);
+    let held = false;
+    let go = false;
+    const turn = async (): Promise<boolean> => {
+      if (held) return go;
+      await slots.acquire();
+      held = true;
+      go = !halted && !s.signal?.aborted;
+      if (go) s.emit({ type: 'start', stage: stage.name, datum: d.datum.id });
+      return go;
+    };
     let ok = false;
     try {
-      if (halted || s.signal?.aborted) return null;
-      s.emit({ type: 'start', stage: stage.name, datum: d.datum.id });
-      const r = await runWithRetries(ctx.executors.for(stage), { runId: s.runId, stage, datum: d.datum, params: s.params, inPlace: true, cacheKey: d.cacheKey },
+      if (!executor.prepares && !(await turn())) return null;
+      const r = await runWithRetries(executor, { runId: s.runId, stage, datum: d.datum, params: s.params, inPlace: true, cacheKey: d.cacheKey, turn },
         { retries: stage.retries, baseDelayMs: s.retryBaseDelayMs }, s.signal,
         (f, delayMs) => s.emit({ type: 'retry', stage: stage.name, datum: d.datum.id, attempt: f.attempt, error: f.error, delayMs }));
+      if (held && !go) { // its turn came after the stage stopped: it never started
+        await r.dispose();
+        return null;
+      }
       ok = r.status === 'succeeded';
       return r;
     } finally {
       // Decided before the slot passes on, so that no command starts after a failure.
-      if (!ok && !s.keepGoing) halted = true;
-      slots.release();
+      if (!ok && !s.keepGoing && !(held && !go)) halted = true;
+      if (held) slots.release();
     }
   };
   // MD5s (S3 ETags) of stored outputs are indexed with the run-cache rows at flush. Only

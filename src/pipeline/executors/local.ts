@@ -94,6 +94,7 @@ export function lstatOrNull(p: string): ReturnType<typeof lstatSync> | null {
 
 export class LocalExecutor implements Executor {
   readonly name: string = 'local';
+  readonly prepares = true;
   private readonly tmpDir: string;
   private tmpReady = false;
   private programs = new Map<string, string | null>();
@@ -174,8 +175,8 @@ export class LocalExecutor implements Executor {
 
   async run(job: Job, signal?: AbortSignal): Promise<JobResult> {
     const { stage, datum } = job;
-    const startedAt = new Date();
-    const t0 = performance.now();
+    let startedAt = new Date();
+    let t0 = performance.now();
     const scratch = this.takeScratch(stage);
     const dispose = (): Promise<void> => this.giveBack(stage, scratch);
     const sp = (p: string): string => join(scratch, p);
@@ -189,9 +190,6 @@ export class LocalExecutor implements Executor {
       const there = clear.map((o) => join(this.opts.root, o)).filter((abs) => lstatOrNull(abs) !== null);
       await Promise.all(there.map((abs) => rm(abs, { recursive: true, force: true })));
     };
-    // From here to the spawn nothing waits when there is nothing to wait for: a wait would
-    // let the event loop store the previous datum's outputs first (stage-run.ts overlaps
-    // that with this command), delaying the start.
     if (clear.some((o) => lstatOrNull(join(this.opts.root, o)) !== null)) await clearInPlace();
     // A command writing its output in place finds the directory that holds it.
     if (job.inPlace) for (const o of inPlaceTargets(stage, datum)) mkdirSync(dirname(join(this.opts.root, o)), { recursive: true });
@@ -203,9 +201,6 @@ export class LocalExecutor implements Executor {
     };
     const none = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), truncated: false };
     if (signal?.aborted) return finish({ ...none, status: 'cancelled', exitCode: null, signal: null, error: 'cancelled', outputs: [] });
-    // Who this scratch directory belongs to, for `dv runs logs` and the live progress line
-    // (written here, not by the thread pool: a trip there costs more than the write).
-    markJob(scratch, JSON.stringify({ runId: job.runId, stage: stage.name, datum: datum.id, attempt: job.attempt, startedAt: base.startedAt }));
     const before = this.beforeStart(job, scratch);
     if (before) await before;
 
@@ -215,10 +210,20 @@ export class LocalExecutor implements Executor {
       outdir: stage.foreach !== null ? outs[0]! : null,
     };
     const env = this.environment(job, scratch, bindings);
-    const child = this.start(job, {
+    const spec: ProcessSpec = {
       ...this.launchFor(job, interpolate(stage.cmd, bindings, 'shell'), env, scratch),
       cwd: stage.wdir ? join(this.opts.root, stage.wdir) : this.opts.root, env, scratch, maxLogBytes: this.opts.maxLogBytes ?? 1 << 20,
-    });
+    };
+    // Ready: from here on the job counts as running (its time, its marker).
+    if (job.turn && !(await job.turn())) return finish({ ...none, status: 'cancelled', exitCode: null, signal: null, error: 'cancelled', outputs: [] });
+    if (signal?.aborted) return finish({ ...none, status: 'cancelled', exitCode: null, signal: null, error: 'cancelled', outputs: [] });
+    startedAt = new Date();
+    t0 = performance.now();
+    base.startedAt = startedAt.toISOString();
+    // Who this scratch directory belongs to, for `dv runs logs` and the live progress line
+    // (written here, not by the thread pool: a trip there costs more than the write).
+    markJob(scratch, JSON.stringify({ runId: job.runId, stage: stage.name, datum: datum.id, attempt: job.attempt, startedAt: base.startedAt }));
+    const child = this.start(job, spec);
 
     let stopped: 'cancelled' | 'timeout' | null = null;
     const stop = (why: 'cancelled' | 'timeout'): void => {
