@@ -196,6 +196,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   const emit = opts.onProgress ?? (() => undefined);
   const own = p.root === repo.root; // not an experiment's copy
   if (own) WorkspaceUndo.recover(p.root, path.join(repo.dvDir, 'tmp')); // a run killed outright: its workspace changes go first
+  const swept = WorkspaceUndo.sweep(path.join(repo.dvDir, 'tmp')); // what runs before this one discarded, while this one works
   const git = await gitInfo(p.root);
   const baseFlat = await repo.flatten(p.base);
   const statCache = new StatCache(repo.db);
@@ -265,7 +266,8 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
     ws.undo.rollback();
     statCache.forget(ws.contents.keys());
   }
-  ws.cleanup.push(ws.undo.discard());
+  ws.undo.discard();
+  ws.cleanup.push(swept);
   ws.cleanup.push(ctx.executors.close()); // ours: drop their spare scratch dirs
   const finishedAt = new Date();
   const record: RunRecord = {

@@ -8,6 +8,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+const DISCARDED = '.discarded';
+
 export class WorkspaceUndo {
   /** Project-relative path -> where its previous content waits (null: it did not exist). */
   private saved = new Map<string, string | null>();
@@ -69,6 +71,7 @@ export class WorkspaceUndo {
     this.made.clear();
     this.closeJournal();
     fs.rmSync(this.journal, { force: true });
+    fs.rmSync(this.dir, { recursive: true, force: true }); // what is left: empty directories
   }
 
   private closeJournal(): void {
@@ -77,12 +80,27 @@ export class WorkspaceUndo {
   }
 
   /** Drops the set-aside copies (the run's result was committed). */
-  async discard(): Promise<void> {
+  /**
+   * Drops the set-aside copies (the run's result was committed): the journal goes, and
+   * the directory is renamed to `<dir>.discarded` for the next run's sweep to delete
+   * while that run works (deleting files is slow on ext4; nobody waits for it here).
+   */
+  discard(): void {
     this.saved.clear();
     this.made.clear();
     this.closeJournal();
     fs.rmSync(this.journal, { force: true });
-    await fs.promises.rm(this.dir, { recursive: true, force: true });
+    try {
+      fs.renameSync(this.dir, `${this.dir}${DISCARDED}`);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // nothing was set aside
+    }
+  }
+
+  /** Deletes what earlier runs discarded under `tmpDir`. */
+  static async sweep(tmpDir: string): Promise<void> {
+    const names = await fs.promises.readdir(tmpDir).catch(() => [] as string[]);
+    await Promise.all(names.filter((n) => n.endsWith(DISCARDED)).map((n) => fs.promises.rm(path.join(tmpDir, n), { recursive: true, force: true })));
   }
 
   /**
@@ -112,7 +130,6 @@ export class WorkspaceUndo {
         } catch { /* the line being written when the run died */ }
       }
       u.rollback();
-      fs.rmSync(dir, { recursive: true, force: true });
     }
     return restored;
   }

@@ -109,6 +109,11 @@ describe('runPipeline', () => {
     expect(await repo.lookup(head, 'data/clean/2024-01-04.csv')).toBeNull();
     expect(await repo.lookup(head, 'data/raw/2024-01-04.csv')).toBeNull(); // the consumed inputs are committed too
     expect(await repo.lookup(head, 'data/raw/2024-02-03.csv')).not.toBeNull();
+    // The replaced outputs wait, discarded, for the next run to delete them.
+    const tmp = (): string[] => readdirSync(join(root, '.dv/tmp')).filter((n) => !n.startsWith('job-'));
+    expect(tmp()).toEqual([expect.stringMatching(/^undo-[0-9a-f]{16}\.discarded$/)]);
+    await run();
+    expect(tmp()).toEqual([]);
   });
 
   it('cuts off downstream when re-run outputs are byte-identical', async () => {
