@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { DB } from './db.js';
 import { blake3 } from './hash.js';
 import { CorruptionError, DvError } from './errors.js';
-import { BlobType, type PackEntry } from './packfile.js';
+import { BlobType } from './packfile.js';
 import { PackWriter, packPath, type SealedPack } from './packwriter.js';
 import { packThread } from './pack-thread.js';
 
@@ -92,10 +92,10 @@ export class BlobStore {
   readonly packsDir: string;
   readonly tmpDir: string;
   readonly local: LocalPackReader;
+  /** The open pack; its table (PackWriter.entries) is what was put and is not indexed yet. */
   private writer: PackWriter | null = null;
-  private pending = new Map<string, PackEntry>();
-  /** Packs handed to the thread for sealing, oldest first, with their blobs (not yet indexed). */
-  private sealing: { w: PackWriter; pending: Map<string, PackEntry> }[] = [];
+  /** Packs handed to the thread for sealing, oldest first (their blobs are not indexed yet). */
+  private sealing: PackWriter[] = [];
   private bytesPut = 0;
   private blobsPut = 0;
   private stmtHas;
@@ -126,8 +126,12 @@ export class BlobStore {
   }
 
   has(id: Buffer): boolean {
-    const hex = id.toString('hex');
-    return this.pending.has(hex) || this.sealing.some((s) => s.pending.has(hex)) || this.stmtHas.get(id) !== undefined;
+    return this.pending(id) || this.sealing.some((w) => w.entries.has(id)) || this.stmtHas.get(id) !== undefined;
+  }
+
+  /** Whether `id` is in the open pack. */
+  private pending(id: Buffer): boolean {
+    return this.writer !== null && this.writer.entries.has(id);
   }
 
   /** Size in bytes of an indexed pack, or undefined when the index does not know it. */
@@ -163,7 +167,7 @@ export class BlobStore {
     }
     this.bytesPut += data.length;
     this.blobsPut++;
-    this.pending.set(id.toString('hex'), this.writer.add(type, id, data));
+    this.writer.add(type, id, data);
     if (this.writer.size >= this.packTarget || this.writer.entries.length >= PACK_MAX_BLOBS) this.sealCurrent();
     return id;
   }
@@ -182,24 +186,21 @@ export class BlobStore {
     }
     this.writer?.abort();
     this.writer = null;
-    this.pending.clear();
   }
 
   private sealCurrent(): void {
     const w = this.writer!;
     this.writer = null;
-    const pending = this.pending;
-    this.pending = new Map();
     if (!w.entries.length) { w.abort(); return; }
     w.startSeal(this.packsDir);
-    this.sealing.push({ w, pending });
+    this.sealing.push(w);
     this.collect(MAX_SEALING);
   }
 
   /** Indexes the packs whose seal is done, waiting while more than `keep` are in flight. */
   private collect(keep: number): void {
     while (this.sealing.length) {
-      const { w } = this.sealing[0]!;
+      const w = this.sealing[0]!;
       const sealed = w.finishSeal(this.packsDir, this.sealing.length > keep);
       if (!sealed) return;
       this.sealing.shift();
@@ -207,9 +208,9 @@ export class BlobStore {
     }
   }
 
-  /** Waits for the seal of the pack holding `hex`, if one is in flight (then it is indexed). */
-  private settle(hex: string): void {
-    const i = this.sealing.findIndex((s) => s.pending.has(hex));
+  /** Waits for the seal of the pack holding `id`, if one is in flight (then it is indexed). */
+  private settle(id: Buffer): void {
+    const i = this.sealing.findIndex((w) => w.entries.has(id));
     if (i >= 0) this.collect(this.sealing.length - i - 1);
   }
 
@@ -223,8 +224,8 @@ export class BlobStore {
   async get(id: Buffer | string): Promise<Buffer> {
     const key = typeof id === 'string' ? Buffer.from(id, 'hex') : id;
     const hex = key.toString('hex');
-    this.settle(hex);
-    const pend = this.pending.get(hex);
+    this.settle(key);
+    const pend = this.writer?.entries.get(key);
     let data: Buffer;
     let verified = false;
     if (pend) {
@@ -256,9 +257,8 @@ export class BlobStore {
   async getMany(ids: Buffer[], maxRun = 4 << 20): Promise<Buffer[]> {
     const out: Buffer[] = [];
     const where = (id: Buffer): BlobLocation | undefined => {
-      const hex = id.toString('hex');
-      this.settle(hex);
-      return this.pending.has(hex) ? undefined : this.locate(id);
+      this.settle(id);
+      return this.pending(id) ? undefined : this.locate(id);
     };
     for (let i = 0; i < ids.length;) {
       const first = where(ids[i]);
