@@ -125,17 +125,20 @@ function hashString(s: string): number {
  * (see StatCache.recordAll). */
 export class StatRows {
   private names: Buffer;
-  /** Row i's path is names[ends[i - 1] (0 for the first), ends[i]). */
+  /** Row i's path is names[ends[i - 1] (+ 1 past the scan's separator), ends[i]); the first's starts at 0. */
   private ends: Uint32Array;
   private fixed: Buffer;
   private n = 0;
   smudged = 0;
 
-  constructor(capacity: number, private now = Date.now()) {
+  /** `scanNames`: the scan's '\0'-separated path bytes (native-scan.ts pathBytes), when
+   * the rows are added in the scan's order, one per file: their paths are then read from
+   * there, not copied (at 1,000,000 files, ~26 MB less). */
+  constructor(capacity: number, private now = Date.now(), private scanNames?: Buffer) {
     const cap = Math.max(1, capacity);
     this.fixed = Buffer.alloc(cap * ROW_FIXED);
     this.ends = new Uint32Array(cap);
-    this.names = Buffer.alloc(cap * 32);
+    this.names = scanNames ?? Buffer.alloc(cap * 32);
   }
 
   get length(): number {
@@ -150,10 +153,14 @@ export class StatRows {
       ends.set(this.ends);
       this.ends = ends;
     }
-    const at = this.n ? this.ends[this.n - 1]! : 0;
+    const at = this.n ? this.ends[this.n - 1]! + (this.scanNames ? 1 : 0) : 0;
     const len = Buffer.byteLength(f.path, 'utf8');
-    if (at + len > this.names.length) this.names = grow(this.names, Math.max(this.names.length * 2, at + len));
-    this.names.write(f.path, at, 'utf8');
+    if (this.scanNames) {
+      if (this.names[at + len] !== 0 && at + len !== this.names.length) throw new Error(`stat row ${this.n} is not the scan's file ${f.path}`);
+    } else {
+      if (at + len > this.names.length) this.names = grow(this.names, Math.max(this.names.length * 2, at + len));
+      this.names.write(f.path, at, 'utf8');
+    }
     this.ends[this.n] = at + len;
     const racy = this.now - f.mtime < RACY_MS;
     if (racy) this.smudged++;
@@ -166,7 +173,7 @@ export class StatRows {
   }
 
   private start(i: number): number {
-    return i ? this.ends[i - 1]! : 0;
+    return i ? this.ends[i - 1]! + (this.scanNames ? 1 : 0) : 0;
   }
 
   /** Row i's path. */
