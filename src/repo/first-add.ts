@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Repo } from './repo.js';
 import { pathBytes, type PackedScan } from './native-scan.js';
 import type { ScanResult, WsFile } from './scan.js';
+import { ops } from './opcount.js';
 import { StatRows } from './statcache.js';
 import type { TreeEntry } from './types.js';
 import { toEntry } from './workspace.js';
@@ -71,8 +72,11 @@ export async function storeStreamed(repo: Repo, scan: ScanResult, onFile: (f: Ws
   const ingest = repo.ingestor();
   const stack: OpenDir[] = [{ dir: '', entries: [] }];
   let bytes = 0;
+  let held = 0; // entries in the open directories (ops.entriesHeld: the most at once)
+  const hold = (n: number) => { held += n; if (held > ops.entriesHeld) ops.entriesHeld = held; };
   await walkDirs(packed, (dir) => { stack.push({ dir, entries: [] }); }, async () => {
     const d = stack.pop()!;
+    hold(1 - d.entries.length);
     const tree = await repo.objects.writeTree({ entries: d.entries });
     repo.objects.uncache(tree); // its entries are not needed again: memory stays with the open directories
     stack[stack.length - 1]!.entries.push({ name: d.dir.slice(d.dir.lastIndexOf('/') + 1), type: 'dir', tree });
@@ -81,6 +85,7 @@ export async function storeStreamed(repo: Repo, scan: ScanResult, onFile: (f: Ws
     const f: WsFile = { path: p, size: nums[j]!, mtime: nums[j + 1]!, ino: nums[j + 2]!, mode: nums[j + 3]! };
     const content = await ingest.storeFile(path.join(repo.root, f.path), f.mode, f.size);
     stack[stack.length - 1]!.entries.push(toEntry(path.posix.basename(f.path), f.mode, content));
+    hold(1);
     rows.add(f, content.hash);
     bytes += content.size;
     onFile(f);
