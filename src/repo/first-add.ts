@@ -68,7 +68,7 @@ export async function storeStreamed(repo: Repo, scan: ScanResult, onFile: (f: Ws
   // A name that is not valid UTF-16 (a lone surrogate, JS scan only) would not survive
   // the UTF-8 round trip of the paths: the non-streamed path keeps such names exactly.
   if (/\p{Cs}/u.test(packed.paths) || !(await contiguous(packed))) return null;
-  const rows = new StatRows(count, Date.now(), pathBytes(packed));
+  const rows = new StatRows(pathBytes(packed), nums, count);
   const ingest = repo.ingestor();
   const stack: OpenDir[] = [{ dir: '', entries: [] }];
   let bytes = 0;

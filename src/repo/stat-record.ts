@@ -119,61 +119,44 @@ function hashString(s: string): number {
   return h >>> 0;
 }
 
-/** Rows for a whole new record (the first add), compactly: the paths' UTF-8 bytes in one
- * buffer and the fixed fields in another, so 1,000,000 rows hold no string per row (a
- * string each was ~40 bytes of heap beyond its characters). Racy files are smudged
- * (see StatCache.recordAll). */
+/** Rows for a whole new record (the first add), one per file of a scan and in its order,
+ * compactly: the paths and stat fields are read from the scan's own buffers (its
+ * '\0'-separated path bytes, native-scan.ts pathBytes, and its numbers), so a row adds
+ * only its hash, a racy flag and where its path ends (37 bytes; no string or object per
+ * row). Racy files are smudged (see StatCache.recordAll). */
 export class StatRows {
-  private names: Buffer;
-  /** Row i's path is names[ends[i - 1] (+ 1 past the scan's separator), ends[i]); the first's starts at 0. */
+  /** Row i's path is names[ends[i - 1] + 1 (0 for the first), ends[i]). */
   private ends: Uint32Array;
-  private fixed: Buffer;
+  private hashes: Buffer;
+  private racy: Uint8Array;
   private n = 0;
   smudged = 0;
 
-  /** `scanNames`: the scan's '\0'-separated path bytes (native-scan.ts pathBytes), when
-   * the rows are added in the scan's order, one per file: their paths are then read from
-   * there, not copied (at 1,000,000 files, ~26 MB less). */
-  constructor(capacity: number, private now = Date.now(), private scanNames?: Buffer) {
-    const cap = Math.max(1, capacity);
-    this.fixed = Buffer.alloc(cap * ROW_FIXED);
-    this.ends = new Uint32Array(cap);
-    this.names = scanNames ?? Buffer.alloc(cap * 32);
+  constructor(private names: Buffer, private nums: Float64Array, count: number, private now = Date.now()) {
+    this.ends = new Uint32Array(count);
+    this.hashes = Buffer.alloc(count * 32);
+    this.racy = new Uint8Array(count);
   }
 
   get length(): number {
     return this.n;
   }
 
+  /** Adds the next scan file's row: `f` must be that file (its path is checked to end where the scan's does). */
   add(f: WsFile, hash: string): void {
-    const o = this.n * ROW_FIXED;
-    if (o + ROW_FIXED > this.fixed.length) {
-      this.fixed = grow(this.fixed, this.fixed.length * 2);
-      const ends = new Uint32Array(this.ends.length * 2);
-      ends.set(this.ends);
-      this.ends = ends;
-    }
-    const at = this.n ? this.ends[this.n - 1]! + (this.scanNames ? 1 : 0) : 0;
-    const len = Buffer.byteLength(f.path, 'utf8');
-    if (this.scanNames) {
-      if (this.names[at + len] !== 0 && at + len !== this.names.length) throw new Error(`stat row ${this.n} is not the scan's file ${f.path}`);
-    } else {
-      if (at + len > this.names.length) this.names = grow(this.names, Math.max(this.names.length * 2, at + len));
-      this.names.write(f.path, at, 'utf8');
-    }
-    this.ends[this.n] = at + len;
-    const racy = this.now - f.mtime < RACY_MS;
-    if (racy) this.smudged++;
-    this.fixed.writeDoubleLE(f.size, o);
-    this.fixed.writeDoubleLE(racy ? SMUDGED : f.mtime, o + 8);
-    this.fixed.writeDoubleLE(f.ino, o + 16);
-    this.fixed.writeUInt32LE(f.mode, o + 24);
-    this.fixed.write(hash, o + 28, 32, 'hex');
+    const i = this.n;
+    if (i >= this.ends.length) throw new Error(`stat row ${i}: the scan has ${this.ends.length} files`);
+    const at = this.start(i);
+    const end = at + Buffer.byteLength(f.path, 'utf8');
+    if (end !== this.names.length && this.names[end] !== 0) throw new Error(`stat row ${i} is not the scan's file ${f.path}`);
+    this.ends[i] = end;
+    if (this.now - f.mtime < RACY_MS) { this.racy[i] = 1; this.smudged++; }
+    this.hashes.write(hash, i * 32, 32, 'hex');
     this.n++;
   }
 
   private start(i: number): number {
-    return i ? this.ends[i - 1]! + (this.scanNames ? 1 : 0) : 0;
+    return i ? this.ends[i - 1]! + 1 : 0;
   }
 
   /** Row i's path. */
@@ -183,8 +166,7 @@ export class StatRows {
 
   /** Size, mode and hash of row i. */
   content(i: number): { size: number; mode: number; hash: string } {
-    const o = i * ROW_FIXED;
-    return { size: this.fixed.readDoubleLE(o), mode: this.fixed.readUInt32LE(o + 24), hash: this.fixed.toString('hex', o + 28, o + 60) };
+    return { size: this.nums[i * 4]!, mode: this.nums[i * 4 + 3]!, hash: this.hashes.toString('hex', i * 32, i * 32 + 32) };
   }
 
   /** Row numbers in `.sort()` order of their paths (a walk's order is nearly that already). */
@@ -224,18 +206,17 @@ export class StatRows {
         const len = this.ends[i]! - this.start(i);
         raw.writeUInt16LE(len, o);
         this.names.copy(raw, o + 2, this.start(i), this.ends[i]!);
-        this.fixed.copy(raw, o + 2 + len, i * ROW_FIXED, (i + 1) * ROW_FIXED);
-        o += 2 + len + ROW_FIXED;
+        o += 2 + len;
+        raw.writeDoubleLE(this.nums[i * 4]!, o);
+        raw.writeDoubleLE(this.racy[i] ? SMUDGED : this.nums[i * 4 + 1]!, o + 8);
+        raw.writeDoubleLE(this.nums[i * 4 + 2]!, o + 16);
+        raw.writeUInt32LE(this.nums[i * 4 + 3]!, o + 24);
+        this.hashes.copy(raw, o + 28, i * 32, i * 32 + 32);
+        o += ROW_FIXED;
       }
       yield { first: from === 0 ? '' : this.path(part[0]!), data: raw };
     }
   }
-}
-
-function grow(b: Buffer, size: number): Buffer {
-  const out = Buffer.alloc(size);
-  b.copy(out);
-  return out;
 }
 
 /** A record cut into records of at most `max` rows (SEGMENT_ROWS each when cut), with the
