@@ -190,6 +190,7 @@ async function firstSnapshot(repo: Repo, tracked: string[], cache: StatCache, sc
   repo.db.transaction(() => {
     cache.replaceAll(rows);
     cache.setMirror(s.tree);
+    if (rows.smudged === 0) { cache.rememberScan(scan); cache.setChunks(chunksAfter(cleanChunks(scan), () => true)); }
     cache.save();
     repo.refs.advanceHead(id, `commit: ${message.split('\n')[0]}`);
   })();
