@@ -37,9 +37,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include "dvspawn.h"
 #include <sys/types.h>
 
@@ -568,12 +565,6 @@ static napi_value scan(napi_env env, napi_callback_info info) {
   for (uint32_t i = 0; i < n_items; i++) free(items[i].rel);
   free(items);
   free(root);
-#ifdef __GLIBC__
-  /* The walk's nodes and entry arrays (tens of MB for 1,000,000 files) were freed in the
-   * worker threads' malloc arenas, which glibc keeps: hand those pages back now, before
-   * the add that follows needs its memory. */
-  malloc_trim(0);
-#endif
   return result ? result : null_value;
 }
 
