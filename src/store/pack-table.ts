@@ -69,6 +69,14 @@ export class PackTable implements PackEntries {
     return i < 0 ? undefined : this.entry(i);
   }
 
+  /** The entries in the byte order of their ids (see BlobStore.indexPack). */
+  *byId(): Generator<PackEntry> {
+    const order = Int32Array.from({ length: this.count }, (_, i) => i);
+    const { rows } = this;
+    order.sort((a, b) => rows.compare(rows, b * ENTRY_BYTES + 1, b * ENTRY_BYTES + 33, a * ENTRY_BYTES + 1, a * ENTRY_BYTES + 33)); // a vs b: compare() is source (a) vs target (b)
+    for (const i of order) yield this.entry(i);
+  }
+
   *[Symbol.iterator](): Iterator<PackEntry> {
     for (let i = 0; i < this.count; i++) yield this.entry(i);
   }

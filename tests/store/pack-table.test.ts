@@ -1,5 +1,6 @@
 // The open pack's compact table (src/store/pack-table.ts): lookups by id across rehashes
-// and ids that share their first bytes, entries read back exactly, and the table bytes it
+// and ids that share their first bytes, entries read back exactly (in order and in id
+// order, as they are indexed), and the table bytes it
 // seals identical to the reference encoding of the same entries (packfile.ts encodeTable).
 import crypto from 'node:crypto';
 import { expect, it } from 'vitest';
@@ -34,6 +35,7 @@ it('finds every id it holds and no other, and seals the same table bytes as enco
   expect(t.has(other)).toBe(false);
   expect(t.has(crypto.randomBytes(32))).toBe(false);
   expect([...t]).toEqual(entries);
+  expect([...t.byId()]).toEqual([...entries].sort((a, b) => a.id.compare(b.id)));
   expect(tableWithFooter(t.bytes()).equals(encodeTable(entries))).toBe(true);
   expect(tableWithFooter(new PackTable().bytes()).equals(encodeTable([]))).toBe(true);
 });
