@@ -37,7 +37,7 @@ export class Md5Index {
   flush(): void {
     md5Drain(); // MD5s still being hashed on the ingest's thread (md5.ts) come in first
     if (!this.pending.size) return;
-    const rows = [...this.pending];
+    const rows = [...this.pending].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)); // key order: each B-tree page touched once
     this.pending.clear();
     this.db.transaction(() => { for (const [h, m] of rows) this.putStmt.run(Buffer.from(h, 'hex'), Buffer.from(m, 'hex')); })();
   }

@@ -198,7 +198,7 @@ async function firstSnapshot(repo: Repo, tracked: string[], cache: StatCache, sc
   // Built only when asked for (--json): an object per file is what streaming avoids.
   let changes: Change[] | undefined;
   const added = (): Change[] => Array.from(rows.sorted(), (i) => {
-    const p = rows.paths[i]!;
+    const p = rows.path(i);
     return { path: p, status: 'added', new: { name: path.posix.basename(p), type: 'file', chunks: [], ...rows.content(i) } };
   });
   return { commit: id, get changes() { return (changes ??= added()); }, files: rows.length, bytes: s.bytes };

@@ -119,54 +119,70 @@ function hashString(s: string): number {
   return h >>> 0;
 }
 
-/** Rows for a whole new record (the first add), compactly: a path each, and the fixed
- * fields in one buffer. Racy files are smudged (see StatCache.recordAll). */
+/** Rows for a whole new record (the first add), one per file of a scan and in its order,
+ * compactly: the paths and stat fields are read from the scan's own buffers (its
+ * '\0'-separated path bytes, native-scan.ts pathBytes, and its numbers), so a row adds
+ * only its hash, a racy flag and where its path ends (37 bytes; no string or object per
+ * row). Racy files are smudged (see StatCache.recordAll). */
 export class StatRows {
-  readonly paths: string[] = [];
-  private fixed: Buffer;
+  /** Row i's path is names[ends[i - 1] + 1 (0 for the first), ends[i]). */
+  private ends: Uint32Array;
+  private hashes: Buffer;
+  private racy: Uint8Array;
+  private n = 0;
   smudged = 0;
 
-  constructor(capacity: number, private now = Date.now()) {
-    this.fixed = Buffer.alloc(Math.max(1, capacity) * ROW_FIXED);
+  constructor(private names: Buffer, private nums: Float64Array, count: number, private now = Date.now()) {
+    this.ends = new Uint32Array(count);
+    this.hashes = Buffer.alloc(count * 32);
+    this.racy = new Uint8Array(count);
   }
 
   get length(): number {
-    return this.paths.length;
+    return this.n;
   }
 
+  /** Adds the next scan file's row: `f` must be that file (its path is checked to end where the scan's does). */
   add(f: WsFile, hash: string): void {
-    const o = this.paths.length * ROW_FIXED;
-    if (o + ROW_FIXED > this.fixed.length) {
-      const grown = Buffer.alloc(this.fixed.length * 2);
-      this.fixed.copy(grown);
-      this.fixed = grown;
-    }
-    const racy = this.now - f.mtime < RACY_MS;
-    if (racy) this.smudged++;
-    this.fixed.writeDoubleLE(f.size, o);
-    this.fixed.writeDoubleLE(racy ? SMUDGED : f.mtime, o + 8);
-    this.fixed.writeDoubleLE(f.ino, o + 16);
-    this.fixed.writeUInt32LE(f.mode, o + 24);
-    this.fixed.write(hash, o + 28, 32, 'hex');
-    this.paths.push(f.path);
+    const i = this.n;
+    if (i >= this.ends.length) throw new Error(`stat row ${i}: the scan has ${this.ends.length} files`);
+    const at = this.start(i);
+    const end = at + Buffer.byteLength(f.path, 'utf8');
+    if (end !== this.names.length && this.names[end] !== 0) throw new Error(`stat row ${i} is not the scan's file ${f.path}`);
+    this.ends[i] = end;
+    if (this.now - f.mtime < RACY_MS) { this.racy[i] = 1; this.smudged++; }
+    this.hashes.write(hash, i * 32, 32, 'hex');
+    this.n++;
+  }
+
+  private start(i: number): number {
+    return i ? this.ends[i - 1]! + 1 : 0;
+  }
+
+  /** Row i's path. */
+  path(i: number): string {
+    return this.names.toString('utf8', this.start(i), this.ends[i]!);
   }
 
   /** Size, mode and hash of row i. */
   content(i: number): { size: number; mode: number; hash: string } {
-    const o = i * ROW_FIXED;
-    return { size: this.fixed.readDoubleLE(o), mode: this.fixed.readUInt32LE(o + 24), hash: this.fixed.toString('hex', o + 28, o + 60) };
+    return { size: this.nums[i * 4]!, mode: this.nums[i * 4 + 3]!, hash: this.hashes.toString('hex', i * 32, i * 32 + 32) };
   }
 
   /** Row numbers in `.sort()` order of their paths (a walk's order is nearly that already). */
   sorted(): Int32Array {
-    const { paths } = this;
-    const order = new Int32Array(paths.length);
+    const order = new Int32Array(this.n);
     let inOrder = true;
+    let prev = '';
     for (let i = 0; i < order.length; i++) {
       order[i] = i;
-      if (i > 0 && !(paths[i - 1]! < paths[i]!)) inOrder = false;
+      const p = this.path(i);
+      if (i > 0 && !(prev < p)) inOrder = false;
+      prev = p;
     }
-    return inOrder ? order : order.sort((a, b) => (paths[a]! < paths[b]! ? -1 : 1));
+    if (inOrder) return order;
+    const paths = Array.from(order, (i) => this.path(i)); // only when out of order: a string per row, for the sort
+    return order.sort((a, b) => (paths[a]! < paths[b]! ? -1 : 1));
   }
 
   /** The record of these rows cut into segments of SEGMENT_ROWS rows (stat-segments.ts),
@@ -179,20 +195,26 @@ export class StatRows {
   *eachSegment(): Generator<{ first: string; data: Buffer }> {
     const order = this.sorted();
     for (let from = 0; from < order.length; from += SEGMENT_ROWS) {
-      const part = order.slice(from, from + SEGMENT_ROWS);
+      const part = order.subarray(from, from + SEGMENT_ROWS);
       let total = 8;
-      for (const i of part) total += 2 + Buffer.byteLength(this.paths[i]!, 'utf8') + ROW_FIXED;
+      for (const i of part) total += 2 + this.ends[i]! - this.start(i) + ROW_FIXED;
       const raw = Buffer.allocUnsafe(total);
       raw.writeUInt32LE(INDEX_MAGIC, 0);
       raw.writeUInt32LE(part.length, 4);
       let o = 8;
       for (const i of part) {
-        const len = raw.write(this.paths[i]!, o + 2, 'utf8');
+        const len = this.ends[i]! - this.start(i);
         raw.writeUInt16LE(len, o);
-        this.fixed.copy(raw, o + 2 + len, i * ROW_FIXED, (i + 1) * ROW_FIXED);
-        o += 2 + len + ROW_FIXED;
+        this.names.copy(raw, o + 2, this.start(i), this.ends[i]!);
+        o += 2 + len;
+        raw.writeDoubleLE(this.nums[i * 4]!, o);
+        raw.writeDoubleLE(this.racy[i] ? SMUDGED : this.nums[i * 4 + 1]!, o + 8);
+        raw.writeDoubleLE(this.nums[i * 4 + 2]!, o + 16);
+        raw.writeUInt32LE(this.nums[i * 4 + 3]!, o + 24);
+        this.hashes.copy(raw, o + 28, i * 32, i * 32 + 32);
+        o += ROW_FIXED;
       }
-      yield { first: from === 0 ? '' : this.paths[part[0]!]!, data: raw };
+      yield { first: from === 0 ? '' : this.path(part[0]!), data: raw };
     }
   }
 }

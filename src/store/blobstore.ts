@@ -5,9 +5,10 @@ import path from 'node:path';
 import type { DB } from './db.js';
 import { blake3 } from './hash.js';
 import { CorruptionError, DvError } from './errors.js';
-import { BlobType, type PackEntry } from './packfile.js';
+import { BlobType } from './packfile.js';
 import { PackWriter, packPath, type SealedPack } from './packwriter.js';
 import { packThread } from './pack-thread.js';
+import { PackTable } from './pack-table.js';
 
 export const PACK_TARGET = 32 << 20;
 /** A pack of tiny blobs is sealed at this many: its open index (ids in memory) stays small. */
@@ -92,10 +93,10 @@ export class BlobStore {
   readonly packsDir: string;
   readonly tmpDir: string;
   readonly local: LocalPackReader;
+  /** The open pack; its table (PackWriter.entries) is what was put and is not indexed yet. */
   private writer: PackWriter | null = null;
-  private pending = new Map<string, PackEntry>();
-  /** Packs handed to the thread for sealing, oldest first, with their blobs (not yet indexed). */
-  private sealing: { w: PackWriter; pending: Map<string, PackEntry> }[] = [];
+  /** Packs handed to the thread for sealing, oldest first (their blobs are not indexed yet). */
+  private sealing: PackWriter[] = [];
   private bytesPut = 0;
   private blobsPut = 0;
   private stmtHas;
@@ -126,8 +127,12 @@ export class BlobStore {
   }
 
   has(id: Buffer): boolean {
-    const hex = id.toString('hex');
-    return this.pending.has(hex) || this.sealing.some((s) => s.pending.has(hex)) || this.stmtHas.get(id) !== undefined;
+    return this.pending(id) || this.sealing.some((w) => w.entries.has(id)) || this.stmtHas.get(id) !== undefined;
+  }
+
+  /** Whether `id` is in the open pack. */
+  private pending(id: Buffer): boolean {
+    return this.writer !== null && this.writer.entries.has(id);
   }
 
   /** Size in bytes of an indexed pack, or undefined when the index does not know it. */
@@ -163,7 +168,7 @@ export class BlobStore {
     }
     this.bytesPut += data.length;
     this.blobsPut++;
-    this.pending.set(id.toString('hex'), this.writer.add(type, id, data));
+    this.writer.add(type, id, data);
     if (this.writer.size >= this.packTarget || this.writer.entries.length >= PACK_MAX_BLOBS) this.sealCurrent();
     return id;
   }
@@ -182,24 +187,21 @@ export class BlobStore {
     }
     this.writer?.abort();
     this.writer = null;
-    this.pending.clear();
   }
 
   private sealCurrent(): void {
     const w = this.writer!;
     this.writer = null;
-    const pending = this.pending;
-    this.pending = new Map();
     if (!w.entries.length) { w.abort(); return; }
     w.startSeal(this.packsDir);
-    this.sealing.push({ w, pending });
+    this.sealing.push(w);
     this.collect(MAX_SEALING);
   }
 
   /** Indexes the packs whose seal is done, waiting while more than `keep` are in flight. */
   private collect(keep: number): void {
     while (this.sealing.length) {
-      const { w } = this.sealing[0]!;
+      const w = this.sealing[0]!;
       const sealed = w.finishSeal(this.packsDir, this.sealing.length > keep);
       if (!sealed) return;
       this.sealing.shift();
@@ -207,16 +209,19 @@ export class BlobStore {
     }
   }
 
-  /** Waits for the seal of the pack holding `hex`, if one is in flight (then it is indexed). */
-  private settle(hex: string): void {
-    const i = this.sealing.findIndex((s) => s.pending.has(hex));
+  /** Waits for the seal of the pack holding `id`, if one is in flight (then it is indexed). */
+  private settle(id: Buffer): void {
+    const i = this.sealing.findIndex((w) => w.entries.has(id));
     if (i >= 0) this.collect(this.sealing.length - i - 1);
   }
 
+  /** Rows go in in id order: a pack's ids are random, and 65,536 inserts in key order touch
+   * each B-tree page of a large index once instead of one random page each. */
   indexPack(pack: SealedPack): void {
+    const entries = pack.entries instanceof PackTable ? pack.entries.byId() : [...pack.entries].sort((a, b) => a.id.compare(b.id));
     this.db.transaction(() => {
       this.stmtInsertPack.run(pack.id, pack.size, pack.entries.length);
-      for (const e of pack.entries) this.stmtInsertBlob.run(e.id, e.type, pack.id, e.offset, e.length);
+      for (const e of entries) this.stmtInsertBlob.run(e.id, e.type, pack.id, e.offset, e.length);
     })();
   }
 
@@ -227,8 +232,8 @@ export class BlobStore {
   /** get() of `key`, at `known` when the caller located it already. */
   private async getAt(key: Buffer, known?: BlobLocation): Promise<Buffer> {
     const hex = key.toString('hex');
-    this.settle(hex);
-    const pend = known ? undefined : this.pending.get(hex);
+    this.settle(key);
+    const pend = known ? undefined : this.writer?.entries.get(key);
     let data: Buffer;
     let verified = false;
     if (pend) {
@@ -261,9 +266,8 @@ export class BlobStore {
     const out: Buffer[] = [];
     // Each located once (undefined: pending in the open pack, or not in the store).
     const locs = ids.map((id): BlobLocation | undefined => {
-      const hex = id.toString('hex');
-      this.settle(hex);
-      return this.pending.has(hex) ? undefined : this.locate(id);
+      this.settle(id);
+      return this.pending(id) ? undefined : this.locate(id);
     });
     for (let i = 0; i < ids.length;) {
       const first = locs[i];

@@ -29,16 +29,24 @@ export interface PackEntry {
 }
 
 export function encodeTable(entries: PackEntry[]): Buffer {
-  const table = Buffer.alloc(entries.length * ENTRY_BYTES + FOOTER_BYTES);
+  const rows = Buffer.alloc(entries.length * ENTRY_BYTES);
   let p = 0;
   for (const e of entries) {
-    table[p] = e.type;
-    e.id.copy(table, p + 1);
-    table.writeBigUInt64LE(BigInt(e.offset), p + 33);
-    table.writeUInt32LE(e.length, p + 41);
+    rows[p] = e.type;
+    e.id.copy(rows, p + 1);
+    rows.writeBigUInt64LE(BigInt(e.offset), p + 33);
+    rows.writeUInt32LE(e.length, p + 41);
     p += ENTRY_BYTES;
   }
-  table.writeUInt32LE(entries.length, p);
+  return tableWithFooter(rows);
+}
+
+/** The table of records already in the layout above (pack-table.ts), with its footer. */
+export function tableWithFooter(rows: Buffer): Buffer {
+  const p = rows.length;
+  const table = Buffer.alloc(p + FOOTER_BYTES);
+  rows.copy(table);
+  table.writeUInt32LE(p / ENTRY_BYTES, p);
   table.writeUInt32LE(p, p + 4);
   blake3(table.subarray(0, p)).copy(table, p + 8);
   PACK_END.copy(table, p + 40);

@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { createHasher, type Hasher } from './hash.js';
-import { encodeTable, PACK_MAGIC, type BlobType, type PackEntry } from './packfile.js';
+import { PACK_MAGIC, tableWithFooter, type BlobType, type PackEntry } from './packfile.js';
+import { PackTable, type PackEntries } from './pack-table.js';
 import { fsyncDir } from './fsutil.js';
 import { DvError } from './errors.js';
 import type { PackThread } from './pack-thread.js';
@@ -16,7 +17,7 @@ const WRITE_BUFFER = 4 << 20;
 export interface SealedPack {
   id: string;
   size: number;
-  entries: PackEntry[];
+  entries: PackEntries;
 }
 
 export function packPath(packsDir: string, id: string): string {
@@ -24,7 +25,8 @@ export function packPath(packsDir: string, id: string): string {
 }
 
 export class PackWriter {
-  readonly entries: PackEntry[] = [];
+  /** The blobs added so far, in the pack table's own compact layout. */
+  readonly entries = new PackTable();
   private fd: number;
   private buf: Buffer;
   private buffered = 0;
@@ -48,11 +50,9 @@ export class PackWriter {
   }
 
   /** Adds a blob; `id` must be the BLAKE3 of `data` (callers already computed it). */
-  add(type: BlobType, id: Buffer, data: Uint8Array): PackEntry {
-    const entry = { type, id, offset: this.size, length: data.length };
+  add(type: BlobType, id: Buffer, data: Uint8Array): void {
+    this.entries.add(type, id, this.size, data.length);
     this.append(data);
-    this.entries.push(entry);
-    return entry;
   }
 
   /** Reads back a blob not yet sealed (a file may reference a chunk written moments ago). */
@@ -111,7 +111,7 @@ export class PackWriter {
 
   /** Seals on the pack thread when there is one: finishSeal() then waits for the outcome. */
   startSeal(packsDir: string): void {
-    this.append(encodeTable(this.entries));
+    this.append(tableWithFooter(this.entries.bytes()));
     if (!this.thread) return;
     this.flushBuffer(true);
     if (this.buf.length) { this.thread.release(this.buf); this.buf = Buffer.alloc(0); }

@@ -47,7 +47,7 @@ export async function rebuildIndex(store: BlobStore, lostDir: string, onProgress
   if (repairDatabaseHeader(store)) {
     throw new DvError('repaired the header of .dv/dv.db (SQLite had opened it read-only); run dv fsck --repair again to finish', 1, 'AGAIN');
   }
-  const good: SealedPack[] = [];
+  const good: (SealedPack & { entries: PackEntry[] })[] = [];
   const damaged: Damaged[] = [];
   const ids = packFilesOnDisk(store).filter((id) => PACK_ID_RE.test(id));
   for (const [i, id] of ids.entries()) {

@@ -46,6 +46,10 @@ describe('cost follows the change (20,000 files)', () => {
     // The counters are live: the first add stores every file and writes every tree.
     expect(ops.filesStored).toBe(DIRS * PER_DIR);
     expect(ops.treesWritten).toBeGreaterThanOrEqual(DIRS + 2);
+    // Memory follows the largest directory, not the tree: the first add holds the open
+    // directories' entries (one directory of files, the finished ones' tree entries), never one per file.
+    expect(ops.entriesHeld).toBeGreaterThanOrEqual(PER_DIR);
+    expect(ops.entriesHeld).toBeLessThanOrEqual(PER_DIR + DIRS);
     repo.close();
   }, 120_000);
 
