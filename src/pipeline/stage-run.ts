@@ -307,8 +307,8 @@ export async function runStage(ctx: StageContext, stage: StageConfig, plan: Stag
   const reads = toRun.length > 0 ? ctx.ws.watch(stage.deps, toRun.flatMap((d) => (d.datum.input === null ? [] : [d.datum.input]))) : null;
   const executor = ctx.executors.for(stage);
   const concurrency = executor.inFlight?.(stage, ctx.settings.jobs) ?? ctx.settings.jobs;
-  // One datum more than commands in flight: its outputs are set aside, or the last one's
-  // stored, while the commands run.
+  // One datum more than commands in flight: while the commands run, it is made ready (its
+  // outputs set aside, its scratch space and environment) and the last one's outputs stored.
   const pool = await runPool(toRun, datumRunner(ctx, stage, previous, p, concurrency),
     { concurrency: concurrency + 1, signal, keepGoing: ctx.settings.keepGoing, isFailure: (ok) => !ok });
 
