@@ -5,7 +5,7 @@
 // was ~250 bytes of JavaScript heap per blob, all of it promoted to the old generation and
 // dropped at once per pack, which let garbage pile up to hundreds of MB before a full GC.
 // Here a blob costs ~53 bytes and no object at all until one is asked for.
-import { ENTRY_BYTES, type BlobType, type PackEntry } from './packfile.js';
+import { ENTRY_BYTES, readEntry, writeEntry, type BlobType, type PackEntry } from './packfile.js';
 
 /** What a sealed pack's index rows are made from: an array, or a PackTable. */
 export interface PackEntries extends Iterable<PackEntry> {
@@ -29,11 +29,7 @@ export class PackTable implements PackEntries {
       this.rows.copy(grown);
       this.rows = grown;
     }
-    const p = this.count * ENTRY_BYTES;
-    this.rows[p] = type;
-    id.copy(this.rows, p + 1, 0, 32);
-    this.rows.writeBigUInt64LE(BigInt(offset), p + 33);
-    this.rows.writeUInt32LE(length, p + 41);
+    writeEntry(this.rows, this.count * ENTRY_BYTES, { type, id, offset, length });
     this.count++;
     if (this.count * 2 > this.slots.length) this.rehash(this.slots.length * 2);
     else this.place(this.count - 1);
@@ -55,13 +51,7 @@ export class PackTable implements PackEntries {
 
   /** Record `i` as an entry (its id copied out of the table). */
   entry(i: number): PackEntry {
-    const p = i * ENTRY_BYTES;
-    return {
-      type: this.rows[p] as BlobType,
-      id: Buffer.from(this.rows.subarray(p + 1, p + 33)),
-      offset: Number(this.rows.readBigUInt64LE(p + 33)),
-      length: this.rows.readUInt32LE(p + 41),
-    };
+    return readEntry(this.rows, i * ENTRY_BYTES);
   }
 
   get(id: Buffer): PackEntry | undefined {

@@ -28,16 +28,27 @@ export interface PackEntry {
   length: number;
 }
 
+/** Writes `e` as the table record at byte `p` of `buf`: type (1), id (32), offset (u64 LE), length (u32 LE). */
+export function writeEntry(buf: Buffer, p: number, e: PackEntry): void {
+  buf[p] = e.type;
+  e.id.copy(buf, p + 1, 0, 32);
+  buf.writeBigUInt64LE(BigInt(e.offset), p + 33);
+  buf.writeUInt32LE(e.length, p + 41);
+}
+
+/** The table record at byte `p` of `buf` (its id copied out). */
+export function readEntry(buf: Buffer, p: number): PackEntry {
+  return {
+    type: buf[p] as BlobType,
+    id: Buffer.from(buf.subarray(p + 1, p + 33)),
+    offset: Number(buf.readBigUInt64LE(p + 33)),
+    length: buf.readUInt32LE(p + 41),
+  };
+}
+
 export function encodeTable(entries: PackEntry[]): Buffer {
   const rows = Buffer.alloc(entries.length * ENTRY_BYTES);
-  let p = 0;
-  for (const e of entries) {
-    rows[p] = e.type;
-    e.id.copy(rows, p + 1);
-    rows.writeBigUInt64LE(BigInt(e.offset), p + 33);
-    rows.writeUInt32LE(e.length, p + 41);
-    p += ENTRY_BYTES;
-  }
+  entries.forEach((e, i) => writeEntry(rows, i * ENTRY_BYTES, e));
   return tableWithFooter(rows);
 }
 
@@ -75,12 +86,7 @@ export async function readTable(
   const dataEnd = size - FOOTER_BYTES - tableLen;
   const entries: PackEntry[] = [];
   for (let p = 0; p < tableLen; p += ENTRY_BYTES) {
-    const e: PackEntry = {
-      type: table[p],
-      id: Buffer.from(table.subarray(p + 1, p + 33)),
-      offset: Number(table.readBigUInt64LE(p + 33)),
-      length: table.readUInt32LE(p + 41),
-    };
+    const e = readEntry(table, p);
     if (e.offset < PACK_MAGIC.length || e.offset + e.length > dataEnd) {
       throw new CorruptionError(`pack ${name} has an entry outside its data`);
     }
