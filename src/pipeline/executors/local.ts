@@ -183,16 +183,17 @@ export class LocalExecutor implements Executor {
     const outs = stage.outs.map(sp);
     const out = datum.out === null ? null : sp(datum.out);
     if (out && !scratchLayout(stage, scratch).includes(dirname(out))) mkdirSync(dirname(out), { recursive: true }); // the datum's own subdirectories
-    const clear = job.inPlace ? inPlaceTargets(stage, datum).filter((o) => !stage.persist.includes(o)) : [];
+    const targets = job.inPlace ? inPlaceTargets(stage, datum) : [];
+    const clear = targets.filter((o) => !stage.persist.includes(o));
     // Usually nothing is there (the caller set the previous outputs aside): a sync lstat
     // then, not a trip through the thread pool before every command starts.
     const clearInPlace = async (): Promise<void> => {
       const there = clear.map((o) => join(this.opts.root, o)).filter((abs) => lstatOrNull(abs) !== null);
       await Promise.all(there.map((abs) => rm(abs, { recursive: true, force: true })));
     };
-    if (clear.some((o) => lstatOrNull(join(this.opts.root, o)) !== null)) await clearInPlace();
+    await clearInPlace();
     // A command writing its output in place finds the directory that holds it.
-    if (job.inPlace) for (const o of inPlaceTargets(stage, datum)) mkdirSync(dirname(join(this.opts.root, o)), { recursive: true });
+    for (const o of targets) mkdirSync(dirname(join(this.opts.root, o)), { recursive: true });
 
     const base = { startedAt: startedAt.toISOString(), dispose };
     const finish = async (r: Omit<JobResult, 'startedAt' | 'dispose' | 'durationMs'>): Promise<JobResult> => {
