@@ -83,9 +83,11 @@ export class PipelineStore {
     const db = this.repo.db;
     const scannedBefore = new Set(db.prepare('SELECT pack FROM pipeline_packs').pluck().all() as string[]);
     const packs = this.repo.blobs.packIds().filter((p) => !scannedBefore.has(p));
-    if (packs.length === 0) return;
-    const docs: { id: Buffer; type: number; doc: unknown }[] = [];
+    // Every blob flush indexed is in a pack sealed before its rows went in: scanned now or
+    // before, it is not looked for again (so the set does not grow with the process).
     const known = pendingOf(this.repo).indexed;
+    if (packs.length === 0) return known.clear();
+    const docs: { id: Buffer; type: number; doc: unknown }[] = [];
     for (const pack of packs) {
       for (const u of this.repo.blobs.blobsInPack(pack, [BlobType.RunRecord, BlobType.RunCache])) {
         if (known.has(u.id.toString('hex'))) continue; // written by this process: its row is there
@@ -111,6 +113,7 @@ export class PipelineStore {
       }
       for (const pack of packs) scanned.run(pack);
     })();
+    known.clear();
   }
 
   /** Seals the open pack and indexes what it held. */
