@@ -101,6 +101,9 @@ export class PipelineStore {
     const scanned = db.prepare('INSERT OR IGNORE INTO pipeline_packs (pack) VALUES (?)');
     const cache = db.prepare('INSERT OR IGNORE INTO pipeline_cache (key, blob) VALUES (?, ?)');
     const runs = db.prepare('INSERT OR REPLACE INTO pipeline_runs (id, blob, started_at, summary) VALUES (?, ?, ?, ?)');
+    // A run recorded twice (a record sealed with its commit, superseded when what followed
+    // failed): the one that finished later counts, whatever order the packs are read in.
+    const records = new Map<string, { hex: string; r: RunRecord }>();
     db.transaction(() => {
       for (const { id, type, doc } of docs) {
         const hex = id.toString('hex');
@@ -108,9 +111,11 @@ export class PipelineStore {
           cache.run((doc as RunCacheEntry).key, hex);
         } else if (type === BlobType.RunRecord && typeof (doc as RunRecord | null)?.id === 'string') {
           const r = doc as RunRecord;
-          runs.run(r.id, hex, r.startedAt, JSON.stringify(summarize(r)));
+          const seen = records.get(r.id);
+          if (!seen || seen.r.finishedAt < r.finishedAt) records.set(r.id, { hex, r });
         }
       }
+      for (const { hex, r } of records.values()) runs.run(r.id, hex, r.startedAt, JSON.stringify(summarize(r)));
       for (const pack of packs) scanned.run(pack);
     })();
     known.clear();

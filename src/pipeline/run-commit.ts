@@ -73,25 +73,33 @@ export async function driftFrom(repo: Repo, base: string | null, baseFlat: FlatT
   return { changed, deleted };
 }
 
+export interface CommitRunOptions {
+  /** An experiment's hidden ref: the commit goes there, not on a branch. */
+  ref?: string;
+  actor?: Actor[];
+  /** What is sealed with the commit (CommitChangesOptions.withCommit). */
+  withCommit?: (id: string) => Promise<void>;
+}
+
 /**
  * Commits what changed against the branch: the outputs, and the tracked inputs the
  * run read. With `ref` (an experiment), the commit goes on that ref, not a branch.
  */
 export async function commitRun(repo: Repo, p: Prepared, ws: RunWorkspace, hashed: Hashed, drift: Drift, baseFlat: FlatTree,
-  runId: string, message: string, ref?: string, actor?: Actor[]): Promise<string> {
+  runId: string, message: string, { ref, actor, withCommit }: CommitRunOptions = {}): Promise<string> {
   const changes = await runChanges(repo, p, ws, hashed, drift, baseFlat);
   // Outputs are tracked as declared (reports/summary.csv, not all of reports/).
   const uncached = p.stages.flatMap((s) => s.uncached);
   const track = p.stages.flatMap((s) => s.outs.filter((o) => !uncached.includes(o)));
   if (!ref) {
     if (!repo.refs.get(`heads/${p.branch}`) && p.base) repo.refs.set(`heads/${p.branch}`, p.base);
-    return repo.commitChanges(p.branch, changes, message, { run: runId, track, actor });
+    return repo.commitChanges(p.branch, changes, message, { run: runId, track, actor, withCommit });
   }
   // commitChanges commits on branches: on a scratch one made at the base, then moved to the ref.
   const scratch = `dv-exp-${runId.slice(0, 16)}`;
   if (p.base) repo.refs.set(`heads/${scratch}`, p.base);
   try {
-    const id = await repo.commitChanges(scratch, changes, message, { run: runId, track, actor });
+    const id = await repo.commitChanges(scratch, changes, message, { run: runId, track, actor, withCommit });
     repo.refs.set(ref, id);
     return id;
   } finally {

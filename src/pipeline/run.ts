@@ -247,11 +247,36 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
     hooks.push(r);
     emit({ type: 'hook', hook: r });
   };
+  /** The run's record as it stands, stored (its row waits for the store's flush). */
+  const writeRecord = async (): Promise<RunRecord> => {
+    const finishedAt = new Date();
+    const r: RunRecord = {
+      format: 2, id: runId, branch: p.branch, base: p.base, commit, status,
+      startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(),
+      durationMs: finishedAt.getTime() - startedAt.getTime(), git, params: p.params,
+      options: { stages: p.stages.map((s) => s.name), force: opts.force ?? false, backfill: p.backfill, jobs: ctx.settings.jobs },
+      stages: stageRecords,
+      ...(opts.experiment ? { experiment: opts.experiment } : {}),
+      ...(hooks.length ? { hooks: [...hooks] } : {}),
+      state: commit ? await saveState(repo.blobs, Object.fromEntries(Object.entries(state).filter(([n]) => p.configured.has(n))), p.loaded) : null,
+      error,
+    };
+    await p.store.writeRecord(r);
+    return r;
+  };
+  const written: { record?: RunRecord } = {};
   try {
     ({ status, error } = await runStages(ctx, p, opts, state, plans, stageRecords, hook));
     const did = stageRecords.some((s) => s.counts.run + s.counts.cached + s.counts.removed > 0);
     if (status === 'succeeded' && did) {
-      commit = await commitRun(repo, p, ctx.ws, hashed, drift, baseFlat, runId, opts.message ?? defaultMessage(stageRecords), opts.ref, p.actors);
+      // With no run hook to wait for, the record and the state are sealed in the commit's
+      // pack: one seal per run. (Should what follows fail, a newer record supersedes it.)
+      const withCommit = p.hooks.onSuccess ? undefined : async (id: string): Promise<void> => {
+        commit = id;
+        written.record = await writeRecord();
+      };
+      commit = await commitRun(repo, p, ctx.ws, hashed, drift, baseFlat, runId, opts.message ?? defaultMessage(stageRecords),
+        { ref: opts.ref, actor: p.actors, withCommit });
       emit({ type: 'commit', commit });
       if (!opts.ref && repo.head().branch === p.branch) await afterDvCommit(repo, commit, (await repo.readCommit(commit)).paths);
     }
@@ -269,19 +294,8 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   ws.undo.discard();
   ws.cleanup.push(swept);
   ws.cleanup.push(ctx.executors.close()); // ours: drop their spare scratch dirs
-  const finishedAt = new Date();
-  const record: RunRecord = {
-    format: 2, id: runId, branch: p.branch, base: p.base, commit, status,
-    startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(),
-    durationMs: finishedAt.getTime() - startedAt.getTime(), git, params: p.params,
-    options: { stages: p.stages.map((s) => s.name), force: opts.force ?? false, backfill: p.backfill, jobs: ctx.settings.jobs },
-    stages: stageRecords,
-    ...(opts.experiment ? { experiment: opts.experiment } : {}),
-    ...(hooks.length ? { hooks } : {}),
-    state: commit ? await saveState(repo.blobs, Object.fromEntries(Object.entries(state).filter(([n]) => p.configured.has(n))), p.loaded) : null,
-    error,
-  };
-  await p.store.writeRecord(record);
+  const early = written.record;
+  const record = early && early.status === status && (early.hooks?.length ?? 0) === hooks.length ? early : await writeRecord();
   // Sealing here, even on failure, keeps the run-cache entries of finished datums: the next run resumes from them.
   await p.store.flush();
   await Promise.all(ws.cleanup);

@@ -45,6 +45,9 @@ export interface CommitChangesOptions {
   /** Who is committing: checked against the branch's protection (default: the local
    * identity) and, the first one, recorded in the commit (audit). */
   actor?: Actor | Actor[];
+  /** Stores what belongs with the commit (a run's record and state) once its id is known:
+   * those blobs are sealed in the commit's pack, before the branch moves. */
+  withCommit?: (id: string) => Promise<void>;
 }
 
 /** What a new commit is made of; author, time and code version are filled in. */
@@ -331,6 +334,7 @@ export class Repo {
       const tree = await updateTree(this.objects, base?.tree ?? null, entries);
       const git = opts.git !== undefined ? opts.git : await this.recentGitInfo();
       const id = await this.writeCommit({ tree, parents: amend ? base!.parents : parent ? [parent] : [], paths, message, run: opts.run, git, actor: opts.actor === undefined ? undefined : actors[0] });
+      await opts.withCommit?.(id);
       this.blobs.flush();
       this.refs.set(`heads/${branch}`, id, `${opts.run ? 'run' : amend ? 'commit (amend)' : 'commit'}: ${message.split('\n')[0]}`);
       return id;
