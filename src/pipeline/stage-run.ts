@@ -8,7 +8,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../repo/repo.js';
 import { restoreFile } from '../repo/fileio.js';
-import { Ingestor } from '../repo/ingest.js';
 import type { StoredFile } from '../repo/types.js';
 import { inPlaceTargets } from './executor.js';
 import type { Executors } from './executors/index.js';
@@ -16,6 +15,7 @@ import { isUnder } from './paths.js';
 import type { HookResult } from './hooks.js';
 import type { PipelineStore } from './records.js';
 import type { RunWorkspace } from './run-workspace.js';
+import { RunIngest } from './run-ingest.js';
 import { changedState } from './state.js';
 import { runPool, runWithRetries, Slots, type RetriedResult } from './scheduler.js';
 import type {
@@ -73,9 +73,6 @@ interface Staged {
   /** Already where it belongs (a datum that ran); run-cache hits are restored from the store. */
   inPlace?: boolean;
 }
-
-/** Outputs this large get their MD5 indexed when stored (smaller ones on first need). */
-const MD5_INDEXED_FROM = 64 << 10;
 
 /** One queue for the ingestor: it reuses a single buffer, so stores must not interleave. */
 function serial(): <T>(fn: () => Promise<T>) => Promise<T> {
@@ -227,11 +224,8 @@ function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState
       if (held) slots.release();
     }
   };
-  // MD5s (S3 ETags) of stored outputs are indexed with the run-cache rows at flush. Only
-  // for outputs of 64 KiB and more: a small one's is computed on first need (one small
-  // read), which costs less than an index row per datum.
-  let lastMd5 = '';
-  const ingest = new Ingestor(ctx.repo.blobs, ctx.repo.config.chunker, undefined, (_hash, md5) => { lastMd5 = md5; });
+  // The MD5 rows of stored outputs are written with the run-cache rows at flush.
+  const ingest = new RunIngest(ctx.repo);
   const serialized = serial();
   const done = (d: RunPlan, status: DatumRunRecord['status'], durationMs: number, error: string | null): void =>
     s.emit({ type: 'done', stage: stage.name, datum: d.datum.id, status, durationMs, error });
@@ -259,9 +253,9 @@ function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState
       const stored = await serialized(async () => {
         const md5s: [string, string][] = [];
         for (const o of result.outputs) {
-          const f = await ingest.storeFile(o.file);
-          if (o.size >= MD5_INDEXED_FROM) md5s.push([f.hash, lastMd5]);
-          outputs[o.path] = { ...f, mode: o.mode };
+          const { file, md5 } = await ingest.storeFile(o.file);
+          if (md5) md5s.push(md5);
+          outputs[o.path] = { ...file, mode: o.mode };
         }
         return md5s;
       });
