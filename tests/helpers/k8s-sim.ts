@@ -9,8 +9,11 @@
 // commands read and write is real; killPod stands in for a node failure.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { Secret } from 'kubernetes-models/v1/Secret';
 
@@ -20,6 +23,8 @@ interface Pod {
   obj: Obj;
   proc: ChildProcess | null;
   log: string;
+  /** The container's own /tmp (TMPDIR), discarded with it as a real one is. */
+  tmp?: string;
 }
 
 export interface SimRequest { method: string; path: string; status: number }
@@ -209,7 +214,8 @@ export class KubeSim {
     const c = tpl.spec.containers[0] as Obj;
     const run = (tries: number): void => {
       if (!this.pods.has(`${ns}/${name}`)) return;
-      const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', JOB_COMPLETION_INDEX: String(index) };
+      pod.tmp ??= mkdtempSync(join(tmpdir(), 'k8s-sim-pod-'));
+      const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', JOB_COMPLETION_INDEX: String(index), TMPDIR: pod.tmp };
       for (const e of (c.env ?? []) as Obj[]) env[e.name] = e.value;
       for (const ef of (c.envFrom ?? []) as Obj[]) {
         const s = this.secrets.get(`${ns}/${ef.secretRef.name}`);
@@ -234,6 +240,8 @@ export class KubeSim {
 
   private finish(ns: string, pod: Pod, exitCode: number, reason: string): void {
     pod.proc = null;
+    if (pod.tmp) rmSync(pod.tmp, { recursive: true, force: true });
+    pod.tmp = undefined;
     if (!this.pods.has(`${ns}/${pod.obj.metadata.name}`)) return;
     const c = pod.obj.spec.containers[0] as Obj;
     pod.obj.status = {

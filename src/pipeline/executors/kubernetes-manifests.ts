@@ -54,7 +54,7 @@ export function jobManifest(o: BatchManifestOptions): Manifest {
   if (res.memory !== undefined) limits.memory = quantity(res.memory);
   const labels = { 'app.kubernetes.io/managed-by': MANAGED_BY, 'dv.stage': o.stage.name.toLowerCase().replace(/[^a-z0-9._-]/g, '-').slice(0, 63) };
   const script = (o.specs
-    ? [...servedCases(o.specs, shQuote), '"${DV_NODE:-node}" "$io" run "$(spec_of "$JOB_COMPLETION_INDEX")"', 'rc=$?', 'rm -f "$io"', 'exit "$rc"']
+    ? [...servedCases(o.specs, shQuote), '"${DV_NODE:-node}" "$io" run "$(spec_of "$JOB_COMPLETION_INDEX")"']
     : podBody(o.dir, '$JOB_COMPLETION_INDEX', o.tasks)).join('\n');
   const mount = !o.specs && k?.volumeClaim;
   const container: Record<string, unknown> = {

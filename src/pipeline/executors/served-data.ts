@@ -235,7 +235,8 @@ export class ServedData {
  * its start-up is paid once per batch like the engine's.
  */
 export function servedCases(specs: JobIoSpec[], quote: (s: string) => string): string[] {
-  const lines = ['io="${TMPDIR:-/tmp}/dv-job-io-$$.mjs"', "cat > \"$io\" <<'DV_JOB_IO'", jobIoSource().trimEnd(), 'DV_JOB_IO',
+  // Removed on any exit, a cancelled job's (scancel, a deleted Job) included.
+  const lines = ['io="${TMPDIR:-/tmp}/dv-job-io-$$.mjs"', 'trap \'rm -f "$io"\' EXIT', "cat > \"$io\" <<'DV_JOB_IO'", jobIoSource().trimEnd(), 'DV_JOB_IO',
     'spec_of() {', '  case "$1" in'];
   specs.forEach((s, i) => lines.push(`  ${i}) printf '%s' ${quote(JSON.stringify(s))} ;;`));
   lines.push('  *) echo "dv: no datum $1 here" >&2; return 1 ;;', '  esac', '}');

@@ -92,6 +92,6 @@ export function sbatchServedScript(stage: StageConfig, name: string, specs: JobI
   const lines = ['#!/bin/bash', header(stage, specs.length, sizes, ', data through dv serve')];
   for (const o of sbatchOptions(stage, '', name, sizes.length, `/tmp/${name}-%a.out`)) lines.push(`#SBATCH ${o}`);
   lines.push(...servedCases(specs, shQuote), 'args=()', ...taskLoop(sizes, ['  args+=("$(spec_of "$i")")']),
-    '"${DV_NODE:-node}" "$io" run "${args[@]}" || status=$?', 'rm -f "$io"', 'exit "$status"', '');
+    '"${DV_NODE:-node}" "$io" run "${args[@]}" || status=$?', 'exit "$status"', '');
   return lines.join('\n');
 }
