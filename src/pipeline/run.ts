@@ -247,18 +247,18 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
     hooks.push(r);
     emit({ type: 'hook', hook: r });
   };
-  /** The run's record as it stands, stored (its row waits for the store's flush). */
-  const writeRecord = async (): Promise<RunRecord> => {
+  /** The run's record as it stands, with the commit it made, stored (its row waits for the store's flush). */
+  const writeRecord = async (made: string | null): Promise<RunRecord> => {
     const finishedAt = new Date();
     const r: RunRecord = {
-      format: 2, id: runId, branch: p.branch, base: p.base, commit, status,
+      format: 2, id: runId, branch: p.branch, base: p.base, commit: made, status,
       startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(),
       durationMs: finishedAt.getTime() - startedAt.getTime(), git, params: p.params,
       options: { stages: p.stages.map((s) => s.name), force: opts.force ?? false, backfill: p.backfill, jobs: ctx.settings.jobs },
       stages: stageRecords,
       ...(opts.experiment ? { experiment: opts.experiment } : {}),
       ...(hooks.length ? { hooks: [...hooks] } : {}),
-      state: commit ? await saveState(repo.blobs, Object.fromEntries(Object.entries(state).filter(([n]) => p.configured.has(n))), p.loaded) : null,
+      state: made ? await saveState(repo.blobs, Object.fromEntries(Object.entries(state).filter(([n]) => p.configured.has(n))), p.loaded) : null,
       error,
     };
     await p.store.writeRecord(r);
@@ -272,8 +272,7 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
       // With no run hook to wait for, the record and the state are sealed in the commit's
       // pack: one seal per run. (Should what follows fail, a newer record supersedes it.)
       const withCommit = p.hooks.onSuccess ? undefined : async (id: string): Promise<void> => {
-        commit = id;
-        written.record = await writeRecord();
+        written.record = await writeRecord(id);
       };
       commit = await commitRun(repo, p, ctx.ws, hashed, drift, baseFlat, runId, opts.message ?? defaultMessage(stageRecords),
         { ref: opts.ref, actor: p.actors, withCommit });
@@ -295,7 +294,8 @@ async function execute(repo: Repo, p: Prepared, opts: RunOptions): Promise<RunRe
   ws.cleanup.push(swept);
   ws.cleanup.push(ctx.executors.close()); // ours: drop their spare scratch dirs
   const early = written.record;
-  const record = early && early.status === status && (early.hooks?.length ?? 0) === hooks.length ? early : await writeRecord();
+  const record = early && early.commit === commit && early.status === status && (early.hooks?.length ?? 0) === hooks.length
+    ? early : await writeRecord(commit);
   // Sealing here, even on failure, keeps the run-cache entries of finished datums: the next run resumes from them.
   await p.store.flush();
   await Promise.all(ws.cleanup);
