@@ -2,15 +2,16 @@
 // workspace_segs(seq, first, data), each `data` a record of its own (stat-record.ts
 // encoding) holding the rows whose paths sort at or after `first` and before the next
 // segment's `first`; the first segment's `first` is ''. A command that looks up one
-// file reads one segment of ~2,048 rows, and a save rewrites only the segments it
-// touched, so a commit of one change among 1,000,000 files reads and writes ~200 KB,
+// file reads one segment of ~512 rows, and a save rewrites only the segments it
+// touched, so a commit of one change among 1,000,000 files reads and writes ~50 KB,
 // not the whole ~84 MB record (which, read, spliced and bound to SQLite, was copied
-// three times at the peak).
+// three times at the peak). Segments of another size (2,048 rows before) read the same;
+// one past the maximum is split when a save touches it.
 import type { DB } from '../store/db.js';
 import { partitionPoint } from '../store/sorted.js';
 
 /** Rows a segment is cut to when written whole (a first add) or split. */
-export const SEGMENT_ROWS = 2048;
+export const SEGMENT_ROWS = 512;
 /** A segment that grows past this many rows is split when saved. */
 export const SEGMENT_MAX_ROWS = 2 * SEGMENT_ROWS;
 
