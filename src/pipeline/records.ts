@@ -57,7 +57,6 @@ export function summarize(r: RunRecord): RunSummary {
 /** Index rows written by writeCacheEntry and writeRecord and not yet by flush, per repository. */
 interface Pending {
   cache: Map<string, string>;
-  md5s: [string, string][];
   runs: { id: string; blob: string; startedAt: string; summary: string }[];
   /** Blobs whose rows flush wrote: sync need not read them back from their packs. */
   indexed: Set<string>;
@@ -65,7 +64,7 @@ interface Pending {
 const pending = new WeakMap<Repo, Pending>();
 function pendingOf(repo: Repo): Pending {
   let p = pending.get(repo);
-  if (!p) pending.set(repo, (p = { cache: new Map(), md5s: [], runs: [], indexed: new Set() }));
+  if (!p) pending.set(repo, (p = { cache: new Map(), runs: [], indexed: new Set() }));
   return p;
 }
 
@@ -142,36 +141,32 @@ export class PipelineStore {
   }
 
   /**
-   * Stores an entry; its index row (and the MD5s of its outputs, hash -> md5) wait in
-   * memory, shared by every store of this repository in this process (another run of
-   * this process may look the entry up before the pack is sealed), and are written in
-   * one transaction by flush(): no commit of the index per datum. A process that dies
-   * first loses nothing: the entries sat in the unsealed pack, and MD5s are computed
-   * again on first need.
+   * Stores an entry; its index row waits in memory, shared by every store of this
+   * repository in this process (another run of this process may look the entry up
+   * before the pack is sealed), and is written with the others in one transaction by
+   * flush(): no commit of the index per datum. A process that dies first loses nothing:
+   * the entries sat in the unsealed pack.
    */
-  async writeCacheEntry(e: RunCacheEntry, md5s: [string, string][] = []): Promise<string> {
+  async writeCacheEntry(e: RunCacheEntry): Promise<string> {
     const blob = (await this.repo.blobs.put(BlobType.RunCache, canonical(e))).toString('hex');
     const p = pendingOf(this.repo);
     p.cache.set(e.key, blob);
-    p.md5s.push(...md5s);
     return blob;
   }
 
   /** Writes the waiting index rows. */
   private writePending(): void {
     const p = pendingOf(this.repo);
-    if (p.cache.size === 0 && p.md5s.length === 0 && p.runs.length === 0) return;
+    if (p.cache.size === 0 && p.runs.length === 0) return;
     const insert = this.repo.db.prepare('INSERT OR REPLACE INTO pipeline_cache (key, blob) VALUES (?, ?)');
     const runs = this.repo.db.prepare('INSERT OR REPLACE INTO pipeline_runs (id, blob, started_at, summary) VALUES (?, ?, ?, ?)');
     this.repo.db.transaction(() => {
       for (const [key, blob] of p.cache) insert.run(key, blob);
       for (const r of p.runs) runs.run(r.id, r.blob, r.startedAt, r.summary);
-      for (const [hash, md5] of p.md5s) this.repo.md5s.record(hash, md5);
     })();
     for (const blob of p.cache.values()) p.indexed.add(blob);
     for (const r of p.runs) p.indexed.add(r.blob);
     p.cache.clear();
-    p.md5s = [];
     p.runs = [];
   }
 

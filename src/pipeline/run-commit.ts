@@ -8,7 +8,7 @@ import { updateTree, type FlatTree } from '../repo/trees.js';
 import type { FileEntry } from '../repo/types.js';
 import { hashFile, scanWorkspace, type StatCache, type WsFile } from '../repo/workspace.js';
 import { isUnder } from './paths.js';
-import { RunIngest } from './run-ingest.js';
+import { runIngestor } from './run-ingest.js';
 import type { Prepared } from './run.js';
 import type { RunWorkspace } from './run-workspace.js';
 import type { StoredOutput } from './stage-run.js';
@@ -27,13 +27,12 @@ export interface Hashed {
 export async function hashWorkspace(repo: Repo, root: string, roots: string[], cache: StatCache, store: boolean): Promise<Hashed> {
   const out: Hashed = { files: new Map(), ws: new Map(), stored: new Map() };
   const fresh: { file: WsFile; hash: string }[] = [];
-  const ingest = store ? new RunIngest(repo) : null;
+  const ingest = store ? runIngestor(repo) : null;
   for (const f of await scanWorkspace(root, roots, cache.size)) {
     out.ws.set(f.path, f);
     let h = cache.hashOf(f);
     if (h === null && ingest) {
-      const { file: c, md5 } = await ingest.storeFile(path.join(root, f.path));
-      if (md5) repo.md5s.record(...md5);
+      const c = await ingest.storeFile(path.join(root, f.path), undefined, f.size);
       out.stored.set(f.path, { ...c, mode: f.mode });
       fresh.push({ file: f, hash: c.hash });
       h = c.hash;

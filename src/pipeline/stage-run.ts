@@ -15,7 +15,7 @@ import { isUnder } from './paths.js';
 import type { HookResult } from './hooks.js';
 import type { PipelineStore } from './records.js';
 import type { RunWorkspace } from './run-workspace.js';
-import { RunIngest } from './run-ingest.js';
+import { runIngestor } from './run-ingest.js';
 import { changedState } from './state.js';
 import { runPool, runWithRetries, Slots, type RetriedResult } from './scheduler.js';
 import type {
@@ -224,8 +224,7 @@ function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState
       if (held) slots.release();
     }
   };
-  // The MD5 rows of stored outputs are written with the run-cache rows at flush.
-  const ingest = new RunIngest(ctx.repo);
+  const ingest = runIngestor(ctx.repo);
   const serialized = serial();
   const done = (d: RunPlan, status: DatumRunRecord['status'], durationMs: number, error: string | null): void =>
     s.emit({ type: 'done', stage: stage.name, datum: d.datum.id, status, durationMs, error });
@@ -250,16 +249,10 @@ function datumRunner(ctx: StageContext, stage: StageConfig, previous: StageState
       }
       const result = r;
       const outputs: RunCacheEntry['outputs'] = {};
-      const stored = await serialized(async () => {
-        const md5s: [string, string][] = [];
-        for (const o of result.outputs) {
-          const { file, md5 } = await ingest.storeFile(o.file);
-          if (md5) md5s.push(md5);
-          outputs[o.path] = { ...file, mode: o.mode };
-        }
-        return md5s;
+      await serialized(async () => {
+        for (const o of result.outputs) outputs[o.path] = { ...(await ingest.storeFile(o.file, undefined, o.size)), mode: o.mode };
       });
-      await store.writeCacheEntry({ format: 1, key: d.cacheKey, stage: stage.name, run: s.runId, outputs }, stored);
+      await store.writeCacheEntry({ format: 1, key: d.cacheKey, stage: stage.name, run: s.runId, outputs });
       // Into place at once (what was there is set aside above; the undo log puts it back
       // if the run does not commit), so the executor can reuse the job's scratch space.
       for (const o of r.outputs) {

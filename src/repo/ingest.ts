@@ -11,7 +11,7 @@ import { chunkStream, cut, type ChunkerParams } from '../store/chunker.js';
 import { BlobType } from '../store/packfile.js';
 import type { BlobStore } from '../store/blobstore.js';
 import { blake3, createHasher, type Hasher } from '../store/hash.js';
-import { md5Job, md5Settle } from './md5.js';
+import { md5Job, md5Settle, NO_MD5 } from './md5.js';
 import { ops } from './opcount.js';
 import { isLink, type ChunkRef, type IngestedFile, type StoredFile } from './types.js';
 
@@ -23,8 +23,10 @@ export class Ingestor {
   private seqs = [0, 0];
   private cur = 0;
 
+  /** `md5From`: storeFile hashes no MD5 for a file smaller than this (nor reports one to
+   * `onStored`), whose ETag is then computed on first need. */
   constructor(private store: BlobStore, private params: ChunkerParams, private onBytes?: (n: number) => void,
-    private onStored?: (hash: string, md5: string) => void) {}
+    private onStored?: (hash: string, md5: string) => void, private md5From = 0) {}
 
   /** The other buffer, once the MD5 thread is done with it, holding buf[start, end) at its start. */
   private swap(buf: Buffer | undefined, start: number, end: number): Buffer {
@@ -51,7 +53,7 @@ export class Ingestor {
       let first: Buffer | null = null;
       const max = this.params.max;
       const expect = sizeHint ?? fs.fstatSync(fd).size;
-      const md5 = md5Job(expect, expect > max);
+      const md5 = expect < this.md5From ? NO_MD5 : md5Job(expect, expect > max);
       let buf = this.bufs[this.cur];
       let start = 0;
       let end = 0;

@@ -148,6 +148,9 @@ class WorkerJob implements Md5Job {
   }
 }
 
+/** No MD5 at all (Ingestor's md5From): the content's is computed on first need. */
+export const NO_MD5: Md5Job = { update: () => 0, digest: () => Promise.resolve(''), later: () => undefined };
+
 /** An MD5 of `expectedSize` bytes to come: off-thread when large enough; `whole` asks the
  * worker for the content's BLAKE3 too (see Md5Job.blake3). */
 export function md5Job(expectedSize: number, whole = false): Md5Job {
