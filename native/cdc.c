@@ -7,6 +7,7 @@
  *
  *   cdcSetGear(gear: Float64Array(256))   the gear table, 48-bit values as doubles
  *   cdcCut(buf, offset, end, min, avg, max, maskS, maskL) -> length of the chunk at offset
+ *   pageOffset(ab: ArrayBuffer)          where its bytes start within a 4 KiB page (end of file)
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -76,5 +77,24 @@ napi_value cdc_cut(napi_env env, napi_callback_info info) {
   }
 done:
   napi_create_double(env, len, &result);
+  return result;
+}
+
+/*
+ * pageOffset(ab: ArrayBuffer) -> the address of its first byte modulo 4096. The pack
+ * thread writes 4096-aligned views of its buffers with O_DIRECT (src/store/direct-io.ts),
+ * and JavaScript cannot see where V8 put an ArrayBuffer's bytes.
+ */
+napi_value page_offset(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  void *data;
+  size_t len;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_arraybuffer_info(env, argv[0], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "pageOffset: expected an ArrayBuffer");
+    return NULL;
+  }
+  napi_create_uint32(env, (uint32_t)((uintptr_t)data & 4095), &result);
   return result;
 }
