@@ -8,6 +8,7 @@
 // an ordinary descriptor. Any refusal (EINVAL: a filesystem without O_DIRECT, another
 // alignment) turns it off for the process; DV_DIRECT_IO=0 never turns it on.
 import fs from 'node:fs';
+import { promisify } from 'node:util';
 import { nativeAddon } from './native-addon.js';
 
 export const DIRECT_ALIGN = 4096;
@@ -46,22 +47,28 @@ export function openDirect(file: string): number {
   }
 }
 
-/** Writes data[0, len) at `pos`: the aligned part with `dfd` (when given and everything
- *  lines up), the rest with `fd`. Returns `dfd`, or -1 once O_DIRECT was refused. */
-export function writeAt(fd: number, dfd: number, data: Uint8Array, pos: number): number {
+const write = promisify(fs.write);
+
+async function writeAll(fd: number, data: Uint8Array, off: number, end: number, pos: number): Promise<number> {
+  while (off < end) off += (await write(fd, data, off, end - off, pos + off)).bytesWritten;
+  return off;
+}
+
+/** Writes all of `data` at `pos`: the aligned part with `dfd` (when there is one and everything
+ *  lines up), the rest with `fd`. Asynchronous, so that several are in flight at once:
+ *  an O_DIRECT write waits for the disk. `dfd` stays open (others may be using it) even
+ *  once O_DIRECT was refused; closing both is the caller's, after every write settled. */
+export async function writeAt(fd: number, dfd: number, data: Uint8Array, pos: number): Promise<void> {
   let off = 0;
-  const at = dfd >= 0 && pos % DIRECT_ALIGN === 0 && data.buffer instanceof ArrayBuffer ? offsetOf(data.buffer) : null;
+  const at = !refused && dfd >= 0 && pos % DIRECT_ALIGN === 0 && data.buffer instanceof ArrayBuffer ? offsetOf(data.buffer) : null;
   if (at !== null && (at + data.byteOffset) % DIRECT_ALIGN === 0) {
-    const aligned = data.length - (data.length % DIRECT_ALIGN);
     try {
-      while (off < aligned) off += fs.writeSync(dfd, data, off, aligned - off, pos + off);
+      off = await writeAll(dfd, data, 0, data.length - (data.length % DIRECT_ALIGN), pos);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
-      refused = true; // what is left goes through the page cache, now and from now on
-      fs.closeSync(dfd);
-      dfd = -1;
+      refused = true; // the rest goes through the page cache, now and from now on
+      off = 0;
     }
   }
-  while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off, pos + off);
-  return dfd;
+  await writeAll(fd, data, off, data.length, pos);
 }
