@@ -20,7 +20,8 @@ export RESTIC_PASSWORD=bench
 restic init -q -r restic-repo >/dev/null
 sync; t_restic=$(secs restic -q -r restic-repo backup --compression off src/data 2>/dev/null || secs restic -q -r restic-repo backup src/data)
 (cd src && $DV init -q >/dev/null)
-sync; rss_kb=$( { cd src && /usr/bin/time -f '%M' $DV add data -q >/dev/null; } 2>&1 | tail -1)
+sync; read -r rss_kb cpu_u cpu_s < <( { cd src && /usr/bin/time -f '%M %U %S' $DV add data -q >/dev/null; } 2>&1 | tail -1)
+sync; read -r cps_u cps_s < <( { /usr/bin/time -f '%U %S' sh -c 'cp -r src/data cp-copy && sync'; } 2>&1 | tail -1); rm -rf cp-copy
 rm -rf src/.dv; (cd src && $DV init -q >/dev/null)
 sync; t_add=$(secs sh -c "cd src && $DV add data -q")
 echo "add 1 GiB: dv ${t_add}s vs restic backup ${t_restic}s (ratio $(ratio $t_add $t_restic); target < 1)"
@@ -28,6 +29,9 @@ echo "add 1 GiB: dv ${t_add}s vs cp -r ${t_cp}s (ratio $(ratio $t_add $t_cp); ta
 echo "add 1 GiB: dv ${t_add}s vs cp -r + sync ${t_cps}s (ratio $(ratio $t_add $t_cps); target <= 1.2)"
 echo "add 1 GiB: dv ${t_add}s vs dd 1 GiB conv=fsync ${t_dd}s (ratio $(ratio $t_add $t_dd); reference: the disk)"
 echo "add 1 GiB peak RSS: $((rss_kb / 1024)) MiB (target < 300 MiB)"
+# CPU seconds (user + system, all threads): what a shared machine does not blur.
+t_cpu=$(echo "$cpu_u + $cpu_s" | bc -l); t_cps_cpu=$(echo "$cps_u + $cps_s" | bc -l)
+echo "add 1 GiB CPU: dv ${t_cpu}s vs cp -r + sync ${t_cps_cpu}s (ratio $(ratio $t_cpu $t_cps_cpu); reference: the durable copy's CPU)"
 
 # One byte inserted at the start of a 256 MiB file.
 before=$(cd src && $DV fsck --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).objects))')

@@ -7,10 +7,12 @@
  *
  *   cdcSetGear(gear: Float64Array(256))   the gear table, 48-bit values as doubles
  *   cdcCut(buf, offset, end, min, avg, max, maskS, maskL) -> length of the chunk at offset
+ *   pageOffset(ab: ArrayBuffer), copyBytes(dst, dstOffset, src, srcOffset, n)   (end of file)
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <stdint.h>
+#include <string.h>
 
 static uint64_t gear[256];
 static int gear_ready = 0;
@@ -77,4 +79,51 @@ napi_value cdc_cut(napi_env env, napi_callback_info info) {
 done:
   napi_create_double(env, len, &result);
   return result;
+}
+
+/*
+ * pageOffset(ab: ArrayBuffer) -> the address of its first byte modulo 4096. The pack
+ * thread writes 4096-aligned views of its buffers with O_DIRECT (src/store/direct-io.ts),
+ * and JavaScript cannot see where V8 put an ArrayBuffer's bytes.
+ */
+napi_value page_offset(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  void *data;
+  size_t len;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_arraybuffer_info(env, argv[0], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "pageOffset: expected an ArrayBuffer");
+    return NULL;
+  }
+  napi_create_uint32(env, (uint32_t)((uintptr_t)data & 4095), &result);
+  return result;
+}
+
+/*
+ * copyBytes(dst: Buffer, dstOffset, src: Buffer, srcOffset, length): memcpy. V8 copies
+ * out of a SharedArrayBuffer (the ingest's read buffers) with relaxed atomic word
+ * moves, several times slower than this; the pack writer copies every stored chunk.
+ */
+napi_value copy_bytes(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  uint8_t *dst, *src;
+  size_t dst_len, src_len;
+  double v[3];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 ||
+      napi_get_buffer_info(env, argv[0], (void **)&dst, &dst_len) != napi_ok ||
+      napi_get_buffer_info(env, argv[2], (void **)&src, &src_len) != napi_ok ||
+      napi_get_value_double(env, argv[1], &v[0]) != napi_ok ||
+      napi_get_value_double(env, argv[3], &v[1]) != napi_ok ||
+      napi_get_value_double(env, argv[4], &v[2]) != napi_ok) {
+    napi_throw_type_error(env, NULL, "copyBytes: bad arguments");
+    return NULL;
+  }
+  if (!(v[0] >= 0 && v[1] >= 0 && v[2] >= 0) || v[0] + v[2] > (double)dst_len || v[1] + v[2] > (double)src_len) {
+    napi_throw_range_error(env, NULL, "copyBytes: bad range");
+    return NULL;
+  }
+  memcpy(dst + (size_t)v[0], src + (size_t)v[1], (size_t)v[2]);
+  return NULL;
 }

@@ -570,6 +570,8 @@ static napi_value scan(napi_env env, napi_callback_info info) {
 
 napi_value cdc_set_gear(napi_env env, napi_callback_info info);
 napi_value cdc_cut(napi_env env, napi_callback_info info);
+napi_value page_offset(napi_env env, napi_callback_info info);
+napi_value copy_bytes(napi_env env, napi_callback_info info);
 
 NAPI_MODULE_INIT() {
   napi_value fn, abi;
@@ -579,6 +581,10 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "cdcSetGear", fn);
   napi_create_function(env, "cdcCut", NAPI_AUTO_LENGTH, cdc_cut, NULL, &fn);
   napi_set_named_property(env, exports, "cdcCut", fn);
+  napi_create_function(env, "pageOffset", NAPI_AUTO_LENGTH, page_offset, NULL, &fn);
+  napi_set_named_property(env, exports, "pageOffset", fn);
+  napi_create_function(env, "copyBytes", NAPI_AUTO_LENGTH, copy_bytes, NULL, &fn);
+  napi_set_named_property(env, exports, "copyBytes", fn);
 #ifndef DV_NO_SPAWN
   napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, spawn_process, NULL, &fn);
   napi_set_named_property(env, exports, "spawn", fn);

@@ -16,6 +16,9 @@ import { ops } from './opcount.js';
 import { isLink, type ChunkRef, type IngestedFile, type StoredFile } from './types.js';
 
 const READ_BYTES = 16 << 20;
+/** Bytes read at a time: chunked and hashed while still in the core's cache (a 16 MiB
+ * read would leave them for DRAM before the chunker, the hash and the pack copy come). */
+const READ_STEP = 512 << 10;
 
 export class Ingestor {
   private bufs: Buffer[] = [];
@@ -47,10 +50,11 @@ export class Ingestor {
     const fd = fs.openSync(absPath, 'r');
     try {
       const chunks: ChunkRef[] = [];
-      // Most files are one chunk, whose id is the file's checksum (done): the whole-file
-      // hasher starts only at a second chunk, from a copy of the first.
+      // Most files are one chunk, whose id is the file's checksum (done). Else the file's
+      // bytes from buffer offset `base` on are hashed in one call once cut (still in the
+      // cache, and no copy): a streaming hasher starts only if the file outgrows a buffer.
       let hasher: Hasher | null = null;
-      let first: Buffer | null = null;
+      let base = 0;
       const max = this.params.max;
       const expect = sizeHint ?? fs.fstatSync(fd).size;
       const md5 = expect < this.md5From ? NO_MD5 : md5Job(expect, expect > max);
@@ -58,14 +62,20 @@ export class Ingestor {
       let start = 0;
       let end = 0;
       let eof = false;
+      let fresh = true;
       let size = 0;
       for (;;) {
         if (!eof && end - start < max) {
-          buf = this.swap(buf, start, end);
-          end -= start;
-          start = 0;
-          while (!eof && end < buf.length) {
-            const n = fs.readSync(fd, buf, end, buf.length - end, null);
+          // A file starts in the other buffer: the MD5 thread may still read this one.
+          if (fresh || buf!.length - end < READ_STEP) {
+            if (!fresh && !md5.blake3) { (hasher ??= await createHasher()).update(buf!.subarray(base, start)); base = 0; }
+            fresh = false;
+            buf = this.swap(buf, start, end);
+            end -= start;
+            start = 0;
+          }
+          while (!eof && end - start < max && end < buf.length) {
+            const n = fs.readSync(fd, buf, end, Math.min(READ_STEP, buf.length - end), null);
             if (n === 0) eof = true;
             if (n > 0) this.seqs[this.cur] = md5.update(buf.subarray(end, end + n));
             end += n;
@@ -76,12 +86,6 @@ export class Ingestor {
         const len = cut(buf!, start, end, this.params);
         const chunk = buf!.subarray(start, start + len);
         chunks.push(await this.putChunk(chunk));
-        if (md5.blake3) { /* the MD5 thread hashes the whole content */ }
-        else if (chunks.length === 1) { if (!eof || start + len < end) first = Buffer.from(chunk); } // else it is the only one
-        else {
-          if (!hasher) { hasher = await createHasher(); hasher.update(first!); first = null; }
-          hasher.update(chunk);
-        }
         size += len;
         start += len;
       }
@@ -91,8 +95,8 @@ export class Ingestor {
       }
       // The MD5 is not part of the result: record it when the thread has it, go on now
       // (etags.ts drains the jobs before it writes its records).
-      const whole = hasher ? hasher.digestHex() : chunks.length ? chunks[0][0] : (await createHasher()).digestHex();
-      const hash = chunks.length === 1 ? chunks[0][0] : whole;
+      const rest = buf!.subarray(base, start);
+      const hash = chunks.length === 1 && !hasher ? chunks[0][0] : hasher ? hasher.update(rest).digestHex() : blake3(rest).toString('hex');
       md5.later((m) => this.onStored?.(hash, m));
       return { size, hash, chunks };
     } finally {

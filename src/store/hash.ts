@@ -1,7 +1,7 @@
 // BLAKE3-256 ids. The native binding is ~5x faster than WebAssembly; hash-wasm is the
 // fallback where no prebuilt binary exists. tests/store/hash.test.ts checks both agree.
 import { createRequire } from 'node:module';
-import { createBLAKE3 } from 'hash-wasm';
+import type { IHasher } from 'hash-wasm';
 
 export const ID_BYTES = 32;
 
@@ -26,6 +26,12 @@ function loadNative(): NativeBlake | null {
 }
 
 const native = loadNative();
+/** hash-wasm, loaded only where it is used: parsing it costs ~0.1 s of CPU in every thread
+ * that imports this module (the CLI, the pack and MD5 threads). */
+async function createBLAKE3(): Promise<IHasher> {
+  return (await import('hash-wasm')).createBLAKE3();
+}
+
 // hash-wasm needs one async initialisation; top-level await keeps every caller synchronous.
 const wasm = native ? null : await createBLAKE3();
 

@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { alignedBuffer } from './direct-io.js';
 
 export const THREAD_BUF_BYTES = 4 << 20;
 /** Buffers in flight or free at most: bounds the memory the pipeline adds. */
@@ -15,11 +16,11 @@ const MAX_BUFS = 8;
 
 export type ToWorker =
   | { op: 'open'; pack: number; tmpPath: string }
-  | { op: 'write'; pack: number; buf: ArrayBuffer; len: number; pos: number }
+  | { op: 'write'; pack: number; buf: ArrayBuffer; off: number; len: number; pos: number }
   | { op: 'seal'; pack: number; tmpPath: string; packsDir: string }
   | { op: 'abort'; pack: number; tmpPath: string };
 export type FromWorker =
-  | { op: 'buf'; pack: number; buf: ArrayBuffer; written: number }
+  | { op: 'buf'; pack: number; buf: ArrayBuffer; off: number; written: number }
   | { op: 'sealed'; pack: number; id: string; size: number }
   | { op: 'failed'; pack: number; message: string };
 
@@ -28,7 +29,8 @@ export type SealResult = { id: string; size: number } | { error: string };
 export class PackThread {
   private readonly ctl = new Int32Array(new SharedArrayBuffer(4));
   private readonly port: MessagePort;
-  private readonly free: ArrayBuffer[] = [];
+  /** 4 MiB views, aligned for O_DIRECT where it can be (direct-io.ts). */
+  private readonly free: Buffer[] = [];
   private allocated = 0;
   private nextPack = 1;
   private readonly outstanding = new Map<number, number>();
@@ -52,21 +54,21 @@ export class PackThread {
 
   /** A buffer to fill (waits for the worker to return one when MAX_BUFS are out). */
   buffer(): Buffer {
-    if (this.free.length === 0 && this.allocated < MAX_BUFS) { this.allocated++; return Buffer.from(new ArrayBuffer(THREAD_BUF_BYTES)); }
+    if (this.free.length === 0 && this.allocated < MAX_BUFS) { this.allocated++; return alignedBuffer(THREAD_BUF_BYTES); }
     this.waitFor(() => this.free.length > 0);
-    return Buffer.from(this.free.pop()!);
+    return this.free.pop()!;
   }
 
   /** Gives back a buffer that was never sent. */
   release(buf: Buffer): void {
-    this.free.push(buf.buffer as ArrayBuffer);
+    this.free.push(buf);
   }
 
   /** Writes buf[0, len) at `pos` of the pack's file; `buf` belongs to the worker from now on. */
   write(pack: number, buf: Buffer, len: number, pos: number): void {
     this.outstanding.set(pack, this.outstanding.get(pack)! + 1);
     const ab = buf.buffer as ArrayBuffer;
-    this.port.postMessage({ op: 'write', pack, buf: ab, len, pos } satisfies ToWorker, [ab]);
+    this.port.postMessage({ op: 'write', pack, buf: ab, off: buf.byteOffset, len, pos } satisfies ToWorker, [ab]);
   }
 
   /** Waits until every write sent for the pack is on the file. */
@@ -97,7 +99,7 @@ export class PackThread {
     for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port)) {
       const r = m.message as FromWorker;
       if (r.op === 'buf') {
-        this.free.push(r.buf);
+        this.free.push(Buffer.from(r.buf, r.off, THREAD_BUF_BYTES));
         const n = this.outstanding.get(r.pack);
         if (n !== undefined) this.outstanding.set(r.pack, n - 1);
       } else if (this.outstanding.has(r.pack)) {

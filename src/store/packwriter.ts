@@ -10,6 +10,7 @@ import { PACK_MAGIC, tableWithFooter, type BlobType, type PackEntry } from './pa
 import { PackTable, type PackEntries } from './pack-table.js';
 import { fsyncDir } from './fsutil.js';
 import { DvError } from './errors.js';
+import { copyInto } from './native-copy.js';
 import type { PackThread } from './pack-thread.js';
 
 const WRITE_BUFFER = 4 << 20;
@@ -73,7 +74,7 @@ export class PackWriter {
       // Buffers go to the thread whole: copy into them piece by piece.
       for (let off = 0; off < data.length;) {
         const n = Math.min(this.buf.length - this.buffered, data.length - off);
-        this.buf.set(off === 0 && n === data.length ? data : data.subarray(off, off + n), this.buffered);
+        copyInto(this.buf, this.buffered, off === 0 && n === data.length ? data : data.subarray(off, off + n));
         this.buffered += n;
         off += n;
         if (this.buffered === this.buf.length) this.flushBuffer();
@@ -85,7 +86,7 @@ export class PackWriter {
       this.writeRaw(data);
       return;
     }
-    this.buf.set(data, this.buffered);
+    copyInto(this.buf, this.buffered, data);
     this.buffered += data.length;
   }
 
