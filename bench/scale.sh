@@ -21,6 +21,8 @@ start_s3rver
 export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 cd "$WORK/t"
 T0=$(now)
+# stamp STEP: seconds since the start, on stderr (where the run's time goes; figures stay on stdout)
+stamp() { echo "scale.sh: $(echo "$(now) - $T0" | bc -l | xargs printf '%.0f')s $1" >&2; }
 
 # ~15-byte files: a name and a number, as in the issue's table.
 node -e '
@@ -32,6 +34,7 @@ node -e '
     fs.writeFileSync(`${d}/f${String(i).padStart(7, "0")}.txt`, `row ${String(i).padStart(7, "0")}\n`);
   }' "$N"
 sleep 1.1  # let mtimes age past the racy-entry window (dv's and git's)
+stamp "generated the tree"
 CHANGED=data/d000/f0000001.txt
 
 # measure NAME CMD...: sets NAME_s (wall seconds) and NAME_mb (peak RSS, MiB)
@@ -57,12 +60,16 @@ measure git_commit $G commit -qam one
 measure git_co $G checkout -q HEAD~1
 git_meta=$(du -sk .git | cut -f1)
 mv .git "$WORK/git"
+stamp "git steps and du of .git"
 
 $DV init -q >/dev/null
 measure dv_add $DV add data -q
+stamp "dv add"
 dv_meta=$(du -sk .dv | cut -f1)
+stamp "du of .dv"
 $DV remote add origin s3://bench/scale --endpoint "$EP" >/dev/null
 measure dv_push $DV push -q
+stamp "dv push"
 $DV status >/dev/null
 measure dv_noop $DV status
 change 1
@@ -73,6 +80,7 @@ measure dv_push1 $DV push -q
 put_bytes=$(tail -n +$((mark + 1)) "$LOG" | awk '$1 == "PUT" {s += $3} END {print s + 0}')
 puts=$(tail -n +$((mark + 1)) "$LOG" | awk '$1 == "PUT"' | wc -l)
 measure dv_co $DV checkout -q HEAD~1
+stamp "dv status/commit/push1/checkout"
 [ "$(cat $CHANGED)" = "row 0000001" ] || { echo "checkout did not restore $CHANGED" >&2; exit 1; }
 
 # aws s3 sync of a 1/100 subset (whole directories of 1,000 files), extrapolated to N.
@@ -84,12 +92,14 @@ mkdir -p "$WORK/sub"
 for d in $(seq 0 $((SUBDIRS - 1))); do cp -al "data/d$(printf %03d "$d")" "$WORK/sub/"; done
 measure aws_sync aws --endpoint-url "$EP" s3 sync --only-show-errors "$WORK/sub" s3://bench/plain
 aws_est=$(echo "$aws_sync_s * $N / $sub_files" | bc -l | xargs printf '%.0f')
+stamp "aws s3 sync subset"
 
 # dv serve: the N-file version, and a version of N/10 files (hard links) as the reference.
 json() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s)'"$1"'))'; }
 mkdir -p "$WORK/small/data"
 for d in $(seq 0 $((N / 10000 - 1))); do cp -al "data/d$(printf %03d "$d")" "$WORK/small/data/"; done
 (cd "$WORK/small" && $DV init -q >/dev/null && $DV add data -q >/dev/null)
+stamp "small repo tree"
 serve() {  # serve DIR NAME: starts dv serve in DIR; sets sep_NAME (endpoint), kid_NAME, ksec_NAME (a read key)
   local key
   key=$(cd "$1" && $DV keys create --read '*' --json)
@@ -104,7 +114,9 @@ serve() {  # serve DIR NAME: starts dv serve in DIR; sets sep_NAME (endpoint), k
 SERVE_PIDS=()
 trap 'for p in "${SERVE_PIDS[@]}"; do kill "$p" 2>/dev/null; done; kill $S3PID 2>/dev/null; wait $S3PID 2>/dev/null; cd /; rm -rf "$WORK"' EXIT
 serve . big
+stamp "small repo add"
 serve "$WORK/small" small
+stamp "serve started"
 sb() {  # sb big|small CMD ARGS...
   local e=sep_$1 i=kid_$1 k=ksec_$1
   AWS_ACCESS_KEY_ID=${!i} AWS_SECRET_ACCESS_KEY=${!k} node "$BENCH_DIR/s3bench.mjs" "$2" "${!e}" "scale-$1" "${@:3}"
@@ -118,9 +130,11 @@ read -r n3 mid_big <<< "$(sb big page main/data/ "$mid_key.txt" 5)"
 read -r n4 mid_small <<< "$(sb small page main/data/ "$small_mid_key.txt" 5)"
 [ "$n1 $n2 $n3 $n4" = "1000 1000 1000 1000" ] || { echo "list pages returned $n1 $n2 $n3 $n4 keys, expected 1000 each" >&2; exit 1; }
 get_big=$(sb big range main/$mid_key.txt 0 4 20)
+stamp "list pages"
 get_small=$(sb small range main/$small_mid_key.txt 0 4 20)
 
 files=$(printf "%'d" "$N")
+stamp "range GETs"
 fig() {  # fig LABEL DV_NAME GIT_NAME TARGET
   local ds=${2}_s dm=${2}_mb gs=${3}_s gm=${3}_mb
   echo "$1, $files files: dv ${!ds}s ${!dm} MiB vs $4 ${!gs}s ${!gm} MiB (time ratio $(ratio ${!ds} ${!gs}); RSS ratio $(ratio ${!dm} ${!gm}); target $5)"
