@@ -9,6 +9,7 @@ import { BlobType } from './packfile.js';
 import { PackWriter, packPath, type SealedPack } from './packwriter.js';
 import { packThread } from './pack-thread.js';
 import { PackTable } from './pack-table.js';
+import { NewIds } from './new-ids.js';
 
 export const PACK_TARGET = 32 << 20;
 /** A pack of tiny blobs is sealed at this many: its open index (ids in memory) stays small. */
@@ -103,6 +104,8 @@ export class BlobStore {
   private stmtGet;
   private stmtInsertBlob;
   private stmtInsertPack;
+  /** Ids this store indexed while the index held nothing else (new-ids.ts); null: off, undefined: not looked at yet. */
+  private fresh: NewIds | null | undefined;
 
   constructor(readonly db: DB, dvDir: string, private reader?: PackReader, private packTarget = PACK_TARGET) {
     this.packsDir = path.join(dvDir, 'packs');
@@ -127,7 +130,11 @@ export class BlobStore {
   }
 
   has(id: Buffer): boolean {
-    return this.pending(id) || this.sealing.some((w) => w.entries.has(id)) || this.stmtHas.get(id) !== undefined;
+    if (this.pending(id) || this.sealing.some((w) => w.entries.has(id))) return true;
+    if (this.fresh === undefined) this.fresh = NewIds.ifEmpty(this.db);
+    if (this.fresh && !this.fresh.valid()) this.fresh = null;
+    if (this.fresh?.lacks(id)) return false;
+    return this.stmtHas.get(id) !== undefined;
   }
 
   /** Whether `id` is in the open pack. */
@@ -221,7 +228,7 @@ export class BlobStore {
     const entries = pack.entries instanceof PackTable ? pack.entries.byId() : [...pack.entries].sort((a, b) => a.id.compare(b.id));
     this.db.transaction(() => {
       this.stmtInsertPack.run(pack.id, pack.size, pack.entries.length);
-      for (const e of entries) this.stmtInsertBlob.run(e.id, e.type, pack.id, e.offset, e.length);
+      for (const e of entries) { this.stmtInsertBlob.run(e.id, e.type, pack.id, e.offset, e.length); this.fresh?.add(e.id); }
     })();
   }
 
