@@ -52,6 +52,7 @@ export class Md5Index {
     if (!this.pending.size) return;
     if (!this.stageStmt) {
       this.db.exec('CREATE TEMP TABLE IF NOT EXISTS md5_stage (hash BLOB NOT NULL, md5 BLOB NOT NULL)');
+      this.db.pragma('temp.cache_size = -1024'); // appended and read once in order: 1 MiB of cache will do
       this.stageStmt = this.db.prepare('INSERT INTO temp.md5_stage (hash, md5) VALUES (?, ?)');
     }
     const stmt = this.stageStmt;

@@ -20,6 +20,8 @@ const MAX_OPEN_PACKS = 64;
  *  not what costs), never starts the thread; a large add overlaps writing with chunking. */
 const THREAD_AFTER = 8 << 20;
 const THREAD_MIN_AVG = 16 << 10;
+/** Index rows per INSERT statement: one call per row was most of what indexing a pack cost. */
+const ROWS_PER_INSERT = 32;
 /** Packs being sealed on the thread at most while the next one fills. */
 const MAX_SEALING = 2;
 
@@ -104,6 +106,7 @@ export class BlobStore {
   private stmtGet;
   private stmtInsertBlob;
   private stmtInsertPack;
+  private stmtInsertBlobs;
   /** Ids this store indexed while the index held nothing else (new-ids.ts); null: off, undefined: not looked at yet. */
   private fresh: NewIds | null | undefined;
 
@@ -114,6 +117,7 @@ export class BlobStore {
     this.stmtHas = db.prepare('SELECT 1 FROM blobs WHERE id = ?').pluck();
     this.stmtGet = db.prepare('SELECT type, pack, offset, length FROM blobs WHERE id = ?');
     this.stmtInsertBlob = db.prepare('INSERT OR IGNORE INTO blobs (id, type, pack, offset, length) VALUES (?, ?, ?, ?, ?)');
+    this.stmtInsertBlobs = db.prepare(`INSERT OR IGNORE INTO blobs (id, type, pack, offset, length) VALUES ${Array(ROWS_PER_INSERT).fill('(?, ?, ?, ?, ?)').join(', ')}`);
     this.stmtInsertPack = db.prepare('INSERT OR IGNORE INTO packs (id, size, blobs) VALUES (?, ?, ?)');
   }
 
@@ -228,7 +232,13 @@ export class BlobStore {
     const entries = pack.entries instanceof PackTable ? pack.entries.byId() : [...pack.entries].sort((a, b) => a.id.compare(b.id));
     this.db.transaction(() => {
       this.stmtInsertPack.run(pack.id, pack.size, pack.entries.length);
-      for (const e of entries) { this.stmtInsertBlob.run(e.id, e.type, pack.id, e.offset, e.length); this.fresh?.add(e.id); }
+      const args: unknown[] = [];
+      for (const e of entries) {
+        args.push(e.id, e.type, pack.id, e.offset, e.length);
+        this.fresh?.add(e.id);
+        if (args.length === ROWS_PER_INSERT * 5) { this.stmtInsertBlobs.run(args); args.length = 0; }
+      }
+      for (let i = 0; i < args.length; i += 5) this.stmtInsertBlob.run(args.slice(i, i + 5));
     })();
   }
 
