@@ -33,11 +33,15 @@ export class Md5Index {
   private readonly getStmt;
   private pending = new Map<string, string>();
   private staged = 0;
-  private stageStmt: Statement | null = null;
+  private readonly stageStmt: Statement;
 
   constructor(private readonly db: DB) {
     migrate(db, 'etags', MIGRATIONS);
     this.getStmt = db.prepare('SELECT md5 FROM file_md5 WHERE hash = ?').pluck();
+    // Made here, not in stage(): a caller's transaction rolled back would take it along.
+    db.exec('CREATE TEMP TABLE IF NOT EXISTS md5_stage (hash BLOB NOT NULL, md5 BLOB NOT NULL)');
+    db.pragma('temp.cache_size = -1024'); // appended, then read once in order: 1 MiB of cache will do
+    this.stageStmt = db.prepare('INSERT INTO temp.md5_stage (hash, md5) VALUES (?, ?)');
   }
 
   /** Writes the records not yet written (in one transaction). */
@@ -50,11 +54,6 @@ export class Md5Index {
   /** Appends the pending records to the staging table (temp.md5_stage, this connection's). */
   private stage(): void {
     if (!this.pending.size) return;
-    if (!this.stageStmt) {
-      this.db.exec('CREATE TEMP TABLE IF NOT EXISTS md5_stage (hash BLOB NOT NULL, md5 BLOB NOT NULL)');
-      this.db.pragma('temp.cache_size = -1024'); // appended and read once in order: 1 MiB of cache will do
-      this.stageStmt = this.db.prepare('INSERT INTO temp.md5_stage (hash, md5) VALUES (?, ?)');
-    }
     const stmt = this.stageStmt;
     const rows = [...this.pending];
     this.pending.clear();
