@@ -27,7 +27,7 @@ const BATCH = 4096;
  * file_md5 is then written once per merge. Writing each batch straight into file_md5
  * touched most of its pages per batch (the keys are random), which made the MD5 rows the
  * largest cost of a first `dv add` of many small files (8 s of 30 at 200,000 files). */
-const MERGE_AT = 1 << 16; // SQLite's sort of a merge holds it in memory (4x this: +25 MB at 200,000 files)
+const MERGE_AT = 1 << 16; // a merge of 4x this many held ~25 MB more at peak (SQLite sorts it in memory)
 
 export class Md5Index {
   private readonly getStmt;
