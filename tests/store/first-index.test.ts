@@ -2,7 +2,7 @@
 // repositories: blobs put into an empty index are found again after their packs are
 // sealed (the Bloom filter only ever spares lookups of new ids), a blob another
 // connection indexed is not written twice once data_version shows the write, and MD5
-// records staged past a batch are found before and after the merge, and on reopen.
+// records held in memory are found before any flush, all written, and found on reopen.
 import crypto from 'node:crypto';
 import { afterAll, expect, it } from 'vitest';
 import { BlobType } from '../../src/store/packfile.js';
@@ -41,11 +41,11 @@ it('finds what it indexed into an empty index, and what another connection index
   expect(await repo.blobs.get(id)).toEqual(theirs);
 });
 
-it('keeps MD5 records staged past a batch findable, and writes them all', async () => {
+it('keeps MD5 records held in memory findable, and writes them all', async () => {
   const { root, repo } = await fx.create();
   const recs = Array.from({ length: 5000 }, (_, i) => [crypto.randomBytes(32).toString('hex'), crypto.createHash('md5').update(String(i)).digest('hex')] as const);
   for (const [h, m] of recs) repo.md5s.record(h, m);
-  for (const [h, m] of recs) expect(repo.md5s.get(h)).toBe(m); // staged or pending, before any flush
+  for (const [h, m] of recs) expect(repo.md5s.get(h)).toBe(m); // held in memory: the first lookup writes them
   expect(repo.md5s.get(crypto.randomBytes(32).toString('hex'))).toBeUndefined();
   repo.md5s.flush();
   expect(repo.db.prepare('SELECT count(*) FROM file_md5').pluck().get()).toBe(5000);
