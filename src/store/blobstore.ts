@@ -134,6 +134,13 @@ export class BlobStore {
   }
 
   has(id: Buffer): boolean {
+    return this.pending(id) || this.sealing.some((w) => w.entries.has(id)) || this.stmtHas.get(id) !== undefined;
+  }
+
+  /** has() for put(): the Bloom filter (new-ids.ts) may spare the lookup. It can miss a blob
+   * another connection indexed moments ago (then it is stored twice, harmlessly), so it
+   * never answers has(), whose callers rely on a blob being there. */
+  private stored(id: Buffer): boolean {
     if (this.pending(id) || this.sealing.some((w) => w.entries.has(id))) return true;
     if (this.fresh === undefined) this.fresh = NewIds.ifEmpty(this.db);
     if (this.fresh && !this.fresh.valid()) this.fresh = null;
@@ -172,7 +179,7 @@ export class BlobStore {
   /** Stores `data` unless a blob with the same id exists; returns the id. */
   async put(type: BlobType, data: Uint8Array, knownId?: Buffer): Promise<Buffer> {
     const id = knownId ?? blake3(data);
-    if (this.has(id)) return id;
+    if (this.stored(id)) return id;
     if (!this.writer) {
       const threaded = this.bytesPut >= THREAD_AFTER && this.bytesPut >= this.blobsPut * THREAD_MIN_AVG;
       this.writer = await PackWriter.create(this.tmpDir, threaded ? packThread() : null);
