@@ -2,9 +2,10 @@
 // index held nothing but what the store indexed itself (a first `dv add`: the index
 // starts empty), a Bloom filter of the ids it indexed answers "certainly not there" for
 // a new id: a first add of 1,000,000 small files otherwise paid one SELECT per blob
-// (~3 s of 30 at 200,000 files). "Maybe there" still asks SQLite, so an answer is never
-// wrong. The filter is dropped for good when another connection writes the database
-// (PRAGMA data_version) or when it holds more ids than it was sized for.
+// (~3 s of 30 at 200,000 files). "Maybe there" still asks SQLite. The filter is dropped
+// for good when another connection writes the database (PRAGMA data_version, looked at
+// every 256 checks) or when it holds more ids than it was sized for; a blob another
+// connection indexed in between may be stored twice, so only put()'s dedupe uses it.
 import type { DB } from './db.js';
 
 /** Bits of the filter (2 MiB) and ids it takes: 8 bits per id, 4 probes, ~2.4% false "maybe". */
