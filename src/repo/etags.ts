@@ -18,41 +18,70 @@ const MIGRATIONS = [{
   up: 'CREATE TABLE file_md5 (hash BLOB PRIMARY KEY, md5 BLOB NOT NULL) WITHOUT ROWID;',
 }];
 
-/** Records are written in batches of this many: one transaction per file cost as much
- * as the rest of adding a small file. A batch lost with the process is recomputed on need. */
-const BATCH = 4096;
+/** Records wait in memory, 48 bytes each (hash, MD5), and go in this many at a time, in key
+ * order, 32 rows per INSERT: one transaction per file cost as much as the rest of adding a
+ * small file, and batches of 4,096 straight into the random-keyed table rewrote most of its
+ * pages each (8 s of 30 of a first `dv add` of 200,000 files). A staging table in SQLite's
+ * temp store sorted by SQL did as well in time but held ~30 MB more at peak. Records lost
+ * with the process are recomputed on need. */
+const MERGE_AT = 1 << 16;
+const REC = 48;
+const ROWS_PER_INSERT = 32;
 
 export class Md5Index {
   private readonly getStmt;
-  private readonly putStmt;
-  private pending = new Map<string, string>();
+  private readonly putOne;
+  private readonly putMany;
+  private recs = Buffer.alloc(0);
+  private count = 0;
 
   constructor(private readonly db: DB) {
     migrate(db, 'etags', MIGRATIONS);
     this.getStmt = db.prepare('SELECT md5 FROM file_md5 WHERE hash = ?').pluck();
-    this.putStmt = db.prepare('INSERT OR IGNORE INTO file_md5 (hash, md5) VALUES (?, ?)');
+    this.putOne = db.prepare('INSERT OR IGNORE INTO file_md5 (hash, md5) VALUES (?, ?)');
+    this.putMany = db.prepare(`INSERT OR IGNORE INTO file_md5 (hash, md5) VALUES ${Array(ROWS_PER_INSERT).fill('(?, ?)').join(', ')}`);
   }
 
   /** Writes the records not yet written (in one transaction). */
   flush(): void {
     md5Drain(); // MD5s still being hashed on the ingest's thread (md5.ts) come in first
-    if (!this.pending.size) return;
-    const rows = [...this.pending].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)); // key order: each B-tree page touched once
-    this.pending.clear();
-    this.db.transaction(() => { for (const [h, m] of rows) this.putStmt.run(Buffer.from(h, 'hex'), Buffer.from(m, 'hex')); })();
+    if (!this.count) return;
+    const { recs } = this;
+    const n = this.count;
+    this.count = 0;
+    // Key order: the first 6 bytes as a number decide nearly every comparison.
+    const order = Int32Array.from({ length: n }, (_, i) => i);
+    const keys = Float64Array.from(order, (i) => recs.readUIntBE(i * REC, 6));
+    order.sort((a, b) => keys[a]! - keys[b]! || recs.compare(recs, b * REC, b * REC + 32, a * REC, a * REC + 32));
+    const row = (i: number) => [recs.subarray(i * REC, i * REC + 32), recs.subarray(i * REC + 32, i * REC + REC)];
+    this.db.transaction(() => {
+      let k = 0;
+      for (const args: Buffer[] = []; k + ROWS_PER_INSERT <= n; args.length = 0) {
+        for (const end = k + ROWS_PER_INSERT; k < end; k++) args.push(...row(order[k]!));
+        this.putMany.run(args);
+      }
+      for (; k < n; k++) this.putOne.run(row(order[k]!));
+    })();
   }
 
   /** The recorded MD5 (hex) of the file with this BLAKE3 checksum, if known. */
   get(hash: string): string | undefined {
-    const p = this.pending.get(hash);
-    if (p) return p;
+    if (this.count) this.flush(); // records in memory are written first: one lookup, in SQLite
     const b = this.getStmt.get(Buffer.from(hash, 'hex')) as Buffer | undefined;
     return b?.toString('hex');
   }
 
   record(hash: string, md5: string): void {
-    this.pending.set(hash, md5);
-    if (this.pending.size >= BATCH) this.flush();
+    if ((this.count + 1) * REC > this.recs.length) {
+      const grown = Buffer.alloc(Math.min(MERGE_AT, Math.max(1024, this.count * 2)) * REC);
+      this.recs.copy(grown, 0, 0, this.count * REC);
+      this.recs = grown;
+    }
+    const at = this.count * REC;
+    this.recs.write(hash, at, 32, 'hex');
+    this.recs.write(md5, at + 32, 16, 'hex');
+    this.count++;
+    if (this.count >= MERGE_AT) this.flush();
   }
 
   /** The MD5 of a stored file: recorded, or computed by reading it once and recorded. */

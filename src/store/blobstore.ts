@@ -9,6 +9,7 @@ import { BlobType } from './packfile.js';
 import { PackWriter, packPath, type SealedPack } from './packwriter.js';
 import { packThread } from './pack-thread.js';
 import { PackTable } from './pack-table.js';
+import { NewIds } from './new-ids.js';
 
 export const PACK_TARGET = 32 << 20;
 /** A pack of tiny blobs is sealed at this many: its open index (ids in memory) stays small. */
@@ -19,6 +20,8 @@ const MAX_OPEN_PACKS = 64;
  *  not what costs), never starts the thread; a large add overlaps writing with chunking. */
 const THREAD_AFTER = 8 << 20;
 const THREAD_MIN_AVG = 16 << 10;
+/** Index rows per INSERT statement: one call per row was most of what indexing a pack cost. */
+const ROWS_PER_INSERT = 32;
 /** Packs being sealed on the thread at most while the next one fills. */
 const MAX_SEALING = 2;
 
@@ -103,6 +106,9 @@ export class BlobStore {
   private stmtGet;
   private stmtInsertBlob;
   private stmtInsertPack;
+  private stmtInsertBlobs;
+  /** Ids this store indexed while the index held nothing else (new-ids.ts); null: off, undefined: not looked at yet. */
+  private fresh: NewIds | null | undefined;
 
   constructor(readonly db: DB, dvDir: string, private reader?: PackReader, private packTarget = PACK_TARGET) {
     this.packsDir = path.join(dvDir, 'packs');
@@ -111,6 +117,7 @@ export class BlobStore {
     this.stmtHas = db.prepare('SELECT 1 FROM blobs WHERE id = ?').pluck();
     this.stmtGet = db.prepare('SELECT type, pack, offset, length FROM blobs WHERE id = ?');
     this.stmtInsertBlob = db.prepare('INSERT OR IGNORE INTO blobs (id, type, pack, offset, length) VALUES (?, ?, ?, ?, ?)');
+    this.stmtInsertBlobs = db.prepare(`INSERT OR IGNORE INTO blobs (id, type, pack, offset, length) VALUES ${Array(ROWS_PER_INSERT).fill('(?, ?, ?, ?, ?)').join(', ')}`);
     this.stmtInsertPack = db.prepare('INSERT OR IGNORE INTO packs (id, size, blobs) VALUES (?, ?, ?)');
   }
 
@@ -128,6 +135,17 @@ export class BlobStore {
 
   has(id: Buffer): boolean {
     return this.pending(id) || this.sealing.some((w) => w.entries.has(id)) || this.stmtHas.get(id) !== undefined;
+  }
+
+  /** has() for put(): the Bloom filter (new-ids.ts) may spare the lookup. It can miss a blob
+   * another connection indexed moments ago (then it is stored twice, harmlessly), so it
+   * never answers has(), whose callers rely on a blob being there. */
+  private stored(id: Buffer): boolean {
+    if (this.pending(id) || this.sealing.some((w) => w.entries.has(id))) return true;
+    if (this.fresh === undefined) this.fresh = NewIds.ifEmpty(this.db);
+    if (this.fresh && !this.fresh.valid()) this.fresh = null;
+    if (this.fresh?.lacks(id)) return false;
+    return this.stmtHas.get(id) !== undefined;
   }
 
   /** Whether `id` is in the open pack. */
@@ -161,7 +179,7 @@ export class BlobStore {
   /** Stores `data` unless a blob with the same id exists; returns the id. */
   async put(type: BlobType, data: Uint8Array, knownId?: Buffer): Promise<Buffer> {
     const id = knownId ?? blake3(data);
-    if (this.has(id)) return id;
+    if (this.stored(id)) return id;
     if (!this.writer) {
       const threaded = this.bytesPut >= THREAD_AFTER && this.bytesPut >= this.blobsPut * THREAD_MIN_AVG;
       this.writer = await PackWriter.create(this.tmpDir, threaded ? packThread() : null);
@@ -221,7 +239,13 @@ export class BlobStore {
     const entries = pack.entries instanceof PackTable ? pack.entries.byId() : [...pack.entries].sort((a, b) => a.id.compare(b.id));
     this.db.transaction(() => {
       this.stmtInsertPack.run(pack.id, pack.size, pack.entries.length);
-      for (const e of entries) this.stmtInsertBlob.run(e.id, e.type, pack.id, e.offset, e.length);
+      const args: unknown[] = [];
+      for (const e of entries) {
+        args.push(e.id, e.type, pack.id, e.offset, e.length);
+        this.fresh?.add(e.id);
+        if (args.length === ROWS_PER_INSERT * 5) { this.stmtInsertBlobs.run(args); args.length = 0; }
+      }
+      for (let i = 0; i < args.length; i += 5) this.stmtInsertBlob.run(args.slice(i, i + 5));
     })();
   }
 

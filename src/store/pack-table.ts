@@ -63,7 +63,10 @@ export class PackTable implements PackEntries {
   *byId(): Generator<PackEntry> {
     const order = Int32Array.from({ length: this.count }, (_, i) => i);
     const { rows } = this;
-    order.sort((a, b) => rows.compare(rows, b * ENTRY_BYTES + 1, b * ENTRY_BYTES + 33, a * ENTRY_BYTES + 1, a * ENTRY_BYTES + 33)); // a vs b: compare() is source (a) vs target (b)
+    // The first 6 bytes of each id as a number decide nearly every comparison (ids are
+    // random); only equal prefixes are compared in full.
+    const keys = Float64Array.from(order, (i) => rows.readUIntBE(i * ENTRY_BYTES + 1, 6));
+    order.sort((a, b) => keys[a]! - keys[b]! || rows.compare(rows, b * ENTRY_BYTES + 1, b * ENTRY_BYTES + 33, a * ENTRY_BYTES + 1, a * ENTRY_BYTES + 33)); // a vs b: compare() is source (a) vs target (b)
     for (const i of order) yield this.entry(i);
   }
 
