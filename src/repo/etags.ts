@@ -7,7 +7,7 @@
 // Multipart ETags are not a function of the content; they live in the tree entry
 // (FileEntry.s3). The table has its own migration area so it stays independent.
 import { createHash } from 'node:crypto';
-import { migrate, type DB } from '../store/db.js';
+import { BulkInsert, migrate, type DB } from '../store/db.js';
 import type { BlobStore } from '../store/blobstore.js';
 import { readRange } from './fileio.js';
 import { md5Drain } from './md5.js';
@@ -19,27 +19,24 @@ const MIGRATIONS = [{
 }];
 
 /** Records wait in memory, 48 bytes each (hash, MD5), and go in this many at a time, in key
- * order, 32 rows per INSERT: one transaction per file cost as much as the rest of adding a
+ * order, 32 rows per INSERT (BulkInsert): one transaction per file cost as much as the rest of adding a
  * small file, and batches of 4,096 straight into the random-keyed table rewrote most of its
  * pages each (8 s of 30 of a first `dv add` of 200,000 files). A staging table in SQLite's
  * temp store sorted by SQL did as well in time but held ~30 MB more at peak. Records lost
  * with the process are recomputed on need. */
 const MERGE_AT = 1 << 16;
 const REC = 48;
-const ROWS_PER_INSERT = 32;
 
 export class Md5Index {
   private readonly getStmt;
-  private readonly putOne;
-  private readonly putMany;
+  private readonly put: BulkInsert;
   private recs = Buffer.alloc(0);
   private count = 0;
 
   constructor(private readonly db: DB) {
     migrate(db, 'etags', MIGRATIONS);
     this.getStmt = db.prepare('SELECT md5 FROM file_md5 WHERE hash = ?').pluck();
-    this.putOne = db.prepare('INSERT OR IGNORE INTO file_md5 (hash, md5) VALUES (?, ?)');
-    this.putMany = db.prepare(`INSERT OR IGNORE INTO file_md5 (hash, md5) VALUES ${Array(ROWS_PER_INSERT).fill('(?, ?)').join(', ')}`);
+    this.put = new BulkInsert(db, 'INSERT OR IGNORE INTO file_md5 (hash, md5)', 2);
   }
 
   /** Writes the records not yet written (in one transaction). */
@@ -54,14 +51,7 @@ export class Md5Index {
     const keys = Float64Array.from(order, (i) => recs.readUIntBE(i * REC, 6));
     order.sort((a, b) => keys[a]! - keys[b]! || recs.compare(recs, b * REC, b * REC + 32, a * REC, a * REC + 32));
     const row = (i: number) => [recs.subarray(i * REC, i * REC + 32), recs.subarray(i * REC + 32, i * REC + REC)];
-    this.db.transaction(() => {
-      let k = 0;
-      for (const args: Buffer[] = []; k + ROWS_PER_INSERT <= n; args.length = 0) {
-        for (const end = k + ROWS_PER_INSERT; k < end; k++) args.push(...row(order[k]!));
-        this.putMany.run(args);
-      }
-      for (; k < n; k++) this.putOne.run(row(order[k]!));
-    })();
+    this.db.transaction(() => this.put.run((function* () { for (const i of order) yield row(i); })()))();
   }
 
   /** The recorded MD5 (hex) of the file with this BLAKE3 checksum, if known. */

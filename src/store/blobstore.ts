@@ -2,7 +2,7 @@
 // its id, so corruption surfaces as a CorruptionError instead of wrong bytes.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { DB } from './db.js';
+import { BulkInsert, type DB } from './db.js';
 import { blake3 } from './hash.js';
 import { CorruptionError, DvError } from './errors.js';
 import { BlobType } from './packfile.js';
@@ -20,8 +20,6 @@ const MAX_OPEN_PACKS = 64;
  *  not what costs), never starts the thread; a large add overlaps writing with chunking. */
 const THREAD_AFTER = 8 << 20;
 const THREAD_MIN_AVG = 16 << 10;
-/** Index rows per INSERT statement: one call per row was most of what indexing a pack cost. */
-const ROWS_PER_INSERT = 32;
 /** Packs being sealed on the thread at most while the next one fills. */
 const MAX_SEALING = 2;
 
@@ -104,9 +102,8 @@ export class BlobStore {
   private blobsPut = 0;
   private stmtHas;
   private stmtGet;
-  private stmtInsertBlob;
+  private readonly insertBlobs: BulkInsert;
   private stmtInsertPack;
-  private stmtInsertBlobs;
   /** Ids this store indexed while the index held nothing else (new-ids.ts); null: off, undefined: not looked at yet. */
   private fresh: NewIds | null | undefined;
 
@@ -116,8 +113,7 @@ export class BlobStore {
     this.local = new LocalPackReader(this.packsDir);
     this.stmtHas = db.prepare('SELECT 1 FROM blobs WHERE id = ?').pluck();
     this.stmtGet = db.prepare('SELECT type, pack, offset, length FROM blobs WHERE id = ?');
-    this.stmtInsertBlob = db.prepare('INSERT OR IGNORE INTO blobs (id, type, pack, offset, length) VALUES (?, ?, ?, ?, ?)');
-    this.stmtInsertBlobs = db.prepare(`INSERT OR IGNORE INTO blobs (id, type, pack, offset, length) VALUES ${Array(ROWS_PER_INSERT).fill('(?, ?, ?, ?, ?)').join(', ')}`);
+    this.insertBlobs = new BulkInsert(db, 'INSERT OR IGNORE INTO blobs (id, type, pack, offset, length)', 5);
     this.stmtInsertPack = db.prepare('INSERT OR IGNORE INTO packs (id, size, blobs) VALUES (?, ?, ?)');
   }
 
@@ -239,13 +235,13 @@ export class BlobStore {
     const entries = pack.entries instanceof PackTable ? pack.entries.byId() : [...pack.entries].sort((a, b) => a.id.compare(b.id));
     this.db.transaction(() => {
       this.stmtInsertPack.run(pack.id, pack.size, pack.entries.length);
-      const args: unknown[] = [];
-      for (const e of entries) {
-        args.push(e.id, e.type, pack.id, e.offset, e.length);
-        this.fresh?.add(e.id);
-        if (args.length === ROWS_PER_INSERT * 5) { this.stmtInsertBlobs.run(args); args.length = 0; }
-      }
-      for (let i = 0; i < args.length; i += 5) this.stmtInsertBlob.run(args.slice(i, i + 5));
+      const fresh = this.fresh;
+      this.insertBlobs.run((function* () {
+        for (const e of entries) {
+          fresh?.add(e.id);
+          yield [e.id, e.type, pack.id, e.offset, e.length];
+        }
+      })());
     })();
   }
 

@@ -31,6 +31,34 @@ export function openDb(path: string): DB {
   return db;
 }
 
+/**
+ * An INSERT of many rows, `ROWS_PER_STATEMENT` per statement: one statement call per row
+ * was most of what a bulk insert (a pack's index rows, a batch of MD5 records) cost.
+ * `head` is the statement up to its VALUES keyword; each row has `width` values.
+ */
+export class BulkInsert {
+  private static readonly ROWS_PER_STATEMENT = 32;
+  private readonly one: Database.Statement;
+  private readonly many: Database.Statement;
+
+  constructor(db: DB, head: string, private readonly width: number) {
+    const tuple = `(${Array(width).fill('?').join(', ')})`;
+    this.one = db.prepare(`${head} VALUES ${tuple}`);
+    this.many = db.prepare(`${head} VALUES ${Array(BulkInsert.ROWS_PER_STATEMENT).fill(tuple).join(', ')}`);
+  }
+
+  /** Inserts `rows` in order (call inside a transaction: the statements are not one). */
+  run(rows: Iterable<readonly unknown[]>): void {
+    const step = BulkInsert.ROWS_PER_STATEMENT * this.width;
+    const args: unknown[] = [];
+    for (const row of rows) {
+      args.push(...row);
+      if (args.length === step) { this.many.run(args); args.length = 0; }
+    }
+    for (let i = 0; i < args.length; i += this.width) this.one.run(args.slice(i, i + this.width));
+  }
+}
+
 export function getMeta(db: DB, key: string): string | undefined {
   const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
   return row?.value;
