@@ -7,7 +7,7 @@
 // not the whole ~84 MB record (which, read, spliced and bound to SQLite, was copied
 // three times at the peak). Segments of another size (2,048 rows before) read the same;
 // one past the maximum is split when a save touches it.
-import type { DB } from '../store/db.js';
+import { prepared, type DB } from '../store/db.js';
 import { partitionPoint } from '../store/sorted.js';
 
 /** Rows a segment is cut to when written whole (a first add) or split. */
@@ -37,16 +37,16 @@ export function segmentOf(dir: SegmentRef[], path: string): number {
 
 export function readSegment(db: DB, seq: number): Buffer {
   if (seq === 0) return Buffer.alloc(0);
-  return (db.prepare('SELECT data FROM workspace_segs WHERE seq = ?').pluck().get(seq) as Buffer | undefined) ?? Buffer.alloc(0);
+  return (prepared(db, 'SELECT data FROM workspace_segs WHERE seq = ?').pluck().get(seq) as Buffer | undefined) ?? Buffer.alloc(0);
 }
 
 /** Stores a segment's bytes; returns its seq (a new one when seq is 0). */
 export function writeSegment(db: DB, seq: number, first: string, data: Buffer): number {
   if (seq !== 0) {
-    db.prepare('UPDATE workspace_segs SET first = ?, data = ? WHERE seq = ?').run(first, data, seq);
+    prepared(db, 'UPDATE workspace_segs SET first = ?, data = ? WHERE seq = ?').run(first, data, seq);
     return seq;
   }
-  return Number(db.prepare('INSERT INTO workspace_segs (first, data) VALUES (?, ?)').run(first, data).lastInsertRowid);
+  return Number(prepared(db, 'INSERT INTO workspace_segs (first, data) VALUES (?, ?)').run(first, data).lastInsertRowid);
 }
 
 export function deleteSegment(db: DB, seq: number): void {

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { collect, jobsArg } from '../args.js';
 import { withRepo, type GlobalOptions } from '../context.js';
+import { runHeapPolicy } from '../run-heap.js';
 import { printJson, println, shortId } from '../output.js';
 import { table, type Cell } from './table.js';
 
@@ -17,6 +18,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .option('-j, --jobs <n>', 'experiments to run at once', jobsArg, 1)
     .option('--json', 'print JSON')
     .action((o) => withRepo(g(), async (repo) => {
+      runHeapPolicy();
       const { expRun, expRunQueued } = await import('../../pipeline/experiments.js');
       const ac = new AbortController();
       const stop = (): void => ac.abort();

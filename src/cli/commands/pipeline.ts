@@ -6,6 +6,7 @@ import type { StagePlan } from '../../pipeline/types.js';
 import { DvError } from '../../store/errors.js';
 import { collect, intArg } from '../args.js';
 import { withRepo, type GlobalOptions } from '../context.js';
+import { runHeapPolicy } from '../run-heap.js';
 import { printJson, println, shortId } from '../output.js';
 import { register as registerExp } from './exp.js';
 import { register as registerMetrics, registerPlots } from './metrics.js';
@@ -62,6 +63,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
       if (o.executor !== undefined && !['local', 'slurm', 'kubernetes'].includes(o.executor)) {
         throw new DvError(`--executor must be local, slurm or kubernetes, got '${o.executor}'`, 2);
       }
+      runHeapPolicy();
       const { runPipeline } = await import('../../pipeline/run.js');
       if (o.isolation !== undefined && o.isolation !== 'local' && o.isolation !== 'sandbox') throw new DvError(`--isolation must be local or sandbox, got '${o.isolation}'`, 2);
       // Jobs with S3 access reach an in-process dv serve on loopback (started on first need).
