@@ -6,6 +6,11 @@ ROOT=$(cd "$BENCH_DIR/.." && pwd)
 DV="node $ROOT/bin/dv.js"
 WORK=${BENCH_WORK:-/tmp/dv-bench}
 export DV_AUTHOR="bench <bench@localhost>"
+# A machine may set NODE_EXTRA_CA_CERTS (this one does): Node 20 then parses that CA
+# bundle when every process starts, ~100 ms here, before any of dv runs. The benches use
+# no TLS (s3rver and dv serve on loopback, plain HTTP), and the references (git, cp,
+# restic) pay nothing like it, so dv and the Node references run without it.
+unset NODE_EXTRA_CA_CERTS
 
 need() {  # need CMD DEBIAN_PACKAGE
   command -v "$1" >/dev/null 2>&1 && return
