@@ -4,7 +4,6 @@ import { intArg } from '../args.js';
 import { pipeline } from 'node:stream/promises';
 import { createBranch, createTag, deleteBranch, deleteTag, listBranches, listTags, log } from '../../repo/history.js';
 import { cat, ls } from '../../repo/read.js';
-import { exportTar, importTar } from '../../repo/archive.js';
 import { projectPath } from '../../repo/workspace.js';
 import { withRepo, type GlobalOptions } from '../context.js';
 import { protectBranch, unprotectBranch } from '../../repo/protect.js';
@@ -124,6 +123,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .requiredOption('-o, --output <file>', 'tar file to write')
     .option('--json', 'print JSON')
     .action((spec: string, o) => withRepo(g(), async (repo) => {
+      const { exportTar } = await import('../../repo/archive.js'); // tar-stream: loaded by the commands that use it
       const r = await exportTar(repo, spec, o.output);
       if (o.json) printJson({ ...r, output: o.output });
       else if (!g().quiet) println(`${r.files} files, ${humanBytes(r.bytes)} from ${shortId(r.commit)} -> ${o.output}`);
@@ -136,6 +136,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .option('-m, --message <msg>', 'commit message')
     .option('--json', 'print JSON')
     .action((file: string, dest: string, o) => withRepo(g(), async (repo) => {
+      const { importTar } = await import('../../repo/archive.js');
       const r = await importTar(repo, file, projectPath(repo.root, process.cwd(), dest), { force: o.force, message: o.message });
       const id = r.commit ?? repo.headCommit();
       if (o.json) printJson({ commit: id, files: r.files, bytes: r.bytes });
