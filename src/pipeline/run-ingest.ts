@@ -9,5 +9,5 @@ import type { Ingestor } from '../repo/ingest.js';
 const MD5_INDEXED_FROM = 64 << 10;
 
 export function runIngestor(repo: Repo): Ingestor {
-  return repo.ingestor(undefined, repo.blobs, MD5_INDEXED_FROM);
+  return repo.ingestor({ md5From: MD5_INDEXED_FROM });
 }

@@ -23,7 +23,7 @@ export function disjoint(scope: string[], tracked: string[]): boolean {
 export async function storeFiles(repo: Repo, todo: WsFile[], opts: SnapshotOptions,
   each: (f: WsFile, entry: FileEntry) => Promise<void> | void): Promise<{ edits: Map<string, FileEntry | null>; rows: { file: WsFile; hash: string }[] }> {
   const progress: Progress = { phase: 'add', files: 0, totalFiles: todo.length, bytes: 0, totalBytes: todo.reduce((s, f) => s + f.size, 0) };
-  const ingest = repo.ingestor((n) => { progress.bytes += n; });
+  const ingest = repo.ingestor({ onBytes: (n) => { progress.bytes += n; } });
   const edits = new Map<string, FileEntry | null>();
   const rows: { file: WsFile; hash: string }[] = [];
   for (const f of todo) {

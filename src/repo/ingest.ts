@@ -20,16 +20,31 @@ const READ_BYTES = 16 << 20;
  * read would leave them for DRAM before the chunker, the hash and the pack copy come). */
 const READ_STEP = 512 << 10;
 
+export interface IngestorOptions {
+  /** Bytes read so far, for progress. */
+  onBytes?: (n: number) => void;
+  /** Each stored file's content hash and MD5 (where one was computed). */
+  onStored?: (hash: string, md5: string) => void;
+  /** storeFile hashes no MD5 for a file smaller than this (nor reports one to `onStored`):
+   * its ETag is computed on first need. */
+  md5From?: number;
+}
+
 export class Ingestor {
   private bufs: Buffer[] = [];
   /** Per buffer, what to pass md5Settle before refilling it. */
   private seqs = [0, 0];
   private cur = 0;
 
-  /** `md5From`: storeFile hashes no MD5 for a file smaller than this (nor reports one to
-   * `onStored`), whose ETag is then computed on first need. */
-  constructor(private store: BlobStore, private params: ChunkerParams, private onBytes?: (n: number) => void,
-    private onStored?: (hash: string, md5: string) => void, private md5From = 0) {}
+  private readonly onBytes?: (n: number) => void;
+  private readonly onStored?: (hash: string, md5: string) => void;
+  private readonly md5From: number;
+
+  constructor(private store: BlobStore, private params: ChunkerParams, opts: IngestorOptions = {}) {
+    this.onBytes = opts.onBytes;
+    this.onStored = opts.onStored;
+    this.md5From = opts.md5From ?? 0;
+  }
 
   /** The other buffer, once the MD5 thread is done with it, holding buf[start, end) at its start. */
   private swap(buf: Buffer | undefined, start: number, end: number): Buffer {

@@ -266,8 +266,8 @@ export class Repo {
 
   /** `store`: another BlobStore over this repository (dv serve: one pack writer per upload);
    * `md5From`: files smaller than this get no MD5 row (Ingestor). */
-  ingestor(onBytes?: (n: number) => void, store: BlobStore = this.blobs, md5From = 0): Ingestor {
-    return new Ingestor(store, this.config.chunker, onBytes, (hash, md5) => this.md5s.record(hash, md5), md5From);
+  ingestor({ onBytes, store = this.blobs, md5From }: { onBytes?: (n: number) => void; store?: BlobStore; md5From?: number } = {}): Ingestor {
+    return new Ingestor(store, this.config.chunker, { onBytes, onStored: (hash, md5) => this.md5s.record(hash, md5), md5From });
   }
 
   /** Chunks and stores a stream (S3 uploads, imports); durable once this returns. */

@@ -50,7 +50,7 @@ export async function readWorkspace(repo: Repo, cache: StatCache, ws: WsFile[], 
     else todo.push(f);
   }
   const progress: Progress = { phase: 'add', files: 0, totalFiles: todo.length, bytes: 0, totalBytes: todo.reduce((s, f) => s + f.size, 0) };
-  const ingest = repo.ingestor((n) => { progress.bytes += n; });
+  const ingest = repo.ingestor({ onBytes: (n) => { progress.bytes += n; } });
   // Path order keeps a directory's files together in packs, and packs reproducible.
   todo.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   for (const f of todo) {

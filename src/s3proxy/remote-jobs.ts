@@ -65,7 +65,7 @@ export function remoteJobUploads(mirror: RemoteMirror): (ctx: Ctx) => Promise<bo
     const store = new BlobStore(repo.db, repo.dvDir);
     let stored;
     try {
-      stored = await repo.ingestor(undefined, store).storeStream(bodyOf(ctx));
+      stored = await repo.ingestor({ store }).storeStream(bodyOf(ctx));
       store.flush();
     } finally {
       store.close();

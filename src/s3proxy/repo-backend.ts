@@ -185,7 +185,7 @@ export class RepoBackend implements ProxyBackend {
     // Its own store: one pack writer per upload, sealed and indexed when it ends.
     const store = new BlobStore(this.repo.db, this.repo.dvDir);
     try {
-      const stored = await this.repo.ingestor(undefined, store).storeStream(body);
+      const stored = await this.repo.ingestor({ store }).storeStream(body);
       store.flush();
       this.pending.set(stored, { since });
       return stored;
