@@ -57,14 +57,14 @@ reference() {  # reference N REPEATS
   cpus=$(for _ in $(seq "$2"); do fresh; cpu sh -c "$script"; echo; done | median)
   echo "$wall $cpus"
 }
-rounds 10 11 > "$WORK/r10"
+rounds 10 21 > "$WORK/r10"
 ran=$($DV runs --json -n 4 | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).find((r)=>r.counts.run>0).counts.run))')
 t_ten=$(awk '{print $1}' "$WORK/r10" | median); t_ten_noop=$(awk '{print $2}' "$WORK/r10" | median)
 d_ten=$(awk '{print $1 - $2}' "$WORK/r10" | median); c_ten=$(awk '{print $3 - $4}' "$WORK/r10" | median)
 read -r t_cmds c_cmds <<< "$(reference 10 5)"
 overhead=$(echo "($d_ten - $t_cmds) * 1000 / 10" | bc -l | xargs printf '%.1f')
 cpu_overhead=$(echo "($c_ten - $c_cmds) * 1000 / 10" | bc -l | xargs printf '%.1f')
-echo "run after changing 10 inputs: ${t_ten}s vs no-op ${t_ten_noop}s (medians of 11 paired rounds; per-round difference ${d_ten}s, the run's commit included), ${ran} commands run; the 10 commands alone ${t_cmds}s -> ${overhead} ms overhead per datum (target < 5 ms); CPU: ${c_ten}s more than a no-op vs ${c_cmds}s for the commands -> ${cpu_overhead} ms CPU per datum"
+echo "run after changing 10 inputs: ${t_ten}s vs no-op ${t_ten_noop}s (medians of 21 paired rounds; per-round difference ${d_ten}s, the run's commit included), ${ran} commands run; the 10 commands alone ${t_cmds}s -> ${overhead} ms overhead per datum (target < 5 ms); CPU: ${c_ten}s more than a no-op vs ${c_cmds}s for the commands -> ${cpu_overhead} ms CPU per datum"
 # The same with 100 changed inputs: the slope separates per-datum cost from per-run cost.
 rounds 100 5 > "$WORK/r100"
 d_hundred=$(awk '{print $1 - $2}' "$WORK/r100" | median); c_hundred=$(awk '{print $3 - $4}' "$WORK/r100" | median)
@@ -92,11 +92,11 @@ sed -i 's|cmd: cp ${in} ${out}|cmd: cp ${in} data/copied/${name}|' dv.yaml
 $DV run -q >/dev/null                                   # no command runs: each datum's command, interpolated, is the same as before
 t_noop_ip=$(median_secs 5 $DV run -q)
 echo "in-place outputs: no-op run, 10,000 inputs: ${t_noop_ip}s (median of 5) (target < 2 s)"
-rounds 10 9 > "$WORK/i10"
+rounds 10 15 > "$WORK/i10"
 d_ten_ip=$(awk '{print $1 - $2}' "$WORK/i10" | median); c_ten_ip=$(awk '{print $3 - $4}' "$WORK/i10" | median)
 overhead_ip=$(echo "($d_ten_ip - $t_cmds) * 1000 / 10" | bc -l | xargs printf '%.1f')
 cpu_overhead_ip=$(echo "($c_ten_ip - $c_cmds) * 1000 / 10" | bc -l | xargs printf '%.1f')
-echo "in-place outputs: run after changing 10 inputs: ${d_ten_ip}s more than a no-op (median of 9 paired rounds) vs the 10 commands alone ${t_cmds}s -> ${overhead_ip} ms overhead per datum (target < 5 ms); CPU ${cpu_overhead_ip} ms per datum"
+echo "in-place outputs: run after changing 10 inputs: ${d_ten_ip}s more than a no-op (median of 15 paired rounds) vs the 10 commands alone ${t_cmds}s -> ${overhead_ip} ms overhead per datum (target < 5 ms); CPU ${cpu_overhead_ip} ms per datum"
 for i in $(seq 0 99); do echo "strace round in place" >> "data/raw/$(printf %05d $i).txt"; done
 sc_changed=$(syscalls $DV run -q); sleep 1.1; $DV run -q >/dev/null; sc_noop=$(syscalls $DV run -q)
 echo "in-place outputs: system calls per changed datum: $(( (sc_changed - sc_noop) / 100 )) vs $(( sc_cmds / 100 )) for each command alone"
