@@ -199,6 +199,10 @@ export class RepoBackend implements ProxyBackend {
     return this.repo.md5s.md5Of(this.repo.blobs, entry);
   }
 
+  md5s(_repo: string, entries: StoredFile[]): Promise<string[]> {
+    return this.repo.md5s.md5sOf(this.repo.blobs, entries);
+  }
+
   async concat(_repo: string, parts: StoredFile[]): Promise<StoredFile> {
     this.writable();
     const chunks = parts.flatMap((p) => p.chunks);
