@@ -71,9 +71,11 @@ export class Md5Index {
    * vs 5.4 ms so in a 1,000,000-row table, 9.7 vs 3.1 ms in a 10,000-row one.
    */
   getMany(hashes: string[]): (string | undefined)[] {
+    if (hashes.length === 1) return [this.get(hashes[0]!)];
     if (this.count) this.flush();
     const keys = hashes.map((h) => Buffer.from(h, 'hex'));
-    const order = keys.map((_, i) => i).sort((a, b) => Buffer.compare(keys[a]!, keys[b]!));
+    const first = keys.map((k) => k.readUIntBE(0, 6)); // as in flush: decides nearly every comparison
+    const order = keys.map((_, i) => i).sort((a, b) => first[a]! - first[b]! || Buffer.compare(keys[a]!, keys[b]!));
     const out = new Array<string | undefined>(hashes.length);
     this.db.transaction(() => {
       for (const i of order) out[i] = (this.getStmt.get(keys[i]) as Buffer | undefined)?.toString('hex');
