@@ -108,11 +108,10 @@ export class Md5Index {
     return md5;
   }
 
-  /** md5Of for many files, the recorded ones looked up together (getMany). */
-  async md5sOf(store: BlobStore, files: StoredFile[]): Promise<string[]> {
+  /** md5Of for many files, the recorded ones looked up together (getMany), the others
+   * computed concurrently (served from a remote, each read is a round trip). */
+  md5sOf(store: BlobStore, files: StoredFile[]): Promise<string[]> {
     const known = this.getMany(files.map((f) => f.hash));
-    const out: string[] = [];
-    for (const [i, f] of files.entries()) out.push(known[i] ?? await this.md5Of(store, f));
-    return out;
+    return Promise.all(files.map((f, i) => known[i] ?? this.md5Of(store, f)));
   }
 }
