@@ -4,6 +4,7 @@
 // Range GET read the same number of tree objects, and a page's ETags take one read of the
 // MD5 index whatever its length (and none when asked again). ETags are checked against
 // the MD5 of each file's content: the batched lookup must put each answer on its own key.
+// And the in-memory MD5 cache: repeats from memory, one lookup for the missing, LRU bound.
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
@@ -11,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ops, resetOps } from '../../src/repo/opcount.js';
 import { Repo } from '../../src/repo/repo.js';
 import { KeyStore } from '../../src/s3proxy/keys.js';
+import { Md5Cache } from '../../src/s3proxy/md5-cache.js';
 import { RepoBackend } from '../../src/s3proxy/repo-backend.js';
 import { startS3Server } from '../../src/s3proxy/server.js';
 import { dvOk, makeTempDir, removeDir, TEST_AUTHOR, writeFile } from '../helpers/cli.js';
@@ -106,5 +108,22 @@ describe('dv serve: per-request work does not grow with the version', () => {
     expect(big.out).toEqual({ body: 'row ', etag: md5(content(17, 7)) });
     expect(big.counts).toEqual(small.counts);
     expect(big.counts).toEqual({ treesRead: 3, md5Reads: 1 });
+  });
+});
+
+describe('Md5Cache', () => {
+  it('answers repeats from memory, looks up only the missing ones in one call, evicts the least recently used', async () => {
+    const cache = new Md5Cache(2);
+    const calls: string[][] = [];
+    const lookup = async (files: { hash: string }[]) => {
+      calls.push(files.map((f) => f.hash));
+      return files.map((f) => `md5-${f.hash}`);
+    };
+    const f = (hash: string) => ({ hash, size: 0, chunks: [] });
+    expect(await cache.md5s([f('a'), f('b')], lookup)).toEqual(['md5-a', 'md5-b']);
+    expect(await cache.md5s([f('b'), f('a')], lookup)).toEqual(['md5-b', 'md5-a']); // a used last
+    expect(await cache.md5s([f('c'), f('a')], lookup)).toEqual(['md5-c', 'md5-a']); // evicts b
+    expect(await cache.md5s([f('b'), f('a')], lookup)).toEqual(['md5-b', 'md5-a']);
+    expect(calls).toEqual([['a', 'b'], ['c'], ['b']]);
   });
 });
