@@ -4,7 +4,7 @@
 // Range GET read the same number of tree objects, and a page's ETags take one read of the
 // MD5 index whatever its length (and none when asked again). ETags are checked against
 // the MD5 of each file's content: the batched lookup must put each answer on its own key.
-// And the in-memory MD5 cache: repeats from memory, one lookup for the missing, LRU bound.
+// And the in-memory MD5 cache: repeats from memory, one lookup for the missing, bounded.
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
@@ -112,7 +112,7 @@ describe('dv serve: per-request work does not grow with the version', () => {
 });
 
 describe('Md5Cache', () => {
-  it('answers repeats from memory, looks up only the missing ones in one call, evicts the least recently used', async () => {
+  it('answers repeats from memory, looks up only the missing ones in one call, drops what went unused longest', async () => {
     const cache = new Md5Cache(2);
     const calls: string[][] = [];
     const lookup = async (files: { hash: string }[]) => {
