@@ -140,8 +140,22 @@ get_big=$(sb big range main/$mid_key.txt 0 4 20)
 stamp "list pages"
 get_small=$(sb small range main/$small_mid_key.txt 0 4 20)
 
+# The servers' own CPU per request (utime + stime of each dv serve, over 200 pages and 1,000
+# GETs): what the version's size may cost the server, less blurred by a loaded machine than
+# wall time.
+cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+per_req() {  # per_req big|small COUNT s3bench ARGS...: server CPU ms per request
+  local pid=${SERVE_PIDS[$([ "$1" = big ] && echo 0 || echo 1)]} n=$2 a b; shift 2
+  a=$(cpu_of "$pid"); sb "$@" >/dev/null; b=$(cpu_of "$pid")
+  echo "($b - $a) * 1000 / $(getconf CLK_TCK) / $n" | bc -l | xargs printf '%.2f'
+}
+cpu_page_big=$(per_req big 200 big page main/data/ "" 200)
+cpu_page_small=$(per_req small 200 small page main/data/ "" 200)
+cpu_get_big=$(per_req big 1000 big range main/$mid_key.txt 0 4 1000)
+cpu_get_small=$(per_req small 1000 small range main/$small_mid_key.txt 0 4 1000)
+
 files=$(printf "%'d" "$N")
-stamp "range GETs"
+stamp "range GETs and server CPU"
 fig() {  # fig LABEL DV_NAME GIT_NAME TARGET
   local ds=${2}_s dm=${2}_mb gs=${3}_s gm=${3}_mb
   echo "$1, $files files: dv ${!ds}s ${!dm} MiB vs $4 ${!gs}s ${!gm} MiB (time ratio $(ratio ${!ds} ${!gs}); RSS ratio $(ratio ${!dm} ${!gm}); target $5)"
@@ -162,4 +176,6 @@ small_files=$(printf "%'d" "$S")
 echo "dv serve, first list page (1,000 keys) of $files keys: ${page_big} ms vs of $small_files keys ${page_small} ms (median of 5; ratio $(ratio $page_big $page_small); target <= 1.2)"
 echo "dv serve, list page in the middle (start-after) of $files keys: ${mid_big} ms vs of $small_files keys ${mid_small} ms (ratio $(ratio $mid_big $mid_small); target <= 1.2)"
 echo "dv serve, 4-byte Range GET in a version of $files files: ${get_big} ms vs of $small_files files ${get_small} ms (median of 20; ratio $(ratio $get_big $get_small); target <= 1.2)"
+echo "dv serve, server CPU per list page (1,000 keys, 200 pages) of $files keys: ${cpu_page_big} ms vs of $small_files keys ${cpu_page_small} ms (ratio $(ratio $cpu_page_big $cpu_page_small); target <= 1.2)"
+echo "dv serve, server CPU per 4-byte Range GET (1,000 GETs) in a version of $files files: ${cpu_get_big} ms vs of $small_files files ${cpu_get_small} ms (ratio $(ratio $cpu_get_big $cpu_get_small); target <= 1.2)"
 echo "bench/scale.sh took $(echo "$(now) - $T0" | bc -l | xargs printf '%.0f')s"

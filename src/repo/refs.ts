@@ -7,7 +7,7 @@
 // got back. Every update is also appended to .dv/refs.log (refs-log.ts) inside the same
 // transaction, so the refs can be rebuilt when dv.db is lost.
 import type { DB } from '../store/db.js';
-import { getMeta, setMeta } from '../store/db.js';
+import { getMeta, prepared, setMeta } from '../store/db.js';
 import { DvError, printable } from '../store/errors.js';
 import { appendRefLog, writeRefLog, type LogEntry, type RefLogLine, type RefLogState } from './refs-log.js';
 
@@ -94,7 +94,8 @@ export class Refs {
   }
 
   list(prefix = ''): Ref[] {
-    return this.db.prepare("SELECT name, target FROM refs WHERE name >= ? AND name < ? ORDER BY name")
+    // Compiled once: dv serve lists the refs on every request.
+    return prepared(this.db, "SELECT name, target FROM refs WHERE name >= ? AND name < ? ORDER BY name")
       .all(prefix, prefix + '\uffff') as Ref[];
   }
 

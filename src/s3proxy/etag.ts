@@ -15,6 +15,14 @@ export async function objectEtag(backend: ProxyBackend, bucket: string, file: St
   return quoteEtag(file.s3?.etag ?? await backend.md5(bucket, file));
 }
 
+/** objectEtag of many files (a listing page), their MD5s looked up in one batch. */
+export async function objectEtags(backend: ProxyBackend, bucket: string, files: StoredFile[]): Promise<string[]> {
+  const plain = files.filter((f) => f.s3?.etag === undefined);
+  const md5s = plain.length ? await backend.md5s(bucket, plain) : [];
+  let i = 0;
+  return files.map((f) => quoteEtag(f.s3?.etag ?? md5s[i++]!));
+}
+
 /** S3's multipart ETag from the hex MD5s of the parts, in order (unquoted). */
 export function multipartEtag(partMd5s: string[]): string {
   const h = createHash('md5');

@@ -28,6 +28,7 @@ import type { FileEntry, IngestedFile, StoredFile, WalkItem } from '../repo/type
 import { s3err } from './errors.js';
 import { walkKeys } from './key-walk.js';
 import { keyToPath } from './keypath.js';
+import { Md5Cache } from './md5-cache.js';
 import {
   CommitConflict, sameFile, type CommitOptions, type CommitResult, type FileChange, type ProxyBackend, type RefInfo,
   type RepoInfo, type ResolvedRef,
@@ -89,6 +90,7 @@ export class RepoBackend implements ProxyBackend {
   private readonly pending = new Map<object, Pending>();
   private chain: Promise<unknown> = Promise.resolve();
   private lease: WriterLease | null = null;
+  private readonly md5Cache = new Md5Cache();
 
   constructor(readonly repo: Repo, private readonly opts: RepoBackendOptions = {}) {
     this.name = checkBucketName(opts.name ?? bucketName(repo.root));
@@ -195,8 +197,12 @@ export class RepoBackend implements ProxyBackend {
     }
   }
 
-  md5(_repo: string, entry: StoredFile): Promise<string> {
-    return this.repo.md5s.md5Of(this.repo.blobs, entry);
+  async md5(_repo: string, entry: StoredFile): Promise<string> {
+    return (await this.md5s(_repo, [entry]))[0]!;
+  }
+
+  md5s(_repo: string, entries: StoredFile[]): Promise<string[]> {
+    return this.md5Cache.md5s(entries, (missing) => this.repo.md5s.md5sOf(this.repo.blobs, missing));
   }
 
   async concat(_repo: string, parts: StoredFile[]): Promise<StoredFile> {

@@ -134,6 +134,10 @@ export interface ProxyBackend {
    */
   md5(repo: string, entry: StoredFile): Promise<string>;
 
+  /** md5 of each of `entries`, in order: a listing page's ETags, looked up together
+   * (one read of the index, not one per key). */
+  md5s(repo: string, entries: StoredFile[]): Promise<string[]>;
+
   /** One file made of `parts` in order (multipart complete); may re-read them to hash. */
   concat(repo: string, parts: StoredFile[]): Promise<StoredFile>;
 

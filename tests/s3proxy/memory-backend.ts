@@ -173,6 +173,10 @@ export class MemoryBackend implements ProxyBackend {
     return createHash('md5').update(this.content(entry)).digest('hex');
   }
 
+  md5s(repo: string, entries: StoredFile[]): Promise<string[]> {
+    return Promise.all(entries.map((e) => this.md5(repo, e)));
+  }
+
   async storeStream(repo: string, body: Readable): Promise<IngestedFile> {
     this.check(repo);
     const md5 = createHash('md5');

@@ -2,7 +2,7 @@
 // GetObject and HeadObject.
 import { pipeline } from 'node:stream';
 import { S3Error, s3err } from '../errors.js';
-import { objectEtag } from '../etag.js';
+import { objectEtag, objectEtags } from '../etag.js';
 import { contentRange, enforceConditions, httpDateString, parseRange } from '../http-util.js';
 import { listPage, locate, parseMax, type Located } from '../listing.js';
 import { type Ctx, header, requireRead, sendEmpty, sendXml, validateKey } from '../request.js';
@@ -48,6 +48,7 @@ export async function listObjects(ctx: Ctx, v2: boolean): Promise<void> {
   const startAfter = v2 ? q.get('start-after') : q.get('marker');
   const after = token !== undefined ? decodeToken(token) : startAfter || undefined;
   const page = await listPage(ctx, ctx.bucket!, { prefix, delimiter, after, maxKeys });
+  const etags = await objectEtags(ctx.backend, ctx.bucket!, page.contents.map((c) => c.entry));
   const common = {
     bucket: ctx.bucket!,
     prefix,
@@ -55,9 +56,7 @@ export async function listObjects(ctx: Ctx, v2: boolean): Promise<void> {
     maxKeys,
     urlEncode: encoding === 'url',
     isTruncated: page.isTruncated,
-    contents: await Promise.all(page.contents.map(async (c) => ({
-      key: c.key, lastModified: c.time, etag: await objectEtag(ctx.backend, ctx.bucket!, c.entry), size: c.entry.size,
-    }))),
+    contents: page.contents.map((c, i) => ({ key: c.key, lastModified: c.time, etag: etags[i]!, size: c.entry.size })),
     commonPrefixes: page.commonPrefixes,
   };
   const next = page.isTruncated ? page.last : undefined;
