@@ -197,8 +197,8 @@ export class RepoBackend implements ProxyBackend {
     }
   }
 
-  async md5(_repo: string, entry: StoredFile): Promise<string> {
-    return (await this.md5s(_repo, [entry]))[0]!;
+  async md5(repo: string, entry: StoredFile): Promise<string> {
+    return (await this.md5s(repo, [entry]))[0]!;
   }
 
   md5s(_repo: string, entries: StoredFile[]): Promise<string[]> {
