@@ -10,10 +10,6 @@
 // while a command runs is gone. Set at the command's start, before the run allocates.
 import v8 from 'node:v8';
 
-let applied = false;
-
 export function runHeapPolicy(): void {
-  if (applied) return;
-  applied = true;
   v8.setFlagsFromString('--no-incremental-marking-task');
 }

@@ -41,11 +41,11 @@ export async function walkFiles(dir: string, rel: string, out: { rel: string; ab
   return null;
 }
 
-/** The directories a job's scratch copy of the stage's outs needs. */
 /** Milliseconds on a monotonic clock. (The global `performance` loads perf_hooks, eight
  * internal modules, on first use: 1.5 ms into a run's first datum.) */
 const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
+/** The directories a job's scratch copy of the stage's outs needs. */
 function scratchLayout(stage: StageConfig, dir: string): string[] {
   return stage.outs.map((o) => join(dir, stage.outDirs.includes(o) ? o : dirname(o)));
 }
