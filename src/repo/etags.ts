@@ -8,6 +8,7 @@
 // (FileEntry.s3). The table has its own migration area so it stays independent.
 import { createHash } from 'node:crypto';
 import { BulkInsert, migrate, type DB } from '../store/db.js';
+import { idOrder } from '../store/sorted.js';
 import type { BlobStore } from '../store/blobstore.js';
 import { readRange } from './fileio.js';
 import { md5Drain } from './md5.js';
@@ -47,10 +48,7 @@ export class Md5Index {
     const { recs } = this;
     const n = this.count;
     this.count = 0;
-    // Key order: the first 6 bytes as a number decide nearly every comparison.
-    const order = Int32Array.from({ length: n }, (_, i) => i);
-    const keys = Float64Array.from(order, (i) => recs.readUIntBE(i * REC, 6));
-    order.sort((a, b) => keys[a]! - keys[b]! || recs.compare(recs, b * REC, b * REC + 32, a * REC, a * REC + 32));
+    const order = idOrder(n, () => recs, (i) => i * REC);
     const row = (i: number) => [recs.subarray(i * REC, i * REC + 32), recs.subarray(i * REC + 32, i * REC + REC)];
     this.db.transaction(() => this.put.run((function* () { for (const i of order) yield row(i); })()))();
   }
@@ -74,8 +72,7 @@ export class Md5Index {
     if (hashes.length === 1) return [this.get(hashes[0]!)];
     if (this.count) this.flush();
     const keys = hashes.map((h) => Buffer.from(h, 'hex'));
-    const first = keys.map((k) => k.readUIntBE(0, 6)); // as in flush: decides nearly every comparison
-    const order = keys.map((_, i) => i).sort((a, b) => first[a]! - first[b]! || Buffer.compare(keys[a]!, keys[b]!));
+    const order = idOrder(keys.length, (i) => keys[i]!, () => 0);
     const out = new Array<string | undefined>(hashes.length);
     this.db.transaction(() => {
       for (const i of order) out[i] = (this.getStmt.get(keys[i]) as Buffer | undefined)?.toString('hex');

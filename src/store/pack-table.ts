@@ -6,6 +6,7 @@
 // dropped at once per pack, which let garbage pile up to hundreds of MB before a full GC.
 // Here a blob costs ~53 bytes and no object at all until one is asked for.
 import { ENTRY_BYTES, readEntry, writeEntry, type BlobType, type PackEntry } from './packfile.js';
+import { idOrder } from './sorted.js';
 
 /** What a sealed pack's index rows are made from: an array, or a PackTable. */
 export interface PackEntries extends Iterable<PackEntry> {
@@ -61,13 +62,8 @@ export class PackTable implements PackEntries {
 
   /** The entries in the byte order of their ids (see BlobStore.indexPack). */
   *byId(): Generator<PackEntry> {
-    const order = Int32Array.from({ length: this.count }, (_, i) => i);
     const { rows } = this;
-    // The first 6 bytes of each id as a number decide nearly every comparison (ids are
-    // random); only equal prefixes are compared in full.
-    const keys = Float64Array.from(order, (i) => rows.readUIntBE(i * ENTRY_BYTES + 1, 6));
-    order.sort((a, b) => keys[a]! - keys[b]! || rows.compare(rows, b * ENTRY_BYTES + 1, b * ENTRY_BYTES + 33, a * ENTRY_BYTES + 1, a * ENTRY_BYTES + 33)); // a vs b: compare() is source (a) vs target (b)
-    for (const i of order) yield this.entry(i);
+    for (const i of idOrder(this.count, () => rows, (i) => i * ENTRY_BYTES + 1)) yield this.entry(i);
   }
 
   *[Symbol.iterator](): Iterator<PackEntry> {
