@@ -106,7 +106,7 @@ json() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console
 mkdir -p "$WORK/small/data"
 for d in $(seq 0 $((S / 1000 - 1))); do cp -al "data/d$(printf %03d "$d")" "$WORK/small/data/"; done
 (cd "$WORK/small" && $DV init -q >/dev/null && $DV add data -q >/dev/null)
-stamp "small repo tree"
+stamp "small repo made and added"
 serve() {  # serve DIR NAME: starts dv serve in DIR; sets sep_NAME (endpoint), kid_NAME, ksec_NAME (a read key)
   local key
   key=$(cd "$1" && $DV keys create --read '*' --json)
@@ -121,9 +121,9 @@ serve() {  # serve DIR NAME: starts dv serve in DIR; sets sep_NAME (endpoint), k
 SERVE_PIDS=()
 trap 'for p in "${SERVE_PIDS[@]}"; do kill "$p" 2>/dev/null; done; kill $S3PID 2>/dev/null; wait $S3PID 2>/dev/null; cd /; rm -rf "$WORK"' EXIT
 serve . big
-stamp "small repo add"
+stamp "big version served"
 serve "$WORK/small" small
-stamp "serve started"
+stamp "small version served"
 sb() {  # sb big|small CMD ARGS...
   local e=sep_$1 i=kid_$1 k=ksec_$1
   AWS_ACCESS_KEY_ID=${!i} AWS_SECRET_ACCESS_KEY=${!k} node "$BENCH_DIR/s3bench.mjs" "$2" "${!e}" "scale-$1" "${@:3}"
@@ -136,8 +136,8 @@ read -r n2 page_small <<< "$(sb small page main/data/ "" 5)"
 read -r n3 mid_big <<< "$(sb big page main/data/ "$mid_key.txt" 5)"
 read -r n4 mid_small <<< "$(sb small page main/data/ "$small_mid_key.txt" 5)"
 [ "$n1 $n2 $n3 $n4" = "1000 1000 1000 1000" ] || { echo "list pages returned $n1 $n2 $n3 $n4 keys, expected 1000 each" >&2; exit 1; }
-get_big=$(sb big range main/$mid_key.txt 0 4 20)
 stamp "list pages"
+get_big=$(sb big range main/$mid_key.txt 0 4 20)
 get_small=$(sb small range main/$small_mid_key.txt 0 4 20)
 
 # The servers' own CPU per request (utime + stime of each dv serve, over 200 pages and 1,000

@@ -12,7 +12,7 @@ import { defaultConfig, readConfig, writeConfig, type RepoConfig } from './confi
 import { GitLockCache } from './git-cache.js';
 import { findGitRoot, gitIdentity, gitInfo, ignoreInGit, resolveGitRevision } from './git.js';
 import { Md5Index } from './etags.js';
-import { Ingestor } from './ingest.js';
+import { Ingestor, type IngestorOptions } from './ingest.js';
 import { ObjectStore } from './objects.js';
 import { openFile } from './fileio.js';
 import { Refs, checkRefName, type Head } from './refs.js';
@@ -266,8 +266,8 @@ export class Repo {
 
   /** `store`: another BlobStore over this repository (dv serve: one pack writer per upload);
    * `md5From`: files smaller than this get no MD5 row (Ingestor). */
-  ingestor({ onBytes, store = this.blobs, md5From }: { onBytes?: (n: number) => void; store?: BlobStore; md5From?: number } = {}): Ingestor {
-    return new Ingestor(store, this.config.chunker, { onBytes, onStored: (hash, md5) => this.md5s.record(hash, md5), md5From });
+  ingestor({ store = this.blobs, ...opts }: Omit<IngestorOptions, 'onStored'> & { store?: BlobStore } = {}): Ingestor {
+    return new Ingestor(store, this.config.chunker, { ...opts, onStored: (hash, md5) => this.md5s.record(hash, md5) });
   }
 
   /** Chunks and stores a stream (S3 uploads, imports); durable once this returns. */
