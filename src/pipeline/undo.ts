@@ -79,7 +79,6 @@ export class WorkspaceUndo {
     this.fd = null;
   }
 
-  /** Drops the set-aside copies (the run's result was committed). */
   /**
    * Drops the set-aside copies (the run's result was committed): the journal goes, and
    * the directory is renamed to `<dir>.discarded` for the next run's sweep to delete

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BlobStore, type PackReader } from '../store/blobstore.js';
-import { migrate, openDb, STORE_MIGRATIONS, type DB } from '../store/db.js';
+import { closeDb, migrate, openDb, STORE_MIGRATIONS, type DB } from '../store/db.js';
 import { DvError } from '../store/errors.js';
 import { RepoLock } from '../store/lock.js';
 import { defaultConfig, readConfig, writeConfig, type RepoConfig } from './config.js';
@@ -132,7 +132,7 @@ export class Repo {
   close(): void {
     this.md5s.flush();
     this.blobs.close();
-    this.db.close();
+    closeDb(this.db);
   }
 
   saveConfig(): void {

@@ -1,7 +1,9 @@
 // The local SQLite index (WAL). Each area (store, repo, pipeline, s3proxy) owns its
 // tables and migrates them under its own version key, so areas stay independent.
+import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { DvError, printable } from './errors.js';
+import { SQLITE_EXTENSION_PATH } from './native-addon.js';
 
 export type DB = Database.Database;
 
@@ -21,6 +23,7 @@ export function openDb(path: string): DB {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 10000');
+    keepWalOnClose(db);
     db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
   } catch (e) {
     db.close();
@@ -29,6 +32,38 @@ export function openDb(path: string): DB {
     throw new DvError(`cannot read ${path}: ${(e as Error).message}; dv fsck --repair rebuilds it from the packs and .dv/refs.log`);
   }
   return db;
+}
+
+/** Connections that leave the write-ahead log at close (native/sqlite-ext.c says why). */
+const keepsWal = new WeakSet<DB>();
+
+function keepWalOnClose(db: DB): void {
+  if (process.env.DV_NATIVE === '0' || !fs.existsSync(SQLITE_EXTENSION_PATH)) return;
+  try {
+    // The entry point's name (better-sqlite3 takes it; its typings omit the parameter).
+    (db.loadExtension as (file: string, entryPoint: string) => DB)(SQLITE_EXTENSION_PATH, 'dv_sqlite_init');
+    keepsWal.add(db);
+  } catch {
+    // Not loadable here: closing checkpoints, as SQLite does by default.
+  }
+}
+
+/** Closes a connection of openDb. One that kept its log makes the log durable (one fsync,
+ * where SQLite's checkpoint at close cost two and a copy of every page written). */
+export function closeDb(db: DB): void {
+  db.close();
+  if (!keepsWal.has(db)) return;
+  let fd: number;
+  try {
+    fd = fs.openSync(`${db.name}-wal`, 'r');
+  } catch {
+    return; // no log: nothing was written since the last checkpoint deleted it
+  }
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 const statements = new WeakMap<DB, Map<string, Database.Statement>>();

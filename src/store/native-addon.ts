@@ -6,6 +6,8 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../native/build/Release/dvscan.node', import.meta.url));
+/** The SQLite extension built beside it (native/sqlite-ext.c), loaded by db.ts. */
+export const SQLITE_EXTENSION_PATH = fileURLToPath(new URL('../../native/build/Release/dvsqlite.node', import.meta.url));
 
 let loaded: { addon: Record<string, unknown> | null; error: unknown } | undefined;
 

@@ -1,7 +1,7 @@
 // The plain local executor: each datum's command as a child process of dv, in the
 // project directory, with a scratch directory under .dv/tmp for its \${out} files.
 // No isolation: the command sees the whole machine as the invoking user does.
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { findProgram, plainWords } from '../argv.js';
@@ -313,7 +313,9 @@ export class LocalExecutor implements Executor {
     await Promise.all(this.making.values());
     const unused = [...this.ready.values()].flat();
     this.ready.clear();
-    await Promise.all(unused.map((d) => rm(d, { recursive: true, force: true })));
+    // At once, on this thread: through libuv's pool, these few deletions queued behind the
+    // run's last writes and fsyncs, and the run waited 3-13 ms for them at its end.
+    for (const d of unused) rmSync(d, { recursive: true, force: true });
   }
 
   /**
