@@ -7,8 +7,9 @@
 # counted at the server's request log), against `aws s3 sync` of 1,000 of the files (at
 # 1,000,000 files a full sync would take hours: its time is extrapolated, linearly, and
 # the line says so); dv serve: one ListObjectsV2 page (1,000 keys) at the start and in the
-# middle of the version's N keys, and a small Range GET, against the same on a version of
-# N/100 files (at least 10,000) served alike (paging must cost O(page)). Each step's
+# middle of the version's N keys, one at positions never listed before, and a small Range
+# GET, against the same on a version of N/100 files (at least 10,000) served alike, one
+# client alternating the two (paging must cost O(page)). Each step's
 # time since the start goes to stderr ("scale.sh: 93s dv add").
 # SCALE_FILES=100000 gives a quick run.
 source "$(dirname "$0")/lib.sh"
