@@ -125,10 +125,6 @@ serve . big
 stamp "big version served"
 serve "$WORK/small" small
 stamp "small version served"
-sb() {  # sb big|small CMD ARGS...
-  local e=sep_$1 i=kid_$1 k=ksec_$1
-  AWS_ACCESS_KEY_ID=${!i} AWS_SECRET_ACCESS_KEY=${!k} node "$BENCH_DIR/s3bench.mjs" "$2" "${!e}" "scale-$1" "${@:3}"
-}
 mid_dir=$(printf %03d $((N / 2000))); mid_key="data/d$mid_dir/f$(printf %07d $((N / 2)))"
 small_mid_dir=$(printf %03d $((S / 2000))); small_mid_key="data/d$small_mid_dir/f$(printf %07d $((S / 2)))"
 # Both servers are fresh processes and each s3bench run a fresh client. A fresh dv serve
@@ -167,18 +163,19 @@ read -r b1 b2 get_big get_small <<< "$(sbvs 200 "$WARM_GETS" range "main/$mid_ke
 [ "$b1 $b2" = "4 4" ] || { echo "range GETs returned $b1 $b2 bytes, expected 4 each" >&2; exit 1; }
 
 # The servers' own CPU per request (utime + stime of each dv serve, over 200 pages and 1,000
-# GETs): what the version's size may cost the server, less blurred by a loaded machine than
-# wall time.
+# GETs, alternating as above): what the version's size may cost the server, less blurred
+# by a loaded machine than wall time.
 cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-per_req() {  # per_req big|small COUNT s3bench ARGS...: server CPU ms per request
-  local pid=${SERVE_PIDS[$([ "$1" = big ] && echo 0 || echo 1)]} n=$2 a b; shift 2
-  a=$(cpu_of "$pid"); sb "$@" >/dev/null; b=$(cpu_of "$pid")
-  echo "($b - $a) * 1000 / $(getconf CLK_TCK) / $n" | bc -l | xargs printf '%.2f'
+per_req() {  # per_req NAME COUNT: NAME_big / NAME_small = CPU ms per request of each server over `sbvs COUNT 0 ...`
+  local name=$1 n=$2 a0 b0 a1 b1; shift 2
+  a0=$(cpu_of "${SERVE_PIDS[0]}"); b0=$(cpu_of "${SERVE_PIDS[1]}")
+  sbvs "$n" 0 "$@" >/dev/null
+  a1=$(cpu_of "${SERVE_PIDS[0]}"); b1=$(cpu_of "${SERVE_PIDS[1]}")
+  printf -v "${name}_big" '%s' "$(echo "($a1 - $a0) * 1000 / $(getconf CLK_TCK) / $n" | bc -l | xargs printf '%.2f')"
+  printf -v "${name}_small" '%s' "$(echo "($b1 - $b0) * 1000 / $(getconf CLK_TCK) / $n" | bc -l | xargs printf '%.2f')"
 }
-cpu_page_big=$(per_req big 200 big page main/data/ "" 200)
-cpu_page_small=$(per_req small 200 small page main/data/ "" 200)
-cpu_get_big=$(per_req big 1000 big range main/$mid_key.txt 0 4 1000)
-cpu_get_small=$(per_req small 1000 small range main/$small_mid_key.txt 0 4 1000)
+per_req cpu_page 200 page main/data/ "" ""
+per_req cpu_get 1000 range "main/$mid_key.txt" "main/$small_mid_key.txt" 0 4
 
 files=$(printf "%'d" "$N")
 stamp "range GETs and server CPU"
