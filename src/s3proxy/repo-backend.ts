@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BlobStore } from '../store/blobstore.js';
+import { mapForReads } from '../store/db.js';
 import { DvError } from '../store/errors.js';
 import { createHasher } from '../store/hash.js';
 import { WriterLease } from '../repo/leases.js';
@@ -96,6 +97,7 @@ export class RepoBackend implements ProxyBackend {
     this.name = checkBucketName(opts.name ?? bucketName(repo.root));
     const st = fs.statSync(path.join(repo.root, DV_DIR));
     this.created = st.birthtimeMs > 0 ? st.birthtime : st.mtime;
+    mapForReads(repo.db); // a server reads for long: a listing's MD5 lookups cost no read call each
     if (!opts.readOnly) this.lease = WriterLease.acquire(repo.dvDir, 'serve', () => this.oldestPending());
   }
 

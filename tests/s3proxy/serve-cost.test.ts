@@ -4,7 +4,8 @@
 // Range GET read the same number of tree objects, and a page's ETags take one read of the
 // MD5 index whatever its length (and none when asked again). ETags are checked against
 // the MD5 of each file's content: the batched lookup must put each answer on its own key.
-// And the in-memory MD5 cache: repeats from memory, one lookup for the missing, bounded.
+// And the in-memory MD5 cache: repeats from memory, one lookup for the missing, bounded;
+// the server's index connection is memory-mapped (a fresh page's MD5 leaves: no read call each).
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
@@ -108,6 +109,20 @@ describe('dv serve: per-request work does not grow with the version', () => {
     expect(big.out).toEqual({ body: 'row ', etag: md5(content(17, 7)) });
     expect(big.counts).toEqual(small.counts);
     expect(big.counts).toEqual({ treesRead: 3, md5Reads: 1 });
+  });
+});
+
+describe('dv serve: the index is read through a memory map', () => {
+  it('maps the connection it serves from; a command\'s connection stays unmapped', () => {
+    const repo = Repo.open(root);
+    try {
+      expect(repo.db.pragma('mmap_size', { simple: true })).toBe(0);
+      const backend = new RepoBackend(repo, { name: 'cost', readOnly: 'counting' });
+      expect(repo.db.pragma('mmap_size', { simple: true })).toBe(1 << 30);
+      backend.close();
+    } finally {
+      repo.close();
+    }
   });
 });
 
