@@ -76,6 +76,7 @@ export class Ingestor {
       const max = this.params.max;
       const expect = sizeHint ?? fs.fstatSync(fd).size;
       const md5 = expect < this.md5From ? NO_MD5 : md5Job(expect, expect > max);
+      this.store.expect(expect);
       let buf = this.bufs[this.cur];
       let start = this.pos;
       let end = start;
