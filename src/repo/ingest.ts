@@ -4,6 +4,8 @@
 // same reads (on another thread for large files, md5.ts, straight from the shared buffer:
 // a buffer is refilled only once that thread is done with it) and handed to `onStored`,
 // so no file is ever read twice for it; that thread also hashes a large file's checksum.
+// A file is read in after the previous one in the same buffer: the ingest turns to the
+// other buffer (and may wait for the MD5 thread) once per buffer, not once per file.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
@@ -35,6 +37,8 @@ export class Ingestor {
   /** Per buffer, what to pass md5Settle before refilling it. */
   private seqs = [0, 0];
   private cur = 0;
+  /** Where the last file read into the current buffer ended: the next one is read from there. */
+  private pos = 0;
 
   private readonly onBytes?: (n: number) => void;
   private readonly onStored?: (hash: string, md5: string) => void;
@@ -69,26 +73,25 @@ export class Ingestor {
       // bytes from buffer offset `base` on are hashed in one call once cut (still in the
       // cache, and no copy): a streaming hasher starts only if the file outgrows a buffer.
       let hasher: Hasher | null = null;
-      let base = 0;
       const max = this.params.max;
       const expect = sizeHint ?? fs.fstatSync(fd).size;
       const md5 = expect < this.md5From ? NO_MD5 : md5Job(expect, expect > max);
+      this.store.expect(expect);
       let buf = this.bufs[this.cur];
-      let start = 0;
-      let end = 0;
+      let start = this.pos;
+      let end = start;
+      let base = start;
       let eof = false;
-      let fresh = true;
       let size = 0;
       let got = 0;
       for (;;) {
         if (!eof && end - start < max) {
-          // A file starts in the other buffer: the MD5 thread may still read this one.
-          if (fresh || buf!.length - end < READ_STEP) {
-            if (!fresh && !md5.blake3) { (hasher ??= await createHasher()).update(buf!.subarray(base, start)); base = 0; }
-            fresh = false;
+          // Bytes before `end` may still be read by the MD5 thread: never read over them.
+          if (!buf || buf.length - end < READ_STEP) {
+            if (start > base && !md5.blake3) (hasher ??= await createHasher()).update(buf!.subarray(base, start));
             buf = this.swap(buf, start, end);
             end -= start;
-            start = 0;
+            start = base = 0;
           }
           while (!eof && end - start < max && end < buf.length) {
             const want = Math.min(READ_STEP, buf.length - end);
@@ -97,7 +100,8 @@ export class Ingestor {
             // A short read of a regular file ends at its end: when that is the size the
             // scan saw, the read that would return 0 is spared (one syscall per small file).
             if (n === 0 || (n < want && got === expect)) eof = true;
-            if (n > 0) this.seqs[this.cur] = md5.update(buf.subarray(end, end + n));
+            const seq = n > 0 ? md5.update(buf.subarray(end, end + n)) : 0;
+            if (seq) this.seqs[this.cur] = seq; // 0: copied (the buffer's last sequence number still holds)
             end += n;
             this.onBytes?.(n);
           }
@@ -109,6 +113,7 @@ export class Ingestor {
         size += len;
         start += len;
       }
+      this.pos = end;
       if (md5.blake3) {
         const { md5: _md5, ...stored } = this.done(size, chunks, await md5.blake3(), await md5.digest());
         return stored;

@@ -15,9 +15,10 @@ export const PACK_TARGET = 32 << 20;
 /** A pack of tiny blobs is sealed at this many: its open index (ids in memory) stays small. */
 export const PACK_MAX_BLOBS = 1 << 16;
 const MAX_OPEN_PACKS = 64;
-/** Once this many bytes were put, in blobs of this size on average, new packs are written on
- *  the pack thread (pack-thread.ts): a small commit, or one of tiny files (where writing is
- *  not what costs), never starts the thread; a large add overlaps writing with chunking. */
+/** Once this many bytes were put (or are announced by expect()), in blobs of this size on
+ *  average, new packs are written on the pack thread (pack-thread.ts): a small commit, or one
+ *  of tiny files (where writing is not what costs), never starts the thread; a large add
+ *  overlaps writing with chunking, from its first pack on when it starts with a large file. */
 const THREAD_AFTER = 8 << 20;
 const THREAD_MIN_AVG = 16 << 10;
 /** Packs being sealed on the thread at most while the next one fills. */
@@ -100,6 +101,8 @@ export class BlobStore {
   private sealing: PackWriter[] = [];
   private bytesPut = 0;
   private blobsPut = 0;
+  /** Bytes the caller said are about to be put (expect()). */
+  private coming = 0;
   private stmtHas;
   private stmtGet;
   private readonly insertBlobs: BulkInsert;
@@ -177,7 +180,7 @@ export class BlobStore {
     const id = knownId ?? blake3(data);
     if (this.stored(id)) return id;
     if (!this.writer) {
-      const threaded = this.bytesPut >= THREAD_AFTER && this.bytesPut >= this.blobsPut * THREAD_MIN_AVG;
+      const threaded = this.bytesPut + this.coming >= THREAD_AFTER && this.bytesPut >= this.blobsPut * THREAD_MIN_AVG;
       this.writer = await PackWriter.create(this.tmpDir, threaded ? packThread() : null);
     }
     this.bytesPut += data.length;
@@ -185,6 +188,11 @@ export class BlobStore {
     this.writer.add(type, id, data);
     if (this.writer.size >= this.packTarget || this.writer.entries.length >= PACK_MAX_BLOBS) this.sealCurrent();
     return id;
+  }
+
+  /** `bytes` are about to be put (a file being stored): only decides where new packs are written. */
+  expect(bytes: number): void {
+    this.coming = bytes;
   }
 
   /** Seals and indexes the open pack, so everything put so far is durable and visible. */

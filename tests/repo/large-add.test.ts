@@ -21,8 +21,9 @@ it('stores large files exactly as read, with their checksums, MD5s and pack ids,
   ensureBuilt();
   const root = dirs.make();
   await dvOk(root, ['init', '-q']);
-  // 40 MiB fills the first (synchronous) pack and goes on into one written by the pack thread;
-  // b.bin repeats a.bin, so its chunks are found in both, the second still open.
+  // 40 MiB, announced to the store as it starts, goes to packs written by the pack thread from
+  // the first on; b.bin repeats a.bin, so its chunks are found in both, the first still sealing
+  // or sealed, the second still open.
   writeRandomFile(root, 'data/a.bin', 40 * MiB + 12345, 'large-a');
   fs.copyFileSync(path.join(root, 'data/a.bin'), path.join(root, 'data/b.bin'));
   writeRandomFile(root, 'data/c.bin', 3 * MiB + 7, 'large-c');
