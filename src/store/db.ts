@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { DvError, printable } from './errors.js';
-import { SQLITE_EXTENSION_PATH } from './native-addon.js';
+import { sqliteExtension } from './native-addon.js';
 
 export type DB = Database.Database;
 
@@ -38,10 +38,11 @@ export function openDb(path: string): DB {
 const keepsWal = new WeakSet<DB>();
 
 function keepWalOnClose(db: DB): void {
-  if (process.env.DV_NATIVE === '0' || !fs.existsSync(SQLITE_EXTENSION_PATH)) return;
+  const extension = sqliteExtension();
+  if (!extension) return;
   try {
     // The entry point's name (better-sqlite3 takes it; its typings omit the parameter).
-    (db.loadExtension as (file: string, entryPoint: string) => DB)(SQLITE_EXTENSION_PATH, 'dv_sqlite_init');
+    (db.loadExtension as (file: string, entryPoint: string) => DB)(extension, 'dv_sqlite_init');
     keepsWal.add(db);
   } catch {
     // Not loadable here: closing checkpoints, as SQLite does by default.

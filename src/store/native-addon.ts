@@ -2,12 +2,12 @@
 // scripts/build-native.mjs at install). One module, loaded once; each of its parts
 // (workspace scanner, chunker loop, process spawner) has a JavaScript twin that runs
 // when the addon, or that part of it, is missing. DV_NATIVE=0 turns it all off.
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../native/build/Release/dvscan.node', import.meta.url));
-/** The SQLite extension built beside it (native/sqlite-ext.c), loaded by db.ts. */
-export const SQLITE_EXTENSION_PATH = fileURLToPath(new URL('../../native/build/Release/dvsqlite.node', import.meta.url));
+const SQLITE_EXTENSION_PATH = fileURLToPath(new URL('../../native/build/Release/dvsqlite.node', import.meta.url));
 
 let loaded: { addon: Record<string, unknown> | null; error: unknown } | undefined;
 
@@ -23,7 +23,15 @@ export function loadNativeAddon(): { addon: Record<string, unknown> | null; erro
   return loaded;
 }
 
+const nativeAllowed = (): boolean => process.env.DV_NATIVE !== '0';
+
 /** The addon when native code is allowed (DV_NATIVE is not 0) and it loads, else null. */
 export function nativeAddon(): Record<string, unknown> | null {
-  return process.env.DV_NATIVE === '0' ? null : loadNativeAddon().addon;
+  return nativeAllowed() ? loadNativeAddon().addon : null;
+}
+
+/** The SQLite extension built beside the addon (native/sqlite-ext.c, loaded by db.ts) when
+ * native code is allowed and it was built, else null. */
+export function sqliteExtension(): string | null {
+  return nativeAllowed() && fs.existsSync(SQLITE_EXTENSION_PATH) ? SQLITE_EXTENSION_PATH : null;
 }
