@@ -43,8 +43,9 @@ napi_value cdc_set_gear(napi_env env, napi_callback_info info) {
 /*
  * The first i in [from, stop) where the hash rolled over buf[from, i] matches mask_s
  * (before mid) or mask_l (from mid on), or stop. Eight steps per loop turn: one bounds
- * test per eight bytes instead of one per byte, about 1.4x the speed of the plain loop
- * here (the hash itself is one shift-add per byte; the tests were the rest).
+ * test per eight bytes instead of one per byte, about 1.7x the speed of the plain loop
+ * here (bench/chunker-throughput.ts, per CPU second: 3.8 GB/s vs 2.2; the hash itself is
+ * one shift-add per byte, the tests were the rest).
  */
 static size_t scan(const uint8_t *buf, size_t from, size_t mid, size_t stop, uint64_t mask_s, uint64_t mask_l) {
   uint64_t h = 0;
