@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { collect, jobsArg } from '../args.js';
 import { withRepo, type GlobalOptions } from '../context.js';
-import { runHeapPolicy } from '../run-heap.js';
+import { runHeapPolicy } from '../heap.js';
 import { printJson, println, shortId } from '../output.js';
 import { table, type Cell } from './table.js';
 

@@ -6,7 +6,7 @@ import type { StagePlan } from '../../pipeline/types.js';
 import { DvError } from '../../store/errors.js';
 import { collect, intArg } from '../args.js';
 import { withRepo, type GlobalOptions } from '../context.js';
-import { runHeapPolicy } from '../run-heap.js';
+import { runHeapPolicy } from '../heap.js';
 import { printJson, println, shortId } from '../output.js';
 import { register as registerExp } from './exp.js';
 import { register as registerMetrics, registerPlots } from './metrics.js';

@@ -12,6 +12,7 @@ import { DEFAULT_CHUNKER } from '../../store/chunker.js';
 import { DvError } from '../../store/errors.js';
 import type { Change } from '../../repo/trees.js';
 import { withRepo, type GlobalOptions } from '../context.js';
+import { ingestHeapPolicy } from '../heap.js';
 import { humanBytes, printJson, println, shortId } from '../output.js';
 
 
@@ -55,27 +56,33 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .argument('<paths...>')
     .option('-m, --message <msg>', 'commit message')
     .option('--json', 'print JSON')
-    .action((paths: string[], o) => withRepo(g(), async (repo, progress) => {
-      const rel = paths.map((p) => projectPath(repo.root, process.cwd(), p));
-      const r = await add(repo, rel, { message: o.message, onProgress: progress.update });
-      progress.done();
-      const id = r.commit ?? repo.headCommit();
-      if (o.json) printJson({ commit: id, created: r.commit !== null, files: r.files, bytes: r.bytes, changes: r.changes.map(changeJson) });
-      else if (r.commit) println(r.commit);
-      else if (!g().quiet) println(`nothing changed; HEAD is ${id}`);
-    }));
+    .action((paths: string[], o) => {
+      ingestHeapPolicy();
+      return withRepo(g(), async (repo, progress) => {
+        const rel = paths.map((p) => projectPath(repo.root, process.cwd(), p));
+        const r = await add(repo, rel, { message: o.message, onProgress: progress.update });
+        progress.done();
+        const id = r.commit ?? repo.headCommit();
+        if (o.json) printJson({ commit: id, created: r.commit !== null, files: r.files, bytes: r.bytes, changes: r.changes.map(changeJson) });
+        else if (r.commit) println(r.commit);
+        else if (!g().quiet) println(`nothing changed; HEAD is ${id}`);
+      });
+    });
 
   program.command('commit')
     .description('record every tracked path again (no-op when nothing changed)')
     .option('-m, --message <msg>', 'commit message')
     .option('--json', 'print JSON')
-    .action((o) => withRepo(g(), async (repo, progress) => {
-      const r = await commit(repo, { message: o.message, onProgress: progress.update });
-      progress.done();
-      if (o.json) printJson({ commit: r.commit ?? repo.headCommit(), created: r.commit !== null, files: r.files, bytes: r.bytes, changes: r.changes.map(changeJson) });
-      else if (r.commit) println(r.commit);
-      else if (!g().quiet) println('nothing to commit, workspace matches HEAD');
-    }));
+    .action((o) => {
+      ingestHeapPolicy();
+      return withRepo(g(), async (repo, progress) => {
+        const r = await commit(repo, { message: o.message, onProgress: progress.update });
+        progress.done();
+        if (o.json) printJson({ commit: r.commit ?? repo.headCommit(), created: r.commit !== null, files: r.files, bytes: r.bytes, changes: r.changes.map(changeJson) });
+        else if (r.commit) println(r.commit);
+        else if (!g().quiet) println('nothing to commit, workspace matches HEAD');
+      });
+    });
 
   program.command('status')
     .description('added, modified and deleted files under tracked paths vs HEAD')
