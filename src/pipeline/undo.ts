@@ -7,8 +7,7 @@
 // the lock, replays the log backwards and the workspace is as that run found it.
 import fs from 'node:fs';
 import path from 'node:path';
-
-const DISCARDED = '.discarded';
+import { DISCARDED } from '../store/maintenance.js';
 
 export class WorkspaceUndo {
   /** Project-relative path -> where its previous content waits (null: it did not exist). */

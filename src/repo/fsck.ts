@@ -2,7 +2,6 @@
 // plus what only the repository knows: refs and HEAD name commits that exist, every
 // commit -> tree -> chunk edge resolves, and which files (in which commits) a damaged
 // or missing object takes with it, so the user knows what to re-add or fetch.
-import fs from 'node:fs';
 import { checkStore, type Problem, type ProblemKind } from '../store/check.js';
 import { printable } from '../store/errors.js';
 import { BlobType } from '../store/packfile.js';
@@ -10,6 +9,7 @@ import { markReachable, reflogExpireMs, rootIds } from './reachable.js';
 import type { Repo } from './repo.js';
 import { checkRefName } from './refs.js';
 import { getMeta } from '../store/db.js';
+import { tmpLeftovers } from '../store/maintenance.js';
 
 export type { Problem, ProblemKind };
 
@@ -32,7 +32,7 @@ export async function fsck(repo: Repo, opts: { onProgress?: (done: number, total
   const bad = store.bad;
   const err = (p: Omit<Problem, 'severity'>) => problems.push({ ...p, severity: 'error' });
   checkRefs(repo, err);
-  const tmp = fs.existsSync(repo.blobs.tmpDir) ? fs.readdirSync(repo.blobs.tmpDir).length : 0;
+  const tmp = tmpLeftovers(repo.blobs).length;
   if (tmp) problems.push({ kind: 'temp-files', severity: 'warning', message: `${tmp} temporary file(s) in .dv/tmp; dv gc removes those no running dv holds` });
 
   // Roots not stored at all were reported as refs just above.

@@ -84,16 +84,27 @@ export function tmpOwner(name: string): number | null {
   return m ? Number(m[1] ?? m[2]) : null;
 }
 
+/** The suffix of a temp entry renamed to be deleted (a run's set-aside outputs once its
+ * result is committed): garbage on its way out, never a leftover anyone could need. */
+export const DISCARDED = '.discarded';
+
+/** Temp entries that are not on their way out (DISCARDED): what `dv fsck` reports. */
+export function tmpLeftovers(store: BlobStore): string[] {
+  if (!fs.existsSync(store.tmpDir)) return [];
+  return fs.readdirSync(store.tmpDir).filter((n) => !n.endsWith(DISCARDED));
+}
+
 /** Leftovers of interrupted writers. An entry whose name carries the pid of a process
- * that no longer runs goes at once; others (a pipeline's scratch directory, whose
- * process does not hold the lock) only once older than `olderThanMs`. */
+ * that no longer runs goes at once, as does a discarded one; others (a pipeline's
+ * scratch directory, whose process does not hold the lock) only once older than
+ * `olderThanMs`. */
 export function clearTmp(store: BlobStore, olderThanMs = 3600_000): number {
   if (!fs.existsSync(store.tmpDir)) return 0;
   let n = 0;
   for (const name of fs.readdirSync(store.tmpDir)) {
     const p = path.join(store.tmpDir, name);
     const pid = tmpOwner(name);
-    const dead = pid !== null && pid !== process.pid && !alive(pid);
+    const dead = name.endsWith(DISCARDED) || (pid !== null && pid !== process.pid && !alive(pid));
     if (!dead && Date.now() - fs.statSync(p).mtimeMs < olderThanMs) continue;
     fs.rmSync(p, { recursive: true, force: true });
     n++;

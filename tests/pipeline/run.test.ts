@@ -8,6 +8,8 @@ import { createBranch } from '../../src/repo/history.js';
 import { Repo } from '../../src/repo/repo.js';
 import { add } from '../../src/repo/snapshot.js';
 import { status } from '../../src/repo/status.js';
+import { fsck } from '../../src/repo/fsck.js';
+import { clearTmp } from '../../src/store/maintenance.js';
 import { lineage, listRuns, showRun } from '../../src/pipeline/history.js';
 import { describeReason } from '../../src/pipeline/plan.js';
 import type { Executor, Job } from '../../src/pipeline/executor.js';
@@ -112,6 +114,13 @@ describe('runPipeline', () => {
     // The replaced outputs wait, discarded, for the next run to delete them.
     const tmp = (): string[] => readdirSync(join(root, '.dv/tmp')).filter((n) => !n.startsWith('job-'));
     expect(tmp()).toEqual([expect.stringMatching(/^undo-[0-9a-f]{16}\.discarded$/)]);
+    // Garbage on its way out: fsck does not report it as a leftover, and gc deletes it.
+    expect((await fsck(repo)).problems['temp-files']).toBeUndefined();
+    clearTmp(repo.blobs);
+    expect(tmp()).toEqual([]);
+    write('data/raw/2024-01-02.csv', 'changed again\n');
+    await run();
+    expect(tmp()).toHaveLength(1);
     await run();
     expect(tmp()).toEqual([]);
   });
