@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "dvscan",
-      "sources": ["scan.c", "cdc.c", "spawn.c"],
+      "sources": ["scan.c", "cdc.c", "spawn.c", "md5x16.c"],
       "cflags": ["-O2", "-std=gnu11", "-ffp-contract=off", "-pthread", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "ldflags": ["-pthread"],
       "xcode_settings": {

@@ -572,6 +572,7 @@ napi_value cdc_set_gear(napi_env env, napi_callback_info info);
 napi_value cdc_cut(napi_env env, napi_callback_info info);
 napi_value page_offset(napi_env env, napi_callback_info info);
 napi_value copy_bytes(napi_env env, napi_callback_info info);
+napi_value md5_many_js(napi_env env, napi_callback_info info);
 
 NAPI_MODULE_INIT() {
   napi_value fn, abi;
@@ -585,6 +586,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "pageOffset", fn);
   napi_create_function(env, "copyBytes", NAPI_AUTO_LENGTH, copy_bytes, NULL, &fn);
   napi_set_named_property(env, exports, "copyBytes", fn);
+  napi_create_function(env, "md5Many", NAPI_AUTO_LENGTH, md5_many_js, NULL, &fn);
+  napi_set_named_property(env, exports, "md5Many", fn);
 #ifndef DV_NO_SPAWN
   napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, spawn_process, NULL, &fn);
   napi_set_named_property(env, exports, "spawn", fn);

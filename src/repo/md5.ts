@@ -63,6 +63,7 @@ function post(w: Worker, m: object, transfer: ArrayBuffer[] = []): number {
 /** Blocks until the worker is done with the message numbered `seq` (and all before it). */
 export function md5Settle(seq: number): void {
   if (seq <= 0 || failed) return;
+  if (Atomics.load(ctl, 0) < seq && worker) post(worker, { flush: true }); // files it holds to hash side by side go now
   for (let seen = Atomics.load(ctl, 0); seen < seq && !failed; seen = Atomics.load(ctl, 0)) Atomics.wait(ctl, 0, seen, 1000);
 }
 
@@ -76,6 +77,7 @@ function onReply(m: Reply): void {
 /** Blocks until every job's MD5 is known and its `later` callback has run. */
 export function md5Drain(): void {
   if (draining || !replies) return;
+  if (waiting.size && worker) post(worker, { flush: true });
   draining = true;
   try {
     while (waiting.size && !failed) {
@@ -143,6 +145,7 @@ class WorkerJob implements Md5Job {
       this.w.ref();
       replies?.ref();
       post(this.w, { id: this.id, whole: this.whole, end: true });
+      post(this.w, { flush: true }); // a file it holds to hash with others is wanted now
     });
     return this.result;
   }

@@ -28,10 +28,12 @@ it('stores large files exactly as read, with their checksums, MD5s and pack ids,
   fs.copyFileSync(path.join(root, 'data/a.bin'), path.join(root, 'data/b.bin'));
   writeRandomFile(root, 'data/c.bin', 3 * MiB + 7, 'large-c');
   writeFile(root, 'data/s.txt', 'small\n');
-  // Mid-sized files: MD5 on the thread, recorded later (the ingest does not wait for it).
-  for (let i = 0; i < 12; i++) writeRandomFile(root, `data/m/${i}.bin`, 100_000 + i * 7919, `mid-${i}`);
+  // Mid-sized files: MD5 on the thread, recorded later (the ingest does not wait for it),
+  // side by side where the CPU can (md5-worker.ts): two full groups of 16 and a part one.
+  const MID = 40;
+  for (let i = 0; i < MID; i++) writeRandomFile(root, `data/m/${i}.bin`, 100_000 + i * 7919, `mid-${i}`);
   ageFiles(path.join(root, 'data'));
-  const files = ['a.bin', 'b.bin', 'c.bin', 's.txt', ...Array.from({ length: 12 }, (_, i) => `m/${i}.bin`)];
+  const files = ['a.bin', 'b.bin', 'c.bin', 's.txt', ...Array.from({ length: MID }, (_, i) => `m/${i}.bin`)];
   const content = new Map(files.map((f) => [f, fs.readFileSync(path.join(root, 'data', f))]));
   await dvOk(root, ['add', 'data', '-q']);
 
