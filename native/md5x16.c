@@ -15,7 +15,10 @@
 #include <node_api.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define MD5X16 1
 #include <immintrin.h>
+#endif
 
 #define LANES 16
 
@@ -65,6 +68,7 @@ static void lane_setup(lane_t *l, const uint8_t *data, size_t len) {
   for (int i = 0; i < 8; i++) l->tail[tail_blocks * 64 - 8 + i] = (uint8_t)(bits >> (8 * i));
 }
 
+#ifdef MD5X16
 static const uint8_t zero_block[64];
 
 /* Digests of n <= 16 lanes into out (16 bytes each). */
@@ -125,6 +129,11 @@ static void md5_lanes(lane_t *lanes, int n, uint8_t *out) {
 int md5x16_supported(void) {
   return __builtin_cpu_supports("avx512f");
 }
+#else
+/* Other CPUs: md5Many answers null and the MD5 thread hashes one file after another. */
+int md5x16_supported(void) { return 0; }
+static void md5_lanes(lane_t *lanes, int n, uint8_t *out) { (void)lanes; (void)n; (void)out; }
+#endif
 
 /* Digests of n messages, 16 at a time, into out (16 bytes each). */
 void md5_many(const uint8_t **data, const size_t *len, size_t n, uint8_t *out) {
