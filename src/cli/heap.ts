@@ -18,16 +18,16 @@ export function runHeapPolicy(): void {
 }
 
 /**
- * dv add, dv commit. Storing a tree allocates a few short-lived objects per file (its
- * entry, its stat row's strings) that outlive a young-generation collection while their
- * directory is open, so they reach the old generation as garbage; with V8's default heap
- * growth the old generation then grew to ~140 MB committed for ~30 MB live, and a first
+ * dv add, dv commit. Storing a tree leaves garbage in the old generation (likely the
+ * per-file objects a directory holds while it is open, which outlive young-generation
+ * collections); with V8's default heap growth the old generation grew to ~140 MB
+ * committed for ~30 MB live (--trace-gc), and a first
  * `dv add` of 1,000,000 files peaked at 357-379 MiB (git add: 231 MiB). V8's
  * memory-saving mode (smaller young generation, slower heap growth) brings that peak to
  * 249-264 MiB at the same speed (25-30 s vs 24-36 s). It costs a large-file add more
  * collections: 1 GiB in 2.30-2.87 s (median 2.37) vs 2.19-2.28 s (median 2.20) without
  * it, 4 alternating runs each; a gentler setting (--heap-growing-percent=5
- * --max-semi-space-size=8: 267 MiB) cost as much (2.23-2.43 s). Set later, once the scan
+ * --max-semi-space-size=8: 261 MiB) cost as much (2.23-2.43 s). Set later, once the scan
  * has counted the files, the flag made the same add take 110 s: V8 reads it at start.
  */
 export function ingestHeapPolicy(): void {
