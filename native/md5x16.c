@@ -9,7 +9,7 @@
  * through OpenSSL as before.
  *
  *   md5Many(views: Uint8Array[]) -> Buffer of 16 bytes per view (the digests), or null
- *   when this CPU has no AVX-512F (the caller hashes another way).
+ *   when this CPU has no AVX-512F or is not x86-64 (the caller hashes another way).
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -126,24 +126,14 @@ static void md5_lanes(lane_t *lanes, int n, uint8_t *out) {
       for (int j = 0; j < 4; j++) out[i * 16 + r * 4 + j] = (uint8_t)(st[r][i] >> (8 * j));
 }
 
-int md5x16_supported(void) {
+static int md5x16_supported(void) {
   return __builtin_cpu_supports("avx512f");
 }
 #else
 /* Other CPUs: md5Many answers null and the MD5 thread hashes one file after another. */
-int md5x16_supported(void) { return 0; }
+static int md5x16_supported(void) { return 0; }
 static void md5_lanes(lane_t *lanes, int n, uint8_t *out) { (void)lanes; (void)n; (void)out; }
 #endif
-
-/* Digests of n messages, 16 at a time, into out (16 bytes each). */
-void md5_many(const uint8_t **data, const size_t *len, size_t n, uint8_t *out) {
-  lane_t lanes[LANES];
-  for (size_t at = 0; at < n; at += LANES) {
-    int k = n - at < LANES ? (int)(n - at) : LANES;
-    for (int i = 0; i < k; i++) lane_setup(&lanes[i], data[at + i], len[at + i]);
-    md5_lanes(lanes, k, out + at * 16);
-  }
-}
 
 napi_value md5_many_js(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -160,8 +150,7 @@ napi_value md5_many_js(napi_env env, napi_callback_info info) {
     napi_get_null(env, &result);
     return result;
   }
-  const uint8_t *ptrs[LANES];
-  size_t lens[LANES];
+  lane_t lanes[LANES];
   uint8_t *out;
   if (napi_create_buffer(env, (size_t)n * 16, (void **)&out, &result) != napi_ok) return NULL;
   for (uint32_t at = 0; at < n; at += LANES) {
@@ -176,10 +165,9 @@ napi_value md5_many_js(napi_env env, napi_callback_info info) {
         napi_throw_type_error(env, NULL, "md5Many: expected an array of Uint8Arrays");
         return NULL;
       }
-      ptrs[i] = (const uint8_t *)data;
-      lens[i] = len;
+      lane_setup(&lanes[i], (const uint8_t *)data, len);
     }
-    md5_many(ptrs, lens, k, out + (size_t)at * 16);
+    md5_lanes(lanes, (int)k, out + (size_t)at * 16);
   }
   return result;
 }
