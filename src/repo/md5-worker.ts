@@ -20,15 +20,15 @@ type Msg = { share: number; sab: SharedArrayBuffer } | { flush: true } | JobMsg;
 const { ctl, replies } = workerData as { ctl: Int32Array; replies: MessagePort };
 const bufs = new Map<number, SharedArrayBuffer>();
 const open = new Map<number, { md5: Hash; blake3: Hasher | null }>();
+const addonMd5Many = nativeAddon()?.md5Many as ((views: Uint8Array[]) => Buffer | null) | undefined;
 /** The addon's md5Many where this CPU runs it (AVX-512; it returns null elsewhere). */
-const md5Many = ((f) => (f && f([]) !== null ? f : null))(nativeAddon()?.md5Many as ((views: Uint8Array[]) => Buffer | null) | undefined);
+const md5Many = addonMd5Many && addonMd5Many([]) !== null ? addonMd5Many : null;
 const LANES = 16;
 
 /** Messages taken so far (they are numbered from 1, as md5.ts numbers them). */
 let taken = 0;
 /** Files whose first range came, held for hashing side by side: `at` is that range's number. */
 const held = new Map<number, { data: Uint8Array; at: number; ended: boolean }>();
-let endedHeld = 0;
 
 const bytesOf = (m: JobMsg): Uint8Array | null =>
   m.data ? new Uint8Array(m.data) : m.key !== undefined ? new Uint8Array(bufs.get(m.key)!, m.off, m.len) : null;
@@ -52,7 +52,6 @@ function flush(): void {
   const ended = [...held].filter(([, h]) => h.ended);
   for (const [id] of ended) held.delete(id);
   for (const id of [...held.keys()]) release(id);
-  endedHeld = 0;
   if (!ended.length) return; // always so where md5Many is missing: nothing is ever held
   const digests = md5Many!(ended.map(([, h]) => h.data))!;
   ended.forEach(([id], k) => reply(id, digests.toString('hex', k * 16, k * 16 + 16)));
@@ -65,7 +64,7 @@ async function handle(m: Msg): Promise<void> {
   if (held.has(m.id)) {
     if (m.end && !data) {
       held.get(m.id)!.ended = true;
-      if (++endedHeld >= LANES) flush();
+      if ([...held.values()].filter((h) => h.ended).length >= LANES) flush(); // at most LANES + a few held
       return;
     }
     release(m.id);

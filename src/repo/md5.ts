@@ -145,7 +145,7 @@ class WorkerJob implements Md5Job {
       this.w.ref();
       replies?.ref();
       post(this.w, { id: this.id, whole: this.whole, end: true });
-      post(this.w, { flush: true }); // a file it holds to hash with others is wanted now
+      if (!this.whole) post(this.w, { flush: true }); // the worker may hold such a file to hash with others
     });
     return this.result;
   }

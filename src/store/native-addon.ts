@@ -1,7 +1,8 @@
 // The optional C addon (native/*.c -> native/build/Release/dvscan.node, built by
 // scripts/build-native.mjs at install). One module, loaded once; each of its parts
-// (workspace scanner, chunker loop, process spawner) has a JavaScript twin that runs
-// when the addon, or that part of it, is missing. DV_NATIVE=0 turns it all off.
+// (workspace scanner, chunker loop, process spawner, MD5 of many files at once) has a
+// JavaScript twin that runs when the addon, or that part of it, is missing. DV_NATIVE=0
+// turns it all off.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
