@@ -142,17 +142,21 @@ export class Refs {
     return this.db.prepare(sql).all(...(ref ? [ref, limit] : [limit])) as ReflogEntry[];
   }
 
-  /** Commits named by reflog entries at or after `since` (ISO time). */
+  /** Commits named by reflog entries after `since` (ISO time): those expireReflog(since) keeps. */
   reflogCommitsSince(since: string): string[] {
-    const rows = this.db.prepare('SELECT old, new FROM reflog WHERE time >= ?').all(since) as { old: string | null; new: string | null }[];
+    const rows = this.db.prepare('SELECT old, new FROM reflog WHERE time > ?').all(since) as { old: string | null; new: string | null }[];
     const out = new Set<string>();
     for (const r of rows) for (const id of [r.old, r.new]) if (id) out.add(id);
     return [...out];
   }
 
-  /** Drops entries older than `before` (ISO time), as git's reflog expire; returns how many. */
+  /**
+   * Drops entries made at or before `before` (ISO time), as git's reflog expire; returns
+   * how many. At, not only before: an expiry of 0 days drops an entry made in the same
+   * millisecond as the gc that asks for it.
+   */
   expireReflog(before: string): number {
-    return this.db.prepare('DELETE FROM reflog WHERE time < ?').run(before).changes;
+    return this.db.prepare('DELETE FROM reflog WHERE time <= ?').run(before).changes;
   }
 
   /** Rewrites refs.log as the current state: one line per reflog entry, ref and HEAD (dv gc). */

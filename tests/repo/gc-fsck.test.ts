@@ -158,6 +158,24 @@ describe('gc', () => {
     await expectFsckClean(repo);
   });
 
+  it('an expiry at the very millisecond of a reflog entry drops it: it is no root any more', async () => {
+    const { root, repo } = await fx.create();
+    writeFile(root, 'data/a.csv', '1\n');
+    const c1 = (await add(repo, ['data'])).commit!;
+    writeFile(root, 'data/a.csv', '2\n');
+    ageFiles(path.join(root, 'data'));
+    const c2 = (await commit(repo)).commit!;
+    const [newest, older] = repo.refs.reflog('heads/main');
+    expect([newest.new, older.new]).toEqual([c2, c1]);
+    // A cutoff just before the newest entry keeps it; one at its time drops it.
+    const before = new Date(Date.parse(newest.time) - 1).toISOString();
+    expect(repo.refs.reflogCommitsSince(before)).toContain(c2);
+    expect(repo.refs.reflogCommitsSince(newest.time)).not.toContain(c2);
+    const entries = repo.refs.reflog().length;
+    expect(repo.refs.expireReflog(newest.time)).toBe(entries);
+    expect(repo.refs.reflog()).toEqual([]);
+  });
+
   it('removes packs left unindexed by an interrupted writer, and old temp files', async () => {
     const { root, repo } = await fx.create();
     writeFile(root, 'data/a.csv', 'a\n');
