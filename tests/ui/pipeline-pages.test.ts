@@ -22,13 +22,14 @@ afterAll(async () => {
 });
 
 interface MetricsAt { rev: string; commit: string; metrics: Record<string, Record<string, number>> }
-interface ExpRow { name: string; kind: string; params: Record<string, number>; metrics: Record<string, Record<string, number>> }
+interface ExpRow { name: string; kind: string; runId: string | null; params: Record<string, number>; metrics: Record<string, Record<string, number>> }
 
 describe('metrics and experiments of the DVC example project', () => {
   let root: string;
   let ui: RunningUi;
   let shown: MetricsAt[];
   let exps: ExpRow[];
+  let expRunText: string;
 
   beforeAll(async () => {
     root = path.join(dirs.make('dv-ui-metrics-'), 'project');
@@ -39,13 +40,23 @@ describe('metrics and experiments of the DVC example project', () => {
     // A second commit with another learning rate: a metric over two commits.
     writeFile(root, 'params.yaml', fs.readFileSync(path.join(root, 'params.yaml'), 'utf8').replace('lr: 0.1', 'lr: 0.2'));
     await dvOk(root, ['run']);
-    await dvOk(root, ['exp', 'run', '-p', 'featurize.degree=1,2']);
+    expRunText = (await dvOk(root, ['exp', 'run', '-p', 'featurize.degree=1,2'])).stdout;
     shown = await dvJson<MetricsAt[]>(root, ['metrics', 'show', 'HEAD', '-n', '2', '--json']);
     exps = await dvJson<ExpRow[]>(root, ['exp', 'show', '--json']);
     ui = await startUi(root, ['ui']);
   }, 240_000);
   afterAll(async () => {
     await ui?.stop();
+  });
+
+  it('dv exp run labels the ids it prints: its run ids are those dv exp show lists', () => {
+    const lines = expRunText.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    for (const line of lines) {
+      const m = /^(\S+) {2}succeeded {2}run ([0-9a-f]{12}) {2}commit ([0-9a-f]{12}) {2}featurize\.degree=[12]$/.exec(line);
+      expect(m, line).not.toBeNull();
+      expect(exps.find((e) => e.name === m![1])?.runId?.slice(0, 12)).toBe(m![2]);
+    }
   });
 
   it('shows metrics and params of HEAD and its parent side by side, as dv metrics show does, with the change against HEAD', async () => {

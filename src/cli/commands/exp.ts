@@ -30,7 +30,9 @@ export function register(program: Command, g: () => GlobalOptions): void {
         if (o.json) { printJson(results); return; }
         for (const r of results) {
           const set = Object.entries(r.overrides).map(([k, v]) => `${k}=${v}`).join(' ');
-          println(`${r.name}  ${r.status}${r.commit ? `  ${shortId(r.commit)}` : ''}  ${set}${r.error ? `  (${r.error})` : ''}`);
+          // Labelled: the run id is what dv exp show's Run column and dv runs show take.
+          const ids = [r.runId && `run ${shortId(r.runId)}`, r.commit && `commit ${shortId(r.commit)}`].filter(Boolean).join('  ');
+          println([r.name, r.status, ids, set].filter(Boolean).join('  ') + (r.error ? `  (${r.error})` : ''));
         }
         const bad = results.filter((r) => r.status === 'failed' || r.status === 'cancelled');
         if (bad.length) process.exitCode = 1;
