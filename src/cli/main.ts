@@ -1,17 +1,9 @@
-// dv: command-line entry. Commands are registered per area; errors become one line.
+// dv: command-line entry. Commands are registered per area (areas.ts); errors become one line.
 import { Command, CommanderError } from 'commander';
 import { DvError, printable } from '../store/errors.js';
 import type { GlobalOptions } from './context.js';
 import { installInterruptHandlers } from './interrupt.js';
-import { register as registerWorkspace } from './commands/workspace.js';
-import { register as registerHistory } from './commands/history.js';
-import { register as registerMerge } from './commands/merge.js';
-import { register as registerMaintenance } from './commands/maintenance.js';
-import { register as registerPipeline } from './commands/pipeline.js';
-import { register as registerRemote } from './commands/remote.js';
-import { register as registerServe } from './commands/serve.js';
-import { register as registerUi } from './commands/ui.js';
-import { register as registerIdentity } from './commands/identity.js';
+import { areasFor } from './areas.js';
 
 const program = new Command('dv')
   .description('data version control: chunked, deduplicated, versioned datasets')
@@ -38,15 +30,9 @@ program.hook('preAction', () => {
 });
 const globals = (): GlobalOptions => resolved;
 
-registerWorkspace(program, globals);
-registerHistory(program, globals);
-registerMerge(program, globals);
-registerMaintenance(program, globals);
-registerPipeline(program, globals);
-registerRemote(program, globals);
-registerServe(program, globals);
-registerUi(program, globals);
-registerIdentity(program, globals);
+// Only the area of the command being run is loaded (all of them for help, or a name
+// no area has: commander then lists or suggests from every command).
+for (const load of areasFor(process.argv.slice(2))) (await load()).register(program, globals);
 
 function fail(message: string, code: number): never {
   // One line of printable text: text read from damaged data may hold any bytes.

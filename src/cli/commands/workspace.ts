@@ -1,16 +1,14 @@
-// init, add, commit, status, diff, checkout
+// init, add, commit, status, diff, checkout. Each action imports the library code it runs
+// (areas.ts: start-up pays only for the command being run).
 import path from 'node:path';
 import type { Command } from 'commander';
 import { sizeArg } from '../args.js';
 import { Repo } from '../../repo/repo.js';
-import { add, commit } from '../../repo/snapshot.js';
-import { diff, status } from '../../repo/status.js';
-import { checkout } from '../../repo/checkout.js';
-import { remoteStatus, type RemoteStatus } from '../../repo/remote/status.js';
 import { projectPath } from '../../repo/workspace.js';
 import { DEFAULT_CHUNKER } from '../../store/chunker.js';
 import { DvError } from '../../store/errors.js';
 import type { Change } from '../../repo/trees.js';
+import type { RemoteStatus } from '../../repo/remote/status.js';
 import { withRepo, type GlobalOptions } from '../context.js';
 import { ingestHeapPolicy } from '../heap.js';
 import { humanBytes, printJson, println, shortId } from '../output.js';
@@ -60,6 +58,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
       ingestHeapPolicy();
       return withRepo(g(), async (repo, progress) => {
         const rel = paths.map((p) => projectPath(repo.root, process.cwd(), p));
+        const { add } = await import('../../repo/snapshot.js');
         const r = await add(repo, rel, { message: o.message, onProgress: progress.update });
         progress.done();
         const id = r.commit ?? repo.headCommit();
@@ -76,6 +75,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .action((o) => {
       ingestHeapPolicy();
       return withRepo(g(), async (repo, progress) => {
+        const { commit } = await import('../../repo/snapshot.js');
         const r = await commit(repo, { message: o.message, onProgress: progress.update });
         progress.done();
         if (o.json) printJson({ commit: r.commit ?? repo.headCommit(), created: r.commit !== null, files: r.files, bytes: r.bytes, changes: r.changes.map(changeJson) });
@@ -91,8 +91,9 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .option('--remote', 'also compare with the default remote\'s branch (as of the last fetch or push)')
     .action((paths: string[], o) => withRepo(g(), async (repo) => {
       const rel = paths.map((p) => projectPath(repo.root, process.cwd(), p));
+      const { status } = await import('../../repo/status.js');
       const s = await status(repo, rel);
-      const r = o.remote ? await remoteStatus(repo) : undefined;
+      const r = o.remote ? await (await import('../../repo/remote/status.js')).remoteStatus(repo) : undefined;
       if (o.json) { printJson(r ? { ...s, remote: r } : s); return; }
       println(s.branch ? `On branch ${s.branch}` : `HEAD detached at ${s.commit ? shortId(s.commit) : '(none)'}`);
       if (s.merge) {
@@ -113,6 +114,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .option('--json', 'print JSON')
     .option('--stat', 'show sizes')
     .action((a: string | undefined, b: string | undefined, o) => withRepo(g(), async (repo) => {
+      const { diff } = await import('../../repo/status.js');
       const changes = await diff(repo, a, b);
       if (o.json) { printJson(changes.map(changeJson)); return; }
       if (o.stat) changes.forEach((c) => println(`${changeLines([c])[0]}  ${c.old ? humanBytes(c.old.size) : '-'} -> ${c.new ? humanBytes(c.new.size) : '-'}`));
@@ -138,6 +140,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
         return;
       }
       const rel = paths.map((p) => projectPath(repo.root, process.cwd(), p));
+      const { checkout } = await import('../../repo/checkout.js');
       const r = await checkout(repo, ref, { paths: rel, force: o.force, onProgress: progress.update });
       progress.done();
       if (o.json) { printJson(r); return; }
