@@ -43,8 +43,11 @@ describe('checkout and HEAD', () => {
     expect(r.stdout).toMatch(/note: HEAD is detached at [0-9a-f]{12} \('v1'\)/);
     writeFile(proj, 'data/b.csv', 'b,detached work\n');
     const lost = (await dvOk(proj, ['commit', '-m', 'detached work'])).stdout.trim();
+    // The warning says how long the reflog keeps it: the configured expiry.
+    const config = path.join(proj, '.dv', 'config.json');
+    fs.writeFileSync(config, JSON.stringify({ ...JSON.parse(fs.readFileSync(config, 'utf8')), reflogExpireDays: 7 }));
     const back = await dvOk(proj, ['checkout', 'main']);
-    expect(back.stderr).toMatch(new RegExp(`^warning: leaving 1 commit behind, not on any branch or tag \\(newest ${lost.slice(0, 12)}\\)`));
+    expect(back.stderr).toMatch(new RegExp(`^warning: leaving 1 commit behind, not on any branch or tag \\(newest ${lost.slice(0, 12)}\\); the reflog keeps it for 7 days`));
     expect(read(proj, 'data/b.csv')).toBe('b,1\n');
 
     const reflog = await dvJson<{ new: string; message: string; selector: string }[]>(proj, ['reflog', '--json']);
