@@ -8,7 +8,7 @@ import { edgesOf, hasEdges } from './edges.js';
 import { gitLockedCommits } from './git.js';
 import type { Repo } from './repo.js';
 
-export const DEFAULT_REFLOG_EXPIRE_MS = 30 * 86_400_000;
+const DEFAULT_REFLOG_EXPIRE_DAYS = 30;
 
 export interface GcRoots {
   refs: string[];
@@ -46,10 +46,14 @@ export function rootList(roots: Partial<GcRoots>): string[] {
   return [...new Set(Object.values(roots).flat())];
 }
 
-/** The reflog's expiry: `reflogExpireDays` in .dv/config.json, else 30 days. */
-export function reflogExpireMs(repo: Repo): number {
+/** The reflog's expiry in days: `reflogExpireDays` in .dv/config.json, else 30. */
+export function reflogExpireDays(repo: Repo): number {
   const days = repo.config.reflogExpireDays;
-  return typeof days === 'number' && days >= 0 ? days * 86_400_000 : DEFAULT_REFLOG_EXPIRE_MS;
+  return typeof days === 'number' && days >= 0 ? days : DEFAULT_REFLOG_EXPIRE_DAYS;
+}
+
+export function reflogExpireMs(repo: Repo): number {
+  return reflogExpireDays(repo) * 86_400_000;
 }
 
 export interface MarkResult {

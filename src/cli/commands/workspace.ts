@@ -151,7 +151,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
       }
       if (r.leftBehind.length) {
         const n = r.leftBehind.length;
-        const days = (await import('../../repo/reachable.js')).reflogExpireMs(repo) / 86_400_000;
+        const days = (await import('../../repo/reachable.js')).reflogExpireDays(repo);
         process.stderr.write(`warning: leaving ${n} commit${n === 1 ? '' : 's'} behind, not on any branch or tag (newest ${shortId(r.leftBehind[0])}); `
           + `the reflog keeps ${n === 1 ? 'it' : 'them'} for ${days} day${days === 1 ? '' : 's'}, 'dv branch NAME ${shortId(r.leftBehind[0])}' keeps ${n === 1 ? 'it' : 'them'} for good\n`);
       }
